@@ -1,0 +1,31 @@
+//! One module per subcommand.
+
+pub mod graph;
+pub mod run;
+pub mod schema;
+pub mod validate;
+
+use std::process::ExitCode;
+
+/// Exit codes, so scripts can tell outcomes apart.
+pub mod exit {
+    /// The run failed.
+    pub const FAILED: u8 = 1;
+    /// Bad usage or an invalid workflow.
+    pub const INVALID: u8 = 2;
+    /// The run waits for a person's answer.
+    pub const INTERRUPTED: u8 = 3;
+    /// The run was cancelled (Ctrl-C).
+    pub const CANCELLED: u8 = 130;
+}
+
+/// Prints an error for a person and returns the exit code.
+pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// The tool names the CLI's runtime provides, for validation.
+pub fn known_tools() -> Vec<String> {
+    weft_runtime::BasicTools::specs().into_iter().map(|spec| spec.name).collect()
+}

@@ -1,0 +1,4 @@
+//! Every environment variable weft reads, in one place.
+
+/// The default model spec, when `--model` is not given.
+pub const MODEL: &str = "WEFT_MODEL";

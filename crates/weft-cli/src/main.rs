@@ -1,0 +1,50 @@
+//! The `weft` command: run, validate, draw and describe workflows.
+//!
+//! This binary is the composition root: the only place that picks concrete backends, tools
+//! and sinks and wires them into the runtime.
+
+mod commands;
+mod environment;
+mod observer;
+mod render;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// weft: agent workflows in YAML, run durably.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run a workflow and show its events as they happen.
+    Run(commands::run::RunArguments),
+    /// Check workflow files and report every error, with file:line:column.
+    Validate {
+        /// The workflow files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a workflow as a Mermaid flowchart.
+    Graph {
+        /// The workflow file.
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of workflow files, for editors.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Commands::Run(arguments) => commands::run::run(arguments),
+        Commands::Validate { files } => commands::validate::validate(&files),
+        Commands::Graph { file } => commands::graph::graph(&file),
+        Commands::Schema => commands::schema::schema(),
+    }
+}

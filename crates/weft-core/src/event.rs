@@ -1,0 +1,289 @@
+//! The events of a run's log. A run's state is the fold of its events; nothing about a run
+//! is known that its log does not say.
+
+use crate::error::StepError;
+use crate::ids::RunId;
+use crate::message::ToolCall;
+use crate::model::ModelReply;
+use crate::state::StateDelta;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where a child run (a sub-workflow) hangs in its parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParentLink {
+    /// The parent run.
+    pub run: RunId,
+    /// The parent's step that started the child.
+    pub step: u64,
+    /// The map branch, when the child runs inside a map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<u32>,
+}
+
+/// The result of a tool call as recorded in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ToolOutcome {
+    /// The tool returned this output.
+    Ok {
+        /// The tool's output.
+        output: Value,
+    },
+    /// The tool failed.
+    Error {
+        /// Why.
+        error: StepError,
+    },
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Steps are still being executed.
+    Running,
+    /// Waiting for a person's input (a `human` node).
+    Interrupted,
+    /// Finished with an output.
+    Finished,
+    /// Failed with an error.
+    Failed,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Interrupted => "interrupted",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One fact in a run's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The run began with this input.
+    RunStarted {
+        /// The workflow's name.
+        workflow: String,
+        /// The run's input.
+        input: Value,
+        /// The parent, for a sub-workflow's run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<ParentLink>,
+    },
+    /// A node began to execute.
+    StepStarted {
+        /// The step number, from 1.
+        step: u64,
+        /// The node's name.
+        node: String,
+        /// The node's kind.
+        kind: String,
+    },
+    /// A model finished a reply.
+    ModelReplied {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// Which model call of this step (an agent makes several), from 0.
+        turn: u32,
+        /// The reply.
+        reply: ModelReply,
+    },
+    /// A model call failed.
+    ModelFailed {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// Which model call of this step.
+        turn: u32,
+        /// Why.
+        error: StepError,
+    },
+    /// A tool call is about to run.
+    ToolCallStarted {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// The model call that asked for it.
+        turn: u32,
+        /// Its position among that reply's calls.
+        index: u32,
+        /// The call.
+        call: ToolCall,
+    },
+    /// A tool call ended.
+    ToolCallFinished {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// The model call that asked for it.
+        turn: u32,
+        /// Its position among that reply's calls.
+        index: u32,
+        /// What came of it.
+        outcome: ToolOutcome,
+    },
+    /// A sub-workflow's run began.
+    ChildStarted {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// The child run.
+        run: RunId,
+        /// The child's workflow name.
+        workflow: String,
+    },
+    /// A sub-workflow's run finished.
+    ChildFinished {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// The child's output.
+        output: Value,
+    },
+    /// A sub-workflow's run failed.
+    ChildFailed {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// Why.
+        error: StepError,
+    },
+    /// A sub-workflow's run stopped at a `human` node.
+    ChildInterrupted {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// What the child asks.
+        question: String,
+        /// The schema the answer must match.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_schema: Option<Value>,
+    },
+    /// The state changed by this delta.
+    StateChanged {
+        /// The step.
+        step: u64,
+        /// What changed.
+        delta: StateDelta,
+    },
+    /// A step ended and chose where to go.
+    StepFinished {
+        /// The step.
+        step: u64,
+        /// The node.
+        node: String,
+        /// The next node, or none when the run ends.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+    },
+    /// A step failed.
+    StepFailed {
+        /// The step.
+        step: u64,
+        /// The node.
+        node: String,
+        /// Why.
+        error: StepError,
+    },
+    /// The run waits for a person.
+    Interrupted {
+        /// The step.
+        step: u64,
+        /// The `human` node (or the sub-workflow node whose child waits).
+        node: String,
+        /// The question.
+        question: String,
+        /// The schema the answer must match.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_schema: Option<Value>,
+    },
+    /// A person answered.
+    Resumed {
+        /// The step that was waiting.
+        step: u64,
+        /// The answer.
+        input: Value,
+    },
+    /// The run finished.
+    RunFinished {
+        /// Its output.
+        output: Value,
+    },
+    /// The run failed.
+    RunFailed {
+        /// The step that failed, if one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<u64>,
+        /// Why.
+        error: StepError,
+    },
+    /// The run was cancelled.
+    RunCancelled {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The event's type name, as in its JSON form.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RunStarted { .. } => "run_started",
+            Self::StepStarted { .. } => "step_started",
+            Self::ModelReplied { .. } => "model_replied",
+            Self::ModelFailed { .. } => "model_failed",
+            Self::ToolCallStarted { .. } => "tool_call_started",
+            Self::ToolCallFinished { .. } => "tool_call_finished",
+            Self::ChildStarted { .. } => "child_started",
+            Self::ChildFinished { .. } => "child_finished",
+            Self::ChildFailed { .. } => "child_failed",
+            Self::ChildInterrupted { .. } => "child_interrupted",
+            Self::StateChanged { .. } => "state_changed",
+            Self::StepFinished { .. } => "step_finished",
+            Self::StepFailed { .. } => "step_failed",
+            Self::Interrupted { .. } => "interrupted",
+            Self::Resumed { .. } => "resumed",
+            Self::RunFinished { .. } => "run_finished",
+            Self::RunFailed { .. } => "run_failed",
+            Self::RunCancelled { .. } => "run_cancelled",
+        }
+    }
+}
+
+/// An event with its place in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Its sequence number in the run's log, from 1.
+    pub sequence: u64,
+    /// When it was recorded, in milliseconds since the Unix epoch.
+    pub at_millis: u64,
+    /// The event.
+    pub event: Event,
+}

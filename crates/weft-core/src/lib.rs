@@ -1,0 +1,29 @@
+//! weft-core: the types and ports every other weft crate shares.
+//!
+//! This crate holds data (ids, messages, tool calls, events, state deltas) and the traits
+//! that the outer layers implement (the chat-model port, the tool port, the event sink).
+//! It performs no I/O and depends on no async runtime, database or HTTP client; a test in
+//! the facade package checks that it stays that way.
+
+pub mod clock;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod message;
+pub mod model;
+pub mod state;
+pub mod store;
+pub mod tool;
+
+pub use clock::{Clock, SystemClock};
+pub use error::{ErrorKind, StepError};
+pub use event::{Event, EventRecord, ParentLink, RunStatus, ToolOutcome};
+pub use ids::RunId;
+pub use message::{Message, Role, ToolCall, ToolSpec};
+pub use model::{
+    ChatEvent, ChatModel, ChatRequest, ChatStream, FinishReason, ModelError, ModelReply,
+    ReplyBuilder, Sampling, Usage,
+};
+pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
+pub use store::{EventSink, StoreError};
+pub use tool::{ToolBox, ToolContext, ToolError, ToolFuture};

@@ -1,0 +1,151 @@
+//! The chat-model port: every backend (scripted, OpenAI-compatible, mistralrs) takes a
+//! [`ChatRequest`] and streams the same [`ChatEvent`]s back.
+
+use crate::error::ErrorKind;
+use crate::message::{Message, ToolCall, ToolSpec};
+use futures_core::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Sampling settings for one call; `None` leaves the backend's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Softmax temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// The most tokens to generate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// A seed, for backends that can be made deterministic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// One call to a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// The tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    /// Sampling settings.
+    #[serde(default)]
+    pub sampling: Sampling,
+    /// When set, the reply must be JSON that matches this schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+}
+
+/// Token counts for one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub completion_tokens: u32,
+}
+
+/// Why a model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// It finished its answer.
+    Stop,
+    /// It asked for tool calls.
+    ToolCalls,
+    /// It hit the token limit.
+    Length,
+}
+
+/// One item of a model's streamed reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    /// More text.
+    TextDelta(String),
+    /// A complete tool call.
+    ToolCall(ToolCall),
+    /// Token counts.
+    Usage(Usage),
+    /// The end of the reply.
+    Finished(FinishReason),
+}
+
+/// A model call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ModelError {
+    /// What sort of failure.
+    pub kind: ErrorKind,
+    /// A message a person can act on.
+    pub message: String,
+}
+
+impl ModelError {
+    /// A model error of the given kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The stream a backend returns.
+pub type ChatStream = BoxStream<'static, Result<ChatEvent, ModelError>>;
+
+/// The chat-model port.
+pub trait ChatModel: Send + Sync {
+    /// The model's context window in tokens.
+    fn context_window(&self) -> u32;
+    /// Starts one call; the reply streams back.
+    fn chat(&self, request: ChatRequest) -> ChatStream;
+}
+
+/// A model's whole reply, assembled from its stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelReply {
+    /// The text.
+    #[serde(default)]
+    pub text: String,
+    /// The tool calls, in the order the model made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Token counts, when the backend reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Why the model stopped, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish: Option<FinishReason>,
+}
+
+/// Folds a stream of [`ChatEvent`]s into a [`ModelReply`]; no I/O, so any driver can use it.
+#[derive(Debug, Default)]
+pub struct ReplyBuilder {
+    reply: ModelReply,
+}
+
+impl ReplyBuilder {
+    /// An empty reply.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one event.
+    pub fn push(&mut self, event: ChatEvent) {
+        match event {
+            ChatEvent::TextDelta(text) => self.reply.text.push_str(&text),
+            ChatEvent::ToolCall(call) => self.reply.tool_calls.push(call),
+            ChatEvent::Usage(usage) => self.reply.usage = Some(usage),
+            ChatEvent::Finished(reason) => self.reply.finish = Some(reason),
+        }
+    }
+
+    /// The assembled reply.
+    pub fn finish(self) -> ModelReply {
+        self.reply
+    }
+}

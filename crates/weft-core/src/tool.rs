@@ -1,0 +1,49 @@
+//! The tool port: how the runtime calls tools without knowing how they are implemented.
+
+use crate::error::ErrorKind;
+use crate::ids::RunId;
+use crate::message::{ToolCall, ToolSpec};
+use futures_core::future::BoxFuture;
+use serde_json::Value;
+
+/// What a tool call knows about where it runs.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    /// The run making the call.
+    pub run: RunId,
+    /// A key that is the same every time this call is attempted: `run/step/branch/index`.
+    pub idempotency_key: String,
+}
+
+/// A tool call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    /// What sort of failure.
+    pub kind: ErrorKind,
+    /// A message the model or a person can act on.
+    pub message: String,
+}
+
+impl ToolError {
+    /// A tool error of the given kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The future a tool call returns.
+pub type ToolFuture = BoxFuture<'static, Result<Value, ToolError>>;
+
+/// A set of tools, as the runtime sees it.
+pub trait ToolBox: Send + Sync {
+    /// The spec of the tool called `name`, if there is one.
+    fn spec(&self, name: &str) -> Option<ToolSpec>;
+    /// Every tool's name.
+    fn names(&self) -> Vec<String>;
+    /// Runs one call.
+    fn call(&self, call: ToolCall, context: ToolContext) -> ToolFuture;
+}

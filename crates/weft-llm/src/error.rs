@@ -1,0 +1,36 @@
+//! Errors of building a backend.
+
+use std::path::PathBuf;
+
+/// A backend that could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A scripted-replies file is invalid.
+    #[error("{}:{line}:{column}: error: {message}", path.display())]
+    InvalidScript {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// The column, from 1.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model spec that no backend accepts.
+    #[error("unknown model spec `{spec}`; accepted forms: {accepted}")]
+    UnknownSpec {
+        /// The spec as given.
+        spec: String,
+        /// The accepted forms.
+        accepted: &'static str,
+    },
+}

@@ -1,0 +1,282 @@
+//! The scripted backend: replies listed in a YAML file, used by tests and offline demos.
+//!
+//! ```yaml
+//! replies:
+//!   - text: "First reply, used once, in order."
+//!   - tool_calls: [{ name: add, arguments: { a: 1, b: 2 } }]
+//!   - match: "Summarize: (.*)"     # a regex on the last message; reusable
+//!     text: "Summary of $1"         # $1.. are the regex's groups
+//!   - json: { answer: 42 }          # structured output, written as JSON text
+//!   - fail: "upstream is down"      # the call fails with this message
+//! ```
+//! A call first tries the `match` replies (in file order) against the last message; if none
+//! matches, it takes the next reply without `match`. `delay: 20ms` makes a reply slow.
+//! Usage counts whitespace-separated words: a stand-in, not a tokenizer's count.
+
+use crate::error::BackendError;
+use futures::stream;
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+use weft_core::{
+    ChatEvent, ChatModel, ChatRequest, ChatStream, ErrorKind, FinishReason, ModelError, ToolCall,
+    Usage,
+};
+
+/// Llama-3.1's window, which the scripted model claims so that context code is exercised.
+const CONTEXT_WINDOW: u32 = 131_072;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptFile {
+    replies: Vec<ReplySpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplySpec {
+    #[serde(default, rename = "match")]
+    pattern: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    json: Option<Value>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallSpec>,
+    #[serde(default)]
+    fail: Option<String>,
+    #[serde(default)]
+    delay: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolCallSpec {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+#[derive(Debug)]
+struct Reply {
+    pattern: Option<Regex>,
+    text: String,
+    tool_calls: Vec<ToolCallSpec>,
+    fail: Option<String>,
+    delay: Option<Duration>,
+}
+
+/// A model whose replies are scripted.
+#[derive(Debug)]
+pub struct ScriptedModel {
+    source: PathBuf,
+    replies: Vec<Reply>,
+    next_in_order: Mutex<usize>,
+}
+
+impl ScriptedModel {
+    /// Reads a script file.
+    pub fn from_file(path: &Path) -> Result<Self, BackendError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BackendError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(path, &text)
+    }
+
+    /// Reads a script from text; `path` names it in errors.
+    pub fn from_yaml(path: &Path, text: &str) -> Result<Self, BackendError> {
+        let invalid = |line: usize, column: usize, message: String| BackendError::InvalidScript {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        };
+        let file: ScriptFile = serde_saphyr::from_str(text).map_err(|error| {
+            let (line, column) = error
+                .location()
+                .map(|location| (location.line() as usize, location.column() as usize))
+                .unwrap_or((1, 1));
+            let message = error.without_snippet().to_string();
+            let message = message.lines().next().unwrap_or_default().to_owned();
+            invalid(line, column, message)
+        })?;
+        let mut replies = Vec::with_capacity(file.replies.len());
+        for (index, spec) in file.replies.into_iter().enumerate() {
+            let pattern = match &spec.pattern {
+                Some(pattern) => Some(Regex::new(pattern).map_err(|error| {
+                    invalid(1, 1, format!("reply {index}: `match` is not a valid regex: {error}"))
+                })?),
+                None => None,
+            };
+            let text = match (&spec.text, &spec.json) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(1, 1, format!("reply {index} has both `text` and `json`; give one")));
+                }
+                (Some(text), None) => text.clone(),
+                (None, Some(json)) => json.to_string(),
+                (None, None) => String::new(),
+            };
+            let delay = match &spec.delay {
+                Some(delay) => Some(parse_delay(delay).ok_or_else(|| {
+                    invalid(1, 1, format!("reply {index}: `delay: {delay}` is not a duration like `20ms` or `2s`"))
+                })?),
+                None => None,
+            };
+            replies.push(Reply {
+                pattern,
+                text,
+                tool_calls: spec.tool_calls,
+                fail: spec.fail,
+                delay,
+            });
+        }
+        Ok(Self {
+            source: path.to_owned(),
+            replies,
+            next_in_order: Mutex::new(0),
+        })
+    }
+
+    fn choose(&self, last_message: &str) -> Result<(&Reply, String), ModelError> {
+        for reply in &self.replies {
+            if let Some(pattern) = &reply.pattern
+                && let Some(captures) = pattern.captures(last_message)
+            {
+                let mut text = String::new();
+                captures.expand(&reply.text, &mut text);
+                return Ok((reply, text));
+            }
+        }
+        let mut next = self
+            .next_in_order
+            .lock()
+            .map_err(|_| ModelError::new(ErrorKind::Internal, "scripted model state is poisoned"))?;
+        let ordered: Vec<&Reply> = self.replies.iter().filter(|reply| reply.pattern.is_none()).collect();
+        let Some(reply) = ordered.get(*next) else {
+            let preview: String = last_message.chars().take(80).collect();
+            return Err(ModelError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "scripted model {}: no reply left ({} in-order replies used) and no `match` reply fits the last message {preview:?}",
+                    self.source.display(),
+                    ordered.len()
+                ),
+            ));
+        };
+        *next += 1;
+        Ok((reply, reply.text.clone()))
+    }
+}
+
+impl ChatModel for ScriptedModel {
+    fn context_window(&self) -> u32 {
+        CONTEXT_WINDOW
+    }
+
+    fn chat(&self, request: ChatRequest) -> ChatStream {
+        let last_message = request.messages.last().map(|message| message.content.as_str()).unwrap_or_default();
+        let (reply, text) = match self.choose(last_message) {
+            Ok(chosen) => chosen,
+            Err(error) => return Box::pin(stream::once(async move { Err(error) })),
+        };
+        let delay = reply.delay;
+        if let Some(message) = &reply.fail {
+            let error = ModelError::new(ErrorKind::Upstream, format!("scripted failure: {message}"));
+            return Box::pin(stream::once(async move {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                Err(error)
+            }));
+        }
+        let prompt_tokens: usize = request.messages.iter().map(|message| message.content.split_whitespace().count()).sum();
+        let mut events: Vec<Result<ChatEvent, ModelError>> = Vec::new();
+        for piece in text.split_inclusive(' ') {
+            events.push(Ok(ChatEvent::TextDelta(piece.to_owned())));
+        }
+        for (index, call) in reply.tool_calls.iter().enumerate() {
+            events.push(Ok(ChatEvent::ToolCall(ToolCall {
+                id: call.id.clone().unwrap_or_else(|| format!("scripted_{index}")),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            })));
+        }
+        events.push(Ok(ChatEvent::Usage(Usage {
+            prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
+            completion_tokens: u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX),
+        })));
+        events.push(Ok(ChatEvent::Finished(if reply.tool_calls.is_empty() {
+            FinishReason::Stop
+        } else {
+            FinishReason::ToolCalls
+        })));
+        match delay {
+            None => Box::pin(stream::iter(events)),
+            Some(delay) => Box::pin(stream::unfold((events.into_iter(), true), move |(mut events, first)| async move {
+                if first {
+                    tokio::time::sleep(delay).await;
+                }
+                events.next().map(|event| (event, (events, false)))
+            })),
+        }
+    }
+}
+
+fn parse_delay(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Some(number) = text.strip_suffix("ms") {
+        return number.trim().parse().ok().map(Duration::from_millis);
+    }
+    if let Some(number) = text.strip_suffix('s') {
+        return number.trim().parse::<f64>().ok().filter(|seconds| seconds.is_finite() && *seconds >= 0.0).map(Duration::from_secs_f64);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use weft_core::{Message, ReplyBuilder};
+
+    async fn reply(model: &ScriptedModel, last: &str) -> Result<weft_core::ModelReply, ModelError> {
+        let mut stream = model.chat(ChatRequest {
+            messages: vec![Message::user(last)],
+            ..ChatRequest::default()
+        });
+        let mut builder = ReplyBuilder::new();
+        while let Some(event) = stream.next().await {
+            builder.push(event?);
+        }
+        Ok(builder.finish())
+    }
+
+    #[tokio::test]
+    async fn in_order_and_matched_replies() {
+        let script = "replies:\n  - text: first one\n  - match: 'Summarize: (.*)'\n    text: summary of $1\n  - tool_calls: [{name: add, arguments: {a: 1, b: 2}}]\n";
+        let model = ScriptedModel::from_yaml(Path::new("s.yaml"), script).unwrap();
+        assert_eq!(reply(&model, "Summarize: cats").await.unwrap().text, "summary of cats");
+        assert_eq!(reply(&model, "hello").await.unwrap().text, "first one");
+        let calls = reply(&model, "again").await.unwrap();
+        assert_eq!(calls.tool_calls[0].name, "add");
+        assert_eq!(calls.finish, Some(FinishReason::ToolCalls));
+        let error = reply(&model, "more").await.unwrap_err();
+        assert!(error.message.contains("no reply left"), "{}", error.message);
+    }
+
+    #[test]
+    fn bad_scripts_are_located_errors() {
+        let error = ScriptedModel::from_yaml(Path::new("s.yaml"), "replies:\n  - txt: hi\n").unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("s.yaml:"), "{text}");
+        assert!(text.contains("unknown field `txt`"), "{text}");
+        let error = ScriptedModel::from_yaml(Path::new("s.yaml"), "replies:\n  - match: '('\n").unwrap_err();
+        assert!(error.to_string().contains("not a valid regex"), "{error}");
+    }
+}

@@ -1,0 +1,296 @@
+//! The run loop: record what the machine decided, perform the effects it asked for, feed each
+//! result back, and stop when the run finishes, fails, is cancelled, times out or waits for a
+//! person.
+
+use crate::effects::{EffectDone, EffectFuture};
+use crate::error::RuntimeError;
+use crate::models::{ModelSource, Models};
+use crate::observer::{NoObserver, RunObserver};
+use crate::sink::MemorySink;
+use crate::tools::BasicTools;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use weft_core::{Clock, ErrorKind, Event, EventRecord, EventSink, RunId, RunStatus, StepError, SystemClock, ToolBox};
+use weft_workflow::{Command, Decision, Question, RunMachine, Workflow};
+
+/// Executes runs. Cheap to share: everything inside is behind `Arc`.
+pub struct Runtime {
+    pub(crate) models: Arc<dyn ModelSource>,
+    pub(crate) tools: Arc<dyn ToolBox>,
+    sink: Arc<dyn EventSink>,
+    pub(crate) observer: Arc<dyn RunObserver>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Builds a [`Runtime`]; every part has a default (no models, `echo`/`add`, events in memory).
+#[derive(Default)]
+pub struct RuntimeBuilder {
+    models: Option<Arc<dyn ModelSource>>,
+    tools: Option<Arc<dyn ToolBox>>,
+    sink: Option<Arc<dyn EventSink>>,
+    observer: Option<Arc<dyn RunObserver>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl RuntimeBuilder {
+    /// Where models come from.
+    pub fn models(mut self, models: Arc<dyn ModelSource>) -> Self {
+        self.models = Some(models);
+        self
+    }
+    /// The tools.
+    pub fn tools(mut self, tools: Arc<dyn ToolBox>) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+    /// Where events go.
+    pub fn sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+    /// Who watches.
+    pub fn observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+    /// The clock for event timestamps.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    /// The runtime.
+    pub fn build(self) -> Runtime {
+        Runtime {
+            models: self.models.unwrap_or_else(|| Arc::new(Models::new())),
+            tools: self.tools.unwrap_or_else(|| Arc::new(BasicTools)),
+            sink: self.sink.unwrap_or_else(|| Arc::new(MemorySink::new())),
+            observer: self.observer.unwrap_or_else(|| Arc::new(NoObserver)),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        }
+    }
+}
+
+/// A run in memory: its machine, where its log ends, and children waiting for answers.
+#[derive(Debug)]
+pub struct ActiveRun {
+    pub(crate) machine: RunMachine,
+    next_sequence: u64,
+    step_started: Option<(u64, Instant)>,
+    run_started: Instant,
+    children: HashMap<(u64, Option<u32>), ActiveRun>,
+}
+
+impl ActiveRun {
+    pub(crate) fn new(machine: RunMachine) -> Self {
+        Self {
+            machine,
+            next_sequence: 1,
+            step_started: None,
+            run_started: Instant::now(),
+            children: HashMap::new(),
+        }
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> RunId {
+        self.machine.run_id()
+    }
+    /// Where it stands.
+    pub fn status(&self) -> RunStatus {
+        self.machine.status()
+    }
+    /// Its output, once finished.
+    pub fn output(&self) -> Option<&Value> {
+        self.machine.output()
+    }
+    /// Why it failed.
+    pub fn failure(&self) -> Option<&StepError> {
+        self.machine.failure()
+    }
+    /// Its state.
+    pub fn state(&self) -> &Map<String, Value> {
+        self.machine.state()
+    }
+    /// The question it waits on.
+    pub fn question(&self) -> Option<Question> {
+        self.machine.question()
+    }
+    /// How many events it has recorded.
+    pub fn event_count(&self) -> u64 {
+        self.next_sequence - 1
+    }
+
+    /// Checks an answer where it will be taken: here, or in the waiting child.
+    fn check_answer(&self, input: &Value) -> Result<(), RuntimeError> {
+        let question = self.machine.check_answer(input)?;
+        if let Some((branch, _)) = question.child
+            && let Some(child) = self.children.get(&(question.step, branch))
+        {
+            child.check_answer(input)?;
+        }
+        Ok(())
+    }
+}
+
+impl Runtime {
+    /// A builder.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Starts a run and drives it until it finishes, fails, is cancelled or waits for input.
+    pub async fn start(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        cancel: &CancellationToken,
+    ) -> Result<ActiveRun, RuntimeError> {
+        let (machine, decision) = RunMachine::start(workflow, RunId::new(), input, None)?;
+        let mut run = ActiveRun::new(machine);
+        self.drive(&mut run, decision, cancel).await?;
+        Ok(run)
+    }
+
+    /// Answers an interrupted run and drives it on. A bad answer is refused before anything
+    /// is recorded, so the caller may ask again.
+    pub async fn resume(&self, run: &mut ActiveRun, input: Value, cancel: &CancellationToken) -> Result<(), RuntimeError> {
+        run.check_answer(&input)?;
+        let decision = run.machine.resume(input)?;
+        self.drive(run, decision, cancel).await
+    }
+
+    pub(crate) fn drive<'a>(
+        &'a self,
+        run: &'a mut ActiveRun,
+        first: Decision,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let mut effects: FuturesUnordered<EffectFuture<'a>> = FuturesUnordered::new();
+            self.commit(run, first.events).await?;
+            self.dispatch(run, first.commands, &mut effects, cancel).await?;
+            while run.status() == RunStatus::Running {
+                if effects.is_empty() {
+                    return Err(RuntimeError::Stalled { run: run.id(), status: run.status().as_str() });
+                }
+                let step_deadline = self.step_deadline(run);
+                let run_deadline = run.machine.workflow().limits.timeout.map(|timeout| run.run_started + timeout);
+                let decision = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => run.machine.cancel("the run was cancelled")?,
+                    Some(done) = effects.next() => {
+                        let EffectDone { event, waiting_child } = done?;
+                        if let Some((key, child)) = waiting_child {
+                            run.children.insert(key, child);
+                        }
+                        let mut decision = run.machine.on_event(&event)?;
+                        decision.events.insert(0, event);
+                        decision
+                    }
+                    () = sleep_until(step_deadline.map(|(deadline, _)| deadline)) => {
+                        let (_, timeout) = step_deadline.unwrap_or((Instant::now(), std::time::Duration::ZERO));
+                        run.machine.fail_step(StepError::new(
+                            ErrorKind::Timeout,
+                            format!("the step ran longer than its timeout of {timeout:?} (limits.timeout)"),
+                        ))?
+                    }
+                    () = sleep_until(run_deadline) => {
+                        let timeout = run.machine.workflow().limits.timeout.unwrap_or_default();
+                        run.machine.fail_run(StepError::new(
+                            ErrorKind::Timeout,
+                            format!("the run ran longer than its timeout of {timeout:?} (limits.timeout)"),
+                        ))?
+                    }
+                };
+                self.commit(run, decision.events).await?;
+                self.dispatch(run, decision.commands, &mut effects, cancel).await?;
+            }
+            // Whatever is still in flight (siblings of a failed branch, a timed-out call) is
+            // dropped here, which cancels it.
+            Ok(())
+        })
+    }
+
+    fn step_deadline(&self, run: &ActiveRun) -> Option<(Instant, std::time::Duration)> {
+        let (number, _, limits) = run.machine.current_step()?;
+        let timeout = limits.timeout?;
+        let (started_step, started_at) = run.step_started?;
+        (started_step == number).then_some((started_at + timeout, timeout))
+    }
+
+    async fn dispatch<'a>(
+        &'a self,
+        run: &mut ActiveRun,
+        commands: Vec<Command>,
+        effects: &mut FuturesUnordered<EffectFuture<'a>>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let run_id = run.id();
+        let workflow_dir = run
+            .machine
+            .workflow()
+            .source
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        for command in commands {
+            match command {
+                Command::CallModel(call) => effects.push(self.model_effect(run_id, workflow_dir.clone(), call)),
+                Command::CallTool(call) => effects.push(self.tool_effect(run_id, call)),
+                Command::StartChild(child) => {
+                    let child_id = child.run.unwrap_or_default();
+                    if child.run.is_none() {
+                        let started = Event::ChildStarted {
+                            step: child.step,
+                            branch: child.branch,
+                            run: child_id,
+                            workflow: child.workflow.name.clone(),
+                        };
+                        let mut decision = run.machine.on_event(&started)?;
+                        decision.events.insert(0, started);
+                        self.commit(run, decision.events).await?;
+                    }
+                    effects.push(self.child_effect(run_id, child_id, child, cancel.child_token()));
+                }
+                Command::ResumeChild(answer) => {
+                    let child = run.children.remove(&(answer.step, answer.branch));
+                    effects.push(self.resume_child_effect(answer, child, cancel.child_token()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, run: &mut ActiveRun, events: Vec<Event>) -> Result<(), RuntimeError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let at_millis = self.clock.now_millis();
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            if let Event::StepStarted { step, .. } = &event {
+                run.step_started = Some((*step, Instant::now()));
+            }
+            records.push(EventRecord { sequence: run.next_sequence, at_millis, event });
+            run.next_sequence += 1;
+        }
+        self.sink.append(run.id(), &records).await?;
+        for record in &records {
+            self.observer.on_event(run.id(), record);
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

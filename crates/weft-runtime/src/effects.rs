@@ -1,0 +1,189 @@
+//! The effects the machine asks for, as futures: a model call streamed into a reply, a tool
+//! call, a child run. Each ends in the event that records its result.
+
+use crate::driver::{ActiveRun, Runtime};
+use crate::error::RuntimeError;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+use weft_core::{
+    ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId, RunStatus, StepError, ToolContext,
+    ToolOutcome,
+};
+use weft_workflow::{ChildAnswer, ChildRun, ModelCall, RunMachine, ToolCallCommand};
+
+/// What a finished effect gives back.
+pub(crate) struct EffectDone {
+    /// The event that records the result.
+    pub event: Event,
+    /// A child run that stopped at a `human` node, kept until it is answered.
+    pub waiting_child: Option<((u64, Option<u32>), ActiveRun)>,
+}
+
+impl EffectDone {
+    fn event(event: Event) -> Self {
+        Self { event, waiting_child: None }
+    }
+}
+
+pub(crate) type EffectFuture<'a> = BoxFuture<'a, Result<EffectDone, RuntimeError>>;
+
+impl Runtime {
+    pub(crate) fn model_effect<'a>(&'a self, run: RunId, workflow_dir: std::path::PathBuf, call: ModelCall) -> EffectFuture<'a> {
+        Box::pin(async move {
+            let failed = |error: StepError| EffectDone::event(Event::ModelFailed {
+                step: call.step,
+                branch: call.branch,
+                turn: call.turn,
+                error,
+            });
+            let model = match self.models.resolve(call.model.as_deref(), &workflow_dir) {
+                Ok(model) => model,
+                Err(error) => return Ok(failed(model_error(error))),
+            };
+            let mut request = call.request;
+            for name in &call.tool_names {
+                match self.tools.spec(name) {
+                    Some(spec) => request.tools.push(spec),
+                    None => {
+                        return Ok(failed(StepError::new(
+                            ErrorKind::NotFound,
+                            format!("unknown tool `{name}`; known tools: {}", self.tools.names().join(", ")),
+                        )));
+                    }
+                }
+            }
+            self.observer.on_model_call(run, call.step, call.branch);
+            let mut stream = model.chat(request);
+            let mut reply = ReplyBuilder::new();
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(event) => {
+                        if let weft_core::ChatEvent::TextDelta(text) = &event {
+                            self.observer.on_text_delta(run, call.step, call.branch, text);
+                        }
+                        reply.push(event);
+                    }
+                    Err(error) => return Ok(failed(model_error(error))),
+                }
+            }
+            Ok(EffectDone::event(Event::ModelReplied {
+                step: call.step,
+                branch: call.branch,
+                turn: call.turn,
+                reply: reply.finish(),
+            }))
+        })
+    }
+
+    pub(crate) fn tool_effect<'a>(&'a self, run: RunId, command: ToolCallCommand) -> EffectFuture<'a> {
+        Box::pin(async move {
+            let context = ToolContext {
+                run,
+                idempotency_key: command.idempotency_key.clone(),
+            };
+            let outcome = match self.tools.call(command.call, context).await {
+                Ok(output) => ToolOutcome::Ok { output },
+                Err(error) => ToolOutcome::Error {
+                    error: StepError::new(error.kind, error.message),
+                },
+            };
+            Ok(EffectDone::event(Event::ToolCallFinished {
+                step: command.step,
+                branch: command.branch,
+                turn: command.turn,
+                index: command.index,
+                outcome,
+            }))
+        })
+    }
+
+    pub(crate) fn child_effect<'a>(
+        &'a self,
+        parent: RunId,
+        child_id: RunId,
+        child: ChildRun,
+        cancel: CancellationToken,
+    ) -> EffectFuture<'a> {
+        Box::pin(async move {
+            let link = ParentLink {
+                run: parent,
+                step: child.step,
+                branch: child.branch,
+            };
+            let (machine, decision) = match RunMachine::start(child.workflow.clone(), child_id, child.input, Some(link)) {
+                Ok(started) => started,
+                Err(error) => {
+                    return Ok(EffectDone::event(Event::ChildFailed {
+                        step: child.step,
+                        branch: child.branch,
+                        error: StepError::new(
+                            ErrorKind::InvalidInput,
+                            format!("sub-workflow `{}`: {error}", child.workflow.name),
+                        ),
+                    }));
+                }
+            };
+            let mut active = ActiveRun::new(machine);
+            self.drive(&mut active, decision, &cancel).await?;
+            Ok(child_outcome(child.step, child.branch, active))
+        })
+    }
+
+    pub(crate) fn resume_child_effect<'a>(
+        &'a self,
+        answer: ChildAnswer,
+        child: Option<ActiveRun>,
+        cancel: CancellationToken,
+    ) -> EffectFuture<'a> {
+        Box::pin(async move {
+            let Some(mut active) = child else {
+                return Ok(EffectDone::event(Event::ChildFailed {
+                    step: answer.step,
+                    branch: answer.branch,
+                    error: StepError::new(ErrorKind::NotFound, "the waiting sub-workflow run is no longer in memory"),
+                }));
+            };
+            let decision = active.machine.resume(answer.input)?;
+            self.drive(&mut active, decision, &cancel).await?;
+            Ok(child_outcome(answer.step, answer.branch, active))
+        })
+    }
+}
+
+fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDone {
+    let workflow = active.machine.workflow().name.clone();
+    match active.status() {
+        RunStatus::Finished => EffectDone::event(Event::ChildFinished {
+            step,
+            branch,
+            output: active.output().cloned().unwrap_or_default(),
+        }),
+        RunStatus::Interrupted => {
+            let question = active.machine.question();
+            EffectDone {
+                event: Event::ChildInterrupted {
+                    step,
+                    branch,
+                    question: question.as_ref().map(|question| question.question.clone()).unwrap_or_default(),
+                    input_schema: question.and_then(|question| question.input_schema),
+                },
+                waiting_child: Some(((step, branch), active)),
+            }
+        }
+        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => {
+            let error = active.failure().cloned().unwrap_or_else(|| {
+                StepError::new(ErrorKind::Cancelled, format!("the run is {}", active.status().as_str()))
+            });
+            EffectDone::event(Event::ChildFailed {
+                step,
+                branch,
+                error: StepError::new(error.kind, format!("sub-workflow `{workflow}` failed: {}", error.message)),
+            })
+        }
+    }
+}
+
+fn model_error(error: ModelError) -> StepError {
+    StepError::new(error.kind, error.message)
+}

@@ -1,0 +1,23 @@
+//! Errors of the runtime.
+
+use weft_core::StoreError;
+use weft_workflow::RunError;
+
+/// A run that the runtime could not drive.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The run machine refused (bad input, a bad answer, a corrupt log).
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// Events could not be stored; the run stopped where its log ends.
+    #[error("storing the run's events failed: {0}")]
+    Store(#[from] StoreError),
+    /// The machine waits on nothing although the run is not over: a bug in weft.
+    #[error("run {run} is {status} but waits on no effect; this is a bug in weft")]
+    Stalled {
+        /// The run.
+        run: weft_core::RunId,
+        /// Its status.
+        status: &'static str,
+    },
+}

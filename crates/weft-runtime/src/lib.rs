@@ -1,0 +1,22 @@
+//! weft-runtime: the tokio driver of the run machine.
+//!
+//! The machine in `weft-workflow` decides; this crate acts. It calls models and tools, runs
+//! map branches concurrently and sub-workflows as child runs, stops at `human` nodes,
+//! enforces step and run timeouts and cancellation, appends each step's events to an
+//! [`EventSink`](weft_core::EventSink) and tells a [`RunObserver`] as things happen.
+
+mod driver;
+mod effects;
+pub mod error;
+pub mod models;
+pub mod observer;
+pub mod sink;
+pub mod tools;
+
+pub use driver::{ActiveRun, Runtime, RuntimeBuilder};
+pub use error::RuntimeError;
+pub use models::{ModelSource, Models};
+pub use observer::{NoObserver, RunObserver};
+pub use sink::MemorySink;
+pub use tools::BasicTools;
+pub use tokio_util::sync::CancellationToken;

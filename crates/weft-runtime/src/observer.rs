@@ -1,0 +1,26 @@
+//! Watching a run as it happens: every recorded event, plus model text as it streams (which
+//! is not recorded; the whole reply is, in `ModelReplied`).
+
+use weft_core::{EventRecord, RunId};
+
+/// Receives a run's progress. Calls must be quick; they happen on the driver's task.
+pub trait RunObserver: Send + Sync {
+    /// An event was recorded.
+    fn on_event(&self, run: RunId, record: &EventRecord) {
+        let _ = (run, record);
+    }
+    /// A model call started.
+    fn on_model_call(&self, run: RunId, step: u64, branch: Option<u32>) {
+        let _ = (run, step, branch);
+    }
+    /// A model streamed more text.
+    fn on_text_delta(&self, run: RunId, step: u64, branch: Option<u32>, text: &str) {
+        let _ = (run, step, branch, text);
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl RunObserver for NoObserver {}

@@ -1,0 +1,344 @@
+//! Templates and conditions, evaluated with minijinja in a sandbox: no file system, no
+//! network, strict undefined variables and a fuel limit so a template cannot loop forever.
+//!
+//! A string that is exactly one `{{ expression }}` keeps the expression's native value (a
+//! number stays a number, a list a list); any other string renders to text.
+
+use minijinja::{Environment, UndefinedBehavior, Value as TemplateValue};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// How much work one template evaluation may do before it is stopped.
+const FUEL_PER_EVALUATION: u64 = 200_000;
+const VALUE_VARIABLE: &str = "__weft_value";
+
+/// The compiled templates of one workflow.
+#[derive(Debug)]
+pub struct Expressions {
+    environment: Environment<'static>,
+}
+
+/// A template or condition failed to compile or to evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ExpressionError {
+    /// What went wrong, as minijinja explains it.
+    pub message: String,
+}
+
+impl From<minijinja::Error> for ExpressionError {
+    fn from(error: minijinja::Error) -> Self {
+        let mut message = error.to_string();
+        if let Some(detail) = error.detail()
+            && !message.contains(detail)
+        {
+            message = format!("{message}: {detail}");
+        }
+        Self { message }
+    }
+}
+
+/// A handle to a compiled text template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextTemplate {
+    name: String,
+}
+
+/// A handle to a compiled expression, evaluated to a native value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expression {
+    name: String,
+    /// The expression's source, for messages.
+    pub source: String,
+}
+
+/// A YAML value whose strings are templates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueTemplate {
+    /// A value with no template in it.
+    Literal(Value),
+    /// A string with template syntax, rendered to text.
+    Text(TextTemplate),
+    /// A string that is one `{{ expression }}`, keeping the native value.
+    Expression(Expression),
+    /// A list with templates inside.
+    List(Vec<ValueTemplate>),
+    /// A mapping with templates inside.
+    Map(Vec<(String, ValueTemplate)>),
+}
+
+impl Default for Expressions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Expressions {
+    /// An empty, sandboxed environment.
+    pub fn new() -> Self {
+        let mut environment = Environment::new();
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        environment.set_fuel(Some(FUEL_PER_EVALUATION));
+        environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        Self { environment }
+    }
+
+    /// Compiles a text template under a unique `name`.
+    pub fn text(&mut self, name: String, source: &str) -> Result<TextTemplate, ExpressionError> {
+        self.environment
+            .add_template_owned(name.clone(), source.to_owned())?;
+        Ok(TextTemplate { name })
+    }
+
+    /// Compiles an expression under a unique `name`.
+    pub fn expression(&mut self, name: String, source: &str) -> Result<Expression, ExpressionError> {
+        // Compile alone first, so errors point into the user's text, not into our wrapper.
+        self.environment.compile_expression(source)?;
+        self.environment.add_template_owned(
+            name.clone(),
+            format!("{{% set {VALUE_VARIABLE} = ({source}) %}}"),
+        )?;
+        Ok(Expression {
+            name,
+            source: source.to_owned(),
+        })
+    }
+
+    /// Compiles a YAML value: strings with `{{`/`{%` become templates.
+    pub fn value(&mut self, name: &str, value: &Value) -> Result<ValueTemplate, ExpressionError> {
+        Ok(match value {
+            Value::String(text) => {
+                if let Some(inner) = single_expression(text) {
+                    ValueTemplate::Expression(self.expression(name.to_owned(), inner)?)
+                } else if text.contains("{{") || text.contains("{%") || text.contains("{#") {
+                    ValueTemplate::Text(self.text(name.to_owned(), text)?)
+                } else {
+                    ValueTemplate::Literal(value.clone())
+                }
+            }
+            Value::Array(items) => {
+                let mut compiled = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    compiled.push(self.value(&format!("{name}.{index}"), item)?);
+                }
+                if compiled.iter().all(|item| matches!(item, ValueTemplate::Literal(_))) {
+                    ValueTemplate::Literal(value.clone())
+                } else {
+                    ValueTemplate::List(compiled)
+                }
+            }
+            Value::Object(entries) => {
+                let mut compiled = Vec::with_capacity(entries.len());
+                for (key, entry) in entries {
+                    compiled.push((key.clone(), self.value(&format!("{name}.{key}"), entry)?));
+                }
+                if compiled.iter().all(|(_, item)| matches!(item, ValueTemplate::Literal(_))) {
+                    ValueTemplate::Literal(value.clone())
+                } else {
+                    ValueTemplate::Map(compiled)
+                }
+            }
+            _ => ValueTemplate::Literal(value.clone()),
+        })
+    }
+
+    /// Renders a text template.
+    pub fn render(&self, template: &TextTemplate, scope: &Scope) -> Result<String, ExpressionError> {
+        Ok(self
+            .environment
+            .get_template(&template.name)?
+            .render(scope.to_context())?)
+    }
+
+    /// Evaluates an expression to a JSON value.
+    pub fn evaluate(&self, expression: &Expression, scope: &Scope) -> Result<Value, ExpressionError> {
+        let value = self.evaluate_native(expression, scope)?;
+        to_json(&value)
+    }
+
+    /// Evaluates a condition: true when the expression's value is truthy.
+    pub fn holds(&self, expression: &Expression, scope: &Scope) -> Result<bool, ExpressionError> {
+        Ok(self.evaluate_native(expression, scope)?.is_true())
+    }
+
+    fn evaluate_native(
+        &self,
+        expression: &Expression,
+        scope: &Scope,
+    ) -> Result<TemplateValue, ExpressionError> {
+        let template = self.environment.get_template(&expression.name)?;
+        let captured = template.render_captured(scope.to_context())?;
+        Ok(captured
+            .state()
+            .lookup(VALUE_VARIABLE)
+            .unwrap_or(TemplateValue::UNDEFINED))
+    }
+
+    /// Renders a value template to JSON.
+    pub fn render_value(&self, template: &ValueTemplate, scope: &Scope) -> Result<Value, ExpressionError> {
+        Ok(match template {
+            ValueTemplate::Literal(value) => value.clone(),
+            ValueTemplate::Text(text) => Value::String(self.render(text, scope)?),
+            ValueTemplate::Expression(expression) => self.evaluate(expression, scope)?,
+            ValueTemplate::List(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.render_value(item, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            ValueTemplate::Map(entries) => {
+                let mut object = serde_json::Map::with_capacity(entries.len());
+                for (key, entry) in entries {
+                    object.insert(key.clone(), self.render_value(entry, scope)?);
+                }
+                Value::Object(object)
+            }
+        })
+    }
+}
+
+/// The inner expression of a string that is exactly `{{ expression }}`.
+fn single_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let clean = !inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%");
+    clean.then_some(inner.trim())
+}
+
+fn to_json(value: &TemplateValue) -> Result<Value, ExpressionError> {
+    if value.is_undefined() {
+        return Ok(Value::Null);
+    }
+    serde_json::to_value(value).map_err(|error| ExpressionError {
+        message: format!("the value cannot be stored as JSON: {error}"),
+    })
+}
+
+/// The variables a template sees. Every name is always defined (as none when unset), so a
+/// template that reads `reply` outside a model node fails with a clear message only when the
+/// node kind never sets it.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    variables: BTreeMap<&'static str, TemplateValue>,
+    item_alias: Option<String>,
+}
+
+impl Scope {
+    /// A scope with the current state (already converted; see [`to_template_value`]).
+    pub fn new(state: TemplateValue) -> Self {
+        let mut variables = BTreeMap::new();
+        variables.insert("state", state);
+        Self {
+            variables,
+            item_alias: None,
+        }
+    }
+
+    /// Sets a variable (`input`, `reply`, `output`, `item`, `index`, `run`).
+    pub fn set(&mut self, name: &'static str, value: TemplateValue) -> &mut Self {
+        self.variables.insert(name, value);
+        self
+    }
+
+    /// Sets a JSON variable.
+    pub fn set_json(&mut self, name: &'static str, value: &Value) -> &mut Self {
+        self.set(name, to_template_value(value))
+    }
+
+    /// Makes the map item visible under its `as:` name too.
+    pub fn alias_item(&mut self, alias: &str) -> &mut Self {
+        if alias != "item" {
+            self.item_alias = Some(alias.to_owned());
+        }
+        self
+    }
+
+    fn to_context(&self) -> TemplateValue {
+        let mut entries: Vec<(String, TemplateValue)> = self
+            .variables
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        if let (Some(alias), Some(item)) = (&self.item_alias, self.variables.get("item")) {
+            entries.push((alias.clone(), item.clone()));
+        }
+        TemplateValue::from_pairs(entries)
+    }
+}
+
+/// Converts JSON to a template value.
+pub fn to_template_value(value: &Value) -> TemplateValue {
+    match value {
+        Value::Null => TemplateValue::from(()),
+        Value::Bool(flag) => TemplateValue::from(*flag),
+        Value::Number(number) => {
+            if let Some(integer) = number.as_i64() {
+                TemplateValue::from(integer)
+            } else if let Some(integer) = number.as_u64() {
+                TemplateValue::from(integer)
+            } else {
+                TemplateValue::from(number.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Value::String(text) => TemplateValue::from(text.as_str()),
+        Value::Array(items) => items.iter().map(to_template_value).collect(),
+        Value::Object(entries) => object_to_template_value(entries),
+    }
+}
+
+/// Converts a JSON object to a template map, keeping its key order.
+pub fn object_to_template_value(entries: &serde_json::Map<String, Value>) -> TemplateValue {
+    TemplateValue::from_pairs(
+        entries
+            .iter()
+            .map(|(key, value)| (TemplateValue::from(key.as_str()), to_template_value(value))),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Scope {
+        Scope::new(to_template_value(&json!({"count": 2, "notes": ["a", "b"]})))
+    }
+
+    #[test]
+    fn single_expressions_keep_native_values() {
+        let mut expressions = Expressions::new();
+        let template = expressions
+            .value("t", &json!({"n": "{{ state.count + 1 }}", "text": "n={{ state.count }}", "fixed": [1, 2]}))
+            .unwrap();
+        let value = expressions.render_value(&template, &scope()).unwrap();
+        assert_eq!(value, json!({"n": 3, "text": "n=2", "fixed": [1, 2]}));
+    }
+
+    #[test]
+    fn conditions_and_filters() {
+        let mut expressions = Expressions::new();
+        let condition = expressions
+            .expression("c".into(), "state.notes | length >= 2")
+            .unwrap();
+        assert!(expressions.holds(&condition, &scope()).unwrap());
+    }
+
+    #[test]
+    fn bad_syntax_and_undefined_names_are_errors() {
+        let mut expressions = Expressions::new();
+        let error = expressions.expression("c".into(), "state.count >").unwrap_err();
+        assert!(error.message.contains("syntax error"), "{}", error.message);
+        let undefined = expressions.expression("u".into(), "state.missing + 1").unwrap();
+        let error = expressions.evaluate(&undefined, &scope()).unwrap_err();
+        assert!(error.message.contains("undefined"), "{}", error.message);
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let mut expressions = Expressions::new();
+        let template = expressions
+            .text("loop".into(), "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}")
+            .unwrap();
+        let error = expressions.render(&template, &scope()).unwrap_err();
+        assert!(error.message.contains("fuel"), "{}", error.message);
+    }
+}

@@ -1,0 +1,22 @@
+//! weft-workflow: the workflow language and the run machine.
+//!
+//! - [`spec`]: the YAML format as typed structs (and the JSON Schema `weft schema` prints);
+//! - [`load`]: parsing, field checking, validation and compilation into a [`Workflow`],
+//!   with every error located at file:line:column;
+//! - [`expression`]: minijinja templates and conditions, sandboxed;
+//! - [`machine`]: the sans-IO run machine that folds events and decides the next step;
+//! - [`graph`]: the Mermaid flowchart of a workflow.
+
+pub mod error;
+pub mod expression;
+pub mod graph;
+pub mod load;
+pub mod machine;
+pub mod spec;
+pub mod workflow;
+
+pub use error::{Diagnostic, LoadError, RunError};
+pub use load::Loader;
+pub use machine::{ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine, ToolCallCommand};
+pub use spec::{WorkflowSpec, workflow_json_schema};
+pub use workflow::Workflow;

@@ -1,0 +1,677 @@
+//! Validation and compilation of a parsed workflow in one walk: names resolve, templates
+//! compile, writes fit their fields, every node is reachable. Problems are collected, not
+//! thrown, so a file's every error is reported at once.
+
+use super::{ChildError, File, Session, invalid, parse_duration};
+use crate::error::{Diagnostic, LoadError, did_you_mean};
+use crate::expression::{Expressions, ValueTemplate};
+use crate::spec::{
+    AgentSpec, FieldSpec, FieldType, LimitsSpec, LlmSpec, NextSpec, NodeSpec, Reducer,
+    SamplingSpec, SubWorkflowSpec, ToolNodeSpec, WorkflowSpec,
+};
+use crate::workflow::{
+    Activity, AgentBody, ChildBody, Edge, EndBody, Field, HumanBody, Limits, LlmBody, MapBody,
+    Node, NodeBody, OutputSchema, ToolBody, Transition, Workflow, Write, END, check_schema,
+};
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use weft_core::Sampling;
+
+const DEFAULT_MAX_TURNS: u32 = 8;
+const DEFAULT_MAX_PARALLEL: u32 = 4;
+
+pub(super) fn compile(session: &mut Session<'_>, file: &File, spec: WorkflowSpec) -> Result<Workflow, LoadError> {
+    let mut compiler = Compiler {
+        session,
+        file,
+        spec: &spec,
+        diagnostics: Vec::new(),
+        expressions: Expressions::new(),
+        fields: IndexMap::new(),
+    };
+    for (name, field) in &spec.state {
+        if let Some(compiled) = compiler.field(name, field) {
+            compiler.fields.insert(name.clone(), compiled);
+        }
+    }
+    if !spec.nodes.contains_key(&spec.entry) {
+        let help = compiler.suggest_node(&spec.entry);
+        compiler.error_at_value(&["entry"], format!("entry node `{}` does not exist", spec.entry), help);
+    }
+    let mut nodes = IndexMap::new();
+    for (name, node) in &spec.nodes {
+        if let Some(compiled) = compiler.node(name, node) {
+            nodes.insert(name.clone(), compiled);
+        }
+    }
+    compiler.check_reachable(&nodes);
+    let output = spec
+        .output
+        .as_ref()
+        .and_then(|output| compiler.value_template(&["output"], "output", output));
+    let limits = compiler.limits(&["limits"], Some(&spec.limits));
+    let Compiler {
+        diagnostics,
+        expressions,
+        fields,
+        ..
+    } = compiler;
+    if !diagnostics.is_empty() {
+        return Err(invalid(diagnostics));
+    }
+    Ok(Workflow {
+        name: spec.name.clone(),
+        source: file.path.clone(),
+        model: spec.model.clone(),
+        fields,
+        entry: spec.entry.clone(),
+        nodes,
+        output,
+        limits,
+        expressions,
+        spec,
+    })
+}
+
+struct Compiler<'s, 'a> {
+    session: &'s mut Session<'a>,
+    file: &'s File,
+    spec: &'s WorkflowSpec,
+    diagnostics: Vec<Diagnostic>,
+    expressions: Expressions,
+    fields: IndexMap<String, Field>,
+}
+
+impl Compiler<'_, '_> {
+    fn error_at_value(&mut self, path: &[&str], message: String, help: Option<String>) {
+        self.diagnostics.push(self.file.at_value(path, message, help));
+    }
+
+    fn error_at_key(&mut self, path: &[&str], message: String, help: Option<String>) {
+        self.diagnostics.push(self.file.at_key(path, message, help));
+    }
+
+    fn suggest_node(&self, name: &str) -> Option<String> {
+        let mut candidates: Vec<&str> = self.spec.nodes.keys().map(String::as_str).collect();
+        candidates.push(END);
+        did_you_mean(name, candidates).map(|candidate| format!("did you mean `{candidate}`?"))
+    }
+
+    fn field(&mut self, name: &str, spec: &FieldSpec) -> Option<Field> {
+        let fits = match spec.reducer {
+            Reducer::Replace => true,
+            Reducer::Append => matches!(spec.field_type, FieldType::Array | FieldType::Any),
+            Reducer::Merge => matches!(spec.field_type, FieldType::Object | FieldType::Any),
+            Reducer::Add => matches!(
+                spec.field_type,
+                FieldType::Integer | FieldType::Number | FieldType::Any
+            ),
+        };
+        if !fits {
+            let needed = match spec.reducer {
+                Reducer::Append => "array",
+                Reducer::Merge => "object",
+                _ => "integer or number",
+            };
+            self.error_at_value(
+                &["state", name, "reducer"],
+                format!(
+                    "reducer `{}` does not fit field `{name}` of type `{}`; it needs type {needed}",
+                    spec.reducer.as_str(),
+                    spec.field_type.as_str()
+                ),
+                Some(format!("change the type to {needed} or use `reducer: replace`")),
+            );
+            return None;
+        }
+        if spec.items.is_some() && spec.field_type != FieldType::Array {
+            self.error_at_key(
+                &["state", name, "items"],
+                format!("`items` only applies to array fields, and `{name}` is {}", spec.field_type.as_str()),
+                None,
+            );
+        }
+        let mut schema = match spec.field_type {
+            FieldType::Any => json!({}),
+            other => json!({ "type": other.as_str() }),
+        };
+        if let Some(items) = &spec.items {
+            schema["items"] = items.clone();
+        }
+        let validator = self.schema_validator(&["state", name], &schema)?;
+        let item_validator = match &spec.items {
+            Some(items) => Some(self.schema_validator(&["state", name, "items"], items)?),
+            None => None,
+        };
+        let initial = match &spec.default {
+            Some(default) => {
+                if let Err(problem) = check_schema(&validator, default) {
+                    self.error_at_value(
+                        &["state", name, "default"],
+                        format!("the default of `{name}` does not fit its type: {problem}"),
+                        None,
+                    );
+                }
+                default.clone()
+            }
+            None => empty_value(spec.field_type),
+        };
+        Some(Field {
+            field_type: spec.field_type,
+            reducer: spec.reducer,
+            initial,
+            validator,
+            item_validator,
+        })
+    }
+
+    fn schema_validator(&mut self, path: &[&str], schema: &Value) -> Option<Arc<jsonschema::Validator>> {
+        match jsonschema::validator_for(schema) {
+            Ok(validator) => Some(Arc::new(validator)),
+            Err(error) => {
+                self.error_at_value(path, format!("not a valid JSON Schema: {error}"), None);
+                None
+            }
+        }
+    }
+
+    fn node(&mut self, name: &str, spec: &NodeSpec) -> Option<Node> {
+        let path = ["nodes", name];
+        let kind = spec.kind_name();
+        if name == END && kind != END {
+            self.error_at_key(
+                &path,
+                format!("the node name `{END}` is reserved for finishing the run"),
+                Some("rename this node, or make it `kind: end`".into()),
+            );
+        }
+        let (_, writes, limits) = common(spec);
+        let next = self.transition(name, kind, spec);
+        let writes = self.writes(name, writes);
+        let limits = self.limits(&["nodes", name, "limits"], limits);
+        let body = match spec {
+            NodeSpec::Agent(agent) => self.agent(&path, agent).map(NodeBody::Activity),
+            NodeSpec::Llm(llm) => self.llm(&path, llm).map(NodeBody::Activity),
+            NodeSpec::Tool(tool) => Some(NodeBody::Activity(self.tool(&path, tool))),
+            NodeSpec::Workflow(child) => self.child(&path, child).map(NodeBody::Activity),
+            NodeSpec::Router(_) => Some(NodeBody::Router),
+            NodeSpec::Map(map) => self.map(name, map).map(NodeBody::Map),
+            NodeSpec::Human(human) => {
+                let ask = self.text(&["nodes", name, "ask"], &format!("nodes.{name}.ask"), &human.ask);
+                let input_schema = human
+                    .input_schema
+                    .as_ref()
+                    .and_then(|schema| self.output_schema(&["nodes", name, "input_schema"], schema));
+                if human.ask.trim().is_empty() {
+                    self.error_at_key(&path, format!("human node `{name}` has no `ask`"), Some("add `ask: <the question>`".into()));
+                }
+                ask.map(|ask| NodeBody::Human(HumanBody { ask, input_schema }))
+            }
+            NodeSpec::End(end) => {
+                let output = end
+                    .output
+                    .as_ref()
+                    .and_then(|output| self.value_template(&["nodes", name, "output"], &format!("nodes.{name}.output"), output));
+                Some(NodeBody::End(EndBody { output }))
+            }
+        }?;
+        Some(Node {
+            name: name.to_owned(),
+            body,
+            writes: writes?,
+            next: next?,
+            limits,
+        })
+    }
+
+    fn transition(&mut self, name: &str, kind: &str, spec: &NodeSpec) -> Option<Transition> {
+        let next = next_of(spec);
+        if kind == END {
+            if next.is_some() {
+                self.error_at_key(&["nodes", name, "next"], format!("end node `{name}` cannot have `next`"), Some("remove `next`".into()));
+            }
+            return Some(Transition::End);
+        }
+        let Some(next) = next else {
+            self.error_at_key(
+                &["nodes", name],
+                format!("node `{name}` has no `next`"),
+                Some("add `next: end` to finish the run here, or `next: <node>`".into()),
+            );
+            return None;
+        };
+        match next {
+            NextSpec::Node(target) => {
+                self.check_target(&["nodes", name, "next"], target)?;
+                Some(self.target(target))
+            }
+            NextSpec::Edges(edges) => {
+                if edges.is_empty() {
+                    self.error_at_value(&["nodes", name, "next"], "`next` has no edges".into(), Some("add `- to: <node>`".into()));
+                    return None;
+                }
+                let mut compiled = Vec::with_capacity(edges.len());
+                let mut ok = true;
+                for (index, edge) in edges.iter().enumerate() {
+                    let index_text = index.to_string();
+                    let edge_path = ["nodes", name, "next", index_text.as_str()];
+                    let is_last = index + 1 == edges.len();
+                    let when = match &edge.when {
+                        Some(condition) => {
+                            let mut when_path = edge_path.to_vec();
+                            when_path.push("when");
+                            match self.expressions.expression(format!("nodes.{name}.next.{index}.when"), condition) {
+                                Ok(expression) => Some(expression),
+                                Err(error) => {
+                                    self.error_at_value(&when_path, format!("`when` does not compile: {}", error.message), None);
+                                    ok = false;
+                                    None
+                                }
+                            }
+                        }
+                        None => {
+                            if !is_last {
+                                self.error_at_value(
+                                    &edge_path,
+                                    format!("edge {index} of node `{name}` has no `when`, so the edges after it can never be taken"),
+                                    Some("give it a `when`, or move it last as the default".into()),
+                                );
+                                ok = false;
+                            }
+                            None
+                        }
+                    };
+                    if is_last && edge.when.is_some() {
+                        self.error_at_value(
+                            &edge_path,
+                            format!("the edges of node `{name}` need a final default edge without `when`"),
+                            Some("add `- to: <node>` (or `- to: end`) as the last edge".into()),
+                        );
+                        ok = false;
+                    }
+                    let mut to_path = edge_path.to_vec();
+                    to_path.push("to");
+                    if self.check_target(&to_path, &edge.to).is_none() {
+                        ok = false;
+                    }
+                    compiled.push(Edge {
+                        when,
+                        to: edge.to.clone(),
+                    });
+                }
+                ok.then_some(Transition::Edges(compiled))
+            }
+        }
+    }
+
+    fn target(&self, target: &str) -> Transition {
+        if target == END && !self.spec.nodes.contains_key(END) {
+            Transition::End
+        } else {
+            Transition::To(target.to_owned())
+        }
+    }
+
+    fn check_target(&mut self, path: &[&str], target: &str) -> Option<()> {
+        if target == END || self.spec.nodes.contains_key(target) {
+            return Some(());
+        }
+        let help = self.suggest_node(target);
+        self.error_at_value(path, format!("unknown node `{target}`"), help);
+        None
+    }
+
+    fn writes(&mut self, node: &str, writes: &IndexMap<String, Value>) -> Option<Vec<Write>> {
+        let mut compiled = Vec::with_capacity(writes.len());
+        let mut ok = true;
+        for (field_name, value) in writes {
+            let path = ["nodes", node, "writes", field_name.as_str()];
+            let Some(field) = self.fields.get(field_name) else {
+                if !self.spec.state.contains_key(field_name) {
+                    let help = did_you_mean(field_name, self.spec.state.keys().map(String::as_str))
+                        .map(|name| format!("did you mean `{name}`?"))
+                        .or_else(|| Some(format!("declare it under `state:`, e.g. `{field_name}: {{ type: string }}`")));
+                    self.error_at_key(&path, format!("node `{node}` writes to undeclared state field `{field_name}`"), help);
+                }
+                ok = false;
+                continue;
+            };
+            let literal_problem = match value {
+                Value::String(text) if text.contains("{{") || text.contains("{%") => None,
+                literal => {
+                    let validator = match field.reducer {
+                        Reducer::Append => field.item_validator.clone(),
+                        _ => Some(field.validator.clone()),
+                    };
+                    let problem = match field.reducer {
+                        Reducer::Add if !literal.is_number() => Some("`add` needs a number".to_owned()),
+                        Reducer::Merge if !literal.is_object() => Some("`merge` needs an object".to_owned()),
+                        _ => validator.and_then(|validator| check_schema(&validator, literal).err()),
+                    };
+                    problem
+                }
+            };
+            if let Some(problem) = literal_problem {
+                self.error_at_value(
+                    &path,
+                    format!("the value written to `{field_name}` does not fit it: {problem}"),
+                    None,
+                );
+                ok = false;
+                continue;
+            }
+            match self.value_template(&path, &format!("nodes.{node}.writes.{field_name}"), value) {
+                Some(template) => compiled.push(Write {
+                    field: field_name.clone(),
+                    value: template,
+                }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(compiled)
+    }
+
+    fn limits(&mut self, path: &[&str], spec: Option<&LimitsSpec>) -> Limits {
+        let Some(spec) = spec else {
+            return Limits::default();
+        };
+        let timeout = spec.timeout.as_ref().and_then(|text| match parse_duration(text) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                let mut timeout_path = path.to_vec();
+                timeout_path.push("timeout");
+                self.error_at_value(&timeout_path, message, None);
+                None
+            }
+        });
+        if spec.max_steps == Some(0) {
+            let mut steps_path = path.to_vec();
+            steps_path.push("max_steps");
+            self.error_at_value(&steps_path, "`max_steps` must be at least 1".into(), None);
+        }
+        Limits {
+            max_steps: spec.max_steps,
+            timeout,
+        }
+    }
+
+    fn text(&mut self, path: &[&str], name: &str, source: &str) -> Option<crate::expression::TextTemplate> {
+        match self.expressions.text(name.to_owned(), source) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                self.error_at_value(path, format!("template does not compile: {}", error.message), None);
+                None
+            }
+        }
+    }
+
+    fn value_template(&mut self, path: &[&str], name: &str, value: &Value) -> Option<ValueTemplate> {
+        match self.expressions.value(name, value) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                self.error_at_value(path, format!("template does not compile: {}", error.message), None);
+                None
+            }
+        }
+    }
+
+    fn output_schema(&mut self, path: &[&str], schema: &Value) -> Option<OutputSchema> {
+        let validator = self.schema_validator(path, schema)?;
+        Some(OutputSchema {
+            schema: schema.clone(),
+            validator,
+        })
+    }
+
+    fn check_tool(&mut self, path: &[&str], tool: &str) {
+        let Some(known) = self.session.known_tools() else {
+            return;
+        };
+        if known.contains(tool) {
+            return;
+        }
+        let help = did_you_mean(tool, known.iter().map(String::as_str))
+            .map(|name| format!("did you mean `{name}`?"))
+            .or_else(|| Some(format!("known tools: {}", known.iter().cloned().collect::<Vec<_>>().join(", "))));
+        self.error_at_value(path, format!("unknown tool `{tool}`"), help);
+    }
+
+    fn agent(&mut self, path: &[&str], spec: &AgentSpec) -> Option<Activity> {
+        let base = path.join(".");
+        let system = spec.system.as_ref().and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
+        let prompt = self.text(&with(path, "prompt"), &format!("{base}.prompt"), &spec.prompt);
+        for (index, tool) in spec.tools.iter().enumerate() {
+            let index = index.to_string();
+            let mut tool_path = with(path, "tools");
+            tool_path.push(&index);
+            self.check_tool(&tool_path, tool);
+        }
+        if spec.max_turns == Some(0) {
+            self.error_at_value(&with(path, "max_turns"), "`max_turns` must be at least 1".into(), None);
+        }
+        Some(Activity::Agent(AgentBody {
+            system,
+            prompt: prompt?,
+            tools: spec.tools.clone(),
+            max_turns: spec.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
+            model: spec.model.clone(),
+            sampling: sampling(spec.sampling.as_ref()),
+        }))
+    }
+
+    fn llm(&mut self, path: &[&str], spec: &LlmSpec) -> Option<Activity> {
+        let base = path.join(".");
+        let system = spec.system.as_ref().and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
+        let prompt = self.text(&with(path, "prompt"), &format!("{base}.prompt"), &spec.prompt);
+        let output_schema = spec
+            .output_schema
+            .as_ref()
+            .and_then(|schema| self.output_schema(&with(path, "output_schema"), schema));
+        Some(Activity::Llm(LlmBody {
+            system,
+            prompt: prompt?,
+            output_schema,
+            model: spec.model.clone(),
+            sampling: sampling(spec.sampling.as_ref()),
+        }))
+    }
+
+    fn tool(&mut self, path: &[&str], spec: &ToolNodeSpec) -> Activity {
+        if spec.tool.is_empty() {
+            self.error_at_key(path, "a tool node needs `tool: <name>`".into(), None);
+        } else {
+            self.check_tool(&with(path, "tool"), &spec.tool);
+        }
+        let arguments = spec
+            .arguments
+            .as_ref()
+            .and_then(|arguments| self.value_template(&with(path, "arguments"), &format!("{}.arguments", path.join(".")), arguments))
+            .unwrap_or(ValueTemplate::Literal(json!({})));
+        Activity::Tool(ToolBody {
+            tool: spec.tool.clone(),
+            arguments,
+        })
+    }
+
+    fn child(&mut self, path: &[&str], spec: &SubWorkflowSpec) -> Option<Activity> {
+        if spec.path.is_empty() {
+            self.error_at_key(path, "a workflow node needs `path: <file>`".into(), None);
+            return None;
+        }
+        let input = spec
+            .input
+            .as_ref()
+            .and_then(|input| self.value_template(&with(path, "input"), &format!("{}.input", path.join(".")), input));
+        let path_path = with(path, "path");
+        match self.session.load_child(&self.file.path, &spec.path) {
+            Ok(workflow) => Some(Activity::Workflow(ChildBody {
+                path: spec.path.clone(),
+                workflow,
+                input,
+            })),
+            Err(ChildError::Cycle(chain)) => {
+                self.error_at_value(&path_path, format!("sub-workflow cycle: {chain}"), Some("a workflow cannot run itself, directly or through others".into()));
+                None
+            }
+            Err(ChildError::Load(LoadError::Io { path: child_path, source })) => {
+                self.error_at_value(&path_path, format!("cannot read sub-workflow {}: {source}", child_path.display()), Some("paths are relative to this file's folder".into()));
+                None
+            }
+            Err(ChildError::Load(LoadError::Invalid { diagnostics })) => {
+                let count = diagnostics.len();
+                self.diagnostics.extend(diagnostics);
+                self.error_at_value(&path_path, format!("sub-workflow `{}` has {count} error(s), listed with its file name", spec.path), None);
+                None
+            }
+        }
+    }
+
+    fn map(&mut self, name: &str, spec: &crate::spec::MapSpec) -> Option<MapBody> {
+        let path = ["nodes", name];
+        if spec.over.trim().is_empty() {
+            self.error_at_key(&path, format!("map node `{name}` needs `over: <expression giving a list>`"), None);
+            return None;
+        }
+        let over = match self.expressions.expression(format!("nodes.{name}.over"), strip_braces(&spec.over)) {
+            Ok(expression) => Some(expression),
+            Err(error) => {
+                self.error_at_value(&with(&path, "over"), format!("`over` does not compile: {}", error.message), None);
+                None
+            }
+        };
+        if spec.max_parallel == Some(0) {
+            self.error_at_value(&with(&path, "max_parallel"), "`max_parallel` must be at least 1".into(), None);
+        }
+        let Some(branch) = &spec.branch else {
+            self.error_at_key(&path, format!("map node `{name}` needs a `branch` (an agent, llm, tool or workflow node)"), None);
+            return None;
+        };
+        let branch_path = ["nodes", name, "branch"];
+        let (_, branch_writes, branch_limits) = common(branch);
+        if next_of(branch).is_some() || !branch_writes.is_empty() || branch_limits.is_some() {
+            self.error_at_value(
+                &branch_path,
+                "a map branch takes no `next`, `writes` or `limits`".into(),
+                Some("put them on the map node; its `writes` run once per branch".into()),
+            );
+        }
+        let activity = match branch.as_ref() {
+            NodeSpec::Agent(agent) => self.agent(&branch_path, agent),
+            NodeSpec::Llm(llm) => self.llm(&branch_path, llm),
+            NodeSpec::Tool(tool) => Some(self.tool(&branch_path, tool)),
+            NodeSpec::Workflow(child) => self.child(&branch_path, child),
+            other => {
+                self.error_at_value(
+                    &with(&branch_path, "kind"),
+                    format!("a map branch cannot be a `{}` node", other.kind_name()),
+                    Some("use an agent, llm, tool or workflow node".into()),
+                );
+                None
+            }
+        }?;
+        Some(MapBody {
+            over: over?,
+            item_name: spec.item_name.clone().unwrap_or_else(|| "item".to_owned()),
+            max_parallel: spec.max_parallel.unwrap_or(DEFAULT_MAX_PARALLEL).max(1),
+            branch: activity,
+        })
+    }
+
+    fn check_reachable(&mut self, nodes: &IndexMap<String, Node>) {
+        if !self.spec.nodes.contains_key(&self.spec.entry) || nodes.len() != self.spec.nodes.len() {
+            // Broken nodes were reported already; reachability would only add noise.
+            return;
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut queue = VecDeque::from([self.spec.entry.as_str()]);
+        while let Some(name) = queue.pop_front() {
+            if !seen.insert(name) {
+                continue;
+            }
+            let Some(node) = nodes.get(name) else { continue };
+            match &node.next {
+                Transition::End => {}
+                Transition::To(target) => queue.push_back(target),
+                Transition::Edges(edges) => queue.extend(edges.iter().map(|edge| edge.to.as_str())),
+            }
+        }
+        for name in self.spec.nodes.keys() {
+            if !seen.contains(name.as_str()) {
+                self.error_at_key(
+                    &["nodes", name],
+                    format!("node `{name}` is never reached from entry `{}`", self.spec.entry),
+                    Some("point a `next` at it, or remove it".into()),
+                );
+            }
+        }
+    }
+
+}
+
+fn with<'p>(path: &[&'p str], last: &'p str) -> Vec<&'p str> {
+    let mut extended = path.to_vec();
+    extended.push(last);
+    extended
+}
+
+/// `over` may be written bare (`state.items`) or wrapped (`{{ state.items }}`).
+fn strip_braces(text: &str) -> &str {
+    let trimmed = text.trim();
+    trimmed
+        .strip_prefix("{{")
+        .and_then(|inner| inner.strip_suffix("}}"))
+        .map(str::trim)
+        .unwrap_or(trimmed)
+}
+
+fn sampling(spec: Option<&SamplingSpec>) -> Sampling {
+    spec.map(|spec| Sampling {
+        temperature: spec.temperature,
+        top_p: spec.top_p,
+        max_tokens: spec.max_tokens,
+        seed: spec.seed,
+    })
+    .unwrap_or_default()
+}
+
+fn empty_value(field_type: FieldType) -> Value {
+    match field_type {
+        FieldType::String => json!(""),
+        FieldType::Integer => json!(0),
+        FieldType::Number => json!(0.0),
+        FieldType::Boolean => json!(false),
+        FieldType::Array => json!([]),
+        FieldType::Object => json!({}),
+        FieldType::Any => Value::Null,
+    }
+}
+
+/// The fields every node kind shares: description, writes, limits.
+fn common(spec: &NodeSpec) -> (Option<&String>, &IndexMap<String, Value>, Option<&LimitsSpec>) {
+    match spec {
+        NodeSpec::Agent(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::Llm(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::Tool(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::Router(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::Map(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::Workflow(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::Human(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::End(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+    }
+}
+
+/// A node's `next`.
+pub(crate) fn next_of(spec: &NodeSpec) -> Option<&NextSpec> {
+    match spec {
+        NodeSpec::Agent(node) => node.next.as_ref(),
+        NodeSpec::Llm(node) => node.next.as_ref(),
+        NodeSpec::Tool(node) => node.next.as_ref(),
+        NodeSpec::Router(node) => node.next.as_ref(),
+        NodeSpec::Map(node) => node.next.as_ref(),
+        NodeSpec::Workflow(node) => node.next.as_ref(),
+        NodeSpec::Human(node) => node.next.as_ref(),
+        NodeSpec::End(node) => node.next.as_ref(),
+    }
+}

@@ -1,0 +1,99 @@
+//! A map step: one activity per list item, at most `max_parallel` running at once. Branch
+//! states are created when a branch starts, or when replay meets an event of a branch.
+
+use super::activity::{ActivityState, Place, Progress};
+use crate::expression::Scope;
+use crate::workflow::{MapBody, Workflow};
+use serde_json::Value;
+use weft_core::StepError;
+
+#[derive(Debug, Clone)]
+pub(crate) struct MapState {
+    pub(crate) items: Vec<Value>,
+    pub(crate) branches: Vec<Option<ActivityState>>,
+}
+
+/// Where all branches of a map stand.
+pub(crate) enum MapProgress<'a> {
+    Working,
+    Waiting(u32, &'a str, Option<&'a Value>),
+    Failed(u32, &'a StepError),
+    Done(Vec<(Value, Option<String>)>),
+}
+
+impl MapState {
+    pub(crate) fn new(items: Vec<Value>) -> Self {
+        let branches = items.iter().map(|_| None).collect();
+        Self { items, branches }
+    }
+
+    /// The scope a branch's templates see: the step's scope plus `item` and `index`.
+    pub(crate) fn branch_scope(&self, base: &Scope, body: &MapBody, index: usize) -> Scope {
+        let mut scope = base.clone();
+        if let Some(item) = self.items.get(index) {
+            scope.set_json("item", item);
+        }
+        scope.set("index", minijinja::Value::from(index));
+        scope.alias_item(&body.item_name);
+        scope
+    }
+
+    /// The branch `index`, started if it was not.
+    pub(crate) fn branch(
+        &mut self,
+        workflow: &Workflow,
+        body: &MapBody,
+        base: &Scope,
+        place: Place,
+        index: usize,
+    ) -> Result<&mut ActivityState, StepError> {
+        let scope = self.branch_scope(base, body, index);
+        let slot = self.branches.get_mut(index).ok_or_else(|| {
+            StepError::new(weft_core::ErrorKind::Internal, format!("map branch {index} does not exist"))
+        })?;
+        if slot.is_none() {
+            *slot = Some(ActivityState::start(workflow, &body.branch, &scope, place)?);
+        }
+        slot.as_mut().ok_or_else(|| StepError::new(weft_core::ErrorKind::Internal, "map branch vanished"))
+    }
+
+    /// Indexes of branches to start now so that at most `max_parallel` are unfinished.
+    pub(crate) fn branches_to_start(&self, max_parallel: u32) -> Vec<usize> {
+        let running = self
+            .branches
+            .iter()
+            .filter(|branch| {
+                branch
+                    .as_ref()
+                    .is_some_and(|state| matches!(state.progress(), Progress::Working | Progress::Waiting(..)))
+            })
+            .count();
+        let free = usize::try_from(max_parallel).unwrap_or(usize::MAX).saturating_sub(running);
+        self.branches
+            .iter()
+            .enumerate()
+            .filter(|(_, branch)| branch.is_none())
+            .map(|(index, _)| index)
+            .take(free)
+            .collect()
+    }
+
+    pub(crate) fn progress(&self) -> MapProgress<'_> {
+        let mut outputs = Vec::with_capacity(self.branches.len());
+        let mut working = false;
+        for (index, branch) in self.branches.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            match branch.as_ref().map(ActivityState::progress) {
+                None | Some(Progress::Working) => working = true,
+                Some(Progress::Failed(error)) => return MapProgress::Failed(index, error),
+                Some(Progress::Waiting(question, schema)) => return MapProgress::Waiting(index, question, schema),
+                Some(Progress::Done(output, reply)) => outputs.push((output, reply.map(str::to_owned))),
+            }
+        }
+        if working {
+            MapProgress::Working
+        } else {
+            MapProgress::Done(outputs)
+        }
+    }
+}

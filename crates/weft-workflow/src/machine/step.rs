@@ -1,0 +1,534 @@
+//! The fold (`apply`) and the decisions (`advance`) of the run machine: how each event
+//! changes the run, and which step, write or effect follows.
+
+use super::activity::{ActivityState, ChildUpdate, Progress};
+use super::map::{MapProgress, MapState};
+use super::{Decision, EffectKey, Effect, Next, Phase, RunMachine, StepState, activity_of};
+use crate::error::RunError;
+use crate::expression::Scope;
+use crate::workflow::{Activity, NodeBody, Transition, END, check_schema};
+use serde_json::{Map, Value};
+use weft_core::{ErrorKind, Event, FieldWrite, RunStatus, StateDelta, StepError, WriteOp};
+
+fn unexpected(event: &Event, reason: impl Into<String>) -> RunError {
+    RunError::UnexpectedEvent {
+        event: event.name(),
+        reason: reason.into(),
+    }
+}
+
+/// What the current step came to, found while its phase is borrowed.
+enum StepAction {
+    Wait,
+    Fail(StepError),
+    Interrupt(String, Option<Value>),
+    /// Done: writes are evaluated once per scope in `writes`, routing in `route`.
+    Complete {
+        writes: Vec<Scope>,
+        route: Scope,
+        output: Option<Value>,
+    },
+}
+
+impl StepAction {
+    fn complete_with(scope: Scope, output: Option<Value>) -> Self {
+        Self::Complete {
+            writes: vec![scope.clone()],
+            route: scope,
+            output,
+        }
+    }
+}
+
+impl RunMachine {
+    /// Folds one event into the run.
+    pub(super) fn apply(&mut self, event: &Event) -> Result<(), RunError> {
+        match event {
+            Event::RunStarted { input, .. } => {
+                if !matches!(self.next, Next::Nothing) || self.step > 0 {
+                    return Err(unexpected(event, "the run has started already"));
+                }
+                for (name, field) in &self.workflow.fields {
+                    self.state.insert(name.clone(), field.initial.clone());
+                }
+                if let Value::Object(entries) = input {
+                    for (key, value) in entries {
+                        self.state.insert(key.clone(), value.clone());
+                    }
+                }
+                self.state_value = None;
+                self.input = input.clone();
+                self.status = RunStatus::Running;
+                self.next = Next::Entry;
+            }
+            Event::StepStarted { step, node, .. } => {
+                if self.current.is_some() {
+                    return Err(unexpected(event, "a step is still running"));
+                }
+                if !self.workflow.nodes.contains_key(node) {
+                    return Err(unexpected(event, format!("the workflow has no node `{node}`")));
+                }
+                self.step = *step;
+                *self.visits.entry(node.clone()).or_insert(0) += 1;
+                self.next = Next::Nothing;
+                let phase = self.enter(node);
+                self.current = Some(StepState {
+                    number: *step,
+                    node: node.clone(),
+                    phase,
+                    failed: None,
+                });
+            }
+            Event::ModelReplied { step, branch, turn, reply } => {
+                let output_schema = self.output_schema_of_current();
+                let place = self.place(*branch);
+                let activity = self.activity_mut(event, *step, *branch)?;
+                activity
+                    .on_model_reply(place, *turn, reply, output_schema.as_ref().map(|schema| schema.as_ref()))
+                    .map_err(|reason| unexpected(event, reason))?;
+                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Model(*turn) });
+            }
+            Event::ModelFailed { step, branch, turn, error } => {
+                self.activity_mut(event, *step, *branch)?.fail(error.clone());
+                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Model(*turn) });
+            }
+            Event::ToolCallStarted { step, branch, turn, index, .. } => {
+                self.activity_mut(event, *step, *branch)?.on_tool_started(*turn, *index);
+            }
+            Event::ToolCallFinished { step, branch, turn, index, outcome } => {
+                self.activity_mut(event, *step, *branch)?
+                    .on_tool_finished(*turn, *index, outcome)
+                    .map_err(|reason| unexpected(event, reason))?;
+                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Tool(*turn, *index) });
+            }
+            Event::ChildStarted { step, branch, run, .. } => {
+                self.activity_mut(event, *step, *branch)?
+                    .on_child(ChildUpdate::Started(*run))
+                    .map_err(|reason| unexpected(event, reason))?;
+            }
+            Event::ChildFinished { step, branch, output } => {
+                self.activity_mut(event, *step, *branch)?
+                    .on_child(ChildUpdate::Finished(output))
+                    .map_err(|reason| unexpected(event, reason))?;
+                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Child });
+            }
+            Event::ChildFailed { step, branch, error } => {
+                self.activity_mut(event, *step, *branch)?.fail(error.clone());
+                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Child });
+            }
+            Event::ChildInterrupted { step, branch, question, input_schema } => {
+                self.activity_mut(event, *step, *branch)?
+                    .on_child(ChildUpdate::Interrupted(question, input_schema.as_ref()))
+                    .map_err(|reason| unexpected(event, reason))?;
+                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Child });
+            }
+            Event::StateChanged { delta, .. } => {
+                delta
+                    .apply_to(&mut self.state)
+                    .map_err(|error| unexpected(event, error.to_string()))?;
+                self.state_value = None;
+            }
+            Event::StepFinished { node, next, .. } => {
+                self.current = None;
+                self.next = match next {
+                    Some(target) => Next::Node(target.clone()),
+                    None => Next::Finish(node.clone()),
+                };
+            }
+            Event::StepFailed { error, .. } => {
+                let step = self.current.as_mut().ok_or_else(|| unexpected(event, "no step is running"))?;
+                step.failed = Some(error.clone());
+            }
+            Event::Interrupted { .. } => {
+                if let Some(StepState { phase: Phase::Human { interrupted, .. }, .. }) = &mut self.current {
+                    *interrupted = true;
+                }
+                self.status = RunStatus::Interrupted;
+            }
+            Event::Resumed { input, .. } => {
+                if self.status != RunStatus::Interrupted {
+                    return Err(unexpected(event, "the run is not interrupted"));
+                }
+                self.status = RunStatus::Running;
+                match self.current.as_mut().map(|step| &mut step.phase) {
+                    Some(Phase::Human { answer, .. }) => *answer = Some(input.clone()),
+                    Some(Phase::Activity(activity)) => {
+                        activity.on_child(ChildUpdate::Resumed).map_err(|reason| unexpected(event, reason))?;
+                    }
+                    Some(Phase::Map(map)) => {
+                        for branch in map.branches.iter_mut().flatten() {
+                            if matches!(branch.progress(), Progress::Waiting(..)) {
+                                branch.on_child(ChildUpdate::Resumed).map_err(|reason| unexpected(event, reason))?;
+                                break;
+                            }
+                        }
+                    }
+                    _ => return Err(unexpected(event, "no step waits for input")),
+                }
+            }
+            Event::RunFinished { output } => {
+                self.status = RunStatus::Finished;
+                self.output = Some(output.clone());
+                self.next = Next::Nothing;
+            }
+            Event::RunFailed { error, .. } => {
+                self.status = RunStatus::Failed;
+                self.failure = Some(error.clone());
+                self.next = Next::Nothing;
+            }
+            Event::RunCancelled { .. } => {
+                self.status = RunStatus::Cancelled;
+                self.next = Next::Nothing;
+            }
+        }
+        Ok(())
+    }
+
+    fn output_schema_of_current(&self) -> Option<std::sync::Arc<crate::workflow::OutputSchema>> {
+        let step = self.current.as_ref()?;
+        match activity_of(&self.workflow, &step.node)? {
+            Activity::Llm(llm) => llm.output_schema.as_ref().map(|schema| {
+                std::sync::Arc::new(crate::workflow::OutputSchema {
+                    schema: schema.schema.clone(),
+                    validator: schema.validator.clone(),
+                })
+            }),
+            _ => None,
+        }
+    }
+
+    /// The activity an effect event is for; a map branch is started if replay meets it first.
+    fn activity_mut(&mut self, event: &Event, step: u64, branch: Option<u32>) -> Result<&mut ActivityState, RunError> {
+        let workflow = self.workflow.clone();
+        let scope = self.scope();
+        let place = self.place(branch);
+        let current = self.current.as_mut().ok_or_else(|| unexpected(event, "no step is running"))?;
+        if current.number != step {
+            return Err(unexpected(event, format!("it is for step {step}, but step {} is running", current.number)));
+        }
+        match (&mut current.phase, branch) {
+            (Phase::Activity(activity), None) => Ok(activity),
+            (Phase::Map(map), Some(index)) => {
+                let Some(NodeBody::Map(body)) = workflow.nodes.get(&current.node).map(|node| &node.body) else {
+                    return Err(unexpected(event, "the step is not a map"));
+                };
+                map.branch(&workflow, body, &scope, place, usize::try_from(index).unwrap_or(usize::MAX))
+                    .map_err(|error| unexpected(event, error.message))
+            }
+            _ => Err(unexpected(event, "the running step has no such activity")),
+        }
+    }
+
+    /// The phase a node starts in; template failures make a broken phase that fails the step.
+    fn enter(&mut self, node_name: &str) -> Phase {
+        let workflow = self.workflow.clone();
+        let Some(node) = workflow.nodes.get(node_name) else {
+            return Phase::Broken(StepError::new(ErrorKind::Internal, format!("no node `{node_name}`")));
+        };
+        let scope = self.scope();
+        let place = self.place(None);
+        match &node.body {
+            NodeBody::Activity(activity) => match ActivityState::start(&workflow, activity, &scope, place) {
+                Ok(state) => Phase::Activity(state),
+                Err(error) => Phase::Broken(error),
+            },
+            NodeBody::Map(body) => match workflow.expressions.evaluate(&body.over, &scope) {
+                Ok(Value::Array(items)) => Phase::Map(MapState::new(items)),
+                Ok(other) => Phase::Broken(StepError::new(
+                    ErrorKind::InvalidInput,
+                    format!("`over: {}` gave {}, not a list", body.over.source, weft_core::state::type_name(&other)),
+                )),
+                Err(error) => Phase::Broken(StepError::new(ErrorKind::InvalidInput, format!("`over` failed: {}", error.message))),
+            },
+            NodeBody::Human(body) => match workflow.expressions.render(&body.ask, &scope) {
+                Ok(question) => Phase::Human { question, interrupted: false, answer: None },
+                Err(error) => Phase::Broken(StepError::new(ErrorKind::InvalidInput, format!("`ask` failed to render: {}", error.message))),
+            },
+            NodeBody::Router => Phase::Router,
+            NodeBody::End(_) => Phase::End,
+        }
+    }
+
+    /// Decides until the run needs an effect's result, a person, or is over.
+    pub(super) fn advance(&mut self, decision: &mut Decision) -> Result<(), RunError> {
+        while self.status == RunStatus::Running {
+            if self.current.is_none() {
+                if !self.start_next(decision)? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let (number, node) = match &self.current {
+                Some(step) => (step.number, step.node.clone()),
+                None => continue,
+            };
+            if let Some(error) = self.current.as_ref().and_then(|step| step.failed.clone()) {
+                let error = StepError::new(error.kind, format!("node `{node}` (step {number}): {}", error.message));
+                self.record(Event::RunFailed { step: Some(number), error }, decision)?;
+                continue;
+            }
+            match self.poll_step(decision)? {
+                StepAction::Wait => return Ok(()),
+                StepAction::Fail(error) => self.record(Event::StepFailed { step: number, node, error }, decision)?,
+                StepAction::Interrupt(question, input_schema) => {
+                    self.record(Event::Interrupted { step: number, node, question, input_schema }, decision)?;
+                }
+                StepAction::Complete { writes, route, output } => {
+                    self.complete(number, &node, &writes, route, output.as_ref(), decision)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the next step, or finishes the run. False when there is nothing to do.
+    fn start_next(&mut self, decision: &mut Decision) -> Result<bool, RunError> {
+        let target = match &self.next {
+            Next::Nothing => return Ok(false),
+            Next::Entry => self.workflow.entry.clone(),
+            Next::Node(name) => name.clone(),
+            Next::Finish(last) => {
+                let last = last.clone();
+                let event = match self.final_output(&last) {
+                    Ok(output) => Event::RunFinished { output },
+                    Err(error) => Event::RunFailed { step: None, error },
+                };
+                self.record(event, decision)?;
+                return Ok(true);
+            }
+        };
+        let workflow = self.workflow.clone();
+        if let Some(max_steps) = workflow.limits.max_steps
+            && self.step >= max_steps
+        {
+            let error = StepError::new(
+                ErrorKind::LimitExceeded,
+                format!("the run reached its limit of {max_steps} steps (limits.max_steps) before finishing; the next node was `{target}`"),
+            );
+            self.record(Event::RunFailed { step: None, error }, decision)?;
+            return Ok(true);
+        }
+        let Some(node) = workflow.nodes.get(&target) else {
+            return Err(RunError::UnexpectedEvent { event: "step_finished", reason: format!("no node `{target}`") });
+        };
+        let visits = self.visits.get(&target).copied().unwrap_or(0);
+        if let Some(max_steps) = node.limits.max_steps
+            && visits >= max_steps
+        {
+            let error = StepError::new(
+                ErrorKind::LimitExceeded,
+                format!("node `{target}` already ran {visits} times, its limit (limits.max_steps); the loop through it did not end"),
+            );
+            self.record(Event::RunFailed { step: None, error }, decision)?;
+            return Ok(true);
+        }
+        let event = Event::StepStarted { step: self.step + 1, node: target, kind: node.kind_name().to_owned() };
+        self.record(event, decision)?;
+        Ok(true)
+    }
+
+    fn poll_step(&mut self, decision: &mut Decision) -> Result<StepAction, RunError> {
+        let workflow = self.workflow.clone();
+        let mut scope = self.scope();
+        let run = self.run;
+        let in_flight = &mut self.in_flight;
+        let Some(step) = self.current.as_mut() else {
+            return Ok(StepAction::Wait);
+        };
+        let place = super::activity::Place { run, step: step.number, branch: None };
+        Ok(match &mut step.phase {
+            Phase::Broken(error) => StepAction::Fail(error.clone()),
+            Phase::Router | Phase::End => StepAction::complete_with(scope, None),
+            Phase::Human { question, interrupted, answer } => match answer {
+                Some(answer) => {
+                    scope.set_json("input", answer).set_json("output", answer);
+                    StepAction::complete_with(scope, Some(answer.clone()))
+                }
+                None if !*interrupted => StepAction::Interrupt(question.clone(), human_schema(&workflow, &step.node)),
+                None => StepAction::Wait,
+            },
+            Phase::Activity(activity) => {
+                activity.commands(place, in_flight, &mut decision.events, &mut decision.commands);
+                match activity.progress() {
+                    Progress::Working => StepAction::Wait,
+                    Progress::Failed(error) => StepAction::Fail(error.clone()),
+                    Progress::Waiting(question, schema) => StepAction::Interrupt(question.to_owned(), schema.cloned()),
+                    Progress::Done(output, reply) => {
+                        scope.set_json("output", &output);
+                        if let Some(reply) = reply {
+                            scope.set("reply", minijinja::Value::from(reply));
+                        }
+                        StepAction::complete_with(scope, Some(output))
+                    }
+                }
+            }
+            Phase::Map(map) => {
+                let Some(NodeBody::Map(body)) = workflow.nodes.get(&step.node).map(|node| &node.body) else {
+                    return Ok(StepAction::Fail(StepError::new(ErrorKind::Internal, "map step without a map node")));
+                };
+                for index in map.branches_to_start(body.max_parallel) {
+                    let branch_place = super::activity::Place { branch: u32::try_from(index).ok(), ..place };
+                    if let Err(error) = map.branch(&workflow, body, &scope, branch_place, index) {
+                        return Ok(StepAction::Fail(StepError::new(error.kind, format!("map branch {index}: {}", error.message))));
+                    }
+                }
+                for (index, branch) in map.branches.iter_mut().enumerate() {
+                    if let Some(branch) = branch {
+                        let branch_place = super::activity::Place { branch: u32::try_from(index).ok(), ..place };
+                        branch.commands(branch_place, in_flight, &mut decision.events, &mut decision.commands);
+                    }
+                }
+                match map.progress() {
+                    MapProgress::Working => StepAction::Wait,
+                    MapProgress::Failed(index, error) => {
+                        StepAction::Fail(StepError::new(error.kind, format!("map branch {index}: {}", error.message)))
+                    }
+                    MapProgress::Waiting(_, question, schema) => StepAction::Interrupt(question.to_owned(), schema.cloned()),
+                    MapProgress::Done(outputs) => {
+                        let all: Vec<Value> = outputs.iter().map(|(output, _)| output.clone()).collect();
+                        let outputs_value = Value::Array(all.clone());
+                        let writes = outputs
+                            .into_iter()
+                            .enumerate()
+                            .map(|(index, (output, reply))| {
+                                let mut branch_scope = map.branch_scope(&scope, body, index);
+                                branch_scope.set_json("output", &output).set_json("outputs", &outputs_value);
+                                if let Some(reply) = reply {
+                                    branch_scope.set("reply", minijinja::Value::from(reply));
+                                }
+                                branch_scope
+                            })
+                            .collect::<Vec<_>>();
+                        // Routing sees every output; an empty list runs no branch and no writes.
+                        scope.set_json("outputs", &outputs_value).set_json("output", &outputs_value);
+                        StepAction::Complete { writes, route: scope, output: Some(outputs_value) }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Applies a finished step's writes through the fields' reducers, then routes.
+    fn complete(
+        &mut self,
+        number: u64,
+        node_name: &str,
+        writes: &[Scope],
+        mut route: Scope,
+        _output: Option<&Value>,
+        decision: &mut Decision,
+    ) -> Result<(), RunError> {
+        let workflow = self.workflow.clone();
+        let Some(node) = workflow.nodes.get(node_name) else {
+            return Err(RunError::UnexpectedEvent { event: "step_started", reason: format!("no node `{node_name}`") });
+        };
+        let fail = |message: String| Event::StepFailed {
+            step: number,
+            node: node_name.to_owned(),
+            error: StepError::new(ErrorKind::InvalidInput, message),
+        };
+        let mut delta = StateDelta::default();
+        for scope in writes {
+            for write in &node.writes {
+                let Some(field) = workflow.fields.get(&write.field) else {
+                    return self.record(fail(format!("state field `{}` is not declared", write.field)), decision);
+                };
+                let value = match workflow.expressions.render_value(&write.value, scope) {
+                    Ok(value) => value,
+                    Err(error) => {
+                        return self.record(fail(format!("writes.{} failed: {}", write.field, error.message)), decision);
+                    }
+                };
+                delta.writes.push(FieldWrite { field: write.field.clone(), op: field.write_op(), value });
+            }
+        }
+        if !delta.writes.is_empty() {
+            if let Err(message) = self.check_delta(&delta) {
+                return self.record(fail(message), decision);
+            }
+            self.record(Event::StateChanged { step: number, delta }, decision)?;
+            let state = self.state_value();
+            route.set("state", state);
+        }
+        let next = match &node.next {
+            Transition::End => None,
+            Transition::To(target) => Some(target.clone()),
+            Transition::Edges(edges) => {
+                let mut chosen = None;
+                for edge in edges {
+                    let holds = match &edge.when {
+                        None => true,
+                        Some(condition) => match workflow.expressions.holds(condition, &route) {
+                            Ok(holds) => holds,
+                            Err(error) => {
+                                let message = format!("`when: {}` failed: {}", condition.source, error.message);
+                                return self.record(fail(message), decision);
+                            }
+                        },
+                    };
+                    if holds {
+                        chosen = Some(edge.to.clone());
+                        break;
+                    }
+                }
+                chosen
+            }
+        };
+        let next = next.filter(|target| !(target == END && !workflow.nodes.contains_key(END)));
+        let next = if matches!(node.body, NodeBody::End(_)) { None } else { next };
+        self.record(Event::StepFinished { step: number, node: node_name.to_owned(), next }, decision)
+    }
+
+    /// Checks that a delta fits the declared fields, on a scratch copy of the fields it touches.
+    fn check_delta(&self, delta: &StateDelta) -> Result<(), String> {
+        let mut scratch = Map::new();
+        for write in &delta.writes {
+            if let Some(value) = self.state.get(&write.field) {
+                scratch.insert(write.field.clone(), value.clone());
+            }
+        }
+        delta.apply_to(&mut scratch).map_err(|error| error.to_string())?;
+        for write in &delta.writes {
+            let Some(field) = self.workflow.fields.get(&write.field) else { continue };
+            let result = match (write.op, &field.item_validator) {
+                (WriteOp::Append, Some(items)) => check_schema(items, &write.value),
+                (WriteOp::Append, None) => Ok(()),
+                _ => scratch.get(&write.field).map_or(Ok(()), |value| check_schema(&field.validator, value)),
+            };
+            result.map_err(|problem| {
+                format!("the value written to `{}` does not fit its type {}: {problem}", write.field, field.field_type.as_str())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The current state as a template value (cached until the state changes).
+    pub(super) fn state_value(&mut self) -> minijinja::Value {
+        self.state_value
+            .get_or_insert_with(|| crate::expression::object_to_template_value(&self.state))
+            .clone()
+    }
+
+    /// The run's output after its last node.
+    fn final_output(&mut self, last: &str) -> Result<Value, StepError> {
+        let workflow = self.workflow.clone();
+        let template = match workflow.nodes.get(last).map(|node| &node.body) {
+            Some(NodeBody::End(end)) if end.output.is_some() => end.output.as_ref(),
+            _ => workflow.output.as_ref(),
+        };
+        let Some(template) = template else {
+            return Ok(Value::Object(self.state.clone()));
+        };
+        let scope = self.scope();
+        workflow.expressions.render_value(template, &scope).map_err(|error| {
+            StepError::new(ErrorKind::InvalidInput, format!("the run's output failed to render: {}", error.message))
+        })
+    }
+}
+
+fn human_schema(workflow: &crate::workflow::Workflow, node: &str) -> Option<Value> {
+    match workflow.nodes.get(node).map(|node| &node.body) {
+        Some(NodeBody::Human(human)) => human.input_schema.as_ref().map(|schema| schema.schema.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,358 @@
+//! The workflow file format, as typed structs. These structs are what `serde` reads and
+//! what `schemars` turns into the JSON Schema that `weft schema` prints, so the file format
+//! and its schema cannot drift apart.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A workflow file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "weft workflow")]
+pub struct WorkflowSpec {
+    /// The workflow's name.
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The model its `agent` and `llm` nodes use unless they name another: a model name
+    /// from weft.toml or a model spec such as `scripted:replies.yaml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The typed state the nodes read and write.
+    #[serde(default)]
+    pub state: IndexMap<String, FieldSpec>,
+    /// The node the run starts at.
+    pub entry: String,
+    /// The nodes, by name.
+    pub nodes: IndexMap<String, NodeSpec>,
+    /// The run's output: a template value over `state`. Without it the output is the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Limits on the whole run.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// A state field.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// The field's type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// For a list: the JSON Schema of its items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Value>,
+    /// How writes combine with the current value (default `replace`).
+    #[serde(default)]
+    pub reducer: Reducer,
+    /// The starting value (default: the empty value of the type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// What the field holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The type of a state field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// Text.
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// true or false.
+    Boolean,
+    /// A list.
+    Array,
+    /// A mapping.
+    Object,
+    /// Any JSON value.
+    Any,
+}
+
+impl FieldType {
+    /// The name as written in workflow files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Array => "array",
+            Self::Object => "object",
+            Self::Any => "any",
+        }
+    }
+}
+
+/// How writes to a field combine with its value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reducer {
+    /// The write replaces the value.
+    #[default]
+    Replace,
+    /// The write is added as one more item of a list.
+    Append,
+    /// The write's keys are merged into an object.
+    Merge,
+    /// The write is added to a number.
+    Add,
+}
+
+impl Reducer {
+    /// The name as written in workflow files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replace => "replace",
+            Self::Append => "append",
+            Self::Merge => "merge",
+            Self::Add => "add",
+        }
+    }
+}
+
+/// Limits on a run or a node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// For a workflow: the most steps a run may take. For a node: the most times it may run
+    /// in one run (this bounds loops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+    /// Wall-clock limit, such as `30s`, `15m`, `2h` or `500ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// Where a node goes next: a node name, or conditional edges tried in order with a final
+/// default (`- to: node` without `when`). `end` finishes the run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NextSpec {
+    /// Always this node.
+    Node(String),
+    /// The first edge whose `when` holds.
+    Edges(Vec<EdgeSpec>),
+}
+
+/// One conditional edge.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSpec {
+    /// A condition over `state`, `output`, `reply` and `input`; absent on the default edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// The node to go to.
+    pub to: String,
+}
+
+/// Sampling settings for a model call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingSpec {
+    /// Softmax temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// The most tokens to generate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// A seed, for backends that can be made deterministic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// A node. Every kind takes `description`, `writes` (state field -> template value, applied
+/// through the field's reducer), `next` and `limits`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeSpec {
+    /// A model <-> tools loop that runs until the model stops calling tools.
+    Agent(AgentSpec),
+    /// One model call, optionally constrained to JSON matching `output_schema`.
+    Llm(LlmSpec),
+    /// One direct tool call with templated arguments.
+    Tool(ToolNodeSpec),
+    /// No work: writes and a choice of where to go.
+    Router(RouterSpec),
+    /// Runs `branch` once per item of a list, up to `max_parallel` at a time.
+    Map(MapSpec),
+    /// Runs another workflow file as a child run.
+    Workflow(SubWorkflowSpec),
+    /// Stops the run until a person answers `ask`.
+    Human(HumanSpec),
+    /// Finishes the run.
+    End(EndSpec),
+}
+
+impl NodeSpec {
+    /// The kind's name as written in workflow files.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Agent(_) => "agent",
+            Self::Llm(_) => "llm",
+            Self::Tool(_) => "tool",
+            Self::Router(_) => "router",
+            Self::Map(_) => "map",
+            Self::Workflow(_) => "workflow",
+            Self::Human(_) => "human",
+            Self::End(_) => "end",
+        }
+    }
+}
+
+/// The fields every node kind shares; repeated in each kind so that the schema stays exact.
+macro_rules! common_fields {
+    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// What the node does.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub description: Option<String>,
+            /// State writes: field -> template value, applied through the field's reducer.
+            #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+            pub writes: IndexMap<String, Value>,
+            /// Where to go next.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub next: Option<NextSpec>,
+            /// Limits on this node.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub limits: Option<LimitsSpec>,
+            $($body)*
+        }
+    };
+}
+
+common_fields! {
+    /// An `agent` node.
+    pub struct AgentSpec {
+        /// The system prompt (a template).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub system: Option<String>,
+        /// The user prompt (a template).
+        #[serde(default)]
+        pub prompt: String,
+        /// The tools the model may call.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub tools: Vec<String>,
+        /// The most model calls in one step (default 8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_turns: Option<u32>,
+        /// The model, if not the workflow's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub model: Option<String>,
+        /// Sampling settings.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sampling: Option<SamplingSpec>,
+    }
+}
+
+common_fields! {
+    /// An `llm` node.
+    pub struct LlmSpec {
+        /// The system prompt (a template).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub system: Option<String>,
+        /// The user prompt (a template).
+        #[serde(default)]
+        pub prompt: String,
+        /// When set, the reply must be JSON matching this JSON Schema; it is then `output`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub output_schema: Option<Value>,
+        /// The model, if not the workflow's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub model: Option<String>,
+        /// Sampling settings.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sampling: Option<SamplingSpec>,
+    }
+}
+
+common_fields! {
+    /// A `tool` node.
+    pub struct ToolNodeSpec {
+        /// The tool's name.
+        #[serde(default)]
+        pub tool: String,
+        /// The arguments: a template value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub arguments: Option<Value>,
+    }
+}
+
+common_fields! {
+    /// A `router` node.
+    pub struct RouterSpec {}
+}
+
+common_fields! {
+    /// A `map` node: `writes` are applied once per branch, in list order, with `output`,
+    /// `item` and `index` of that branch, so a field's reducer does the fan-in.
+    pub struct MapSpec {
+        /// An expression giving the list to map over, such as `state.documents`.
+        #[serde(default)]
+        pub over: String,
+        /// The name each item has in the branch's templates (default `item`).
+        #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+        pub item_name: Option<String>,
+        /// The most branches running at once (default 4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_parallel: Option<u32>,
+        /// What runs for each item: an `agent`, `llm`, `tool` or `workflow` node without
+        /// `next` or `writes`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub branch: Option<Box<NodeSpec>>,
+    }
+}
+
+common_fields! {
+    /// A `workflow` node.
+    pub struct SubWorkflowSpec {
+        /// The workflow file, relative to this file.
+        #[serde(default)]
+        pub path: String,
+        /// The child's input: a template value (an object of its state fields).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub input: Option<Value>,
+    }
+}
+
+common_fields! {
+    /// A `human` node: the run stops until someone answers; the answer is `input` (and
+    /// `output`) in this node's `writes` and `next`.
+    pub struct HumanSpec {
+        /// The question (a template).
+        #[serde(default)]
+        pub ask: String,
+        /// The JSON Schema the answer must match.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub input_schema: Option<Value>,
+    }
+}
+
+common_fields! {
+    /// An `end` node.
+    pub struct EndSpec {
+        /// The run's output (a template value); without it, the workflow's `output`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub output: Option<Value>,
+    }
+}
+
+/// The JSON Schema of workflow files.
+pub fn workflow_json_schema() -> Value {
+    let schema = schemars::schema_for!(WorkflowSpec);
+    schema.to_value()
+}

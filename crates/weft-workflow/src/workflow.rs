@@ -1,0 +1,309 @@
+//! A validated, compiled workflow: what the run machine executes. Built only by the loader,
+//! so holding a `Workflow` means every name resolves and every template compiled.
+
+use crate::expression::{Expression, Expressions, TextTemplate, ValueTemplate};
+use crate::spec::{FieldType, Reducer, WorkflowSpec};
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use weft_core::{Sampling, WriteOp};
+
+/// The reserved target that finishes a run.
+pub const END: &str = "end";
+
+/// A compiled workflow.
+#[derive(Debug)]
+pub struct Workflow {
+    /// Its name.
+    pub name: String,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// The default model for its model nodes.
+    pub model: Option<String>,
+    /// The state fields.
+    pub fields: IndexMap<String, Field>,
+    /// The first node.
+    pub entry: String,
+    /// The nodes.
+    pub nodes: IndexMap<String, Node>,
+    /// The run's output when it ends without an `end` node's own output.
+    pub output: Option<ValueTemplate>,
+    /// Limits on a run.
+    pub limits: Limits,
+    /// The compiled templates.
+    pub expressions: Expressions,
+    /// The spec it was compiled from (for `weft graph` and tooling).
+    pub spec: WorkflowSpec,
+}
+
+/// A state field.
+pub struct Field {
+    /// Its type.
+    pub field_type: FieldType,
+    /// Its reducer.
+    pub reducer: Reducer,
+    /// Its starting value.
+    pub initial: Value,
+    /// Checks a whole value of the field.
+    pub validator: Arc<jsonschema::Validator>,
+    /// Checks one item appended to a list field.
+    pub item_validator: Option<Arc<jsonschema::Validator>>,
+}
+
+impl fmt::Debug for Field {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Field")
+            .field("field_type", &self.field_type)
+            .field("reducer", &self.reducer)
+            .field("initial", &self.initial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Field {
+    /// The state-delta operation of this field's reducer.
+    pub fn write_op(&self) -> WriteOp {
+        match self.reducer {
+            Reducer::Replace => WriteOp::Replace,
+            Reducer::Append => WriteOp::Append,
+            Reducer::Merge => WriteOp::Merge,
+            Reducer::Add => WriteOp::Add,
+        }
+    }
+}
+
+/// Limits on a run or a node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Most steps (workflow) or most executions (node).
+    pub max_steps: Option<u64>,
+    /// Wall-clock limit.
+    pub timeout: Option<Duration>,
+}
+
+/// A compiled node.
+#[derive(Debug)]
+pub struct Node {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub body: NodeBody,
+    /// Its state writes.
+    pub writes: Vec<Write>,
+    /// Where it goes next.
+    pub next: Transition,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+impl Node {
+    /// The kind's name.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.body {
+            NodeBody::Activity(activity) => activity.kind_name(),
+            NodeBody::Router => "router",
+            NodeBody::Map(_) => "map",
+            NodeBody::Human(_) => "human",
+            NodeBody::End(_) => "end",
+        }
+    }
+}
+
+/// One state write.
+#[derive(Debug)]
+pub struct Write {
+    /// The field.
+    pub field: String,
+    /// The value.
+    pub value: ValueTemplate,
+}
+
+/// Where a node goes next.
+#[derive(Debug)]
+pub enum Transition {
+    /// Finish the run.
+    End,
+    /// Always this node.
+    To(String),
+    /// The first edge whose condition holds; the last edge has none.
+    Edges(Vec<Edge>),
+}
+
+/// A conditional edge.
+#[derive(Debug)]
+pub struct Edge {
+    /// The condition; `None` on the default edge.
+    pub when: Option<Expression>,
+    /// The target node, or [`END`].
+    pub to: String,
+}
+
+/// What a node does.
+#[derive(Debug)]
+pub enum NodeBody {
+    /// Work with an output: a model call, a tool call, an agent loop or a child run.
+    Activity(Activity),
+    /// Only writes and routing.
+    Router,
+    /// An activity per list item.
+    Map(MapBody),
+    /// Waits for a person.
+    Human(HumanBody),
+    /// Finishes the run.
+    End(EndBody),
+}
+
+/// Work that produces an output; the body of a node or of a map branch.
+#[derive(Debug)]
+pub enum Activity {
+    /// A model <-> tools loop.
+    Agent(AgentBody),
+    /// One model call.
+    Llm(LlmBody),
+    /// One tool call.
+    Tool(ToolBody),
+    /// A child run.
+    Workflow(ChildBody),
+}
+
+impl Activity {
+    /// The kind's name.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Agent(_) => "agent",
+            Self::Llm(_) => "llm",
+            Self::Tool(_) => "tool",
+            Self::Workflow(_) => "workflow",
+        }
+    }
+}
+
+/// An agent's settings.
+#[derive(Debug)]
+pub struct AgentBody {
+    /// System prompt.
+    pub system: Option<TextTemplate>,
+    /// User prompt.
+    pub prompt: TextTemplate,
+    /// Tool names.
+    pub tools: Vec<String>,
+    /// Most model calls.
+    pub max_turns: u32,
+    /// Model name or spec.
+    pub model: Option<String>,
+    /// Sampling.
+    pub sampling: Sampling,
+}
+
+/// An llm node's settings.
+#[derive(Debug)]
+pub struct LlmBody {
+    /// System prompt.
+    pub system: Option<TextTemplate>,
+    /// User prompt.
+    pub prompt: TextTemplate,
+    /// Structured output.
+    pub output_schema: Option<OutputSchema>,
+    /// Model name or spec.
+    pub model: Option<String>,
+    /// Sampling.
+    pub sampling: Sampling,
+}
+
+/// A JSON Schema with its compiled validator.
+pub struct OutputSchema {
+    /// The schema.
+    pub schema: Value,
+    /// Its validator.
+    pub validator: Arc<jsonschema::Validator>,
+}
+
+impl fmt::Debug for OutputSchema {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("OutputSchema")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutputSchema {
+    /// Checks `value`; the error names the JSON path of the first problem.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        check_schema(&self.validator, value)
+    }
+}
+
+/// Checks `value` against a compiled schema, naming the JSON path of each problem.
+pub fn check_schema(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|error| {
+            let path = error.instance_path().to_string();
+            let path = if path.is_empty() { "/".to_owned() } else { path };
+            format!("at {path}: {error}")
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// A tool node's settings.
+#[derive(Debug)]
+pub struct ToolBody {
+    /// The tool.
+    pub tool: String,
+    /// The arguments.
+    pub arguments: ValueTemplate,
+}
+
+/// A sub-workflow node's settings.
+#[derive(Debug)]
+pub struct ChildBody {
+    /// The path as written.
+    pub path: String,
+    /// The child workflow.
+    pub workflow: Arc<Workflow>,
+    /// The child's input.
+    pub input: Option<ValueTemplate>,
+}
+
+/// A map node's settings.
+#[derive(Debug)]
+pub struct MapBody {
+    /// The list to map over.
+    pub over: Expression,
+    /// The item's name in templates.
+    pub item_name: String,
+    /// Most branches at once.
+    pub max_parallel: u32,
+    /// What each branch does.
+    pub branch: Activity,
+}
+
+/// A human node's settings.
+#[derive(Debug)]
+pub struct HumanBody {
+    /// The question.
+    pub ask: TextTemplate,
+    /// The answer's schema.
+    pub input_schema: Option<OutputSchema>,
+}
+
+/// An end node's settings.
+#[derive(Debug)]
+pub struct EndBody {
+    /// The output.
+    pub output: Option<ValueTemplate>,
+}
+
+/// Sub-workflows by the path written in the parent, for lookups by tooling.
+pub type Children = HashMap<String, Arc<Workflow>>;
