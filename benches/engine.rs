@@ -1,1 +1,170 @@
-fn main(){}
+//! `engine`: the in-memory cost of running workflows with the scripted model.
+//!
+//! - `chain3`: three `llm` nodes in a row (3 nodes per run);
+//! - `map5_join`: a map over five items with an `llm` branch, then a join node (5 branches +
+//!   1 join = 6 nodes per run);
+//! - `machine_chain3`: the same chain through the sans-IO run machine alone, without tokio,
+//!   the model or the event sink, to separate decision cost from driver cost.
+//!
+//! Throughput is reported in nodes, so criterion's time per element is the cost per node.
+//! Run: `cargo bench --bench engine`.
+
+// A benchmark is test code: a broken setup should stop it loudly.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use weft::core::{Event, EventRecord, EventSink, ModelReply, RunId, StoreError};
+use weft::llm::ScriptedModel;
+use weft::runtime::{CancellationToken, Models, Runtime};
+use weft::workflow::{Command, Loader, RunMachine, Workflow};
+
+const CHAIN: &str = r#"
+name: chain
+state:
+  topic: { type: string, default: "rust" }
+  a: { type: string }
+  b: { type: string }
+  c: { type: string }
+entry: first
+nodes:
+  first:
+    kind: llm
+    prompt: "First about {{ state.topic }}"
+    writes: { a: "{{ reply }}" }
+    next: second
+  second:
+    kind: llm
+    prompt: "Second after {{ state.a }}"
+    writes: { b: "{{ reply }}" }
+    next: third
+  third:
+    kind: llm
+    prompt: "Third after {{ state.b }}"
+    writes: { c: "{{ reply }}" }
+    next: end
+"#;
+
+const MAP: &str = r#"
+name: fan
+state:
+  items: { type: array, default: ["a", "b", "c", "d", "e"] }
+  results: { type: array, reducer: append }
+  summary: { type: string }
+entry: each
+nodes:
+  each:
+    kind: map
+    over: state.items
+    max_parallel: 5
+    branch:
+      kind: llm
+      prompt: "Item {{ item }}"
+    writes: { results: "{{ output }}" }
+    next: join
+  join:
+    kind: llm
+    prompt: "Join {{ state.results | length }} results"
+    writes: { summary: "{{ reply }}" }
+    next: end
+"#;
+
+const REPLIES: &str = r#"
+replies:
+  - match: "^(\\w+)"
+    text: "reply to $1"
+"#;
+
+/// A sink that keeps nothing, so the benchmark measures the engine, not a growing log.
+struct DiscardSink;
+
+impl EventSink for DiscardSink {
+    fn append<'a>(
+        &'a self,
+        _run: RunId,
+        _records: &'a [EventRecord],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+fn load(source: &str) -> Arc<Workflow> {
+    Loader::new()
+        .load_source(Path::new("bench.yaml"), source)
+        .expect("benchmark workflow is valid")
+}
+
+fn runtime() -> Runtime {
+    let model = ScriptedModel::from_yaml(Path::new("replies.yaml"), REPLIES).expect("valid script");
+    Runtime::builder()
+        .models(Arc::new(Models::new().with_default(Arc::new(model))))
+        .sink(Arc::new(DiscardSink))
+        .build()
+}
+
+fn bench_runtime(criterion: &mut Criterion) {
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let runtime = runtime();
+    let cancel = CancellationToken::new();
+    let mut group = criterion.benchmark_group("engine");
+    for (name, source, nodes) in [("chain3", CHAIN, 3u64), ("map5_join", MAP, 6u64)] {
+        let workflow = load(source);
+        group.throughput(Throughput::Elements(nodes));
+        group.bench_function(name, |bencher| {
+            bencher.to_async(&executor).iter(|| async {
+                let run = runtime
+                    .start(workflow.clone(), Value::Null, &cancel)
+                    .await
+                    .expect("run starts");
+                assert_eq!(run.status(), weft::RunStatus::Finished);
+                run
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Drives the machine by hand: every model call is answered at once.
+fn run_machine(workflow: &Arc<Workflow>) -> usize {
+    let (mut machine, mut decision) =
+        RunMachine::start(workflow.clone(), RunId::new(), json!({}), None).expect("starts");
+    let mut events = decision.events.len();
+    while let Some(command) = decision.commands.pop() {
+        let Command::CallModel(call) = command else {
+            panic!("the chain only calls models");
+        };
+        let reply = Event::ModelReplied {
+            step: call.step,
+            branch: call.branch,
+            turn: call.turn,
+            reply: ModelReply {
+                text: "reply".into(),
+                ..ModelReply::default()
+            },
+        };
+        let next = machine.on_event(&reply).expect("machine accepts the reply");
+        events += 1 + next.events.len();
+        decision.commands.extend(next.commands);
+    }
+    assert_eq!(machine.status(), weft::RunStatus::Finished);
+    events
+}
+
+fn bench_machine(criterion: &mut Criterion) {
+    let workflow = load(CHAIN);
+    let mut group = criterion.benchmark_group("engine");
+    group.throughput(Throughput::Elements(3));
+    group.bench_function("machine_chain3", |bencher| {
+        bencher.iter(|| run_machine(&workflow))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_runtime, bench_machine);
+criterion_main!(benches);

@@ -38,7 +38,8 @@ impl Terminal {
     pub fn new(interactive: bool) -> Self {
         let spinner = interactive.then(|| {
             let spinner = ProgressBar::new_spinner();
-            let style = ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let style = ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
             spinner.set_style(style);
             spinner
         });
@@ -58,7 +59,9 @@ impl Terminal {
 
     /// Child runs are indented under their parent.
     fn indent(&self, run: RunId) -> &'static str {
-        let Ok(mut root) = self.root.lock() else { return "" };
+        let Ok(mut root) = self.root.lock() else {
+            return "";
+        };
         match *root {
             None => {
                 *root = Some(run);
@@ -70,7 +73,9 @@ impl Terminal {
     }
 
     fn set_calls(&self, change: i32) {
-        let Ok(mut calls) = self.running_calls.lock() else { return };
+        let Ok(mut calls) = self.running_calls.lock() else {
+            return;
+        };
         *calls = calls.saturating_add_signed(change);
         if let Some(spinner) = &self.spinner {
             if *calls == 0 {
@@ -95,7 +100,10 @@ impl Terminal {
 
 impl RunObserver for Terminal {
     fn on_event(&self, run: RunId, record: &EventRecord) {
-        if matches!(record.event, Event::ModelReplied { .. } | Event::ModelFailed { .. }) {
+        if matches!(
+            record.event,
+            Event::ModelReplied { .. } | Event::ModelFailed { .. }
+        ) {
             self.set_calls(-1);
         }
         if let Some(line) = describe(&record.event) {

@@ -8,28 +8,71 @@ const PREVIEW: usize = 100;
 /// The line for an event, or `None` for events not worth a line of their own.
 pub fn describe(event: &Event) -> Option<String> {
     Some(match event {
-        Event::RunStarted { workflow, input, .. } => format!("run `{workflow}` started with input {}", preview_json(input)),
+        Event::RunStarted {
+            workflow, input, ..
+        } => format!(
+            "run `{workflow}` started with input {}",
+            preview_json(input)
+        ),
         Event::StepStarted { step, node, kind } => format!("step {step}: {node} ({kind})"),
         Event::ModelReplied { branch, reply, .. } => {
             let mut line = format!("{}model: {}", branch_prefix(*branch), preview(&reply.text));
             if !reply.tool_calls.is_empty() {
-                let names: Vec<&str> = reply.tool_calls.iter().map(|call| call.name.as_str()).collect();
+                let names: Vec<&str> = reply
+                    .tool_calls
+                    .iter()
+                    .map(|call| call.name.as_str())
+                    .collect();
                 line.push_str(&format!(" [calls {}]", names.join(", ")));
             }
             line
         }
-        Event::ModelFailed { branch, error, .. } => format!("{}model failed: {}", branch_prefix(*branch), error.message),
-        Event::ToolCallStarted { branch, call, .. } => {
-            format!("{}tool {}({})", branch_prefix(*branch), call.name, preview_json(&call.arguments))
+        Event::ModelFailed { branch, error, .. } => {
+            format!("{}model failed: {}", branch_prefix(*branch), error.message)
         }
-        Event::ToolCallFinished { branch, outcome, .. } => match outcome {
-            ToolOutcome::Ok { output } => format!("{}  -> {}", branch_prefix(*branch), preview_json(output)),
-            ToolOutcome::Error { error } => format!("{}  -> error ({}): {}", branch_prefix(*branch), error.kind, error.message),
+        Event::ToolCallStarted { branch, call, .. } => {
+            format!(
+                "{}tool {}({})",
+                branch_prefix(*branch),
+                call.name,
+                preview_json(&call.arguments)
+            )
+        }
+        Event::ToolCallFinished {
+            branch, outcome, ..
+        } => match outcome {
+            ToolOutcome::Ok { output } => {
+                format!("{}  -> {}", branch_prefix(*branch), preview_json(output))
+            }
+            ToolOutcome::Error { error } => format!(
+                "{}  -> error ({}): {}",
+                branch_prefix(*branch),
+                error.kind,
+                error.message
+            ),
         },
-        Event::ChildStarted { branch, workflow, run, .. } => format!("{}sub-workflow `{workflow}` started (run {run})", branch_prefix(*branch)),
-        Event::ChildFinished { branch, output, .. } => format!("{}sub-workflow finished: {}", branch_prefix(*branch), preview_json(output)),
-        Event::ChildFailed { branch, error, .. } => format!("{}sub-workflow failed: {}", branch_prefix(*branch), error.message),
-        Event::ChildInterrupted { branch, question, .. } => format!("{}sub-workflow asks: {question}", branch_prefix(*branch)),
+        Event::ChildStarted {
+            branch,
+            workflow,
+            run,
+            ..
+        } => format!(
+            "{}sub-workflow `{workflow}` started (run {run})",
+            branch_prefix(*branch)
+        ),
+        Event::ChildFinished { branch, output, .. } => format!(
+            "{}sub-workflow finished: {}",
+            branch_prefix(*branch),
+            preview_json(output)
+        ),
+        Event::ChildFailed { branch, error, .. } => format!(
+            "{}sub-workflow failed: {}",
+            branch_prefix(*branch),
+            error.message
+        ),
+        Event::ChildInterrupted {
+            branch, question, ..
+        } => format!("{}sub-workflow asks: {question}", branch_prefix(*branch)),
         Event::StateChanged { delta, .. } => {
             let writes: Vec<String> = delta
                 .writes
@@ -50,7 +93,10 @@ pub fn describe(event: &Event) -> Option<String> {
             Some(next) => format!("  -> {next}"),
             None => return None,
         },
-        Event::StepFailed { node, error, .. } => format!("step failed at `{node}` ({}): {}", error.kind, error.message),
+        Event::StepFailed { node, error, .. } => format!(
+            "step failed at `{node}` ({}): {}",
+            error.kind, error.message
+        ),
         Event::Interrupted { node, question, .. } => format!("waiting at `{node}`: {question}"),
         Event::Resumed { input, .. } => format!("answered: {}", preview_json(input)),
         Event::RunFinished { .. } => return None,

@@ -11,7 +11,8 @@
 //! ```
 //! A call first tries the `match` replies (in file order) against the last message; if none
 //! matches, it takes the next reply without `match`. `delay: 20ms` makes a reply slow.
-//! Usage counts whitespace-separated words: a stand-in, not a tokenizer's count.
+//! Text streams one line per delta. Usage counts whitespace-separated words: a stand-in,
+//! not a tokenizer's count.
 
 use crate::error::BackendError;
 use futures::stream;
@@ -110,13 +111,21 @@ impl ScriptedModel {
         for (index, spec) in file.replies.into_iter().enumerate() {
             let pattern = match &spec.pattern {
                 Some(pattern) => Some(Regex::new(pattern).map_err(|error| {
-                    invalid(1, 1, format!("reply {index}: `match` is not a valid regex: {error}"))
+                    invalid(
+                        1,
+                        1,
+                        format!("reply {index}: `match` is not a valid regex: {error}"),
+                    )
                 })?),
                 None => None,
             };
             let text = match (&spec.text, &spec.json) {
                 (Some(_), Some(_)) => {
-                    return Err(invalid(1, 1, format!("reply {index} has both `text` and `json`; give one")));
+                    return Err(invalid(
+                        1,
+                        1,
+                        format!("reply {index} has both `text` and `json`; give one"),
+                    ));
                 }
                 (Some(text), None) => text.clone(),
                 (None, Some(json)) => json.to_string(),
@@ -124,7 +133,13 @@ impl ScriptedModel {
             };
             let delay = match &spec.delay {
                 Some(delay) => Some(parse_delay(delay).ok_or_else(|| {
-                    invalid(1, 1, format!("reply {index}: `delay: {delay}` is not a duration like `20ms` or `2s`"))
+                    invalid(
+                        1,
+                        1,
+                        format!(
+                            "reply {index}: `delay: {delay}` is not a duration like `20ms` or `2s`"
+                        ),
+                    )
                 })?),
                 None => None,
             };
@@ -153,11 +168,14 @@ impl ScriptedModel {
                 return Ok((reply, text));
             }
         }
-        let mut next = self
-            .next_in_order
-            .lock()
-            .map_err(|_| ModelError::new(ErrorKind::Internal, "scripted model state is poisoned"))?;
-        let ordered: Vec<&Reply> = self.replies.iter().filter(|reply| reply.pattern.is_none()).collect();
+        let mut next = self.next_in_order.lock().map_err(|_| {
+            ModelError::new(ErrorKind::Internal, "scripted model state is poisoned")
+        })?;
+        let ordered: Vec<&Reply> = self
+            .replies
+            .iter()
+            .filter(|reply| reply.pattern.is_none())
+            .collect();
         let Some(reply) = ordered.get(*next) else {
             let preview: String = last_message.chars().take(80).collect();
             return Err(ModelError::new(
@@ -180,14 +198,19 @@ impl ChatModel for ScriptedModel {
     }
 
     fn chat(&self, request: ChatRequest) -> ChatStream {
-        let last_message = request.messages.last().map(|message| message.content.as_str()).unwrap_or_default();
+        let last_message = request
+            .messages
+            .last()
+            .map(|message| message.content.as_str())
+            .unwrap_or_default();
         let (reply, text) = match self.choose(last_message) {
             Ok(chosen) => chosen,
             Err(error) => return Box::pin(stream::once(async move { Err(error) })),
         };
         let delay = reply.delay;
         if let Some(message) = &reply.fail {
-            let error = ModelError::new(ErrorKind::Upstream, format!("scripted failure: {message}"));
+            let error =
+                ModelError::new(ErrorKind::Upstream, format!("scripted failure: {message}"));
             return Box::pin(stream::once(async move {
                 if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
@@ -195,14 +218,23 @@ impl ChatModel for ScriptedModel {
                 Err(error)
             }));
         }
-        let prompt_tokens: usize = request.messages.iter().map(|message| message.content.split_whitespace().count()).sum();
-        let mut events: Vec<Result<ChatEvent, ModelError>> = Vec::new();
-        for piece in text.split_inclusive(' ') {
-            events.push(Ok(ChatEvent::TextDelta(piece.to_owned())));
+        let prompt_tokens: usize = request
+            .messages
+            .iter()
+            .map(|message| message.content.split_whitespace().count())
+            .sum();
+        let mut events: Vec<Result<ChatEvent, ModelError>> =
+            Vec::with_capacity(reply.tool_calls.len() + 4);
+        // Text streams a line at a time, so streaming consumers see more than one delta.
+        for line in text.split_inclusive('\n') {
+            events.push(Ok(ChatEvent::TextDelta(line.to_owned())));
         }
         for (index, call) in reply.tool_calls.iter().enumerate() {
             events.push(Ok(ChatEvent::ToolCall(ToolCall {
-                id: call.id.clone().unwrap_or_else(|| format!("scripted_{index}")),
+                id: call
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("scripted_{index}")),
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             })));
@@ -218,12 +250,15 @@ impl ChatModel for ScriptedModel {
         })));
         match delay {
             None => Box::pin(stream::iter(events)),
-            Some(delay) => Box::pin(stream::unfold((events.into_iter(), true), move |(mut events, first)| async move {
-                if first {
-                    tokio::time::sleep(delay).await;
-                }
-                events.next().map(|event| (event, (events, false)))
-            })),
+            Some(delay) => Box::pin(stream::unfold(
+                (events.into_iter(), true),
+                move |(mut events, first)| async move {
+                    if first {
+                        tokio::time::sleep(delay).await;
+                    }
+                    events.next().map(|event| (event, (events, false)))
+                },
+            )),
         }
     }
 }
@@ -234,7 +269,12 @@ fn parse_delay(text: &str) -> Option<Duration> {
         return number.trim().parse().ok().map(Duration::from_millis);
     }
     if let Some(number) = text.strip_suffix('s') {
-        return number.trim().parse::<f64>().ok().filter(|seconds| seconds.is_finite() && *seconds >= 0.0).map(Duration::from_secs_f64);
+        return number
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+            .map(Duration::from_secs_f64);
     }
     None
 }
@@ -261,7 +301,10 @@ mod tests {
     async fn in_order_and_matched_replies() {
         let script = "replies:\n  - text: first one\n  - match: 'Summarize: (.*)'\n    text: summary of $1\n  - tool_calls: [{name: add, arguments: {a: 1, b: 2}}]\n";
         let model = ScriptedModel::from_yaml(Path::new("s.yaml"), script).unwrap();
-        assert_eq!(reply(&model, "Summarize: cats").await.unwrap().text, "summary of cats");
+        assert_eq!(
+            reply(&model, "Summarize: cats").await.unwrap().text,
+            "summary of cats"
+        );
         assert_eq!(reply(&model, "hello").await.unwrap().text, "first one");
         let calls = reply(&model, "again").await.unwrap();
         assert_eq!(calls.tool_calls[0].name, "add");
@@ -272,11 +315,13 @@ mod tests {
 
     #[test]
     fn bad_scripts_are_located_errors() {
-        let error = ScriptedModel::from_yaml(Path::new("s.yaml"), "replies:\n  - txt: hi\n").unwrap_err();
+        let error =
+            ScriptedModel::from_yaml(Path::new("s.yaml"), "replies:\n  - txt: hi\n").unwrap_err();
         let text = error.to_string();
         assert!(text.starts_with("s.yaml:"), "{text}");
         assert!(text.contains("unknown field `txt`"), "{text}");
-        let error = ScriptedModel::from_yaml(Path::new("s.yaml"), "replies:\n  - match: '('\n").unwrap_err();
+        let error = ScriptedModel::from_yaml(Path::new("s.yaml"), "replies:\n  - match: '('\n")
+            .unwrap_err();
         assert!(error.to_string().contains("not a valid regex"), "{error}");
     }
 }

@@ -48,7 +48,9 @@ mod tests {
             ModelSpec::parse("scripted:replies.yaml", Path::new("/w")).unwrap(),
             ModelSpec::Scripted(PathBuf::from("/w/replies.yaml"))
         );
-        let error = ModelSpec::parse("gpt5", Path::new(".")).unwrap_err().to_string();
+        let error = ModelSpec::parse("gpt5", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("accepted forms: `scripted:FILE`"), "{error}");
     }
 }

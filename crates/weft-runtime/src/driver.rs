@@ -16,7 +16,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use weft_core::{Clock, ErrorKind, Event, EventRecord, EventSink, RunId, RunStatus, StepError, SystemClock, ToolBox};
+use weft_core::{
+    Clock, ErrorKind, Event, EventRecord, EventSink, RunId, RunStatus, StepError, SystemClock,
+    ToolBox,
+};
 use weft_workflow::{Command, Decision, Question, RunMachine, Workflow};
 
 /// Executes runs. Cheap to share: everything inside is behind `Arc`.
@@ -159,7 +162,12 @@ impl Runtime {
 
     /// Answers an interrupted run and drives it on. A bad answer is refused before anything
     /// is recorded, so the caller may ask again.
-    pub async fn resume(&self, run: &mut ActiveRun, input: Value, cancel: &CancellationToken) -> Result<(), RuntimeError> {
+    pub async fn resume(
+        &self,
+        run: &mut ActiveRun,
+        input: Value,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
         run.check_answer(&input)?;
         let decision = run.machine.resume(input)?;
         self.drive(run, decision, cancel).await
@@ -174,13 +182,22 @@ impl Runtime {
         Box::pin(async move {
             let mut effects: FuturesUnordered<EffectFuture<'a>> = FuturesUnordered::new();
             self.commit(run, first.events).await?;
-            self.dispatch(run, first.commands, &mut effects, cancel).await?;
+            self.dispatch(run, first.commands, &mut effects, cancel)
+                .await?;
             while run.status() == RunStatus::Running {
                 if effects.is_empty() {
-                    return Err(RuntimeError::Stalled { run: run.id(), status: run.status().as_str() });
+                    return Err(RuntimeError::Stalled {
+                        run: run.id(),
+                        status: run.status().as_str(),
+                    });
                 }
                 let step_deadline = self.step_deadline(run);
-                let run_deadline = run.machine.workflow().limits.timeout.map(|timeout| run.run_started + timeout);
+                let run_deadline = run
+                    .machine
+                    .workflow()
+                    .limits
+                    .timeout
+                    .map(|timeout| run.run_started + timeout);
                 let decision = tokio::select! {
                     biased;
                     () = cancel.cancelled() => run.machine.cancel("the run was cancelled")?,
@@ -209,7 +226,8 @@ impl Runtime {
                     }
                 };
                 self.commit(run, decision.events).await?;
-                self.dispatch(run, decision.commands, &mut effects, cancel).await?;
+                self.dispatch(run, decision.commands, &mut effects, cancel)
+                    .await?;
             }
             // Whatever is still in flight (siblings of a failed branch, a timed-out call) is
             // dropped here, which cancels it.
@@ -241,7 +259,9 @@ impl Runtime {
             .unwrap_or_default();
         for command in commands {
             match command {
-                Command::CallModel(call) => effects.push(self.model_effect(run_id, workflow_dir.clone(), call)),
+                Command::CallModel(call) => {
+                    effects.push(self.model_effect(run_id, workflow_dir.clone(), call))
+                }
                 Command::CallTool(call) => effects.push(self.tool_effect(run_id, call)),
                 Command::StartChild(child) => {
                     let child_id = child.run.unwrap_or_default();
@@ -277,7 +297,11 @@ impl Runtime {
             if let Event::StepStarted { step, .. } = &event {
                 run.step_started = Some((*step, Instant::now()));
             }
-            records.push(EventRecord { sequence: run.next_sequence, at_millis, event });
+            records.push(EventRecord {
+                sequence: run.next_sequence,
+                at_millis,
+                event,
+            });
             run.next_sequence += 1;
         }
         self.sink.append(run.id(), &records).await?;

@@ -7,8 +7,8 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use weft_core::{
-    ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId, RunStatus, StepError, ToolContext,
-    ToolOutcome,
+    ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId, RunStatus, StepError,
+    ToolContext, ToolOutcome,
 };
 use weft_workflow::{ChildAnswer, ChildRun, ModelCall, RunMachine, ToolCallCommand};
 
@@ -22,21 +22,31 @@ pub(crate) struct EffectDone {
 
 impl EffectDone {
     fn event(event: Event) -> Self {
-        Self { event, waiting_child: None }
+        Self {
+            event,
+            waiting_child: None,
+        }
     }
 }
 
 pub(crate) type EffectFuture<'a> = BoxFuture<'a, Result<EffectDone, RuntimeError>>;
 
 impl Runtime {
-    pub(crate) fn model_effect<'a>(&'a self, run: RunId, workflow_dir: std::path::PathBuf, call: ModelCall) -> EffectFuture<'a> {
+    pub(crate) fn model_effect<'a>(
+        &'a self,
+        run: RunId,
+        workflow_dir: std::path::PathBuf,
+        call: ModelCall,
+    ) -> EffectFuture<'a> {
         Box::pin(async move {
-            let failed = |error: StepError| EffectDone::event(Event::ModelFailed {
-                step: call.step,
-                branch: call.branch,
-                turn: call.turn,
-                error,
-            });
+            let failed = |error: StepError| {
+                EffectDone::event(Event::ModelFailed {
+                    step: call.step,
+                    branch: call.branch,
+                    turn: call.turn,
+                    error,
+                })
+            };
             let model = match self.models.resolve(call.model.as_deref(), &workflow_dir) {
                 Ok(model) => model,
                 Err(error) => return Ok(failed(model_error(error))),
@@ -48,7 +58,10 @@ impl Runtime {
                     None => {
                         return Ok(failed(StepError::new(
                             ErrorKind::NotFound,
-                            format!("unknown tool `{name}`; known tools: {}", self.tools.names().join(", ")),
+                            format!(
+                                "unknown tool `{name}`; known tools: {}",
+                                self.tools.names().join(", ")
+                            ),
                         )));
                     }
                 }
@@ -60,7 +73,8 @@ impl Runtime {
                 match item {
                     Ok(event) => {
                         if let weft_core::ChatEvent::TextDelta(text) = &event {
-                            self.observer.on_text_delta(run, call.step, call.branch, text);
+                            self.observer
+                                .on_text_delta(run, call.step, call.branch, text);
                         }
                         reply.push(event);
                     }
@@ -76,7 +90,11 @@ impl Runtime {
         })
     }
 
-    pub(crate) fn tool_effect<'a>(&'a self, run: RunId, command: ToolCallCommand) -> EffectFuture<'a> {
+    pub(crate) fn tool_effect<'a>(
+        &'a self,
+        run: RunId,
+        command: ToolCallCommand,
+    ) -> EffectFuture<'a> {
         Box::pin(async move {
             let context = ToolContext {
                 run,
@@ -111,7 +129,12 @@ impl Runtime {
                 step: child.step,
                 branch: child.branch,
             };
-            let (machine, decision) = match RunMachine::start(child.workflow.clone(), child_id, child.input, Some(link)) {
+            let (machine, decision) = match RunMachine::start(
+                child.workflow.clone(),
+                child_id,
+                child.input,
+                Some(link),
+            ) {
                 Ok(started) => started,
                 Err(error) => {
                     return Ok(EffectDone::event(Event::ChildFailed {
@@ -141,7 +164,10 @@ impl Runtime {
                 return Ok(EffectDone::event(Event::ChildFailed {
                     step: answer.step,
                     branch: answer.branch,
-                    error: StepError::new(ErrorKind::NotFound, "the waiting sub-workflow run is no longer in memory"),
+                    error: StepError::new(
+                        ErrorKind::NotFound,
+                        "the waiting sub-workflow run is no longer in memory",
+                    ),
                 }));
             };
             let decision = active.machine.resume(answer.input)?;
@@ -165,7 +191,10 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
                 event: Event::ChildInterrupted {
                     step,
                     branch,
-                    question: question.as_ref().map(|question| question.question.clone()).unwrap_or_default(),
+                    question: question
+                        .as_ref()
+                        .map(|question| question.question.clone())
+                        .unwrap_or_default(),
                     input_schema: question.and_then(|question| question.input_schema),
                 },
                 waiting_child: Some(((step, branch), active)),
@@ -173,12 +202,18 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
         }
         RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => {
             let error = active.failure().cloned().unwrap_or_else(|| {
-                StepError::new(ErrorKind::Cancelled, format!("the run is {}", active.status().as_str()))
+                StepError::new(
+                    ErrorKind::Cancelled,
+                    format!("the run is {}", active.status().as_str()),
+                )
             });
             EffectDone::event(Event::ChildFailed {
                 step,
                 branch,
-                error: StepError::new(error.kind, format!("sub-workflow `{workflow}` failed: {}", error.message)),
+                error: StepError::new(
+                    error.kind,
+                    format!("sub-workflow `{workflow}` failed: {}", error.message),
+                ),
             })
         }
     }

@@ -18,5 +18,5 @@ pub use error::RuntimeError;
 pub use models::{ModelSource, Models};
 pub use observer::{NoObserver, RunObserver};
 pub use sink::MemorySink;
-pub use tools::BasicTools;
 pub use tokio_util::sync::CancellationToken;
+pub use tools::BasicTools;

@@ -8,7 +8,11 @@ use weft_core::{ChatModel, ErrorKind, ModelError};
 /// Resolves a node's model (`None`: the default) to a backend.
 pub trait ModelSource: Send + Sync {
     /// The model for `name`; `workflow_dir` resolves relative paths in specs.
-    fn resolve(&self, name: Option<&str>, workflow_dir: &Path) -> Result<Arc<dyn ChatModel>, ModelError>;
+    fn resolve(
+        &self,
+        name: Option<&str>,
+        workflow_dir: &Path,
+    ) -> Result<Arc<dyn ChatModel>, ModelError>;
 }
 
 /// Opens a model from a spec string such as `scripted:replies.yaml`.
@@ -59,7 +63,11 @@ impl Models {
 }
 
 impl ModelSource for Models {
-    fn resolve(&self, name: Option<&str>, workflow_dir: &Path) -> Result<Arc<dyn ChatModel>, ModelError> {
+    fn resolve(
+        &self,
+        name: Option<&str>,
+        workflow_dir: &Path,
+    ) -> Result<Arc<dyn ChatModel>, ModelError> {
         let missing_default = || {
             ModelError::new(
                 ErrorKind::NotFound,
@@ -73,7 +81,10 @@ impl ModelSource for Models {
             return Ok(model.clone());
         }
         let Some(opener) = &self.opener else {
-            return Err(ModelError::new(ErrorKind::NotFound, format!("unknown model `{name}`")));
+            return Err(ModelError::new(
+                ErrorKind::NotFound,
+                format!("unknown model `{name}`"),
+            ));
         };
         let key = (name.to_owned(), workflow_dir.to_owned());
         let mut opened = self

@@ -36,7 +36,11 @@ impl MemorySink {
 }
 
 impl EventSink for MemorySink {
-    fn append<'a>(&'a self, run: RunId, records: &'a [EventRecord]) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn append<'a>(
+        &'a self,
+        run: RunId,
+        records: &'a [EventRecord],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         let result = (|| {
             let mut runs = self
                 .runs
@@ -49,7 +53,10 @@ impl EventSink for MemorySink {
             {
                 return Err(StoreError::new(
                     ErrorKind::InvalidInput,
-                    format!("run {run}: append at sequence {} but the log expects {expected}", first.sequence),
+                    format!(
+                        "run {run}: append at sequence {} but the log expects {expected}",
+                        first.sequence
+                    ),
                 ));
             }
             log.extend_from_slice(records);

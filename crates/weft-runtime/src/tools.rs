@@ -73,7 +73,10 @@ fn run(call: &ToolCall) -> Result<Value, ToolError> {
                 .map(Value::Number)
                 .ok_or_else(|| invalid("add", "the sum is not a finite number"))
         }
-        other => Err(ToolError::new(ErrorKind::NotFound, format!("unknown tool `{other}`; known tools: echo, add"))),
+        other => Err(ToolError::new(
+            ErrorKind::NotFound,
+            format!("unknown tool `{other}`; known tools: echo, add"),
+        )),
     }
 }
 

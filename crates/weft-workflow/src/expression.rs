@@ -4,9 +4,10 @@
 //! A string that is exactly one `{{ expression }}` keeps the expression's native value (a
 //! number stays a number, a list a list); any other string renders to text.
 
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior, Value as TemplateValue};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How much work one template evaluation may do before it is stopped.
 const FUEL_PER_EVALUATION: u64 = 200_000;
@@ -48,6 +49,9 @@ pub struct TextTemplate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expression {
     name: String,
+    /// A plain dotted path (`reply`, `output.text`, `state.count`) is looked up directly,
+    /// without the template engine: the common case, and much cheaper.
+    path: Option<Vec<String>>,
     /// The expression's source, for messages.
     pub source: String,
 }
@@ -91,7 +95,11 @@ impl Expressions {
     }
 
     /// Compiles an expression under a unique `name`.
-    pub fn expression(&mut self, name: String, source: &str) -> Result<Expression, ExpressionError> {
+    pub fn expression(
+        &mut self,
+        name: String,
+        source: &str,
+    ) -> Result<Expression, ExpressionError> {
         // Compile alone first, so errors point into the user's text, not into our wrapper.
         self.environment.compile_expression(source)?;
         self.environment.add_template_owned(
@@ -100,6 +108,7 @@ impl Expressions {
         )?;
         Ok(Expression {
             name,
+            path: dotted_path(source),
             source: source.to_owned(),
         })
     }
@@ -121,7 +130,10 @@ impl Expressions {
                 for (index, item) in items.iter().enumerate() {
                     compiled.push(self.value(&format!("{name}.{index}"), item)?);
                 }
-                if compiled.iter().all(|item| matches!(item, ValueTemplate::Literal(_))) {
+                if compiled
+                    .iter()
+                    .all(|item| matches!(item, ValueTemplate::Literal(_)))
+                {
                     ValueTemplate::Literal(value.clone())
                 } else {
                     ValueTemplate::List(compiled)
@@ -132,7 +144,10 @@ impl Expressions {
                 for (key, entry) in entries {
                     compiled.push((key.clone(), self.value(&format!("{name}.{key}"), entry)?));
                 }
-                if compiled.iter().all(|(_, item)| matches!(item, ValueTemplate::Literal(_))) {
+                if compiled
+                    .iter()
+                    .all(|(_, item)| matches!(item, ValueTemplate::Literal(_)))
+                {
                     ValueTemplate::Literal(value.clone())
                 } else {
                     ValueTemplate::Map(compiled)
@@ -143,7 +158,11 @@ impl Expressions {
     }
 
     /// Renders a text template.
-    pub fn render(&self, template: &TextTemplate, scope: &Scope) -> Result<String, ExpressionError> {
+    pub fn render(
+        &self,
+        template: &TextTemplate,
+        scope: &Scope,
+    ) -> Result<String, ExpressionError> {
         Ok(self
             .environment
             .get_template(&template.name)?
@@ -151,7 +170,11 @@ impl Expressions {
     }
 
     /// Evaluates an expression to a JSON value.
-    pub fn evaluate(&self, expression: &Expression, scope: &Scope) -> Result<Value, ExpressionError> {
+    pub fn evaluate(
+        &self,
+        expression: &Expression,
+        scope: &Scope,
+    ) -> Result<Value, ExpressionError> {
         let value = self.evaluate_native(expression, scope)?;
         to_json(&value)
     }
@@ -166,6 +189,9 @@ impl Expressions {
         expression: &Expression,
         scope: &Scope,
     ) -> Result<TemplateValue, ExpressionError> {
+        if let Some(path) = &expression.path {
+            return scope.lookup(path);
+        }
         let template = self.environment.get_template(&expression.name)?;
         let captured = template.render_captured(scope.to_context())?;
         Ok(captured
@@ -175,7 +201,11 @@ impl Expressions {
     }
 
     /// Renders a value template to JSON.
-    pub fn render_value(&self, template: &ValueTemplate, scope: &Scope) -> Result<Value, ExpressionError> {
+    pub fn render_value(
+        &self,
+        template: &ValueTemplate,
+        scope: &Scope,
+    ) -> Result<Value, ExpressionError> {
         Ok(match template {
             ValueTemplate::Literal(value) => value.clone(),
             ValueTemplate::Text(text) => Value::String(self.render(text, scope)?),
@@ -197,6 +227,24 @@ impl Expressions {
     }
 }
 
+/// The segments of an expression that is only identifiers joined by dots.
+fn dotted_path(source: &str) -> Option<Vec<String>> {
+    let segments: Vec<String> = source.trim().split('.').map(str::to_owned).collect();
+    let identifier = |segment: &String| {
+        let mut characters = segment.chars();
+        characters
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && characters.all(|character| character.is_ascii_alphanumeric() || character == '_')
+    };
+    // Keywords that minijinja treats as literals are not paths.
+    let literal = matches!(
+        segments.first().map(String::as_str),
+        Some("true" | "false" | "none" | "True" | "False" | "None")
+    );
+    (!literal && segments.iter().all(identifier)).then_some(segments)
+}
+
 /// The inner expression of a string that is exactly `{{ expression }}`.
 fn single_expression(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
@@ -213,29 +261,42 @@ fn to_json(value: &TemplateValue) -> Result<Value, ExpressionError> {
     })
 }
 
-/// The variables a template sees. Every name is always defined (as none when unset), so a
-/// template that reads `reply` outside a model node fails with a clear message only when the
-/// node kind never sets it.
+/// The variables a template sees: `state`, `input`, and, where a node sets them, `reply`,
+/// `output`, `outputs`, `item` (also under the map's `as:` name) and `index`. It is handed
+/// to minijinja as an object, so no map is built per evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    variables: BTreeMap<&'static str, TemplateValue>,
-    item_alias: Option<String>,
+    state: TemplateValue,
+    input: TemplateValue,
+    reply: Option<TemplateValue>,
+    output: Option<TemplateValue>,
+    outputs: Option<TemplateValue>,
+    item: Option<TemplateValue>,
+    index: Option<TemplateValue>,
+    item_alias: Option<Arc<str>>,
 }
 
 impl Scope {
-    /// A scope with the current state (already converted; see [`to_template_value`]).
+    /// A scope with the current state (see [`StateView`]).
     pub fn new(state: TemplateValue) -> Self {
-        let mut variables = BTreeMap::new();
-        variables.insert("state", state);
         Self {
-            variables,
-            item_alias: None,
+            state,
+            ..Self::default()
         }
     }
 
-    /// Sets a variable (`input`, `reply`, `output`, `item`, `index`, `run`).
+    /// Sets a variable (`state`, `input`, `reply`, `output`, `outputs`, `item`, `index`).
     pub fn set(&mut self, name: &'static str, value: TemplateValue) -> &mut Self {
-        self.variables.insert(name, value);
+        match name {
+            "state" => self.state = value,
+            "input" => self.input = value,
+            "reply" => self.reply = Some(value),
+            "output" => self.output = Some(value),
+            "outputs" => self.outputs = Some(value),
+            "item" => self.item = Some(value),
+            "index" => self.index = Some(value),
+            _ => {}
+        }
         self
     }
 
@@ -247,21 +308,109 @@ impl Scope {
     /// Makes the map item visible under its `as:` name too.
     pub fn alias_item(&mut self, alias: &str) -> &mut Self {
         if alias != "item" {
-            self.item_alias = Some(alias.to_owned());
+            self.item_alias = Some(Arc::from(alias));
         }
         self
     }
 
-    fn to_context(&self) -> TemplateValue {
-        let mut entries: Vec<(String, TemplateValue)> = self
-            .variables
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), value.clone()))
-            .collect();
-        if let (Some(alias), Some(item)) = (&self.item_alias, self.variables.get("item")) {
-            entries.push((alias.clone(), item.clone()));
+    fn variable(&self, name: &str) -> Option<TemplateValue> {
+        match name {
+            "state" => Some(self.state.clone()),
+            "input" => Some(self.input.clone()),
+            "reply" => self.reply.clone(),
+            "output" => self.output.clone(),
+            "outputs" => self.outputs.clone(),
+            "item" => self.item.clone(),
+            "index" => self.index.clone(),
+            other if self.item_alias.as_deref() == Some(other) => self.item.clone(),
+            _ => None,
         }
-        TemplateValue::from_pairs(entries)
+    }
+
+    /// Looks up a dotted path as minijinja would, strictly: a missing name is an error.
+    fn lookup(&self, path: &[String]) -> Result<TemplateValue, ExpressionError> {
+        let undefined = |name: &str| ExpressionError {
+            message: format!("undefined value: `{name}` is not defined here"),
+        };
+        let (first, rest) = path.split_first().ok_or_else(|| undefined(""))?;
+        let mut value = self.variable(first).ok_or_else(|| undefined(first))?;
+        let mut walked = first.clone();
+        for segment in rest {
+            walked.push('.');
+            walked.push_str(segment);
+            value = value
+                .get_attr(segment)
+                .ok()
+                .filter(|found| !found.is_undefined())
+                .ok_or_else(|| undefined(&walked))?;
+        }
+        Ok(value)
+    }
+
+    fn to_context(&self) -> TemplateValue {
+        TemplateValue::from_object(self.clone())
+    }
+}
+
+impl Object for Scope {
+    fn get_value(self: &Arc<Self>, key: &TemplateValue) -> Option<TemplateValue> {
+        self.variable(key.as_str()?)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut names = vec!["state", "input"];
+        for (name, value) in [
+            ("reply", &self.reply),
+            ("output", &self.output),
+            ("outputs", &self.outputs),
+            ("item", &self.item),
+            ("index", &self.index),
+        ] {
+            if value.is_some() {
+                names.push(name);
+            }
+        }
+        let mut keys: Vec<TemplateValue> = names.into_iter().map(TemplateValue::from).collect();
+        if let Some(alias) = &self.item_alias {
+            keys.push(TemplateValue::from(alias.as_ref()));
+        }
+        Enumerator::Values(keys)
+    }
+}
+
+/// The run's state as templates see it: one converted value per declared field, so a step
+/// that changes one field converts only that field.
+#[derive(Debug, Clone)]
+pub struct StateView {
+    names: Arc<[String]>,
+    values: Vec<TemplateValue>,
+}
+
+impl StateView {
+    /// A view over `names` (the declared fields, in order) with their `values`.
+    pub fn new(names: Arc<[String]>, values: Vec<TemplateValue>) -> Self {
+        Self { names, values }
+    }
+}
+
+impl Object for StateView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &TemplateValue) -> Option<TemplateValue> {
+        let key = key.as_str()?;
+        let index = self.names.iter().position(|name| name == key)?;
+        self.values.get(index).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.names
+                .iter()
+                .map(|name| TemplateValue::from(name.as_str()))
+                .collect(),
+        )
     }
 }
 
@@ -325,9 +474,13 @@ mod tests {
     #[test]
     fn bad_syntax_and_undefined_names_are_errors() {
         let mut expressions = Expressions::new();
-        let error = expressions.expression("c".into(), "state.count >").unwrap_err();
+        let error = expressions
+            .expression("c".into(), "state.count >")
+            .unwrap_err();
         assert!(error.message.contains("syntax error"), "{}", error.message);
-        let undefined = expressions.expression("u".into(), "state.missing + 1").unwrap();
+        let undefined = expressions
+            .expression("u".into(), "state.missing + 1")
+            .unwrap();
         let error = expressions.evaluate(&undefined, &scope()).unwrap_err();
         assert!(error.message.contains("undefined"), "{}", error.message);
     }
@@ -336,7 +489,10 @@ mod tests {
     fn runaway_templates_run_out_of_fuel() {
         let mut expressions = Expressions::new();
         let template = expressions
-            .text("loop".into(), "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}")
+            .text(
+                "loop".into(),
+                "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}",
+            )
             .unwrap();
         let error = expressions.render(&template, &scope()).unwrap_err();
         assert!(error.message.contains("fuel"), "{}", error.message);

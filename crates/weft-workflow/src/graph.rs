@@ -1,18 +1,28 @@
 //! The Mermaid flowchart of a workflow, for `weft graph`.
 
-use crate::workflow::{Activity, NodeBody, Transition, Workflow, END};
+use crate::workflow::{Activity, END, NodeBody, Transition, Workflow};
 use std::fmt::Write;
 
 /// Renders `workflow` as a Mermaid `flowchart TD`.
 pub fn mermaid(workflow: &Workflow) -> String {
     let mut text = String::from("flowchart TD\n");
-    let _ = writeln!(text, "    __start__([start]) --> {}", node_id(&workflow.entry));
+    let _ = writeln!(
+        text,
+        "    __start__([start]) --> {}",
+        node_id(&workflow.entry)
+    );
     let mut uses_end = false;
     for (name, node) in &workflow.nodes {
         let label = match &node.body {
-            NodeBody::Activity(Activity::Workflow(child)) => format!("{name}<br/>workflow: {}", child.path),
+            NodeBody::Activity(Activity::Workflow(child)) => {
+                format!("{name}<br/>workflow: {}", child.path)
+            }
             NodeBody::Activity(activity) => format!("{name}<br/>{}", activity.kind_name()),
-            NodeBody::Map(map) => format!("{name}<br/>map: {} x{}", map.branch.kind_name(), map.max_parallel),
+            NodeBody::Map(map) => format!(
+                "{name}<br/>map: {} x{}",
+                map.branch.kind_name(),
+                map.max_parallel
+            ),
             NodeBody::Router => format!("{name}<br/>router"),
             NodeBody::Human(_) => format!("{name}<br/>human"),
             NodeBody::End(_) => format!("{name}<br/>end"),
@@ -35,7 +45,12 @@ pub fn mermaid(workflow: &Workflow) -> String {
             }
             Transition::To(target) => {
                 uses_end |= target == END && !workflow.nodes.contains_key(END);
-                let _ = writeln!(text, "    {} --> {}", node_id(name), target_id(workflow, target));
+                let _ = writeln!(
+                    text,
+                    "    {} --> {}",
+                    node_id(name),
+                    target_id(workflow, target)
+                );
             }
             Transition::Edges(edges) => {
                 for edge in edges {
@@ -43,7 +58,12 @@ pub fn mermaid(workflow: &Workflow) -> String {
                     let target = target_id(workflow, &edge.to);
                     match &edge.when {
                         Some(condition) => {
-                            let _ = writeln!(text, "    {} -->|\"{}\"| {target}", node_id(name), escape(&condition.source));
+                            let _ = writeln!(
+                                text,
+                                "    {} -->|\"{}\"| {target}",
+                                node_id(name),
+                                escape(&condition.source)
+                            );
                         }
                         None => {
                             let _ = writeln!(text, "    {} -->|otherwise| {target}", node_id(name));

@@ -26,6 +26,8 @@ pub struct Workflow {
     pub model: Option<String>,
     /// The state fields.
     pub fields: IndexMap<String, Field>,
+    /// The fields' names, in order (shared by every run's view of the state).
+    pub field_names: Arc<[String]>,
     /// The first node.
     pub entry: String,
     /// The nodes.
@@ -241,11 +243,18 @@ impl OutputSchema {
 
 /// Checks `value` against a compiled schema, naming the JSON path of each problem.
 pub fn check_schema(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
+    if validator.is_valid(value) {
+        return Ok(());
+    }
     let problems: Vec<String> = validator
         .iter_errors(value)
         .map(|error| {
             let path = error.instance_path().to_string();
-            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
             format!("at {path}: {error}")
         })
         .collect();

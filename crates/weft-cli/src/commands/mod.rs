@@ -27,5 +27,8 @@ pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 
 /// The tool names the CLI's runtime provides, for validation.
 pub fn known_tools() -> Vec<String> {
-    weft_runtime::BasicTools::specs().into_iter().map(|spec| spec.name).collect()
+    weft_runtime::BasicTools::specs()
+        .into_iter()
+        .map(|spec| spec.name)
+        .collect()
 }

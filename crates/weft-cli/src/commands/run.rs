@@ -33,9 +33,17 @@ pub struct RunArguments {
 }
 
 pub fn run(arguments: RunArguments) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(error) => return fail(exit::FAILED, format!("cannot start the async runtime: {error}")),
+        Err(error) => {
+            return fail(
+                exit::FAILED,
+                format!("cannot start the async runtime: {error}"),
+            );
+        }
     };
     runtime.block_on(run_async(arguments))
 }
@@ -63,9 +71,18 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
         Ok(models) => models,
         Err(message) => return fail(exit::INVALID, message),
     };
-    let terminal = Arc::new(Terminal::new(!arguments.json && std::io::stderr().is_terminal()));
-    let observer: Arc<dyn RunObserver> = if arguments.json { Arc::new(JsonLines) } else { terminal.clone() };
-    let runtime = Runtime::builder().models(Arc::new(models)).observer(observer).build();
+    let terminal = Arc::new(Terminal::new(
+        !arguments.json && std::io::stderr().is_terminal(),
+    ));
+    let observer: Arc<dyn RunObserver> = if arguments.json {
+        Arc::new(JsonLines)
+    } else {
+        terminal.clone()
+    };
+    let runtime = Runtime::builder()
+        .models(Arc::new(models))
+        .observer(observer)
+        .build();
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();
     tokio::spawn(async move {
@@ -85,7 +102,9 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
         };
         match runtime.resume(&mut run, answer, &cancel).await {
             Ok(()) => {}
-            Err(weft_runtime::RuntimeError::Run(error @ weft_workflow::RunError::InvalidAnswer { .. })) => {
+            Err(weft_runtime::RuntimeError::Run(
+                error @ weft_workflow::RunError::InvalidAnswer { .. },
+            )) => {
                 eprintln!("error: {error}");
                 if !std::io::stdin().is_terminal() {
                     return ExitCode::from(exit::INVALID);
@@ -102,9 +121,17 @@ fn report(run: &ActiveRun, json: bool, elapsed: std::time::Duration) -> ExitCode
     match run.status() {
         RunStatus::Finished => {
             if !json {
-                eprintln!("finished in {} ms ({} events, run {})", elapsed.as_millis(), run.event_count(), run.id());
+                eprintln!(
+                    "finished in {} ms ({} events, run {})",
+                    elapsed.as_millis(),
+                    run.event_count(),
+                    run.id()
+                );
                 let output = run.output().cloned().unwrap_or_default();
-                println!("{}", serde_json::to_string_pretty(&output).unwrap_or_else(|_| output.to_string()));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output).unwrap_or_else(|_| output.to_string())
+                );
             }
             ExitCode::SUCCESS
         }
@@ -129,12 +156,19 @@ fn report(run: &ActiveRun, json: bool, elapsed: std::time::Duration) -> ExitCode
             ExitCode::from(exit::FAILED)
         }
         RunStatus::Cancelled => ExitCode::from(exit::CANCELLED),
-        RunStatus::Running => fail(exit::FAILED, "the run stopped while still running; this is a bug in weft"),
+        RunStatus::Running => fail(
+            exit::FAILED,
+            "the run stopped while still running; this is a bug in weft",
+        ),
     }
 }
 
 /// The next answer: from `--answer`, else asked on the terminal, else a line of stdin.
-fn next_answer(run: &ActiveRun, answers: &mut impl Iterator<Item = Value>, terminal: &Terminal) -> Option<Value> {
+fn next_answer(
+    run: &ActiveRun,
+    answers: &mut impl Iterator<Item = Value>,
+    terminal: &Terminal,
+) -> Option<Value> {
     if let Some(answer) = answers.next() {
         return Some(answer);
     }
@@ -142,7 +176,10 @@ fn next_answer(run: &ActiveRun, answers: &mut impl Iterator<Item = Value>, termi
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         terminal.finish();
-        let hint = question.input_schema.map(|schema| format!(" (JSON matching {schema})")).unwrap_or_default();
+        let hint = question
+            .input_schema
+            .map(|schema| format!(" (JSON matching {schema})"))
+            .unwrap_or_default();
         eprint!("{}{hint}\n> ", question.question);
         let _ = std::io::stderr().flush();
     }
@@ -167,7 +204,8 @@ fn read_input(argument: Option<&str>) -> Result<Value, String> {
     };
     let (text, origin) = match argument.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path).map_err(|error| format!("cannot read --input file {path}: {error}"))?,
+            std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read --input file {path}: {error}"))?,
             path.to_owned(),
         ),
         None => (argument.to_owned(), "--input".to_owned()),
@@ -182,14 +220,23 @@ fn read_input(argument: Option<&str>) -> Result<Value, String> {
 }
 
 fn models(default_spec: Option<String>) -> Result<Models, String> {
-    let opener = Box::new(|spec: &str, base: &Path| -> Result<Arc<dyn ChatModel>, ModelError> {
-        let parsed = ModelSpec::parse(spec, base).map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))?;
-        weft_llm::open_model(&parsed).map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))
-    });
+    let opener = Box::new(
+        |spec: &str, base: &Path| -> Result<Arc<dyn ChatModel>, ModelError> {
+            let parsed = ModelSpec::parse(spec, base)
+                .map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))?;
+            weft_llm::open_model(&parsed)
+                .map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))
+        },
+    );
     let mut models = Models::new().with_opener(opener);
-    let spec = default_spec.or_else(|| std::env::var(environment::MODEL).ok().filter(|spec| !spec.is_empty()));
+    let spec = default_spec.or_else(|| {
+        std::env::var(environment::MODEL)
+            .ok()
+            .filter(|spec| !spec.is_empty())
+    });
     if let Some(spec) = spec {
-        let current = std::env::current_dir().map_err(|error| format!("cannot read the current folder: {error}"))?;
+        let current = std::env::current_dir()
+            .map_err(|error| format!("cannot read the current folder: {error}"))?;
         let parsed = ModelSpec::parse(&spec, &current).map_err(|error| error.to_string())?;
         let model = weft_llm::open_model(&parsed).map_err(|error| error.to_string())?;
         models = models.with_default(model);

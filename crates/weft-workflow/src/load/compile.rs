@@ -10,8 +10,8 @@ use crate::spec::{
     SamplingSpec, SubWorkflowSpec, ToolNodeSpec, WorkflowSpec,
 };
 use crate::workflow::{
-    Activity, AgentBody, ChildBody, Edge, EndBody, Field, HumanBody, Limits, LlmBody, MapBody,
-    Node, NodeBody, OutputSchema, ToolBody, Transition, Workflow, Write, END, check_schema,
+    Activity, AgentBody, ChildBody, END, Edge, EndBody, Field, HumanBody, Limits, LlmBody, MapBody,
+    Node, NodeBody, OutputSchema, ToolBody, Transition, Workflow, Write, check_schema,
 };
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -22,7 +22,11 @@ use weft_core::Sampling;
 const DEFAULT_MAX_TURNS: u32 = 8;
 const DEFAULT_MAX_PARALLEL: u32 = 4;
 
-pub(super) fn compile(session: &mut Session<'_>, file: &File, spec: WorkflowSpec) -> Result<Workflow, LoadError> {
+pub(super) fn compile(
+    session: &mut Session<'_>,
+    file: &File,
+    spec: WorkflowSpec,
+) -> Result<Workflow, LoadError> {
     let mut compiler = Compiler {
         session,
         file,
@@ -38,7 +42,11 @@ pub(super) fn compile(session: &mut Session<'_>, file: &File, spec: WorkflowSpec
     }
     if !spec.nodes.contains_key(&spec.entry) {
         let help = compiler.suggest_node(&spec.entry);
-        compiler.error_at_value(&["entry"], format!("entry node `{}` does not exist", spec.entry), help);
+        compiler.error_at_value(
+            &["entry"],
+            format!("entry node `{}` does not exist", spec.entry),
+            help,
+        );
     }
     let mut nodes = IndexMap::new();
     for (name, node) in &spec.nodes {
@@ -61,10 +69,12 @@ pub(super) fn compile(session: &mut Session<'_>, file: &File, spec: WorkflowSpec
     if !diagnostics.is_empty() {
         return Err(invalid(diagnostics));
     }
+    let field_names: Arc<[String]> = fields.keys().cloned().collect();
     Ok(Workflow {
         name: spec.name.clone(),
         source: file.path.clone(),
         model: spec.model.clone(),
+        field_names,
         fields,
         entry: spec.entry.clone(),
         nodes,
@@ -86,7 +96,8 @@ struct Compiler<'s, 'a> {
 
 impl Compiler<'_, '_> {
     fn error_at_value(&mut self, path: &[&str], message: String, help: Option<String>) {
-        self.diagnostics.push(self.file.at_value(path, message, help));
+        self.diagnostics
+            .push(self.file.at_value(path, message, help));
     }
 
     fn error_at_key(&mut self, path: &[&str], message: String, help: Option<String>) {
@@ -122,14 +133,19 @@ impl Compiler<'_, '_> {
                     spec.reducer.as_str(),
                     spec.field_type.as_str()
                 ),
-                Some(format!("change the type to {needed} or use `reducer: replace`")),
+                Some(format!(
+                    "change the type to {needed} or use `reducer: replace`"
+                )),
             );
             return None;
         }
         if spec.items.is_some() && spec.field_type != FieldType::Array {
             self.error_at_key(
                 &["state", name, "items"],
-                format!("`items` only applies to array fields, and `{name}` is {}", spec.field_type.as_str()),
+                format!(
+                    "`items` only applies to array fields, and `{name}` is {}",
+                    spec.field_type.as_str()
+                ),
                 None,
             );
         }
@@ -167,7 +183,11 @@ impl Compiler<'_, '_> {
         })
     }
 
-    fn schema_validator(&mut self, path: &[&str], schema: &Value) -> Option<Arc<jsonschema::Validator>> {
+    fn schema_validator(
+        &mut self,
+        path: &[&str],
+        schema: &Value,
+    ) -> Option<Arc<jsonschema::Validator>> {
         match jsonschema::validator_for(schema) {
             Ok(validator) => Some(Arc::new(validator)),
             Err(error) => {
@@ -199,21 +219,31 @@ impl Compiler<'_, '_> {
             NodeSpec::Router(_) => Some(NodeBody::Router),
             NodeSpec::Map(map) => self.map(name, map).map(NodeBody::Map),
             NodeSpec::Human(human) => {
-                let ask = self.text(&["nodes", name, "ask"], &format!("nodes.{name}.ask"), &human.ask);
-                let input_schema = human
-                    .input_schema
-                    .as_ref()
-                    .and_then(|schema| self.output_schema(&["nodes", name, "input_schema"], schema));
+                let ask = self.text(
+                    &["nodes", name, "ask"],
+                    &format!("nodes.{name}.ask"),
+                    &human.ask,
+                );
+                let input_schema = human.input_schema.as_ref().and_then(|schema| {
+                    self.output_schema(&["nodes", name, "input_schema"], schema)
+                });
                 if human.ask.trim().is_empty() {
-                    self.error_at_key(&path, format!("human node `{name}` has no `ask`"), Some("add `ask: <the question>`".into()));
+                    self.error_at_key(
+                        &path,
+                        format!("human node `{name}` has no `ask`"),
+                        Some("add `ask: <the question>`".into()),
+                    );
                 }
                 ask.map(|ask| NodeBody::Human(HumanBody { ask, input_schema }))
             }
             NodeSpec::End(end) => {
-                let output = end
-                    .output
-                    .as_ref()
-                    .and_then(|output| self.value_template(&["nodes", name, "output"], &format!("nodes.{name}.output"), output));
+                let output = end.output.as_ref().and_then(|output| {
+                    self.value_template(
+                        &["nodes", name, "output"],
+                        &format!("nodes.{name}.output"),
+                        output,
+                    )
+                });
                 Some(NodeBody::End(EndBody { output }))
             }
         }?;
@@ -230,7 +260,11 @@ impl Compiler<'_, '_> {
         let next = next_of(spec);
         if kind == END {
             if next.is_some() {
-                self.error_at_key(&["nodes", name, "next"], format!("end node `{name}` cannot have `next`"), Some("remove `next`".into()));
+                self.error_at_key(
+                    &["nodes", name, "next"],
+                    format!("end node `{name}` cannot have `next`"),
+                    Some("remove `next`".into()),
+                );
             }
             return Some(Transition::End);
         }
@@ -249,7 +283,11 @@ impl Compiler<'_, '_> {
             }
             NextSpec::Edges(edges) => {
                 if edges.is_empty() {
-                    self.error_at_value(&["nodes", name, "next"], "`next` has no edges".into(), Some("add `- to: <node>`".into()));
+                    self.error_at_value(
+                        &["nodes", name, "next"],
+                        "`next` has no edges".into(),
+                        Some("add `- to: <node>`".into()),
+                    );
                     return None;
                 }
                 let mut compiled = Vec::with_capacity(edges.len());
@@ -262,10 +300,17 @@ impl Compiler<'_, '_> {
                         Some(condition) => {
                             let mut when_path = edge_path.to_vec();
                             when_path.push("when");
-                            match self.expressions.expression(format!("nodes.{name}.next.{index}.when"), condition) {
+                            match self
+                                .expressions
+                                .expression(format!("nodes.{name}.next.{index}.when"), condition)
+                            {
                                 Ok(expression) => Some(expression),
                                 Err(error) => {
-                                    self.error_at_value(&when_path, format!("`when` does not compile: {}", error.message), None);
+                                    self.error_at_value(
+                                        &when_path,
+                                        format!("`when` does not compile: {}", error.message),
+                                        None,
+                                    );
                                     ok = false;
                                     None
                                 }
@@ -332,8 +377,16 @@ impl Compiler<'_, '_> {
                 if !self.spec.state.contains_key(field_name) {
                     let help = did_you_mean(field_name, self.spec.state.keys().map(String::as_str))
                         .map(|name| format!("did you mean `{name}`?"))
-                        .or_else(|| Some(format!("declare it under `state:`, e.g. `{field_name}: {{ type: string }}`")));
-                    self.error_at_key(&path, format!("node `{node}` writes to undeclared state field `{field_name}`"), help);
+                        .or_else(|| {
+                            Some(format!(
+                                "declare it under `state:`, e.g. `{field_name}: {{ type: string }}`"
+                            ))
+                        });
+                    self.error_at_key(
+                        &path,
+                        format!("node `{node}` writes to undeclared state field `{field_name}`"),
+                        help,
+                    );
                 }
                 ok = false;
                 continue;
@@ -345,12 +398,17 @@ impl Compiler<'_, '_> {
                         Reducer::Append => field.item_validator.clone(),
                         _ => Some(field.validator.clone()),
                     };
-                    let problem = match field.reducer {
-                        Reducer::Add if !literal.is_number() => Some("`add` needs a number".to_owned()),
-                        Reducer::Merge if !literal.is_object() => Some("`merge` needs an object".to_owned()),
-                        _ => validator.and_then(|validator| check_schema(&validator, literal).err()),
-                    };
-                    problem
+                    match field.reducer {
+                        Reducer::Add if !literal.is_number() => {
+                            Some("`add` needs a number".to_owned())
+                        }
+                        Reducer::Merge if !literal.is_object() => {
+                            Some("`merge` needs an object".to_owned())
+                        }
+                        _ => {
+                            validator.and_then(|validator| check_schema(&validator, literal).err())
+                        }
+                    }
                 }
             };
             if let Some(problem) = literal_problem {
@@ -377,15 +435,18 @@ impl Compiler<'_, '_> {
         let Some(spec) = spec else {
             return Limits::default();
         };
-        let timeout = spec.timeout.as_ref().and_then(|text| match parse_duration(text) {
-            Ok(duration) => Some(duration),
-            Err(message) => {
-                let mut timeout_path = path.to_vec();
-                timeout_path.push("timeout");
-                self.error_at_value(&timeout_path, message, None);
-                None
-            }
-        });
+        let timeout = spec
+            .timeout
+            .as_ref()
+            .and_then(|text| match parse_duration(text) {
+                Ok(duration) => Some(duration),
+                Err(message) => {
+                    let mut timeout_path = path.to_vec();
+                    timeout_path.push("timeout");
+                    self.error_at_value(&timeout_path, message, None);
+                    None
+                }
+            });
         if spec.max_steps == Some(0) {
             let mut steps_path = path.to_vec();
             steps_path.push("max_steps");
@@ -397,21 +458,39 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn text(&mut self, path: &[&str], name: &str, source: &str) -> Option<crate::expression::TextTemplate> {
+    fn text(
+        &mut self,
+        path: &[&str],
+        name: &str,
+        source: &str,
+    ) -> Option<crate::expression::TextTemplate> {
         match self.expressions.text(name.to_owned(), source) {
             Ok(template) => Some(template),
             Err(error) => {
-                self.error_at_value(path, format!("template does not compile: {}", error.message), None);
+                self.error_at_value(
+                    path,
+                    format!("template does not compile: {}", error.message),
+                    None,
+                );
                 None
             }
         }
     }
 
-    fn value_template(&mut self, path: &[&str], name: &str, value: &Value) -> Option<ValueTemplate> {
+    fn value_template(
+        &mut self,
+        path: &[&str],
+        name: &str,
+        value: &Value,
+    ) -> Option<ValueTemplate> {
         match self.expressions.value(name, value) {
             Ok(template) => Some(template),
             Err(error) => {
-                self.error_at_value(path, format!("template does not compile: {}", error.message), None);
+                self.error_at_value(
+                    path,
+                    format!("template does not compile: {}", error.message),
+                    None,
+                );
                 None
             }
         }
@@ -434,14 +513,26 @@ impl Compiler<'_, '_> {
         }
         let help = did_you_mean(tool, known.iter().map(String::as_str))
             .map(|name| format!("did you mean `{name}`?"))
-            .or_else(|| Some(format!("known tools: {}", known.iter().cloned().collect::<Vec<_>>().join(", "))));
+            .or_else(|| {
+                Some(format!(
+                    "known tools: {}",
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            });
         self.error_at_value(path, format!("unknown tool `{tool}`"), help);
     }
 
     fn agent(&mut self, path: &[&str], spec: &AgentSpec) -> Option<Activity> {
         let base = path.join(".");
-        let system = spec.system.as_ref().and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
-        let prompt = self.text(&with(path, "prompt"), &format!("{base}.prompt"), &spec.prompt);
+        let system = spec
+            .system
+            .as_ref()
+            .and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
+        let prompt = self.text(
+            &with(path, "prompt"),
+            &format!("{base}.prompt"),
+            &spec.prompt,
+        );
         for (index, tool) in spec.tools.iter().enumerate() {
             let index = index.to_string();
             let mut tool_path = with(path, "tools");
@@ -449,7 +540,11 @@ impl Compiler<'_, '_> {
             self.check_tool(&tool_path, tool);
         }
         if spec.max_turns == Some(0) {
-            self.error_at_value(&with(path, "max_turns"), "`max_turns` must be at least 1".into(), None);
+            self.error_at_value(
+                &with(path, "max_turns"),
+                "`max_turns` must be at least 1".into(),
+                None,
+            );
         }
         Some(Activity::Agent(AgentBody {
             system,
@@ -463,8 +558,15 @@ impl Compiler<'_, '_> {
 
     fn llm(&mut self, path: &[&str], spec: &LlmSpec) -> Option<Activity> {
         let base = path.join(".");
-        let system = spec.system.as_ref().and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
-        let prompt = self.text(&with(path, "prompt"), &format!("{base}.prompt"), &spec.prompt);
+        let system = spec
+            .system
+            .as_ref()
+            .and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
+        let prompt = self.text(
+            &with(path, "prompt"),
+            &format!("{base}.prompt"),
+            &spec.prompt,
+        );
         let output_schema = spec
             .output_schema
             .as_ref()
@@ -487,7 +589,13 @@ impl Compiler<'_, '_> {
         let arguments = spec
             .arguments
             .as_ref()
-            .and_then(|arguments| self.value_template(&with(path, "arguments"), &format!("{}.arguments", path.join(".")), arguments))
+            .and_then(|arguments| {
+                self.value_template(
+                    &with(path, "arguments"),
+                    &format!("{}.arguments", path.join(".")),
+                    arguments,
+                )
+            })
             .unwrap_or(ValueTemplate::Literal(json!({})));
         Activity::Tool(ToolBody {
             tool: spec.tool.clone(),
@@ -500,10 +608,13 @@ impl Compiler<'_, '_> {
             self.error_at_key(path, "a workflow node needs `path: <file>`".into(), None);
             return None;
         }
-        let input = spec
-            .input
-            .as_ref()
-            .and_then(|input| self.value_template(&with(path, "input"), &format!("{}.input", path.join(".")), input));
+        let input = spec.input.as_ref().and_then(|input| {
+            self.value_template(
+                &with(path, "input"),
+                &format!("{}.input", path.join(".")),
+                input,
+            )
+        });
         let path_path = with(path, "path");
         match self.session.load_child(&self.file.path, &spec.path) {
             Ok(workflow) => Some(Activity::Workflow(ChildBody {
@@ -512,17 +623,38 @@ impl Compiler<'_, '_> {
                 input,
             })),
             Err(ChildError::Cycle(chain)) => {
-                self.error_at_value(&path_path, format!("sub-workflow cycle: {chain}"), Some("a workflow cannot run itself, directly or through others".into()));
+                self.error_at_value(
+                    &path_path,
+                    format!("sub-workflow cycle: {chain}"),
+                    Some("a workflow cannot run itself, directly or through others".into()),
+                );
                 None
             }
-            Err(ChildError::Load(LoadError::Io { path: child_path, source })) => {
-                self.error_at_value(&path_path, format!("cannot read sub-workflow {}: {source}", child_path.display()), Some("paths are relative to this file's folder".into()));
+            Err(ChildError::Load(LoadError::Io {
+                path: child_path,
+                source,
+            })) => {
+                self.error_at_value(
+                    &path_path,
+                    format!(
+                        "cannot read sub-workflow {}: {source}",
+                        child_path.display()
+                    ),
+                    Some("paths are relative to this file's folder".into()),
+                );
                 None
             }
             Err(ChildError::Load(LoadError::Invalid { diagnostics })) => {
                 let count = diagnostics.len();
                 self.diagnostics.extend(diagnostics);
-                self.error_at_value(&path_path, format!("sub-workflow `{}` has {count} error(s), listed with its file name", spec.path), None);
+                self.error_at_value(
+                    &path_path,
+                    format!(
+                        "sub-workflow `{}` has {count} error(s), listed with its file name",
+                        spec.path
+                    ),
+                    None,
+                );
                 None
             }
         }
@@ -531,21 +663,42 @@ impl Compiler<'_, '_> {
     fn map(&mut self, name: &str, spec: &crate::spec::MapSpec) -> Option<MapBody> {
         let path = ["nodes", name];
         if spec.over.trim().is_empty() {
-            self.error_at_key(&path, format!("map node `{name}` needs `over: <expression giving a list>`"), None);
+            self.error_at_key(
+                &path,
+                format!("map node `{name}` needs `over: <expression giving a list>`"),
+                None,
+            );
             return None;
         }
-        let over = match self.expressions.expression(format!("nodes.{name}.over"), strip_braces(&spec.over)) {
+        let over = match self
+            .expressions
+            .expression(format!("nodes.{name}.over"), strip_braces(&spec.over))
+        {
             Ok(expression) => Some(expression),
             Err(error) => {
-                self.error_at_value(&with(&path, "over"), format!("`over` does not compile: {}", error.message), None);
+                self.error_at_value(
+                    &with(&path, "over"),
+                    format!("`over` does not compile: {}", error.message),
+                    None,
+                );
                 None
             }
         };
         if spec.max_parallel == Some(0) {
-            self.error_at_value(&with(&path, "max_parallel"), "`max_parallel` must be at least 1".into(), None);
+            self.error_at_value(
+                &with(&path, "max_parallel"),
+                "`max_parallel` must be at least 1".into(),
+                None,
+            );
         }
         let Some(branch) = &spec.branch else {
-            self.error_at_key(&path, format!("map node `{name}` needs a `branch` (an agent, llm, tool or workflow node)"), None);
+            self.error_at_key(
+                &path,
+                format!(
+                    "map node `{name}` needs a `branch` (an agent, llm, tool or workflow node)"
+                ),
+                None,
+            );
             return None;
         };
         let branch_path = ["nodes", name, "branch"];
@@ -590,7 +743,9 @@ impl Compiler<'_, '_> {
             if !seen.insert(name) {
                 continue;
             }
-            let Some(node) = nodes.get(name) else { continue };
+            let Some(node) = nodes.get(name) else {
+                continue;
+            };
             match &node.next {
                 Transition::End => {}
                 Transition::To(target) => queue.push_back(target),
@@ -601,13 +756,15 @@ impl Compiler<'_, '_> {
             if !seen.contains(name.as_str()) {
                 self.error_at_key(
                     &["nodes", name],
-                    format!("node `{name}` is never reached from entry `{}`", self.spec.entry),
+                    format!(
+                        "node `{name}` is never reached from entry `{}`",
+                        self.spec.entry
+                    ),
                     Some("point a `next` at it, or remove it".into()),
                 );
             }
         }
     }
-
 }
 
 fn with<'p>(path: &[&'p str], last: &'p str) -> Vec<&'p str> {
@@ -649,16 +806,54 @@ fn empty_value(field_type: FieldType) -> Value {
 }
 
 /// The fields every node kind shares: description, writes, limits.
-fn common(spec: &NodeSpec) -> (Option<&String>, &IndexMap<String, Value>, Option<&LimitsSpec>) {
+fn common(
+    spec: &NodeSpec,
+) -> (
+    Option<&String>,
+    &IndexMap<String, Value>,
+    Option<&LimitsSpec>,
+) {
     match spec {
-        NodeSpec::Agent(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
-        NodeSpec::Llm(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
-        NodeSpec::Tool(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
-        NodeSpec::Router(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
-        NodeSpec::Map(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
-        NodeSpec::Workflow(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
-        NodeSpec::Human(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
-        NodeSpec::End(node) => (node.description.as_ref(), &node.writes, node.limits.as_ref()),
+        NodeSpec::Agent(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
+        NodeSpec::Llm(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
+        NodeSpec::Tool(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
+        NodeSpec::Router(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
+        NodeSpec::Map(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
+        NodeSpec::Workflow(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
+        NodeSpec::Human(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
+        NodeSpec::End(node) => (
+            node.description.as_ref(),
+            &node.writes,
+            node.limits.as_ref(),
+        ),
     }
 }
 

@@ -43,7 +43,10 @@ impl<'a> Checker<'a> {
                 break;
             };
             let name = reference.rsplit('/').next().unwrap_or_default();
-            match self.definitions.and_then(|definitions| definitions.get(name)) {
+            match self
+                .definitions
+                .and_then(|definitions| definitions.get(name))
+            {
                 Some(target) => schema = target,
                 None => break,
             }
@@ -78,7 +81,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn walk_object(&mut self, entries: &Map<String, Value>, schema: &'a Value, path: &mut Vec<String>) {
+    fn walk_object(
+        &mut self,
+        entries: &Map<String, Value>,
+        schema: &'a Value,
+        path: &mut Vec<String>,
+    ) {
         let properties = schema.get("properties").and_then(Value::as_object);
         let additional = schema.get("additionalProperties");
         for (key, value) in entries {
@@ -119,7 +127,10 @@ impl<'a> Checker<'a> {
         variants: &'a [Value],
         path: &mut Vec<String>,
     ) -> Option<&'a Value> {
-        let resolved: Vec<&'a Value> = variants.iter().map(|variant| self.resolve(variant)).collect();
+        let resolved: Vec<&'a Value> = variants
+            .iter()
+            .map(|variant| self.resolve(variant))
+            .collect();
         let kinds: Vec<&'a str> = resolved
             .iter()
             .filter_map(|variant| {
@@ -140,16 +151,17 @@ impl<'a> Checker<'a> {
                 });
                 return None;
             };
-            let Some(kind) = kind.as_str() else {
-                return None;
-            };
+            let kind = kind.as_str()?;
             let chosen = resolved.iter().zip(&kinds).find(|(_, name)| **name == kind);
             if chosen.is_none() {
                 path.push("kind".to_owned());
                 self.problems.push(FieldProblem {
                     path: path.clone(),
                     at_key: false,
-                    message: format!("unknown node kind `{kind}`; expected one of: {}", kinds.join(", ")),
+                    message: format!(
+                        "unknown node kind `{kind}`; expected one of: {}",
+                        kinds.join(", ")
+                    ),
                     help: did_you_mean(kind, kinds.iter().copied())
                         .map(|name| format!("did you mean `{name}`?")),
                 });
@@ -157,7 +169,9 @@ impl<'a> Checker<'a> {
             }
             return chosen.map(|(variant, _)| *variant);
         }
-        resolved.into_iter().find(|variant| type_matches(value, variant))
+        resolved
+            .into_iter()
+            .find(|variant| type_matches(value, variant))
     }
 }
 
@@ -220,9 +234,18 @@ mod tests {
                 ("nmae".into(), Some("did you mean `name`?".into())),
                 ("nodes.a.nxt".into(), Some("did you mean `next`?".into())),
                 ("nodes.b.kind".into(), Some("did you mean `router`?".into())),
-                ("nodes.c.branch.tol".into(), Some("did you mean `tool`?".into())),
-                ("nodes.d.next.0.wen".into(), Some("did you mean `when`?".into())),
-                ("state.n.reduce".into(), Some("did you mean `reducer`?".into())),
+                (
+                    "nodes.c.branch.tol".into(),
+                    Some("did you mean `tool`?".into())
+                ),
+                (
+                    "nodes.d.next.0.wen".into(),
+                    Some("did you mean `when`?".into())
+                ),
+                (
+                    "state.n.reduce".into(),
+                    Some("did you mean `reducer`?".into())
+                ),
             ]
         );
     }

@@ -143,19 +143,34 @@ mod tests {
     fn finds_keys_and_values() {
         let source = "name: x\nnodes:\n  a:\n    kind: llm\n    next:\n      - to: b\n      - {when: x, to: c}\n";
         let index = LocationIndex::build(source);
-        assert_eq!(index.value(&path(&["name"])), Position { line: 1, column: 7 });
-        assert_eq!(index.key(&path(&["nodes", "a"])), Position { line: 3, column: 3 });
+        assert_eq!(
+            index.value(&path(&["name"])),
+            Position { line: 1, column: 7 }
+        );
+        assert_eq!(
+            index.key(&path(&["nodes", "a"])),
+            Position { line: 3, column: 3 }
+        );
         assert_eq!(
             index.value(&path(&["nodes", "a", "kind"])),
-            Position { line: 4, column: 11 }
+            Position {
+                line: 4,
+                column: 11
+            }
         );
         assert_eq!(
             index.value(&path(&["nodes", "a", "next", "0", "to"])),
-            Position { line: 6, column: 13 }
+            Position {
+                line: 6,
+                column: 13
+            }
         );
         assert_eq!(
             index.value(&path(&["nodes", "a", "next", "1", "to"])),
-            Position { line: 7, column: 23 }
+            Position {
+                line: 7,
+                column: 23
+            }
         );
         // Unknown paths fall back to the closest known parent.
         assert_eq!(

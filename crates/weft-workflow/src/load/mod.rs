@@ -107,9 +107,13 @@ impl Session<'_> {
             Err(type_errors) => {
                 // serde repeats what the field check already said, less helpfully.
                 let repeats_field_check = |diagnostic: &Diagnostic| {
-                    ["unknown field `", "unknown variant `", "missing field `kind`"]
-                        .iter()
-                        .any(|pattern| diagnostic.message.contains(pattern))
+                    [
+                        "unknown field `",
+                        "unknown variant `",
+                        "missing field `kind`",
+                    ]
+                    .iter()
+                    .any(|pattern| diagnostic.message.contains(pattern))
                 };
                 let field_check_found_problems = !diagnostics.is_empty();
                 diagnostics.extend(type_errors.into_iter().filter(|diagnostic| {
@@ -125,7 +129,11 @@ impl Session<'_> {
     }
 
     /// Loads a sub-workflow named in `parent` at `written_path`.
-    fn load_child(&mut self, parent: &Path, written_path: &str) -> Result<Arc<Workflow>, ChildError> {
+    fn load_child(
+        &mut self,
+        parent: &Path,
+        written_path: &str,
+    ) -> Result<Arc<Workflow>, ChildError> {
         let base = parent.parent().unwrap_or_else(|| Path::new("."));
         let path = base.join(written_path);
         let key = canonical(&path);
@@ -157,7 +165,12 @@ struct File {
 }
 
 impl File {
-    fn diagnostic_at(&self, position: Position, message: String, help: Option<String>) -> Diagnostic {
+    fn diagnostic_at(
+        &self,
+        position: Position,
+        message: String,
+        help: Option<String>,
+    ) -> Diagnostic {
         Diagnostic {
             file: self.path.clone(),
             line: position.line,
@@ -240,20 +253,49 @@ fn deserialize_spec(file: &File, document: &Value) -> Result<WorkflowSpec, Vec<D
     };
     let mut diagnostics = Vec::new();
     let first_path = path_segments(first_error.path());
-    let in_nodes = first_path.first().is_some_and(|segment| segment == "nodes") && first_path.len() > 1;
+    let in_nodes =
+        first_path.first().is_some_and(|segment| segment == "nodes") && first_path.len() > 1;
     if in_nodes && let Some(Value::Object(nodes)) = document.get("nodes") {
         for (name, node) in nodes {
-            if let Err(error) = serde_path_to_error::deserialize::<_, NodeSpec>(node) {
+            if let Some((inner_path, message)) = node_type_error(node) {
                 let mut path = vec!["nodes".to_owned(), name.clone()];
-                path.extend(path_segments(error.path()));
-                diagnostics.push(type_error(file, &path, &error.inner().to_string()));
+                path.extend(inner_path);
+                diagnostics.push(type_error(file, &path, &message));
             }
         }
     }
     if diagnostics.is_empty() {
-        diagnostics.push(type_error(file, &first_path, &first_error.inner().to_string()));
+        diagnostics.push(type_error(
+            file,
+            &first_path,
+            &first_error.inner().to_string(),
+        ));
     }
     Err(diagnostics)
+}
+
+/// The first type error inside one node, with its path. The node is read as its kind's
+/// struct directly (not through the tagged enum, which would lose the path).
+fn node_type_error(node: &Value) -> Option<(Vec<String>, String)> {
+    fn check<T: serde::de::DeserializeOwned>(value: &Value) -> Option<(Vec<String>, String)> {
+        serde_path_to_error::deserialize::<_, T>(value)
+            .err()
+            .map(|error| (path_segments(error.path()), error.inner().to_string()))
+    }
+    let mut fields = node.as_object()?.clone();
+    let kind = fields.remove("kind");
+    let rest = Value::Object(fields);
+    match kind.as_ref().and_then(Value::as_str) {
+        Some("agent") => check::<crate::spec::AgentSpec>(&rest),
+        Some("llm") => check::<crate::spec::LlmSpec>(&rest),
+        Some("tool") => check::<crate::spec::ToolNodeSpec>(&rest),
+        Some("router") => check::<crate::spec::RouterSpec>(&rest),
+        Some("map") => check::<crate::spec::MapSpec>(&rest),
+        Some("workflow") => check::<crate::spec::SubWorkflowSpec>(&rest),
+        Some("human") => check::<crate::spec::HumanSpec>(&rest),
+        Some("end") => check::<crate::spec::EndSpec>(&rest),
+        _ => check::<NodeSpec>(node),
+    }
 }
 
 fn type_error(file: &File, path: &[String], message: &str) -> Diagnostic {
@@ -262,7 +304,11 @@ fn type_error(file: &File, path: &[String], message: &str) -> Diagnostic {
     } else {
         format!("`{}`: ", path.join("."))
     };
-    file.diagnostic_at(file.locations.value(path), format!("{place}{message}"), None)
+    file.diagnostic_at(
+        file.locations.value(path),
+        format!("{place}{message}"),
+        None,
+    )
 }
 
 fn path_segments(path: &serde_path_to_error::Path) -> Vec<String> {
@@ -270,7 +316,9 @@ fn path_segments(path: &serde_path_to_error::Path) -> Vec<String> {
         .filter_map(|segment| match segment {
             serde_path_to_error::Segment::Map { key } => Some(key.clone()),
             serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => None,
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {
+                None
+            }
         })
         .collect()
 }

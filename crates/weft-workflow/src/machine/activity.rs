@@ -23,7 +23,8 @@ pub(crate) enum ActivityState {
 
 #[derive(Debug, Clone)]
 pub(crate) struct LlmState {
-    request: ChatRequest,
+    /// The request, until it is issued (an effect is issued once per machine).
+    request: Option<ChatRequest>,
     model: Option<String>,
     result: Option<Result<Value, StepError>>,
     reply: Option<String>,
@@ -91,22 +92,36 @@ impl ActivityState {
     ) -> Result<Self, StepError> {
         let expressions = &workflow.expressions;
         let render_error = |what: &str, error: crate::expression::ExpressionError| {
-            StepError::new(ErrorKind::InvalidInput, format!("{what} failed to render: {}", error.message))
+            StepError::new(
+                ErrorKind::InvalidInput,
+                format!("{what} failed to render: {}", error.message),
+            )
         };
         match activity {
             Activity::Llm(body) => {
                 let mut messages = Vec::with_capacity(2);
                 if let Some(system) = &body.system {
-                    messages.push(Message::system(expressions.render(system, scope).map_err(|error| render_error("`system`", error))?));
+                    messages.push(Message::system(
+                        expressions
+                            .render(system, scope)
+                            .map_err(|error| render_error("`system`", error))?,
+                    ));
                 }
-                messages.push(Message::user(expressions.render(&body.prompt, scope).map_err(|error| render_error("`prompt`", error))?));
+                messages.push(Message::user(
+                    expressions
+                        .render(&body.prompt, scope)
+                        .map_err(|error| render_error("`prompt`", error))?,
+                ));
                 Ok(Self::Llm(LlmState {
-                    request: ChatRequest {
+                    request: Some(ChatRequest {
                         messages,
                         tools: Vec::new(),
                         sampling: body.sampling.clone(),
-                        output_schema: body.output_schema.as_ref().map(|schema| schema.schema.clone()),
-                    },
+                        output_schema: body
+                            .output_schema
+                            .as_ref()
+                            .map(|schema| schema.schema.clone()),
+                    }),
                     model: body.model.clone().or_else(|| workflow.model.clone()),
                     result: None,
                     reply: None,
@@ -115,9 +130,17 @@ impl ActivityState {
             Activity::Agent(body) => {
                 let mut messages = Vec::with_capacity(2);
                 if let Some(system) = &body.system {
-                    messages.push(Message::system(expressions.render(system, scope).map_err(|error| render_error("`system`", error))?));
+                    messages.push(Message::system(
+                        expressions
+                            .render(system, scope)
+                            .map_err(|error| render_error("`system`", error))?,
+                    ));
                 }
-                messages.push(Message::user(expressions.render(&body.prompt, scope).map_err(|error| render_error("`prompt`", error))?));
+                messages.push(Message::user(
+                    expressions
+                        .render(&body.prompt, scope)
+                        .map_err(|error| render_error("`prompt`", error))?,
+                ));
                 Ok(Self::Agent(AgentState {
                     messages,
                     request: ChatRequest {
@@ -200,21 +223,24 @@ impl ActivityState {
     pub(crate) fn commands(
         &mut self,
         place: Place,
-        in_flight: &mut HashSet<EffectKey>,
+        in_flight: &mut super::InFlight,
         events: &mut Vec<weft_core::Event>,
         commands: &mut Vec<Command>,
     ) {
         match self {
             Self::Llm(state) => {
                 let key = EffectKey::model(place, 0);
-                if state.result.is_none() && in_flight.insert(key) {
+                if state.result.is_none()
+                    && let Some(request) = state.request.take()
+                    && in_flight.insert(key)
+                {
                     commands.push(Command::CallModel(ModelCall {
                         step: place.step,
                         branch: place.branch,
                         turn: 0,
                         model: state.model.clone(),
                         tool_names: Vec::new(),
-                        request: state.request.clone(),
+                        request,
                     }));
                 }
             }
@@ -321,7 +347,10 @@ impl ActivityState {
             }
             Self::Agent(state) => {
                 if turn != state.turn || !state.waiting_for_model {
-                    return Err(format!("a reply for turn {turn} while the agent is at turn {}", state.turn));
+                    return Err(format!(
+                        "a reply for turn {turn} while the agent is at turn {}",
+                        state.turn
+                    ));
                 }
                 let mut calls = reply.tool_calls.clone();
                 for (index, call) in calls.iter_mut().enumerate() {
@@ -329,7 +358,9 @@ impl ActivityState {
                         call.id = call_id(place, turn, u32::try_from(index).unwrap_or(u32::MAX));
                     }
                 }
-                state.messages.push(Message::assistant(reply.text.clone(), calls.clone()));
+                state
+                    .messages
+                    .push(Message::assistant(reply.text.clone(), calls.clone()));
                 state.waiting_for_model = false;
                 if calls.is_empty() {
                     state.result = Some(Ok(reply.text.clone()));
@@ -339,7 +370,9 @@ impl ActivityState {
                 }
                 Ok(())
             }
-            Self::Tool(_) | Self::Child(_) => Err("a model reply for an activity that calls no model".into()),
+            Self::Tool(_) | Self::Child(_) => {
+                Err("a model reply for an activity that calls no model".into())
+            }
         }
     }
 
@@ -355,7 +388,12 @@ impl ActivityState {
     }
 
     /// Takes a tool call's outcome.
-    pub(crate) fn on_tool_finished(&mut self, turn: u32, index: u32, outcome: &ToolOutcome) -> Result<(), String> {
+    pub(crate) fn on_tool_finished(
+        &mut self,
+        turn: u32,
+        index: u32,
+        outcome: &ToolOutcome,
+    ) -> Result<(), String> {
         match self {
             Self::Tool(state) => {
                 state.result = Some(match outcome {
@@ -369,7 +407,10 @@ impl ActivityState {
             }
             Self::Agent(state) => {
                 if turn != state.turn {
-                    return Err(format!("a tool result for turn {turn} while the agent is at turn {}", state.turn));
+                    return Err(format!(
+                        "a tool result for turn {turn} while the agent is at turn {}",
+                        state.turn
+                    ));
                 }
                 let slot = usize::try_from(index)
                     .ok()
@@ -389,7 +430,9 @@ impl ActivityState {
                             }
                             None => String::new(),
                         };
-                        state.messages.push(Message::tool_result(call.id.clone(), content));
+                        state
+                            .messages
+                            .push(Message::tool_result(call.id.clone(), content));
                     }
                     state.calls.clear();
                     state.turn += 1;
@@ -407,7 +450,9 @@ impl ActivityState {
                 }
                 Ok(())
             }
-            Self::Llm(_) | Self::Child(_) => Err("a tool result for an activity that calls no tools".into()),
+            Self::Llm(_) | Self::Child(_) => {
+                Err("a tool result for an activity that calls no tools".into())
+            }
         }
     }
 
@@ -418,7 +463,9 @@ impl ActivityState {
             Self::Llm(state) => state.result = slot,
             Self::Tool(state) => state.result = slot,
             Self::Child(state) => state.result = slot,
-            Self::Agent(state) => state.result = slot.map(|result| result.map(|_: Value| String::new())),
+            Self::Agent(state) => {
+                state.result = slot.map(|result| result.map(|_: Value| String::new()))
+            }
         }
     }
 
@@ -467,12 +514,17 @@ fn call_id(place: Place, turn: u32, index: u32) -> String {
 
 /// The key a tool receives: the same on every attempt of the same call.
 fn idempotency_key(place: Place, turn: u32, index: u32) -> String {
-    let branch = place.branch.map_or_else(|| "-".to_owned(), |branch| branch.to_string());
+    let branch = place
+        .branch
+        .map_or_else(|| "-".to_owned(), |branch| branch.to_string());
     format!("{}/{}/{branch}/{turn}/{index}", place.run, place.step)
 }
 
 /// Parses a structured reply: JSON (optionally in a ```json fence) matching the schema.
-fn structured_output(text: &str, schema: &crate::workflow::OutputSchema) -> Result<Value, StepError> {
+fn structured_output(
+    text: &str,
+    schema: &crate::workflow::OutputSchema,
+) -> Result<Value, StepError> {
     let trimmed = text.trim();
     let unfenced = trimmed
         .strip_prefix("```json")

@@ -49,12 +49,16 @@ impl MapState {
     ) -> Result<&mut ActivityState, StepError> {
         let scope = self.branch_scope(base, body, index);
         let slot = self.branches.get_mut(index).ok_or_else(|| {
-            StepError::new(weft_core::ErrorKind::Internal, format!("map branch {index} does not exist"))
+            StepError::new(
+                weft_core::ErrorKind::Internal,
+                format!("map branch {index} does not exist"),
+            )
         })?;
         if slot.is_none() {
             *slot = Some(ActivityState::start(workflow, &body.branch, &scope, place)?);
         }
-        slot.as_mut().ok_or_else(|| StepError::new(weft_core::ErrorKind::Internal, "map branch vanished"))
+        slot.as_mut()
+            .ok_or_else(|| StepError::new(weft_core::ErrorKind::Internal, "map branch vanished"))
     }
 
     /// Indexes of branches to start now so that at most `max_parallel` are unfinished.
@@ -63,12 +67,14 @@ impl MapState {
             .branches
             .iter()
             .filter(|branch| {
-                branch
-                    .as_ref()
-                    .is_some_and(|state| matches!(state.progress(), Progress::Working | Progress::Waiting(..)))
+                branch.as_ref().is_some_and(|state| {
+                    matches!(state.progress(), Progress::Working | Progress::Waiting(..))
+                })
             })
             .count();
-        let free = usize::try_from(max_parallel).unwrap_or(usize::MAX).saturating_sub(running);
+        let free = usize::try_from(max_parallel)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(running);
         self.branches
             .iter()
             .enumerate()
@@ -79,21 +85,31 @@ impl MapState {
     }
 
     pub(crate) fn progress(&self) -> MapProgress<'_> {
-        let mut outputs = Vec::with_capacity(self.branches.len());
         let mut working = false;
         for (index, branch) in self.branches.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             match branch.as_ref().map(ActivityState::progress) {
                 None | Some(Progress::Working) => working = true,
                 Some(Progress::Failed(error)) => return MapProgress::Failed(index, error),
-                Some(Progress::Waiting(question, schema)) => return MapProgress::Waiting(index, question, schema),
-                Some(Progress::Done(output, reply)) => outputs.push((output, reply.map(str::to_owned))),
+                Some(Progress::Waiting(question, schema)) => {
+                    return MapProgress::Waiting(index, question, schema);
+                }
+                Some(Progress::Done(..)) => {}
             }
         }
         if working {
-            MapProgress::Working
-        } else {
-            MapProgress::Done(outputs)
+            return MapProgress::Working;
         }
+        let outputs = self
+            .branches
+            .iter()
+            .filter_map(
+                |branch| match branch.as_ref().map(ActivityState::progress) {
+                    Some(Progress::Done(output, reply)) => Some((output, reply.map(str::to_owned))),
+                    _ => None,
+                },
+            )
+            .collect();
+        MapProgress::Done(outputs)
     }
 }

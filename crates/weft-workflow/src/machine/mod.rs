@@ -14,7 +14,6 @@ use crate::workflow::{Activity, Limits, NodeBody, Workflow, check_schema};
 use activity::{ActivityState, Place};
 use map::MapState;
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use weft_core::{ChatRequest, Event, RunId, RunStatus, StepError, ToolCall};
 
@@ -136,13 +135,46 @@ enum Effect {
 
 impl EffectKey {
     pub(crate) fn model(place: Place, turn: u32) -> Self {
-        Self { step: place.step, branch: place.branch, effect: Effect::Model(turn) }
+        Self {
+            step: place.step,
+            branch: place.branch,
+            effect: Effect::Model(turn),
+        }
     }
     pub(crate) fn tool(place: Place, turn: u32, index: u32) -> Self {
-        Self { step: place.step, branch: place.branch, effect: Effect::Tool(turn, index) }
+        Self {
+            step: place.step,
+            branch: place.branch,
+            effect: Effect::Tool(turn, index),
+        }
     }
     pub(crate) fn child(place: Place) -> Self {
-        Self { step: place.step, branch: place.branch, effect: Effect::Child }
+        Self {
+            step: place.step,
+            branch: place.branch,
+            effect: Effect::Child,
+        }
+    }
+}
+
+/// The effects issued and not yet answered. A handful at most (one per tool call or map
+/// branch of the current step), so a list beats a hash set.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight(Vec<EffectKey>);
+
+impl InFlight {
+    /// Adds `key`; false if it was there already.
+    pub(crate) fn insert(&mut self, key: EffectKey) -> bool {
+        if self.0.contains(&key) {
+            return false;
+        }
+        self.0.push(key);
+        true
+    }
+
+    /// Removes `key`.
+    pub(crate) fn remove(&mut self, key: &EffectKey) {
+        self.0.retain(|entry| entry != key);
     }
 }
 
@@ -170,9 +202,13 @@ struct StepState {
 #[derive(Debug)]
 enum Phase {
     Broken(StepError),
-    Activity(ActivityState),
+    Activity(Box<ActivityState>),
     Map(MapState),
-    Human { question: String, interrupted: bool, answer: Option<Value> },
+    Human {
+        question: String,
+        interrupted: bool,
+        answer: Option<Value>,
+    },
     Router,
     End,
 }
@@ -184,13 +220,18 @@ pub struct RunMachine {
     run: RunId,
     input: Value,
     state: Map<String, Value>,
+    /// The state as templates see it, one value per field, and the view built from them
+    /// (rebuilt only after the state changes).
+    field_values: Vec<minijinja::Value>,
     state_value: Option<minijinja::Value>,
+    input_value: minijinja::Value,
     status: RunStatus,
     step: u64,
     current: Option<StepState>,
     next: Next,
-    visits: HashMap<String, u64>,
-    in_flight: HashSet<EffectKey>,
+    /// How often each node ran, by node index.
+    visits: Vec<u64>,
+    in_flight: InFlight,
     output: Option<Value>,
     failure: Option<StepError>,
 }
@@ -198,17 +239,19 @@ pub struct RunMachine {
 impl RunMachine {
     fn empty(workflow: Arc<Workflow>, run: RunId) -> Self {
         Self {
+            visits: vec![0; workflow.nodes.len()],
             workflow,
             run,
             input: Value::Null,
             state: Map::new(),
+            field_values: Vec::new(),
             state_value: None,
+            input_value: minijinja::Value::from(()),
             status: RunStatus::Running,
             step: 0,
             current: None,
             next: Next::Nothing,
-            visits: HashMap::new(),
-            in_flight: HashSet::new(),
+            in_flight: InFlight::default(),
             output: None,
             failure: None,
         }
@@ -299,7 +342,11 @@ impl RunMachine {
             status: self.status.as_str(),
         })?;
         if question.child.is_none()
-            && let Some(NodeBody::Human(human)) = self.workflow.nodes.get(&question.node).map(|node| &node.body)
+            && let Some(NodeBody::Human(human)) = self
+                .workflow
+                .nodes
+                .get(&question.node)
+                .map(|node| &node.body)
             && let Some(schema) = &human.input_schema
         {
             schema
@@ -340,7 +387,12 @@ impl RunMachine {
     pub fn cancel(&mut self, reason: impl Into<String>) -> Result<Decision, RunError> {
         let mut decision = Decision::default();
         if matches!(self.status, RunStatus::Running | RunStatus::Interrupted) {
-            self.record(Event::RunCancelled { reason: reason.into() }, &mut decision)?;
+            self.record(
+                Event::RunCancelled {
+                    reason: reason.into(),
+                },
+                &mut decision,
+            )?;
         }
         Ok(decision)
     }
@@ -383,7 +435,12 @@ impl RunMachine {
     /// The current step's number, node and limits, while one runs.
     pub fn current_step(&self) -> Option<(u64, &str, Limits)> {
         let step = self.current.as_ref()?;
-        let limits = self.workflow.nodes.get(&step.node).map(|node| node.limits).unwrap_or_default();
+        let limits = self
+            .workflow
+            .nodes
+            .get(&step.node)
+            .map(|node| node.limits)
+            .unwrap_or_default();
         Some((step.number, &step.node, limits))
     }
 
@@ -397,15 +454,20 @@ impl RunMachine {
         let (question, input_schema, child) = match &step.phase {
             Phase::Human { question, .. } => {
                 let schema = match &node.body {
-                    NodeBody::Human(human) => human.input_schema.as_ref().map(|schema| schema.schema.clone()),
+                    NodeBody::Human(human) => human
+                        .input_schema
+                        .as_ref()
+                        .map(|schema| schema.schema.clone()),
                     _ => None,
                 };
                 (question.clone(), schema, None)
             }
             Phase::Activity(activity) => match activity.progress() {
-                activity::Progress::Waiting(question, schema) => {
-                    (question.to_owned(), schema.cloned(), Some((None, activity.child_run())))
-                }
+                activity::Progress::Waiting(question, schema) => (
+                    question.to_owned(),
+                    schema.cloned(),
+                    Some((None, activity.child_run())),
+                ),
                 _ => return None,
             },
             Phase::Map(map) => match map.progress() {
@@ -415,7 +477,11 @@ impl RunMachine {
                         .get(usize::try_from(branch).unwrap_or(usize::MAX))
                         .and_then(|branch| branch.as_ref())
                         .and_then(ActivityState::child_run);
-                    (question.to_owned(), schema.cloned(), Some((Some(branch), run)))
+                    (
+                        question.to_owned(),
+                        schema.cloned(),
+                        Some((Some(branch), run)),
+                    )
                 }
                 _ => return None,
             },
@@ -439,7 +505,7 @@ impl RunMachine {
     /// The template scope over the current state and the run's input.
     fn scope(&mut self) -> Scope {
         let mut scope = Scope::new(self.state_value());
-        scope.set_json("input", &self.input);
+        scope.set("input", self.input_value.clone());
         scope
     }
 
@@ -495,4 +561,3 @@ fn activity_of<'a>(workflow: &'a Workflow, node: &str) -> Option<&'a Activity> {
         NodeBody::Router | NodeBody::Human(_) | NodeBody::End(_) => None,
     }
 }
-

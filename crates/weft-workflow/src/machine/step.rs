@@ -3,11 +3,12 @@
 
 use super::activity::{ActivityState, ChildUpdate, Progress};
 use super::map::{MapProgress, MapState};
-use super::{Decision, EffectKey, Effect, Next, Phase, RunMachine, StepState, activity_of};
+use super::{Decision, Effect, EffectKey, Next, Phase, RunMachine, StepState, activity_of};
 use crate::error::RunError;
-use crate::expression::Scope;
-use crate::workflow::{Activity, NodeBody, Transition, END, check_schema};
-use serde_json::{Map, Value};
+use crate::expression::{Scope, StateView, to_template_value};
+use crate::spec::FieldType;
+use crate::workflow::{Activity, END, NodeBody, Transition, check_schema};
+use serde_json::Value;
 use weft_core::{ErrorKind, Event, FieldWrite, RunStatus, StateDelta, StepError, WriteOp};
 
 fn unexpected(event: &Event, reason: impl Into<String>) -> RunError {
@@ -56,8 +57,20 @@ impl RunMachine {
                         self.state.insert(key.clone(), value.clone());
                     }
                 }
+                self.field_values = self
+                    .workflow
+                    .field_names
+                    .iter()
+                    .map(|name| {
+                        self.state
+                            .get(name)
+                            .map(to_template_value)
+                            .unwrap_or_default()
+                    })
+                    .collect();
                 self.state_value = None;
                 self.input = input.clone();
+                self.input_value = to_template_value(input);
                 self.status = RunStatus::Running;
                 self.next = Next::Entry;
             }
@@ -66,10 +79,20 @@ impl RunMachine {
                     return Err(unexpected(event, "a step is still running"));
                 }
                 if !self.workflow.nodes.contains_key(node) {
-                    return Err(unexpected(event, format!("the workflow has no node `{node}`")));
+                    return Err(unexpected(
+                        event,
+                        format!("the workflow has no node `{node}`"),
+                    ));
                 }
                 self.step = *step;
-                *self.visits.entry(node.clone()).or_insert(0) += 1;
+                if let Some(visits) = self
+                    .workflow
+                    .nodes
+                    .get_index_of(node)
+                    .and_then(|index| self.visits.get_mut(index))
+                {
+                    *visits += 1;
+                }
                 self.next = Next::Nothing;
                 let phase = self.enter(node);
                 self.current = Some(StepState {
@@ -79,53 +102,132 @@ impl RunMachine {
                     failed: None,
                 });
             }
-            Event::ModelReplied { step, branch, turn, reply } => {
+            Event::ModelReplied {
+                step,
+                branch,
+                turn,
+                reply,
+            } => {
                 let output_schema = self.output_schema_of_current();
                 let place = self.place(*branch);
                 let activity = self.activity_mut(event, *step, *branch)?;
                 activity
-                    .on_model_reply(place, *turn, reply, output_schema.as_ref().map(|schema| schema.as_ref()))
+                    .on_model_reply(
+                        place,
+                        *turn,
+                        reply,
+                        output_schema.as_ref().map(|schema| schema.as_ref()),
+                    )
                     .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Model(*turn) });
+                self.in_flight.remove(&EffectKey {
+                    step: *step,
+                    branch: *branch,
+                    effect: Effect::Model(*turn),
+                });
             }
-            Event::ModelFailed { step, branch, turn, error } => {
-                self.activity_mut(event, *step, *branch)?.fail(error.clone());
-                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Model(*turn) });
+            Event::ModelFailed {
+                step,
+                branch,
+                turn,
+                error,
+            } => {
+                self.activity_mut(event, *step, *branch)?
+                    .fail(error.clone());
+                self.in_flight.remove(&EffectKey {
+                    step: *step,
+                    branch: *branch,
+                    effect: Effect::Model(*turn),
+                });
             }
-            Event::ToolCallStarted { step, branch, turn, index, .. } => {
-                self.activity_mut(event, *step, *branch)?.on_tool_started(*turn, *index);
+            Event::ToolCallStarted {
+                step,
+                branch,
+                turn,
+                index,
+                ..
+            } => {
+                self.activity_mut(event, *step, *branch)?
+                    .on_tool_started(*turn, *index);
             }
-            Event::ToolCallFinished { step, branch, turn, index, outcome } => {
+            Event::ToolCallFinished {
+                step,
+                branch,
+                turn,
+                index,
+                outcome,
+            } => {
                 self.activity_mut(event, *step, *branch)?
                     .on_tool_finished(*turn, *index, outcome)
                     .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Tool(*turn, *index) });
+                self.in_flight.remove(&EffectKey {
+                    step: *step,
+                    branch: *branch,
+                    effect: Effect::Tool(*turn, *index),
+                });
             }
-            Event::ChildStarted { step, branch, run, .. } => {
+            Event::ChildStarted {
+                step, branch, run, ..
+            } => {
                 self.activity_mut(event, *step, *branch)?
                     .on_child(ChildUpdate::Started(*run))
                     .map_err(|reason| unexpected(event, reason))?;
             }
-            Event::ChildFinished { step, branch, output } => {
+            Event::ChildFinished {
+                step,
+                branch,
+                output,
+            } => {
                 self.activity_mut(event, *step, *branch)?
                     .on_child(ChildUpdate::Finished(output))
                     .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Child });
+                self.in_flight.remove(&EffectKey {
+                    step: *step,
+                    branch: *branch,
+                    effect: Effect::Child,
+                });
             }
-            Event::ChildFailed { step, branch, error } => {
-                self.activity_mut(event, *step, *branch)?.fail(error.clone());
-                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Child });
+            Event::ChildFailed {
+                step,
+                branch,
+                error,
+            } => {
+                self.activity_mut(event, *step, *branch)?
+                    .fail(error.clone());
+                self.in_flight.remove(&EffectKey {
+                    step: *step,
+                    branch: *branch,
+                    effect: Effect::Child,
+                });
             }
-            Event::ChildInterrupted { step, branch, question, input_schema } => {
+            Event::ChildInterrupted {
+                step,
+                branch,
+                question,
+                input_schema,
+            } => {
                 self.activity_mut(event, *step, *branch)?
                     .on_child(ChildUpdate::Interrupted(question, input_schema.as_ref()))
                     .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey { step: *step, branch: *branch, effect: Effect::Child });
+                self.in_flight.remove(&EffectKey {
+                    step: *step,
+                    branch: *branch,
+                    effect: Effect::Child,
+                });
             }
             Event::StateChanged { delta, .. } => {
                 delta
                     .apply_to(&mut self.state)
                     .map_err(|error| unexpected(event, error.to_string()))?;
+                for write in &delta.writes {
+                    if let Some(index) = self.workflow.fields.get_index_of(&write.field)
+                        && let (Some(slot), Some(value)) = (
+                            self.field_values.get_mut(index),
+                            self.state.get(&write.field),
+                        )
+                    {
+                        *slot = to_template_value(value);
+                    }
+                }
                 self.state_value = None;
             }
             Event::StepFinished { node, next, .. } => {
@@ -136,11 +238,18 @@ impl RunMachine {
                 };
             }
             Event::StepFailed { error, .. } => {
-                let step = self.current.as_mut().ok_or_else(|| unexpected(event, "no step is running"))?;
+                let step = self
+                    .current
+                    .as_mut()
+                    .ok_or_else(|| unexpected(event, "no step is running"))?;
                 step.failed = Some(error.clone());
             }
             Event::Interrupted { .. } => {
-                if let Some(StepState { phase: Phase::Human { interrupted, .. }, .. }) = &mut self.current {
+                if let Some(StepState {
+                    phase: Phase::Human { interrupted, .. },
+                    ..
+                }) = &mut self.current
+                {
                     *interrupted = true;
                 }
                 self.status = RunStatus::Interrupted;
@@ -153,12 +262,16 @@ impl RunMachine {
                 match self.current.as_mut().map(|step| &mut step.phase) {
                     Some(Phase::Human { answer, .. }) => *answer = Some(input.clone()),
                     Some(Phase::Activity(activity)) => {
-                        activity.on_child(ChildUpdate::Resumed).map_err(|reason| unexpected(event, reason))?;
+                        activity
+                            .on_child(ChildUpdate::Resumed)
+                            .map_err(|reason| unexpected(event, reason))?;
                     }
                     Some(Phase::Map(map)) => {
                         for branch in map.branches.iter_mut().flatten() {
                             if matches!(branch.progress(), Progress::Waiting(..)) {
-                                branch.on_child(ChildUpdate::Resumed).map_err(|reason| unexpected(event, reason))?;
+                                branch
+                                    .on_child(ChildUpdate::Resumed)
+                                    .map_err(|reason| unexpected(event, reason))?;
                                 break;
                             }
                         }
@@ -198,22 +311,44 @@ impl RunMachine {
     }
 
     /// The activity an effect event is for; a map branch is started if replay meets it first.
-    fn activity_mut(&mut self, event: &Event, step: u64, branch: Option<u32>) -> Result<&mut ActivityState, RunError> {
+    fn activity_mut(
+        &mut self,
+        event: &Event,
+        step: u64,
+        branch: Option<u32>,
+    ) -> Result<&mut ActivityState, RunError> {
         let workflow = self.workflow.clone();
         let scope = self.scope();
         let place = self.place(branch);
-        let current = self.current.as_mut().ok_or_else(|| unexpected(event, "no step is running"))?;
+        let current = self
+            .current
+            .as_mut()
+            .ok_or_else(|| unexpected(event, "no step is running"))?;
         if current.number != step {
-            return Err(unexpected(event, format!("it is for step {step}, but step {} is running", current.number)));
+            return Err(unexpected(
+                event,
+                format!(
+                    "it is for step {step}, but step {} is running",
+                    current.number
+                ),
+            ));
         }
         match (&mut current.phase, branch) {
             (Phase::Activity(activity), None) => Ok(activity),
             (Phase::Map(map), Some(index)) => {
-                let Some(NodeBody::Map(body)) = workflow.nodes.get(&current.node).map(|node| &node.body) else {
+                let Some(NodeBody::Map(body)) =
+                    workflow.nodes.get(&current.node).map(|node| &node.body)
+                else {
                     return Err(unexpected(event, "the step is not a map"));
                 };
-                map.branch(&workflow, body, &scope, place, usize::try_from(index).unwrap_or(usize::MAX))
-                    .map_err(|error| unexpected(event, error.message))
+                map.branch(
+                    &workflow,
+                    body,
+                    &scope,
+                    place,
+                    usize::try_from(index).unwrap_or(usize::MAX),
+                )
+                .map_err(|error| unexpected(event, error.message))
             }
             _ => Err(unexpected(event, "the running step has no such activity")),
         }
@@ -223,26 +358,45 @@ impl RunMachine {
     fn enter(&mut self, node_name: &str) -> Phase {
         let workflow = self.workflow.clone();
         let Some(node) = workflow.nodes.get(node_name) else {
-            return Phase::Broken(StepError::new(ErrorKind::Internal, format!("no node `{node_name}`")));
+            return Phase::Broken(StepError::new(
+                ErrorKind::Internal,
+                format!("no node `{node_name}`"),
+            ));
         };
         let scope = self.scope();
         let place = self.place(None);
         match &node.body {
-            NodeBody::Activity(activity) => match ActivityState::start(&workflow, activity, &scope, place) {
-                Ok(state) => Phase::Activity(state),
-                Err(error) => Phase::Broken(error),
-            },
+            NodeBody::Activity(activity) => {
+                match ActivityState::start(&workflow, activity, &scope, place) {
+                    Ok(state) => Phase::Activity(Box::new(state)),
+                    Err(error) => Phase::Broken(error),
+                }
+            }
             NodeBody::Map(body) => match workflow.expressions.evaluate(&body.over, &scope) {
                 Ok(Value::Array(items)) => Phase::Map(MapState::new(items)),
                 Ok(other) => Phase::Broken(StepError::new(
                     ErrorKind::InvalidInput,
-                    format!("`over: {}` gave {}, not a list", body.over.source, weft_core::state::type_name(&other)),
+                    format!(
+                        "`over: {}` gave {}, not a list",
+                        body.over.source,
+                        weft_core::state::type_name(&other)
+                    ),
                 )),
-                Err(error) => Phase::Broken(StepError::new(ErrorKind::InvalidInput, format!("`over` failed: {}", error.message))),
+                Err(error) => Phase::Broken(StepError::new(
+                    ErrorKind::InvalidInput,
+                    format!("`over` failed: {}", error.message),
+                )),
             },
             NodeBody::Human(body) => match workflow.expressions.render(&body.ask, &scope) {
-                Ok(question) => Phase::Human { question, interrupted: false, answer: None },
-                Err(error) => Phase::Broken(StepError::new(ErrorKind::InvalidInput, format!("`ask` failed to render: {}", error.message))),
+                Ok(question) => Phase::Human {
+                    question,
+                    interrupted: false,
+                    answer: None,
+                },
+                Err(error) => Phase::Broken(StepError::new(
+                    ErrorKind::InvalidInput,
+                    format!("`ask` failed to render: {}", error.message),
+                )),
             },
             NodeBody::Router => Phase::Router,
             NodeBody::End(_) => Phase::End,
@@ -263,17 +417,45 @@ impl RunMachine {
                 None => continue,
             };
             if let Some(error) = self.current.as_ref().and_then(|step| step.failed.clone()) {
-                let error = StepError::new(error.kind, format!("node `{node}` (step {number}): {}", error.message));
-                self.record(Event::RunFailed { step: Some(number), error }, decision)?;
+                let error = StepError::new(
+                    error.kind,
+                    format!("node `{node}` (step {number}): {}", error.message),
+                );
+                self.record(
+                    Event::RunFailed {
+                        step: Some(number),
+                        error,
+                    },
+                    decision,
+                )?;
                 continue;
             }
             match self.poll_step(decision)? {
                 StepAction::Wait => return Ok(()),
-                StepAction::Fail(error) => self.record(Event::StepFailed { step: number, node, error }, decision)?,
+                StepAction::Fail(error) => self.record(
+                    Event::StepFailed {
+                        step: number,
+                        node,
+                        error,
+                    },
+                    decision,
+                )?,
                 StepAction::Interrupt(question, input_schema) => {
-                    self.record(Event::Interrupted { step: number, node, question, input_schema }, decision)?;
+                    self.record(
+                        Event::Interrupted {
+                            step: number,
+                            node,
+                            question,
+                            input_schema,
+                        },
+                        decision,
+                    )?;
                 }
-                StepAction::Complete { writes, route, output } => {
+                StepAction::Complete {
+                    writes,
+                    route,
+                    output,
+                } => {
                     self.complete(number, &node, &writes, route, output.as_ref(), decision)?;
                 }
             }
@@ -303,26 +485,42 @@ impl RunMachine {
         {
             let error = StepError::new(
                 ErrorKind::LimitExceeded,
-                format!("the run reached its limit of {max_steps} steps (limits.max_steps) before finishing; the next node was `{target}`"),
+                format!(
+                    "the run reached its limit of {max_steps} steps (limits.max_steps) before finishing; the next node was `{target}`"
+                ),
             );
             self.record(Event::RunFailed { step: None, error }, decision)?;
             return Ok(true);
         }
         let Some(node) = workflow.nodes.get(&target) else {
-            return Err(RunError::UnexpectedEvent { event: "step_finished", reason: format!("no node `{target}`") });
+            return Err(RunError::UnexpectedEvent {
+                event: "step_finished",
+                reason: format!("no node `{target}`"),
+            });
         };
-        let visits = self.visits.get(&target).copied().unwrap_or(0);
+        let visits = workflow
+            .nodes
+            .get_index_of(&target)
+            .and_then(|index| self.visits.get(index))
+            .copied()
+            .unwrap_or(0);
         if let Some(max_steps) = node.limits.max_steps
             && visits >= max_steps
         {
             let error = StepError::new(
                 ErrorKind::LimitExceeded,
-                format!("node `{target}` already ran {visits} times, its limit (limits.max_steps); the loop through it did not end"),
+                format!(
+                    "node `{target}` already ran {visits} times, its limit (limits.max_steps); the loop through it did not end"
+                ),
             );
             self.record(Event::RunFailed { step: None, error }, decision)?;
             return Ok(true);
         }
-        let event = Event::StepStarted { step: self.step + 1, node: target, kind: node.kind_name().to_owned() };
+        let event = Event::StepStarted {
+            step: self.step + 1,
+            node: target,
+            kind: node.kind_name().to_owned(),
+        };
         self.record(event, decision)?;
         Ok(true)
     }
@@ -335,24 +533,41 @@ impl RunMachine {
         let Some(step) = self.current.as_mut() else {
             return Ok(StepAction::Wait);
         };
-        let place = super::activity::Place { run, step: step.number, branch: None };
+        let place = super::activity::Place {
+            run,
+            step: step.number,
+            branch: None,
+        };
         Ok(match &mut step.phase {
             Phase::Broken(error) => StepAction::Fail(error.clone()),
             Phase::Router | Phase::End => StepAction::complete_with(scope, None),
-            Phase::Human { question, interrupted, answer } => match answer {
+            Phase::Human {
+                question,
+                interrupted,
+                answer,
+            } => match answer {
                 Some(answer) => {
                     scope.set_json("input", answer).set_json("output", answer);
                     StepAction::complete_with(scope, Some(answer.clone()))
                 }
-                None if !*interrupted => StepAction::Interrupt(question.clone(), human_schema(&workflow, &step.node)),
+                None if !*interrupted => {
+                    StepAction::Interrupt(question.clone(), human_schema(&workflow, &step.node))
+                }
                 None => StepAction::Wait,
             },
             Phase::Activity(activity) => {
-                activity.commands(place, in_flight, &mut decision.events, &mut decision.commands);
+                activity.commands(
+                    place,
+                    in_flight,
+                    &mut decision.events,
+                    &mut decision.commands,
+                );
                 match activity.progress() {
                     Progress::Working => StepAction::Wait,
                     Progress::Failed(error) => StepAction::Fail(error.clone()),
-                    Progress::Waiting(question, schema) => StepAction::Interrupt(question.to_owned(), schema.cloned()),
+                    Progress::Waiting(question, schema) => {
+                        StepAction::Interrupt(question.to_owned(), schema.cloned())
+                    }
                     Progress::Done(output, reply) => {
                         scope.set_json("output", &output);
                         if let Some(reply) = reply {
@@ -363,36 +578,62 @@ impl RunMachine {
                 }
             }
             Phase::Map(map) => {
-                let Some(NodeBody::Map(body)) = workflow.nodes.get(&step.node).map(|node| &node.body) else {
-                    return Ok(StepAction::Fail(StepError::new(ErrorKind::Internal, "map step without a map node")));
+                let Some(NodeBody::Map(body)) =
+                    workflow.nodes.get(&step.node).map(|node| &node.body)
+                else {
+                    return Ok(StepAction::Fail(StepError::new(
+                        ErrorKind::Internal,
+                        "map step without a map node",
+                    )));
                 };
                 for index in map.branches_to_start(body.max_parallel) {
-                    let branch_place = super::activity::Place { branch: u32::try_from(index).ok(), ..place };
+                    let branch_place = super::activity::Place {
+                        branch: u32::try_from(index).ok(),
+                        ..place
+                    };
                     if let Err(error) = map.branch(&workflow, body, &scope, branch_place, index) {
-                        return Ok(StepAction::Fail(StepError::new(error.kind, format!("map branch {index}: {}", error.message))));
+                        return Ok(StepAction::Fail(StepError::new(
+                            error.kind,
+                            format!("map branch {index}: {}", error.message),
+                        )));
                     }
                 }
                 for (index, branch) in map.branches.iter_mut().enumerate() {
                     if let Some(branch) = branch {
-                        let branch_place = super::activity::Place { branch: u32::try_from(index).ok(), ..place };
-                        branch.commands(branch_place, in_flight, &mut decision.events, &mut decision.commands);
+                        let branch_place = super::activity::Place {
+                            branch: u32::try_from(index).ok(),
+                            ..place
+                        };
+                        branch.commands(
+                            branch_place,
+                            in_flight,
+                            &mut decision.events,
+                            &mut decision.commands,
+                        );
                     }
                 }
                 match map.progress() {
                     MapProgress::Working => StepAction::Wait,
-                    MapProgress::Failed(index, error) => {
-                        StepAction::Fail(StepError::new(error.kind, format!("map branch {index}: {}", error.message)))
+                    MapProgress::Failed(index, error) => StepAction::Fail(StepError::new(
+                        error.kind,
+                        format!("map branch {index}: {}", error.message),
+                    )),
+                    MapProgress::Waiting(_, question, schema) => {
+                        StepAction::Interrupt(question.to_owned(), schema.cloned())
                     }
-                    MapProgress::Waiting(_, question, schema) => StepAction::Interrupt(question.to_owned(), schema.cloned()),
                     MapProgress::Done(outputs) => {
-                        let all: Vec<Value> = outputs.iter().map(|(output, _)| output.clone()).collect();
-                        let outputs_value = Value::Array(all.clone());
+                        let outputs_value = Value::Array(
+                            outputs.iter().map(|(output, _)| output.clone()).collect(),
+                        );
+                        let outputs_template = to_template_value(&outputs_value);
                         let writes = outputs
                             .into_iter()
                             .enumerate()
                             .map(|(index, (output, reply))| {
                                 let mut branch_scope = map.branch_scope(&scope, body, index);
-                                branch_scope.set_json("output", &output).set_json("outputs", &outputs_value);
+                                branch_scope
+                                    .set_json("output", &output)
+                                    .set("outputs", outputs_template.clone());
                                 if let Some(reply) = reply {
                                     branch_scope.set("reply", minijinja::Value::from(reply));
                                 }
@@ -400,8 +641,14 @@ impl RunMachine {
                             })
                             .collect::<Vec<_>>();
                         // Routing sees every output; an empty list runs no branch and no writes.
-                        scope.set_json("outputs", &outputs_value).set_json("output", &outputs_value);
-                        StepAction::Complete { writes, route: scope, output: Some(outputs_value) }
+                        scope
+                            .set("outputs", outputs_template.clone())
+                            .set("output", outputs_template);
+                        StepAction::Complete {
+                            writes,
+                            route: scope,
+                            output: Some(outputs_value),
+                        }
                     }
                 }
             }
@@ -420,7 +667,10 @@ impl RunMachine {
     ) -> Result<(), RunError> {
         let workflow = self.workflow.clone();
         let Some(node) = workflow.nodes.get(node_name) else {
-            return Err(RunError::UnexpectedEvent { event: "step_started", reason: format!("no node `{node_name}`") });
+            return Err(RunError::UnexpectedEvent {
+                event: "step_started",
+                reason: format!("no node `{node_name}`"),
+            });
         };
         let fail = |message: String| Event::StepFailed {
             step: number,
@@ -431,22 +681,38 @@ impl RunMachine {
         for scope in writes {
             for write in &node.writes {
                 let Some(field) = workflow.fields.get(&write.field) else {
-                    return self.record(fail(format!("state field `{}` is not declared", write.field)), decision);
+                    return self.record(
+                        fail(format!("state field `{}` is not declared", write.field)),
+                        decision,
+                    );
                 };
                 let value = match workflow.expressions.render_value(&write.value, scope) {
                     Ok(value) => value,
                     Err(error) => {
-                        return self.record(fail(format!("writes.{} failed: {}", write.field, error.message)), decision);
+                        return self.record(
+                            fail(format!("writes.{} failed: {}", write.field, error.message)),
+                            decision,
+                        );
                     }
                 };
-                delta.writes.push(FieldWrite { field: write.field.clone(), op: field.write_op(), value });
+                delta.writes.push(FieldWrite {
+                    field: write.field.clone(),
+                    op: field.write_op(),
+                    value,
+                });
             }
         }
         if !delta.writes.is_empty() {
             if let Err(message) = self.check_delta(&delta) {
                 return self.record(fail(message), decision);
             }
-            self.record(Event::StateChanged { step: number, delta }, decision)?;
+            self.record(
+                Event::StateChanged {
+                    step: number,
+                    delta,
+                },
+                decision,
+            )?;
             let state = self.state_value();
             route.set("state", state);
         }
@@ -461,7 +727,10 @@ impl RunMachine {
                         Some(condition) => match workflow.expressions.holds(condition, &route) {
                             Ok(holds) => holds,
                             Err(error) => {
-                                let message = format!("`when: {}` failed: {}", condition.source, error.message);
+                                let message = format!(
+                                    "`when: {}` failed: {}",
+                                    condition.source, error.message
+                                );
                                 return self.record(fail(message), decision);
                             }
                         },
@@ -474,29 +743,61 @@ impl RunMachine {
                 chosen
             }
         };
-        let next = next.filter(|target| !(target == END && !workflow.nodes.contains_key(END)));
-        let next = if matches!(node.body, NodeBody::End(_)) { None } else { next };
-        self.record(Event::StepFinished { step: number, node: node_name.to_owned(), next }, decision)
+        let next = next.filter(|target| target != END || workflow.nodes.contains_key(END));
+        let next = if matches!(node.body, NodeBody::End(_)) {
+            None
+        } else {
+            next
+        };
+        self.record(
+            Event::StepFinished {
+                step: number,
+                node: node_name.to_owned(),
+                next,
+            },
+            decision,
+        )
     }
 
-    /// Checks that a delta fits the declared fields, on a scratch copy of the fields it touches.
+    /// Checks that a delta fits the declared fields. Each write is checked on its own: the
+    /// value of a replace, the item of an append, the number of an add, the object of a merge.
     fn check_delta(&self, delta: &StateDelta) -> Result<(), String> {
-        let mut scratch = Map::new();
         for write in &delta.writes {
-            if let Some(value) = self.state.get(&write.field) {
-                scratch.insert(write.field.clone(), value.clone());
-            }
-        }
-        delta.apply_to(&mut scratch).map_err(|error| error.to_string())?;
-        for write in &delta.writes {
-            let Some(field) = self.workflow.fields.get(&write.field) else { continue };
-            let result = match (write.op, &field.item_validator) {
-                (WriteOp::Append, Some(items)) => check_schema(items, &write.value),
-                (WriteOp::Append, None) => Ok(()),
-                _ => scratch.get(&write.field).map_or(Ok(()), |value| check_schema(&field.validator, value)),
+            let Some(field) = self.workflow.fields.get(&write.field) else {
+                return Err(format!("state field `{}` is not declared", write.field));
+            };
+            let result = match write.op {
+                WriteOp::Replace => check_schema(&field.validator, &write.value),
+                WriteOp::Append => field
+                    .item_validator
+                    .as_ref()
+                    .map_or(Ok(()), |items| check_schema(items, &write.value)),
+                WriteOp::Add => match (&write.value, field.field_type) {
+                    (Value::Number(number), FieldType::Integer)
+                        if !(number.is_i64() || number.is_u64()) =>
+                    {
+                        Err(format!("{number} is not an integer"))
+                    }
+                    (Value::Number(_), _) => Ok(()),
+                    (other, _) => Err(format!(
+                        "`add` needs a number, got {}",
+                        weft_core::state::type_name(other)
+                    )),
+                },
+                WriteOp::Merge => match &write.value {
+                    Value::Object(_) => Ok(()),
+                    other => Err(format!(
+                        "`merge` needs an object, got {}",
+                        weft_core::state::type_name(other)
+                    )),
+                },
             };
             result.map_err(|problem| {
-                format!("the value written to `{}` does not fit its type {}: {problem}", write.field, field.field_type.as_str())
+                format!(
+                    "the value written to `{}` does not fit its type {}: {problem}",
+                    write.field,
+                    field.field_type.as_str()
+                )
             })?;
         }
         Ok(())
@@ -505,7 +806,12 @@ impl RunMachine {
     /// The current state as a template value (cached until the state changes).
     pub(super) fn state_value(&mut self) -> minijinja::Value {
         self.state_value
-            .get_or_insert_with(|| crate::expression::object_to_template_value(&self.state))
+            .get_or_insert_with(|| {
+                minijinja::Value::from_object(StateView::new(
+                    self.workflow.field_names.clone(),
+                    self.field_values.clone(),
+                ))
+            })
             .clone()
     }
 
@@ -520,15 +826,24 @@ impl RunMachine {
             return Ok(Value::Object(self.state.clone()));
         };
         let scope = self.scope();
-        workflow.expressions.render_value(template, &scope).map_err(|error| {
-            StepError::new(ErrorKind::InvalidInput, format!("the run's output failed to render: {}", error.message))
-        })
+        workflow
+            .expressions
+            .render_value(template, &scope)
+            .map_err(|error| {
+                StepError::new(
+                    ErrorKind::InvalidInput,
+                    format!("the run's output failed to render: {}", error.message),
+                )
+            })
     }
 }
 
 fn human_schema(workflow: &crate::workflow::Workflow, node: &str) -> Option<Value> {
     match workflow.nodes.get(node).map(|node| &node.body) {
-        Some(NodeBody::Human(human)) => human.input_schema.as_ref().map(|schema| schema.schema.clone()),
+        Some(NodeBody::Human(human)) => human
+            .input_schema
+            .as_ref()
+            .map(|schema| schema.schema.clone()),
         _ => None,
     }
 }

@@ -1,7 +1,8 @@
 //! The `weft` command: run, validate, draw and describe workflows.
 //!
-//! This binary is the composition root: the only place that picks concrete backends, tools
-//! and sinks and wires them into the runtime.
+//! This crate is the composition root: the only place that picks concrete backends, tools
+//! and sinks and wires them into the runtime. The `weft` binary of the facade package calls
+//! [`main`].
 
 mod commands;
 mod environment;
@@ -39,7 +40,8 @@ enum Commands {
     Schema,
 }
 
-fn main() -> ExitCode {
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Run(arguments) => commands::run::run(arguments),

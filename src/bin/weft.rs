@@ -1,0 +1,5 @@
+//! The `weft` command; everything it does lives in the `weft-cli` crate.
+
+fn main() -> std::process::ExitCode {
+    weft_cli::main()
+}
