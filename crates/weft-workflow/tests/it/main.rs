@@ -1,6 +1,9 @@
 //! Integration tests of the workflow layer: loading and validation, and the run machine
 //! driven by hand, without tokio.
 
+// Test helpers outside `#[test]` functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod machine;
 mod parser_properties;
 mod validation;
