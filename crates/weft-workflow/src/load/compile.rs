@@ -524,6 +524,13 @@ impl Compiler<'_, '_> {
 
     fn agent(&mut self, path: &[&str], spec: &AgentSpec) -> Option<Activity> {
         let base = path.join(".");
+        if spec.prompt.trim().is_empty() {
+            self.error_at_key(
+                path,
+                format!("{} needs a `prompt`", describe_node(path, "agent")),
+                Some("add `prompt: <what to ask the model>`".into()),
+            );
+        }
         let system = spec
             .system
             .as_ref()
@@ -558,6 +565,13 @@ impl Compiler<'_, '_> {
 
     fn llm(&mut self, path: &[&str], spec: &LlmSpec) -> Option<Activity> {
         let base = path.join(".");
+        if spec.prompt.trim().is_empty() {
+            self.error_at_key(
+                path,
+                format!("{} needs a `prompt`", describe_node(path, "llm")),
+                Some("add `prompt: <what to ask the model>`".into()),
+            );
+        }
         let system = spec
             .system
             .as_ref()
@@ -764,6 +778,15 @@ impl Compiler<'_, '_> {
                 );
             }
         }
+    }
+}
+
+/// `node `x`` or `the branch of map `x``, for messages.
+fn describe_node(path: &[&str], kind: &str) -> String {
+    match path {
+        ["nodes", name, "branch", ..] => format!("the {kind} branch of map node `{name}`"),
+        ["nodes", name, ..] => format!("{kind} node `{name}`"),
+        _ => format!("this {kind} node"),
     }
 }
 

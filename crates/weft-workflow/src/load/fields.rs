@@ -16,6 +16,36 @@ pub struct FieldProblem {
     pub message: String,
     /// A suggestion.
     pub help: Option<String>,
+    /// True when dropping the key leaves a document that can still be checked further.
+    pub removable: bool,
+}
+
+/// Removes the key at `path` from `document`.
+pub fn remove_path(document: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = document;
+    for segment in parents {
+        current = match current {
+            Value::Object(entries) => match entries.get_mut(segment) {
+                Some(next) => next,
+                None => return,
+            },
+            Value::Array(items) => match segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| items.get_mut(index))
+            {
+                Some(next) => next,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(entries) = current {
+        entries.shift_remove(last);
+    }
 }
 
 /// Checks `document` against `schema` (a root schema with `$defs`).
@@ -109,6 +139,7 @@ impl<'a> Checker<'a> {
                             ),
                             help: did_you_mean(key, known.iter().copied())
                                 .map(|name| format!("did you mean `{name}`?")),
+                            removable: true,
                         });
                     }
                     Some(additional @ Value::Object(_)) => self.walk(value, additional, path),
@@ -148,6 +179,7 @@ impl<'a> Checker<'a> {
                     at_key: true,
                     message: format!("missing field `kind`{}", describe_place(path)),
                     help: Some(format!("add `kind:` with one of: {}", kinds.join(", "))),
+                    removable: false,
                 });
                 return None;
             };
@@ -164,6 +196,7 @@ impl<'a> Checker<'a> {
                     ),
                     help: did_you_mean(kind, kinds.iter().copied())
                         .map(|name| format!("did you mean `{name}`?")),
+                    removable: false,
                 });
                 path.pop();
             }

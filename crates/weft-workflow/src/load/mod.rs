@@ -91,18 +91,26 @@ impl Session<'_> {
             locations: LocationIndex::build(source),
         };
         let document = parse_yaml(&file, source)?;
-        let mut diagnostics: Vec<Diagnostic> = fields::unknown_fields(&document, schema())
-            .into_iter()
-            .map(|problem| {
-                let position = if problem.at_key {
-                    file.locations.key(&problem.path)
-                } else {
-                    file.locations.value(&problem.path)
-                };
-                file.diagnostic_at(position, problem.message, problem.help)
-            })
-            .collect();
-        let spec = match deserialize_spec(&file, &document) {
+        let problems = fields::unknown_fields(&document, schema());
+        // Unknown keys are reported and then dropped, so the checks after them still run
+        // and the file's other errors are reported in the same pass.
+        let mut cleaned = document;
+        let mut checkable = true;
+        let mut diagnostics = Vec::with_capacity(problems.len());
+        for problem in problems {
+            if problem.removable {
+                fields::remove_path(&mut cleaned, &problem.path);
+            } else {
+                checkable = false;
+            }
+            let position = if problem.at_key {
+                file.locations.key(&problem.path)
+            } else {
+                file.locations.value(&problem.path)
+            };
+            diagnostics.push(file.diagnostic_at(position, problem.message, problem.help));
+        }
+        let spec = match deserialize_spec(&file, &cleaned) {
             Ok(spec) => spec,
             Err(type_errors) => {
                 // serde repeats what the field check already said, less helpfully.
@@ -122,10 +130,18 @@ impl Session<'_> {
                 return Err(invalid(diagnostics));
             }
         };
-        if !diagnostics.is_empty() {
+        if !checkable {
             return Err(invalid(diagnostics));
         }
-        compile::compile(self, &file, spec).map(Arc::new)
+        match compile::compile(self, &file, spec) {
+            Ok(workflow) if diagnostics.is_empty() => Ok(Arc::new(workflow)),
+            Ok(_) => Err(invalid(diagnostics)),
+            Err(LoadError::Invalid { diagnostics: more }) => {
+                diagnostics.extend(more);
+                Err(invalid(diagnostics))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Loads a sub-workflow named in `parent` at `written_path`.
@@ -189,6 +205,11 @@ impl File {
         let path: Vec<String> = path.iter().map(|part| (*part).to_owned()).collect();
         self.diagnostic_at(self.locations.key(&path), message, help)
     }
+}
+
+/// Reads YAML text into JSON, as the loader does before checking it; the error says where.
+pub fn yaml_to_json(text: &str) -> Result<Value, String> {
+    serde_saphyr::from_str::<Value>(text).map_err(|error| error.without_snippet().to_string())
 }
 
 fn schema() -> &'static Value {

@@ -119,19 +119,28 @@ fn literal_writes_must_fit_the_field() {
 fn unknown_fields_anywhere_are_all_reported_with_suggestions() {
     let source = "name: t\nentyr: a\nentry: a\nnodes:\n  a:\n    kind: llm\n    promt: hi\n    next: b\n  b:\n    kind: router\n    nxt: end\n";
     let found = errors(source);
-    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(found.len(), 5, "{found:?}");
     assert!(
         found[0].starts_with("2:1: unknown field `entyr`"),
         "{found:?}"
     );
     assert!(found[0].ends_with("[did you mean `entry`?]"), "{found:?}");
+    // The unknown keys are dropped and checking goes on, so what they hid is reported too.
     assert!(
-        found[1].starts_with("7:5: unknown field `promt` in node `a`"),
+        found[1].starts_with("5:3: llm node `a` needs a `prompt`"),
         "{found:?}"
     );
-    assert!(found[1].ends_with("[did you mean `prompt`?]"), "{found:?}");
     assert!(
-        found[2].starts_with("11:5: unknown field `nxt` in node `b`"),
+        found[2].starts_with("7:5: unknown field `promt` in node `a`"),
+        "{found:?}"
+    );
+    assert!(found[2].ends_with("[did you mean `prompt`?]"), "{found:?}");
+    assert!(
+        found[3].starts_with("9:3: node `b` has no `next`"),
+        "{found:?}"
+    );
+    assert!(
+        found[4].starts_with("11:5: unknown field `nxt` in node `b`"),
         "{found:?}"
     );
 }

@@ -1,0 +1,314 @@
+//! End-to-end tests of the `weft` binary: every example workflow runs offline with its
+//! scripted model, and bad input gives errors a person can act on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn weft(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(arguments)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .env_remove("WEFT_MODEL")
+        .output()
+        .expect("weft runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a workflow with `--json` and returns its events.
+fn run_json(arguments: &[&str]) -> (Output, Vec<Value>) {
+    let mut all = vec!["run", "--json"];
+    all.extend_from_slice(arguments);
+    let output = weft(&all);
+    let events = stdout(&output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|error| panic!("{error}: {line}"))
+        })
+        .collect();
+    (output, events)
+}
+
+fn final_output(events: &[Value]) -> Value {
+    let last = events.last().expect("at least one event");
+    assert_eq!(last["event"]["type"], "run_finished", "{last}");
+    last["event"]["output"].clone()
+}
+
+#[test]
+fn the_counter_example_loops_then_announces() {
+    let (output, events) = run_json(&["workflows/counter.yaml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        final_output(&events),
+        json!({"count": 3, "announcement": "We counted to 3!"})
+    );
+    let steps = events
+        .iter()
+        .filter(|event| event["event"]["type"] == "step_started")
+        .count();
+    assert_eq!(steps, 5, "three ticks, the announcement and the end node");
+}
+
+#[test]
+fn the_counter_takes_its_limit_from_the_input() {
+    let (output, events) = run_json(&["workflows/counter.yaml", "--input", r#"{"limit": 6}"#]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(final_output(&events)["count"], json!(6));
+}
+
+#[test]
+fn the_summarize_example_maps_and_reduces() {
+    let (output, events) = run_json(&["workflows/summarize.yaml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let result = final_output(&events);
+    assert_eq!(
+        result["summaries"],
+        json!([
+            "1. About Rust.",
+            "2. About SQLite.",
+            "3. About PostgreSQL.",
+            "4. About Llama.",
+            "5. About YAML."
+        ])
+    );
+    assert!(
+        result["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 summaries of 257 characters:"),
+        "{result}"
+    );
+    let branches: Vec<i64> = events
+        .iter()
+        .filter(|event| event["event"]["type"] == "model_replied")
+        .map(|event| event["event"]["branch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(branches.len(), 5, "one model call per document");
+}
+
+#[test]
+fn the_research_example_uses_tools_and_a_sub_workflow() {
+    let (output, events) = run_json(&["workflows/research.yaml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        final_output(&events)["answer"],
+        json!("Polished: 2 + 3 is 5, and 5 + 10 is 15. The answer is 15.")
+    );
+    let tool_results: Vec<Value> = events
+        .iter()
+        .filter(|event| event["event"]["type"] == "tool_call_finished")
+        .map(|event| event["event"]["outcome"]["output"].clone())
+        .collect();
+    assert_eq!(tool_results, [json!(5), json!(15)]);
+    let runs: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|event| event["run"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        runs.len(),
+        2,
+        "the sub-workflow is a child run with its own events"
+    );
+}
+
+#[test]
+fn the_approval_example_is_resumed_with_answers() {
+    let (output, events) = run_json(&[
+        "workflows/approval.yaml",
+        "--answer",
+        r#"{"approve": false, "note": "warmer"}"#,
+        "--answer",
+        r#"{"approve": true}"#,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        final_output(&events),
+        json!({"published": "Draft 1: we are proud to announce the launch.", "revisions": 1})
+    );
+    let interrupts = events
+        .iter()
+        .filter(|event| event["event"]["type"] == "interrupted")
+        .count();
+    assert_eq!(interrupts, 2);
+}
+
+#[test]
+fn an_unanswered_human_node_exits_with_the_question() {
+    let output = weft(&["run", "workflows/approval.yaml"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("the run is waiting at node `review`: Publish this draft? Draft 0"),
+        "{text}"
+    );
+    assert!(text.contains("--answer"), "{text}");
+}
+
+#[test]
+fn an_answer_from_standard_input_resumes_the_run() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["run", "workflows/approval.yaml"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"approve\": true}\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let result: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(result["revisions"], json!(0));
+}
+
+#[test]
+fn a_wrong_answer_is_refused_with_the_json_path() {
+    let output = weft(&[
+        "run",
+        "workflows/approval.yaml",
+        "--answer",
+        r#"{"approve": "yes"}"#,
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("does not match the node's input_schema: at /approve"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn validate_reports_every_error_with_its_location() {
+    let folder = tempfile::tempdir().unwrap();
+    let bad = folder.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: bad\nstate:\n  count: { type: integer }\nentry: strat\nnodes:\n  start:\n    kind: router\n    writes: { cuont: 1 }\n    nxt: end\n",
+    )
+    .unwrap();
+    let output = weft(&["validate", "workflows/counter.yaml", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).contains("workflows/counter.yaml: ok (workflow `counter`, 3 nodes)"));
+    let text = stderr(&output).replace(bad.to_str().unwrap(), "bad.yaml");
+    insta::assert_snapshot!("validate_errors", text);
+}
+
+#[test]
+fn validate_accepts_every_example() {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("workflows"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .map(|path| path.strip_prefix(root()).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    let mut arguments = vec!["validate"];
+    arguments.extend(files.iter().map(String::as_str));
+    let output = weft(&arguments);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), files.len());
+}
+
+#[test]
+fn graph_prints_a_mermaid_flowchart() {
+    let output = weft(&["graph", "workflows/approval.yaml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    insta::assert_snapshot!("graph_approval", stdout(&output));
+}
+
+#[test]
+fn the_schema_describes_every_example() {
+    let output = weft(&["schema"]);
+    assert!(output.status.success());
+    let schema: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for name in ["counter", "summarize", "research", "approval"] {
+        let text =
+            std::fs::read_to_string(root().join("workflows").join(format!("{name}.yaml"))).unwrap();
+        let document = weft::workflow::load::yaml_to_json(&text).unwrap();
+        let problems: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|error| error.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+    }
+    let typo: Value =
+        json!({"name": "x", "entry": "a", "nodes": {"a": {"kind": "router", "nxt": "end"}}});
+    assert!(
+        !validator.is_valid(&typo),
+        "the schema rejects unknown fields, so editors flag them"
+    );
+}
+
+#[test]
+fn bad_input_and_bad_specs_are_clear_errors() {
+    let output = weft(&["run", "workflows/counter.yaml", "--input", "{limit: 3}"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--input:1:2: the input is not valid JSON"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = weft(&["run", "workflows/counter.yaml", "--input", r#"{"limt": 3}"#]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("did you mean `limit`?"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = weft(&["run", "workflows/counter.yaml", "--model", "gpt-9"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("accepted forms: `scripted:FILE`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = weft(&["run", "does/not/exist.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot read workflow file does/not/exist.yaml"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_model_spec_flag_overrides_nothing_named_but_fills_the_default() {
+    let folder = tempfile::tempdir().unwrap();
+    let replies = folder.path().join("replies.yaml");
+    std::fs::write(&replies, "replies:\n  - text: from the flag\n").unwrap();
+    let workflow = folder.path().join("w.yaml");
+    std::fs::write(&workflow, "name: w\nstate: { said: { type: string } }\nentry: a\nnodes:\n  a: { kind: llm, prompt: hi, writes: { said: '{{ reply }}' }, next: end }\n").unwrap();
+    let spec = format!("scripted:{}", replies.display());
+    let (output, events) = run_json(&[workflow.to_str().unwrap(), "--model", &spec]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(final_output(&events)["said"], json!("from the flag"));
+    assert!(Path::new(&replies).exists());
+}
