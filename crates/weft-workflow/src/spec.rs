@@ -195,7 +195,38 @@ pub enum NodeSpec {
     End(EndSpec),
 }
 
+/// Applies `$body` to the fields-struct of whichever kind `$node` is.
+macro_rules! each_kind {
+    ($node:expr, $inner:ident => $body:expr) => {
+        match $node {
+            NodeSpec::Agent($inner) => $body,
+            NodeSpec::Llm($inner) => $body,
+            NodeSpec::Tool($inner) => $body,
+            NodeSpec::Router($inner) => $body,
+            NodeSpec::Map($inner) => $body,
+            NodeSpec::Workflow($inner) => $body,
+            NodeSpec::Human($inner) => $body,
+            NodeSpec::End($inner) => $body,
+        }
+    };
+}
+
 impl NodeSpec {
+    /// Where the node goes next.
+    pub fn next(&self) -> Option<&NextSpec> {
+        each_kind!(self, node => node.next.as_ref())
+    }
+
+    /// The node's state writes.
+    pub fn writes(&self) -> &IndexMap<String, Value> {
+        each_kind!(self, node => &node.writes)
+    }
+
+    /// The node's limits.
+    pub fn limits(&self) -> Option<&LimitsSpec> {
+        each_kind!(self, node => node.limits.as_ref())
+    }
+
     /// The kind's name as written in workflow files.
     pub fn kind_name(&self) -> &'static str {
         match self {

@@ -2,6 +2,7 @@
 //! read it into the spec structs, then validate and compile it. Every problem found is
 //! reported with file:line:column, not only the first.
 
+mod activities;
 mod compile;
 mod duration;
 mod fields;

@@ -5,6 +5,7 @@
 //! and replaying a log through it rebuilds a run exactly.
 
 mod activity;
+mod fold;
 mod map;
 mod step;
 

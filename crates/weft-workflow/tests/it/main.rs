@@ -4,6 +4,8 @@
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod agent;
+mod harness;
 mod machine;
 mod parser_properties;
 mod validation;

@@ -1,7 +1,5 @@
 //! The layering rules of ARCHITECTURE.md, checked against the real dependency graph.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;

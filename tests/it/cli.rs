@@ -1,8 +1,6 @@
 //! End-to-end tests of the `weft` binary: every example workflow runs offline with its
 //! scripted model, and bad input gives errors a person can act on.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -311,4 +309,16 @@ fn a_model_spec_flag_overrides_nothing_named_but_fills_the_default() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(final_output(&events)["said"], json!("from the flag"));
     assert!(Path::new(&replies).exists());
+}
+
+#[test]
+fn the_event_log_of_a_run_is_stable() {
+    let (output, events) = run_json(&["workflows/counter.yaml", "--input", r#"{"limit": 2}"#]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Run ids and timestamps change every run; the sequence and the events do not.
+    let log: Vec<String> = events
+        .iter()
+        .map(|record| format!("{:>2} {}", record["sequence"], record["event"]))
+        .collect();
+    insta::assert_snapshot!("counter_event_log", log.join("\n"));
 }

@@ -1,0 +1,293 @@
+//! Compiling the work inside nodes (and map branches): `agent`, `llm`, `tool`, `workflow`
+//! and the `map` node around a branch.
+
+use super::ChildError;
+use super::compile::Compiler;
+use crate::error::{LoadError, did_you_mean};
+use crate::expression::ValueTemplate;
+use crate::spec::{AgentSpec, LlmSpec, NodeSpec, SamplingSpec, SubWorkflowSpec, ToolNodeSpec};
+use crate::workflow::{Activity, AgentBody, ChildBody, LlmBody, MapBody, ToolBody};
+use serde_json::json;
+use weft_core::Sampling;
+
+const DEFAULT_MAX_TURNS: u32 = 8;
+const DEFAULT_MAX_PARALLEL: u32 = 4;
+
+impl Compiler<'_, '_> {
+    pub(super) fn check_tool(&mut self, path: &[&str], tool: &str) {
+        let Some(known) = self.session.known_tools() else {
+            return;
+        };
+        if known.contains(tool) {
+            return;
+        }
+        let help = did_you_mean(tool, known.iter().map(String::as_str))
+            .map(|name| format!("did you mean `{name}`?"))
+            .or_else(|| {
+                Some(format!(
+                    "known tools: {}",
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            });
+        self.error_at_value(path, format!("unknown tool `{tool}`"), help);
+    }
+
+    pub(super) fn agent(&mut self, path: &[&str], spec: &AgentSpec) -> Option<Activity> {
+        let base = path.join(".");
+        if spec.prompt.trim().is_empty() {
+            self.error_at_key(
+                path,
+                format!("{} needs a `prompt`", describe_node(path, "agent")),
+                Some("add `prompt: <what to ask the model>`".into()),
+            );
+        }
+        let system = spec
+            .system
+            .as_ref()
+            .and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
+        let prompt = self.text(
+            &with(path, "prompt"),
+            &format!("{base}.prompt"),
+            &spec.prompt,
+        );
+        for (index, tool) in spec.tools.iter().enumerate() {
+            let index = index.to_string();
+            let mut tool_path = with(path, "tools");
+            tool_path.push(&index);
+            self.check_tool(&tool_path, tool);
+        }
+        if spec.max_turns == Some(0) {
+            self.error_at_value(
+                &with(path, "max_turns"),
+                "`max_turns` must be at least 1".into(),
+                None,
+            );
+        }
+        Some(Activity::Agent(AgentBody {
+            system,
+            prompt: prompt?,
+            tools: spec.tools.clone(),
+            max_turns: spec.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
+            model: spec.model.clone(),
+            sampling: sampling(spec.sampling.as_ref()),
+        }))
+    }
+
+    pub(super) fn llm(&mut self, path: &[&str], spec: &LlmSpec) -> Option<Activity> {
+        let base = path.join(".");
+        if spec.prompt.trim().is_empty() {
+            self.error_at_key(
+                path,
+                format!("{} needs a `prompt`", describe_node(path, "llm")),
+                Some("add `prompt: <what to ask the model>`".into()),
+            );
+        }
+        let system = spec
+            .system
+            .as_ref()
+            .and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
+        let prompt = self.text(
+            &with(path, "prompt"),
+            &format!("{base}.prompt"),
+            &spec.prompt,
+        );
+        let output_schema = spec
+            .output_schema
+            .as_ref()
+            .and_then(|schema| self.output_schema(&with(path, "output_schema"), schema));
+        Some(Activity::Llm(LlmBody {
+            system,
+            prompt: prompt?,
+            output_schema,
+            model: spec.model.clone(),
+            sampling: sampling(spec.sampling.as_ref()),
+        }))
+    }
+
+    pub(super) fn tool(&mut self, path: &[&str], spec: &ToolNodeSpec) -> Activity {
+        if spec.tool.is_empty() {
+            self.error_at_key(path, "a tool node needs `tool: <name>`".into(), None);
+        } else {
+            self.check_tool(&with(path, "tool"), &spec.tool);
+        }
+        let arguments = spec
+            .arguments
+            .as_ref()
+            .and_then(|arguments| {
+                self.value_template(
+                    &with(path, "arguments"),
+                    &format!("{}.arguments", path.join(".")),
+                    arguments,
+                )
+            })
+            .unwrap_or(ValueTemplate::Literal(json!({})));
+        Activity::Tool(ToolBody {
+            tool: spec.tool.clone(),
+            arguments,
+        })
+    }
+
+    pub(super) fn child(&mut self, path: &[&str], spec: &SubWorkflowSpec) -> Option<Activity> {
+        if spec.path.is_empty() {
+            self.error_at_key(path, "a workflow node needs `path: <file>`".into(), None);
+            return None;
+        }
+        let input = spec.input.as_ref().and_then(|input| {
+            self.value_template(
+                &with(path, "input"),
+                &format!("{}.input", path.join(".")),
+                input,
+            )
+        });
+        let path_path = with(path, "path");
+        match self.session.load_child(&self.file.path, &spec.path) {
+            Ok(workflow) => Some(Activity::Workflow(ChildBody {
+                path: spec.path.clone(),
+                workflow,
+                input,
+            })),
+            Err(ChildError::Cycle(chain)) => {
+                self.error_at_value(
+                    &path_path,
+                    format!("sub-workflow cycle: {chain}"),
+                    Some("a workflow cannot run itself, directly or through others".into()),
+                );
+                None
+            }
+            Err(ChildError::Load(LoadError::Io {
+                path: child_path,
+                source,
+            })) => {
+                self.error_at_value(
+                    &path_path,
+                    format!(
+                        "cannot read sub-workflow {}: {source}",
+                        child_path.display()
+                    ),
+                    Some("paths are relative to this file's folder".into()),
+                );
+                None
+            }
+            Err(ChildError::Load(LoadError::Invalid { diagnostics })) => {
+                let count = diagnostics.len();
+                self.diagnostics.extend(diagnostics);
+                self.error_at_value(
+                    &path_path,
+                    format!(
+                        "sub-workflow `{}` has {count} error(s), listed with its file name",
+                        spec.path
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn map(&mut self, name: &str, spec: &crate::spec::MapSpec) -> Option<MapBody> {
+        let path = ["nodes", name];
+        if spec.over.trim().is_empty() {
+            self.error_at_key(
+                &path,
+                format!("map node `{name}` needs `over: <expression giving a list>`"),
+                None,
+            );
+            return None;
+        }
+        let over = match self
+            .expressions
+            .expression(format!("nodes.{name}.over"), strip_braces(&spec.over))
+        {
+            Ok(expression) => Some(expression),
+            Err(error) => {
+                self.error_at_value(
+                    &with(&path, "over"),
+                    format!("`over` does not compile: {}", error.message),
+                    None,
+                );
+                None
+            }
+        };
+        if spec.max_parallel == Some(0) {
+            self.error_at_value(
+                &with(&path, "max_parallel"),
+                "`max_parallel` must be at least 1".into(),
+                None,
+            );
+        }
+        let Some(branch) = &spec.branch else {
+            self.error_at_key(
+                &path,
+                format!(
+                    "map node `{name}` needs a `branch` (an agent, llm, tool or workflow node)"
+                ),
+                None,
+            );
+            return None;
+        };
+        let branch_path = ["nodes", name, "branch"];
+        let (branch_writes, branch_limits) = (branch.writes(), branch.limits());
+        if branch.next().is_some() || !branch_writes.is_empty() || branch_limits.is_some() {
+            self.error_at_value(
+                &branch_path,
+                "a map branch takes no `next`, `writes` or `limits`".into(),
+                Some("put them on the map node; its `writes` run once per branch".into()),
+            );
+        }
+        let activity = match branch.as_ref() {
+            NodeSpec::Agent(agent) => self.agent(&branch_path, agent),
+            NodeSpec::Llm(llm) => self.llm(&branch_path, llm),
+            NodeSpec::Tool(tool) => Some(self.tool(&branch_path, tool)),
+            NodeSpec::Workflow(child) => self.child(&branch_path, child),
+            other => {
+                self.error_at_value(
+                    &with(&branch_path, "kind"),
+                    format!("a map branch cannot be a `{}` node", other.kind_name()),
+                    Some("use an agent, llm, tool or workflow node".into()),
+                );
+                None
+            }
+        }?;
+        Some(MapBody {
+            over: over?,
+            item_name: spec.item_name.clone().unwrap_or_else(|| "item".to_owned()),
+            max_parallel: spec.max_parallel.unwrap_or(DEFAULT_MAX_PARALLEL).max(1),
+            branch: activity,
+        })
+    }
+}
+
+/// `node `x`` or `the branch of map `x``, for messages.
+pub(super) fn describe_node(path: &[&str], kind: &str) -> String {
+    match path {
+        ["nodes", name, "branch", ..] => format!("the {kind} branch of map node `{name}`"),
+        ["nodes", name, ..] => format!("{kind} node `{name}`"),
+        _ => format!("this {kind} node"),
+    }
+}
+
+fn with<'p>(path: &[&'p str], last: &'p str) -> Vec<&'p str> {
+    let mut extended = path.to_vec();
+    extended.push(last);
+    extended
+}
+
+/// `over` may be written bare (`state.items`) or wrapped (`{{ state.items }}`).
+fn strip_braces(text: &str) -> &str {
+    let trimmed = text.trim();
+    trimmed
+        .strip_prefix("{{")
+        .and_then(|inner| inner.strip_suffix("}}"))
+        .map(str::trim)
+        .unwrap_or(trimmed)
+}
+
+fn sampling(spec: Option<&SamplingSpec>) -> Sampling {
+    spec.map(|spec| Sampling {
+        temperature: spec.temperature,
+        top_p: spec.top_p,
+        max_tokens: spec.max_tokens,
+        seed: spec.seed,
+    })
+    .unwrap_or_default()
+}

@@ -1,0 +1,155 @@
+//! The agent loop: tool calls issued together, results back in call order, turn limits.
+
+use super::harness::{Harness, model_reply};
+use serde_json::{Value, json};
+use weft_core::{ErrorKind, Event, ModelReply, RunStatus, StepError, ToolCall, ToolOutcome};
+use weft_workflow::Command;
+
+const AGENT: &str = "
+name: agent
+state: { answer: { type: string } }
+entry: think
+nodes:
+  think:
+    kind: agent
+    prompt: Add things.
+    tools: [add, echo]
+    max_turns: 3
+    writes: { answer: '{{ reply }}' }
+    next: end
+";
+
+fn tool_calls(step: u64, turn: u32, calls: &[(&str, Value)]) -> Event {
+    Event::ModelReplied {
+        step,
+        branch: None,
+        turn,
+        reply: ModelReply {
+            text: String::new(),
+            tool_calls: calls
+                .iter()
+                .map(|(name, arguments)| ToolCall {
+                    id: String::new(),
+                    name: (*name).to_owned(),
+                    arguments: arguments.clone(),
+                })
+                .collect(),
+            ..ModelReply::default()
+        },
+    }
+}
+
+#[test]
+fn an_agent_runs_tools_concurrently_and_returns_results_in_call_order() {
+    let mut run = Harness::start(AGENT, json!({}));
+    let Some(Command::CallModel(call)) = run.pending.pop() else {
+        panic!()
+    };
+    assert_eq!(call.tool_names, ["add", "echo"]);
+    run.feed(tool_calls(
+        1,
+        0,
+        &[
+            ("add", json!({"a": 1, "b": 2})),
+            ("echo", json!({"text": "hi"})),
+        ],
+    ));
+    assert_eq!(run.pending.len(), 2, "both calls are issued at once");
+    assert_eq!(
+        run.names()
+            .iter()
+            .filter(|name| **name == "tool_call_started")
+            .count(),
+        2
+    );
+    let keys: Vec<String> = run
+        .pending
+        .iter()
+        .map(|command| match command {
+            Command::CallTool(call) => call.idempotency_key.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(
+        keys[0].ends_with("/1/-/0/0") && keys[1].ends_with("/1/-/0/1"),
+        "{keys:?}"
+    );
+    // The second call finishes first.
+    for (index, output) in [(1, json!("hi")), (0, json!(3))] {
+        run.pending
+            .retain(|command| !matches!(command, Command::CallTool(call) if call.index == index));
+        run.feed(Event::ToolCallFinished {
+            step: 1,
+            branch: None,
+            turn: 0,
+            index,
+            outcome: ToolOutcome::Ok { output },
+        });
+    }
+    let Some(Command::CallModel(call)) = run.pending.pop() else {
+        panic!("the model is called again")
+    };
+    let results: Vec<&str> = call
+        .request
+        .messages
+        .iter()
+        .skip(2)
+        .map(|message| message.content.as_str())
+        .collect();
+    assert_eq!(results, ["3", "hi"], "tool results go back in call order");
+    assert_eq!(
+        call.request.messages[2].tool_call_id.as_deref(),
+        Some("call_1_0_0")
+    );
+    run.feed(model_reply(1, None, 1, "It is 3."));
+    assert_eq!(run.machine.state()["answer"], json!("It is 3."));
+}
+
+#[test]
+fn a_tool_error_goes_back_to_the_model() {
+    let mut run = Harness::start(AGENT, json!({}));
+    run.pending.clear();
+    run.feed(tool_calls(1, 0, &[("add", json!({"a": "x"}))]));
+    run.pending.clear();
+    let error = StepError::new(ErrorKind::InvalidInput, "add: `a` (a number) is required");
+    run.feed(Event::ToolCallFinished {
+        step: 1,
+        branch: None,
+        turn: 0,
+        index: 0,
+        outcome: ToolOutcome::Error { error },
+    });
+    let Some(Command::CallModel(call)) = run.pending.pop() else {
+        panic!()
+    };
+    let result: Value =
+        serde_json::from_str(&call.request.messages.last().unwrap().content).unwrap();
+    assert_eq!(result["error"]["kind"], json!("invalid_input"));
+}
+
+#[test]
+fn an_agent_that_never_stops_calling_tools_hits_max_turns() {
+    let mut run = Harness::start(AGENT, json!({}));
+    for turn in 0..3 {
+        run.pending.clear();
+        run.feed(tool_calls(1, turn, &[("add", json!({"a": 1, "b": 1}))]));
+        run.pending.clear();
+        run.feed(Event::ToolCallFinished {
+            step: 1,
+            branch: None,
+            turn,
+            index: 0,
+            outcome: ToolOutcome::Ok { output: json!(2) },
+        });
+    }
+    assert_eq!(run.machine.status(), RunStatus::Failed);
+    assert_eq!(
+        run.machine.failure().unwrap().kind,
+        ErrorKind::LimitExceeded
+    );
+    assert!(
+        run.failure().contains("all 3 of its turns"),
+        "{}",
+        run.failure()
+    );
+}
