@@ -163,7 +163,8 @@ fn report(run: &ActiveRun, json: bool, elapsed: std::time::Duration) -> ExitCode
     }
 }
 
-/// The next answer: from `--answer`, else asked on the terminal, else a line of stdin.
+/// The next answer: from `--answer`, else asked on the terminal (again after a typo), else
+/// a line of standard input.
 fn next_answer(
     run: &ActiveRun,
     answers: &mut impl Iterator<Item = Value>,
@@ -174,28 +175,45 @@ fn next_answer(
     }
     let question = run.question()?;
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        terminal.finish();
-        let hint = question
-            .input_schema
-            .map(|schema| format!(" (JSON matching {schema})"))
-            .unwrap_or_default();
-        eprint!("{}{hint}\n> ", question.question);
-        let _ = std::io::stderr().flush();
-    }
-    let mut line = String::new();
-    match stdin.lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => parse_answer(line.trim()).ok(),
+    let interactive = stdin.is_terminal();
+    loop {
+        if interactive {
+            terminal.finish();
+            let hint = question
+                .input_schema
+                .as_ref()
+                .map(|schema| format!(" (JSON matching {schema})"))
+                .unwrap_or_default();
+            eprint!("{}{hint}\n> ", question.question);
+            let _ = std::io::stderr().flush();
+        }
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => match parse_answer(line.trim()) {
+                Ok(answer) => return Some(answer),
+                Err(message) if interactive => eprintln!("error: {message}"),
+                Err(message) => {
+                    eprintln!("error: the answer on standard input: {message}");
+                    return None;
+                }
+            },
+        }
     }
 }
 
-/// An answer is JSON; anything that is not JSON is taken as a string.
+/// An answer is JSON; text that does not look like JSON is taken as a string.
 fn parse_answer(text: &str) -> Result<Value, String> {
     if text.is_empty() {
         return Err("the answer is empty".into());
     }
-    Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())))
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(error) if text.starts_with(['{', '[', '"']) => {
+            Err(format!("the answer is not valid JSON: {error}"))
+        }
+        Err(_) => Ok(Value::String(text.to_owned())),
+    }
 }
 
 fn read_input(argument: Option<&str>) -> Result<Value, String> {
