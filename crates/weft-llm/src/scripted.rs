@@ -77,6 +77,8 @@ struct Reply {
 pub struct ScriptedModel {
     source: PathBuf,
     replies: Vec<Reply>,
+    /// Indexes of the replies without `match`, used in order.
+    in_order: Vec<usize>,
     next_in_order: Mutex<usize>,
 }
 
@@ -151,18 +153,30 @@ impl ScriptedModel {
                 delay,
             });
         }
+        let in_order = replies
+            .iter()
+            .enumerate()
+            .filter(|(_, reply)| reply.pattern.is_none())
+            .map(|(index, _)| index)
+            .collect();
         Ok(Self {
             source: path.to_owned(),
             replies,
+            in_order,
             next_in_order: Mutex::new(0),
         })
     }
 
     fn choose(&self, last_message: &str) -> Result<(&Reply, String), ModelError> {
         for reply in &self.replies {
-            if let Some(pattern) = &reply.pattern
-                && let Some(captures) = pattern.captures(last_message)
-            {
+            let Some(pattern) = &reply.pattern else {
+                continue;
+            };
+            if !reply.text.contains('$') {
+                if pattern.is_match(last_message) {
+                    return Ok((reply, reply.text.clone()));
+                }
+            } else if let Some(captures) = pattern.captures(last_message) {
                 let mut text = String::new();
                 captures.expand(&reply.text, &mut text);
                 return Ok((reply, text));
@@ -171,19 +185,18 @@ impl ScriptedModel {
         let mut next = self.next_in_order.lock().map_err(|_| {
             ModelError::new(ErrorKind::Internal, "scripted model state is poisoned")
         })?;
-        let ordered: Vec<&Reply> = self
-            .replies
-            .iter()
-            .filter(|reply| reply.pattern.is_none())
-            .collect();
-        let Some(reply) = ordered.get(*next) else {
+        let Some(reply) = self
+            .in_order
+            .get(*next)
+            .and_then(|index| self.replies.get(*index))
+        else {
             let preview: String = last_message.chars().take(80).collect();
             return Err(ModelError::new(
                 ErrorKind::InvalidInput,
                 format!(
                     "scripted model {}: no reply left ({} in-order replies used) and no `match` reply fits the last message {preview:?}",
                     self.source.display(),
-                    ordered.len()
+                    self.in_order.len()
                 ),
             ));
         };

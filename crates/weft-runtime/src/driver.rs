@@ -83,6 +83,8 @@ impl RuntimeBuilder {
 #[derive(Debug)]
 pub struct ActiveRun {
     pub(crate) machine: RunMachine,
+    /// The workflow file's folder, against which model specs resolve.
+    workflow_dir: Arc<std::path::Path>,
     next_sequence: u64,
     step_started: Option<(u64, Instant)>,
     run_started: Instant,
@@ -91,8 +93,15 @@ pub struct ActiveRun {
 
 impl ActiveRun {
     pub(crate) fn new(machine: RunMachine) -> Self {
+        let workflow_dir: Arc<std::path::Path> = machine
+            .workflow()
+            .source
+            .parent()
+            .map(Arc::from)
+            .unwrap_or_else(|| Arc::from(std::path::Path::new(".")));
         Self {
             machine,
+            workflow_dir,
             next_sequence: 1,
             step_started: None,
             run_started: Instant::now(),
@@ -250,17 +259,10 @@ impl Runtime {
         cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
         let run_id = run.id();
-        let workflow_dir = run
-            .machine
-            .workflow()
-            .source
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
         for command in commands {
             match command {
                 Command::CallModel(call) => {
-                    effects.push(self.model_effect(run_id, workflow_dir.clone(), call))
+                    effects.push(self.model_effect(run_id, run.workflow_dir.clone(), call))
                 }
                 Command::CallTool(call) => effects.push(self.tool_effect(run_id, call)),
                 Command::StartChild(child) => {

@@ -35,7 +35,7 @@ impl Runtime {
     pub(crate) fn model_effect<'a>(
         &'a self,
         run: RunId,
-        workflow_dir: std::path::PathBuf,
+        workflow_dir: std::sync::Arc<std::path::Path>,
         call: ModelCall,
     ) -> EffectFuture<'a> {
         Box::pin(async move {
