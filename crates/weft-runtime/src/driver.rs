@@ -190,9 +190,12 @@ impl Runtime {
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let mut effects: FuturesUnordered<EffectFuture<'a>> = FuturesUnordered::new();
-            self.commit(run, first.events).await?;
-            self.dispatch(run, first.commands, &mut effects, cancel)
-                .await?;
+            // One cancellation waiter for the whole run, not one per loop turn.
+            let cancelled = cancel.cancelled();
+            tokio::pin!(cancelled);
+            self.commit(run, None, first.events).await?;
+            let started = self.dispatch(run, first.commands, &mut effects, cancel)?;
+            self.commit(run, None, started).await?;
             while run.status() == RunStatus::Running {
                 if effects.is_empty() {
                     return Err(RuntimeError::Stalled {
@@ -209,15 +212,15 @@ impl Runtime {
                     .map(|timeout| run.run_started + timeout);
                 let decision = tokio::select! {
                     biased;
-                    () = cancel.cancelled() => run.machine.cancel("the run was cancelled")?,
+                    () = &mut cancelled => run.machine.cancel("the run was cancelled")?,
                     Some(done) = effects.next() => {
                         let EffectDone { event, waiting_child } = done?;
                         if let Some((key, child)) = waiting_child {
                             run.children.insert(key, child);
                         }
-                        let mut decision = run.machine.on_event(&event)?;
-                        decision.events.insert(0, event);
-                        decision
+                        let decision = run.machine.on_event(&event)?;
+                        self.commit(run, Some(event), decision.events).await?;
+                        Decision { events: Vec::new(), commands: decision.commands }
                     }
                     () = sleep_until(step_deadline.map(|(deadline, _)| deadline)) => {
                         let (_, timeout) = step_deadline.unwrap_or((Instant::now(), std::time::Duration::ZERO));
@@ -234,9 +237,9 @@ impl Runtime {
                         ))?
                     }
                 };
-                self.commit(run, decision.events).await?;
-                self.dispatch(run, decision.commands, &mut effects, cancel)
-                    .await?;
+                self.commit(run, None, decision.events).await?;
+                let started = self.dispatch(run, decision.commands, &mut effects, cancel)?;
+                self.commit(run, None, started).await?;
             }
             // Whatever is still in flight (siblings of a failed branch, a timed-out call) is
             // dropped here, which cancels it.
@@ -251,14 +254,17 @@ impl Runtime {
         (started_step == number).then_some((started_at + timeout, timeout))
     }
 
-    async fn dispatch<'a>(
+    /// Starts the commands' effects. Returns the events that starting child runs recorded
+    /// (`ChildStarted`), which the caller commits before the effects are first polled.
+    fn dispatch<'a>(
         &'a self,
         run: &mut ActiveRun,
         commands: Vec<Command>,
         effects: &mut FuturesUnordered<EffectFuture<'a>>,
         cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Vec<Event>, RuntimeError> {
         let run_id = run.id();
+        let mut started_children = Vec::new();
         for command in commands {
             match command {
                 Command::CallModel(call) => {
@@ -274,9 +280,9 @@ impl Runtime {
                             run: child_id,
                             workflow: child.workflow.name.clone(),
                         };
-                        let mut decision = run.machine.on_event(&started)?;
-                        decision.events.insert(0, started);
-                        self.commit(run, decision.events).await?;
+                        let decision = run.machine.on_event(&started)?;
+                        started_children.push(started);
+                        started_children.extend(decision.events);
                     }
                     effects.push(self.child_effect(run_id, child_id, child, cancel.child_token()));
                 }
@@ -286,16 +292,40 @@ impl Runtime {
                 }
             }
         }
+        Ok(started_children)
+    }
+
+    /// Numbers the events, appends them to the sink as one batch and tells the observer.
+    /// `first` (an effect's result) goes before the events it caused.
+    async fn commit(
+        &self,
+        run: &mut ActiveRun,
+        first: Option<Event>,
+        events: Vec<Event>,
+    ) -> Result<(), RuntimeError> {
+        let records = self.number(run, first, events);
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.sink.append(run.id(), &records).await?;
+        for record in &records {
+            self.observer.on_event(run.id(), record);
+        }
         Ok(())
     }
 
-    async fn commit(&self, run: &mut ActiveRun, events: Vec<Event>) -> Result<(), RuntimeError> {
-        if events.is_empty() {
-            return Ok(());
+    fn number(
+        &self,
+        run: &mut ActiveRun,
+        first: Option<Event>,
+        events: Vec<Event>,
+    ) -> Vec<EventRecord> {
+        let mut records = Vec::with_capacity(events.len() + usize::from(first.is_some()));
+        if records.capacity() == 0 {
+            return records;
         }
         let at_millis = self.clock.now_millis();
-        let mut records = Vec::with_capacity(events.len());
-        for event in events {
+        for event in first.into_iter().chain(events) {
             if let Event::StepStarted { step, .. } = &event {
                 run.step_started = Some((*step, Instant::now()));
             }
@@ -306,11 +336,7 @@ impl Runtime {
             });
             run.next_sequence += 1;
         }
-        self.sink.append(run.id(), &records).await?;
-        for record in &records {
-            self.observer.on_event(run.id(), record);
-        }
-        Ok(())
+        records
     }
 }
 

@@ -43,6 +43,16 @@ impl From<minijinja::Error> for ExpressionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextTemplate {
     name: String,
+    /// Text and plain `{{ dotted.path }}` holes only: rendered without the template engine
+    /// when every hole holds a string or an integer (what minijinja would print the same).
+    simple: Option<Vec<Segment>>,
+}
+
+/// A piece of a simple text template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Text(String),
+    Hole(Vec<String>),
 }
 
 /// A handle to a compiled expression, evaluated to a native value.
@@ -91,7 +101,10 @@ impl Expressions {
     pub fn text(&mut self, name: String, source: &str) -> Result<TextTemplate, ExpressionError> {
         self.environment
             .add_template_owned(name.clone(), source.to_owned())?;
-        Ok(TextTemplate { name })
+        Ok(TextTemplate {
+            name,
+            simple: simple_segments(source),
+        })
     }
 
     /// Compiles an expression under a unique `name`.
@@ -163,6 +176,11 @@ impl Expressions {
         template: &TextTemplate,
         scope: &Scope,
     ) -> Result<String, ExpressionError> {
+        if let Some(segments) = &template.simple
+            && let Some(text) = render_simple(segments, scope)
+        {
+            return Ok(text);
+        }
         Ok(self
             .environment
             .get_template(&template.name)?
@@ -225,6 +243,58 @@ impl Expressions {
             }
         })
     }
+}
+
+/// Splits a template made only of text and `{{ dotted.path }}` holes; `None` for anything
+/// else (filters, tags, comments, whitespace control), which the engine renders.
+fn simple_segments(source: &str) -> Option<Vec<Segment>> {
+    if source.contains("{%") || source.contains("{#") || source.ends_with('\n') {
+        return None;
+    }
+    let mut segments = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            segments.push(Segment::Text(rest[..start].to_owned()));
+        }
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let inner = &after[..end];
+        if inner.starts_with('-') || inner.ends_with('-') {
+            return None;
+        }
+        segments.push(Segment::Hole(dotted_path(inner)?));
+        rest = &after[end + 2..];
+    }
+    if rest.contains("}}") && segments.is_empty() {
+        return None;
+    }
+    if !rest.is_empty() {
+        segments.push(Segment::Text(rest.to_owned()));
+    }
+    Some(segments)
+}
+
+/// Renders a simple template, or `None` when a hole holds something whose printing the
+/// engine should decide (or is undefined, so the engine reports it).
+fn render_simple(segments: &[Segment], scope: &Scope) -> Option<String> {
+    let mut text = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Text(literal) => text.push_str(literal),
+            Segment::Hole(path) => {
+                let value = scope.lookup(path).ok()?;
+                if let Some(string) = value.as_str() {
+                    text.push_str(string);
+                } else if value.is_integer() {
+                    text.push_str(&value.to_string());
+                } else {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(text)
 }
 
 /// The segments of an expression that is only identifiers joined by dots.
@@ -482,6 +552,43 @@ mod tests {
             .expression("u".into(), "state.missing + 1")
             .unwrap();
         let error = expressions.evaluate(&undefined, &scope()).unwrap_err();
+        assert!(error.message.contains("undefined"), "{}", error.message);
+    }
+
+    #[test]
+    fn simple_templates_render_as_the_engine_does() {
+        let scope = {
+            let mut scope = Scope::new(to_template_value(
+                &json!({"count": 2, "name": "Ada", "ratio": 0.5, "flag": true, "list": [1]}),
+            ));
+            scope.set_json("reply", &json!("yes"));
+            scope
+        };
+        for source in [
+            "Hello {{ state.name }}, count={{state.count}} reply={{ reply }}",
+            "{{ state.name }}",
+            "ratio {{ state.ratio }} flag {{ state.flag }} list {{ state.list }}",
+            "no holes at all",
+            "brace }} alone",
+            "trailing {{ state.name }}\n",
+            "{{- state.name }} trimmed",
+        ] {
+            let mut fast = Expressions::new();
+            let template = fast.text("t".into(), source).unwrap();
+            let mut engine = Expressions::new();
+            let mut slow = engine.text("t".into(), source).unwrap();
+            slow.simple = None;
+            assert_eq!(
+                fast.render(&template, &scope).unwrap(),
+                engine.render(&slow, &scope).unwrap(),
+                "{source}"
+            );
+        }
+        let mut expressions = Expressions::new();
+        let template = expressions
+            .text("u".into(), "Hi {{ state.missing }}")
+            .unwrap();
+        let error = expressions.render(&template, &scope).unwrap_err();
         assert!(error.message.contains("undefined"), "{}", error.message);
     }
 

@@ -12,6 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use weft_core::{Sampling, WriteOp};
 
+/// The maps of a compiled workflow: looked up on every step, keyed by names the workflow's
+/// author chose, so a fast non-cryptographic hash fits.
+pub type NameMap<V> = IndexMap<String, V, rustc_hash::FxBuildHasher>;
+
 /// The reserved target that finishes a run.
 pub const END: &str = "end";
 
@@ -25,13 +29,13 @@ pub struct Workflow {
     /// The default model for its model nodes.
     pub model: Option<String>,
     /// The state fields.
-    pub fields: IndexMap<String, Field>,
+    pub fields: NameMap<Field>,
     /// The fields' names, in order (shared by every run's view of the state).
     pub field_names: Arc<[String]>,
     /// The first node.
     pub entry: String,
     /// The nodes.
-    pub nodes: IndexMap<String, Node>,
+    pub nodes: NameMap<Node>,
     /// The run's output when it ends without an `end` node's own output.
     pub output: Option<ValueTemplate>,
     /// Limits on a run.

@@ -6,6 +6,7 @@ use super::{File, Session, invalid, parse_duration};
 use crate::error::{Diagnostic, LoadError, did_you_mean};
 use crate::expression::{Expressions, ValueTemplate};
 use crate::spec::{FieldSpec, FieldType, LimitsSpec, NextSpec, NodeSpec, Reducer, WorkflowSpec};
+use crate::workflow::NameMap;
 use crate::workflow::{
     END, Edge, EndBody, Field, HumanBody, Limits, Node, NodeBody, OutputSchema, Transition,
     Workflow, Write, check_schema,
@@ -26,7 +27,7 @@ pub(super) fn compile(
         spec: &spec,
         diagnostics: Vec::new(),
         expressions: Expressions::new(),
-        fields: IndexMap::new(),
+        fields: NameMap::default(),
     };
     for (name, field) in &spec.state {
         if let Some(compiled) = compiler.field(name, field) {
@@ -41,7 +42,7 @@ pub(super) fn compile(
             help,
         );
     }
-    let mut nodes = IndexMap::new();
+    let mut nodes = NameMap::default();
     for (name, node) in &spec.nodes {
         if let Some(compiled) = compiler.node(name, node) {
             nodes.insert(name.clone(), compiled);
@@ -84,7 +85,7 @@ pub(super) struct Compiler<'s, 'a> {
     pub(super) spec: &'s WorkflowSpec,
     pub(super) diagnostics: Vec<Diagnostic>,
     pub(super) expressions: Expressions,
-    pub(super) fields: IndexMap<String, Field>,
+    pub(super) fields: NameMap<Field>,
 }
 
 impl Compiler<'_, '_> {
@@ -497,7 +498,7 @@ impl Compiler<'_, '_> {
         })
     }
 
-    fn check_reachable(&mut self, nodes: &IndexMap<String, Node>) {
+    fn check_reachable(&mut self, nodes: &NameMap<Node>) {
         if !self.spec.nodes.contains_key(&self.spec.entry) || nodes.len() != self.spec.nodes.len() {
             // Broken nodes were reported already; reachability would only add noise.
             return;

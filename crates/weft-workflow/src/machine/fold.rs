@@ -53,19 +53,14 @@ impl RunMachine {
                 if self.current.is_some() {
                     return Err(unexpected(event, "a step is still running"));
                 }
-                if !self.workflow.nodes.contains_key(node) {
+                let Some(index) = self.workflow.nodes.get_index_of(node) else {
                     return Err(unexpected(
                         event,
                         format!("the workflow has no node `{node}`"),
                     ));
-                }
+                };
                 self.step = *step;
-                if let Some(visits) = self
-                    .workflow
-                    .nodes
-                    .get_index_of(node)
-                    .and_then(|index| self.visits.get_mut(index))
-                {
+                if let Some(visits) = self.visits.get_mut(index) {
                     *visits += 1;
                 }
                 self.next = Next::Nothing;

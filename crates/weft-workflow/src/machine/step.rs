@@ -16,20 +16,19 @@ enum StepAction {
     Wait,
     Fail(StepError),
     Interrupt(String, Option<Value>),
-    /// Done: writes are evaluated once per scope in `writes`, routing in `route`.
+    /// Done: writes are evaluated once per scope of `per_branch` (a map) or once in `route`,
+    /// and routing in `route`.
     Complete {
-        writes: Vec<Scope>,
+        per_branch: Option<Vec<Scope>>,
         route: Scope,
-        output: Option<Value>,
     },
 }
 
 impl StepAction {
-    fn complete_with(scope: Scope, output: Option<Value>) -> Self {
+    fn complete_with(scope: Scope) -> Self {
         Self::Complete {
-            writes: vec![scope.clone()],
+            per_branch: None,
             route: scope,
-            output,
         }
     }
 }
@@ -83,12 +82,8 @@ impl RunMachine {
                         decision,
                     )?;
                 }
-                StepAction::Complete {
-                    writes,
-                    route,
-                    output,
-                } => {
-                    self.complete(number, &node, &writes, route, output.as_ref(), decision)?;
+                StepAction::Complete { per_branch, route } => {
+                    self.complete(number, &node, per_branch.as_deref(), route, decision)?;
                 }
             }
         }
@@ -172,7 +167,7 @@ impl RunMachine {
         };
         Ok(match &mut step.phase {
             Phase::Broken(error) => StepAction::Fail(error.clone()),
-            Phase::Router | Phase::End => StepAction::complete_with(scope, None),
+            Phase::Router | Phase::End => StepAction::complete_with(scope),
             Phase::Human {
                 question,
                 interrupted,
@@ -180,7 +175,7 @@ impl RunMachine {
             } => match answer {
                 Some(answer) => {
                     scope.set_json("input", answer).set_json("output", answer);
-                    StepAction::complete_with(scope, Some(answer.clone()))
+                    StepAction::complete_with(scope)
                 }
                 None if !*interrupted => {
                     StepAction::Interrupt(question.clone(), human_schema(&workflow, &step.node))
@@ -205,7 +200,7 @@ impl RunMachine {
                         if let Some(reply) = reply {
                             scope.set("reply", minijinja::Value::from(reply));
                         }
-                        StepAction::complete_with(scope, Some(output))
+                        StepAction::complete_with(scope)
                     }
                 }
             }
@@ -277,9 +272,8 @@ impl RunMachine {
                             .set("outputs", outputs_template.clone())
                             .set("output", outputs_template);
                         StepAction::Complete {
-                            writes,
+                            per_branch: Some(writes),
                             route: scope,
-                            output: Some(outputs_value),
                         }
                     }
                 }
@@ -292,9 +286,8 @@ impl RunMachine {
         &mut self,
         number: u64,
         node_name: &str,
-        writes: &[Scope],
+        per_branch: Option<&[Scope]>,
         mut route: Scope,
-        _output: Option<&Value>,
         decision: &mut Decision,
     ) -> Result<(), RunError> {
         let workflow = self.workflow.clone();
@@ -310,7 +303,8 @@ impl RunMachine {
             error: StepError::new(ErrorKind::InvalidInput, message),
         };
         let mut delta = StateDelta::default();
-        for scope in writes {
+        let write_scopes = per_branch.unwrap_or(std::slice::from_ref(&route));
+        for scope in write_scopes {
             for write in &node.writes {
                 let Some(field) = workflow.fields.get(&write.field) else {
                     return self.record(
