@@ -7,8 +7,10 @@ use futures_core::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Sampling settings for one call; `None` leaves the backend's default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Sampling settings for one call; `None` leaves the backend's default. Workflow files
+/// write them as a node's `sampling:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Sampling {
     /// Softmax temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]

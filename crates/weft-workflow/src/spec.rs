@@ -154,24 +154,6 @@ pub struct EdgeSpec {
     pub to: String,
 }
 
-/// Sampling settings for a model call.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SamplingSpec {
-    /// Softmax temperature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling mass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    /// The most tokens to generate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// A seed, for backends that can be made deterministic.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-}
-
 /// A node. Every kind takes `description`, `writes` (state field -> template value, applied
 /// through the field's reducer), `next` and `limits`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -286,7 +268,7 @@ common_fields! {
         pub model: Option<String>,
         /// Sampling settings.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub sampling: Option<SamplingSpec>,
+        pub sampling: Option<weft_core::Sampling>,
     }
 }
 
@@ -307,7 +289,7 @@ common_fields! {
         pub model: Option<String>,
         /// Sampling settings.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub sampling: Option<SamplingSpec>,
+        pub sampling: Option<weft_core::Sampling>,
     }
 }
 

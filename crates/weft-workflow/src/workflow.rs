@@ -189,13 +189,20 @@ impl Activity {
     }
 }
 
+/// The messages a model node starts with.
+#[derive(Debug)]
+pub struct Prompt {
+    /// The system prompt.
+    pub system: Option<TextTemplate>,
+    /// The user prompt.
+    pub user: TextTemplate,
+}
+
 /// An agent's settings.
 #[derive(Debug)]
 pub struct AgentBody {
-    /// System prompt.
-    pub system: Option<TextTemplate>,
-    /// User prompt.
-    pub prompt: TextTemplate,
+    /// Its prompt.
+    pub prompt: Prompt,
     /// Tool names.
     pub tools: Vec<String>,
     /// Most model calls.
@@ -209,10 +216,8 @@ pub struct AgentBody {
 /// An llm node's settings.
 #[derive(Debug)]
 pub struct LlmBody {
-    /// System prompt.
-    pub system: Option<TextTemplate>,
-    /// User prompt.
-    pub prompt: TextTemplate,
+    /// Its prompt.
+    pub prompt: Prompt,
     /// Structured output.
     pub output_schema: Option<OutputSchema>,
     /// Model name or spec.

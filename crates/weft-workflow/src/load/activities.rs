@@ -5,10 +5,9 @@ use super::ChildError;
 use super::compile::Compiler;
 use crate::error::{LoadError, did_you_mean};
 use crate::expression::ValueTemplate;
-use crate::spec::{AgentSpec, LlmSpec, NodeSpec, SamplingSpec, SubWorkflowSpec, ToolNodeSpec};
-use crate::workflow::{Activity, AgentBody, ChildBody, LlmBody, MapBody, ToolBody};
+use crate::spec::{AgentSpec, LlmSpec, NodeSpec, SubWorkflowSpec, ToolNodeSpec};
+use crate::workflow::{Activity, AgentBody, ChildBody, LlmBody, MapBody, Prompt, ToolBody};
 use serde_json::json;
-use weft_core::Sampling;
 
 const DEFAULT_MAX_TURNS: u32 = 8;
 const DEFAULT_MAX_PARALLEL: u32 = 4;
@@ -32,24 +31,34 @@ impl Compiler<'_, '_> {
         self.error_at_value(path, format!("unknown tool `{tool}`"), help);
     }
 
-    pub(super) fn agent(&mut self, path: &[&str], spec: &AgentSpec) -> Option<Activity> {
+    /// The system and user prompts of an `agent` or `llm` node.
+    fn prompt(
+        &mut self,
+        path: &[&str],
+        kind: &str,
+        system: Option<&str>,
+        user: &str,
+    ) -> Option<Prompt> {
         let base = path.join(".");
-        if spec.prompt.trim().is_empty() {
+        if user.trim().is_empty() {
             self.error_at_key(
                 path,
-                format!("{} needs a `prompt`", describe_node(path, "agent")),
+                format!("{} needs a `prompt`", describe_node(path, kind)),
                 Some("add `prompt: <what to ask the model>`".into()),
             );
         }
-        let system = spec
-            .system
-            .as_ref()
-            .and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
-        let prompt = self.text(
-            &with(path, "prompt"),
-            &format!("{base}.prompt"),
-            &spec.prompt,
-        );
+        let system = match system {
+            Some(system) => {
+                Some(self.text(&with(path, "system"), &format!("{base}.system"), system)?)
+            }
+            None => None,
+        };
+        let user = self.text(&with(path, "prompt"), &format!("{base}.prompt"), user)?;
+        Some(Prompt { system, user })
+    }
+
+    pub(super) fn agent(&mut self, path: &[&str], spec: &AgentSpec) -> Option<Activity> {
+        let prompt = self.prompt(path, "agent", spec.system.as_deref(), &spec.prompt);
         for (index, tool) in spec.tools.iter().enumerate() {
             let index = index.to_string();
             let mut tool_path = with(path, "tools");
@@ -64,43 +73,25 @@ impl Compiler<'_, '_> {
             );
         }
         Some(Activity::Agent(AgentBody {
-            system,
             prompt: prompt?,
             tools: spec.tools.clone(),
             max_turns: spec.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             model: spec.model.clone(),
-            sampling: sampling(spec.sampling.as_ref()),
+            sampling: spec.sampling.clone().unwrap_or_default(),
         }))
     }
 
     pub(super) fn llm(&mut self, path: &[&str], spec: &LlmSpec) -> Option<Activity> {
-        let base = path.join(".");
-        if spec.prompt.trim().is_empty() {
-            self.error_at_key(
-                path,
-                format!("{} needs a `prompt`", describe_node(path, "llm")),
-                Some("add `prompt: <what to ask the model>`".into()),
-            );
-        }
-        let system = spec
-            .system
-            .as_ref()
-            .and_then(|system| self.text(&with(path, "system"), &format!("{base}.system"), system));
-        let prompt = self.text(
-            &with(path, "prompt"),
-            &format!("{base}.prompt"),
-            &spec.prompt,
-        );
+        let prompt = self.prompt(path, "llm", spec.system.as_deref(), &spec.prompt);
         let output_schema = spec
             .output_schema
             .as_ref()
             .and_then(|schema| self.output_schema(&with(path, "output_schema"), schema));
         Some(Activity::Llm(LlmBody {
-            system,
             prompt: prompt?,
             output_schema,
             model: spec.model.clone(),
-            sampling: sampling(spec.sampling.as_ref()),
+            sampling: spec.sampling.clone().unwrap_or_default(),
         }))
     }
 
@@ -280,14 +271,4 @@ fn strip_braces(text: &str) -> &str {
         .and_then(|inner| inner.strip_suffix("}}"))
         .map(str::trim)
         .unwrap_or(trimmed)
-}
-
-fn sampling(spec: Option<&SamplingSpec>) -> Sampling {
-    spec.map(|spec| Sampling {
-        temperature: spec.temperature,
-        top_p: spec.top_p,
-        max_tokens: spec.max_tokens,
-        seed: spec.seed,
-    })
-    .unwrap_or_default()
 }

@@ -99,19 +99,7 @@ impl ActivityState {
         };
         match activity {
             Activity::Llm(body) => {
-                let mut messages = Vec::with_capacity(2);
-                if let Some(system) = &body.system {
-                    messages.push(Message::system(
-                        expressions
-                            .render(system, scope)
-                            .map_err(|error| render_error("`system`", error))?,
-                    ));
-                }
-                messages.push(Message::user(
-                    expressions
-                        .render(&body.prompt, scope)
-                        .map_err(|error| render_error("`prompt`", error))?,
-                ));
+                let messages = render_prompt(expressions, &body.prompt, scope)?;
                 Ok(Self::Llm(LlmState {
                     request: Some(ChatRequest {
                         messages,
@@ -128,19 +116,7 @@ impl ActivityState {
                 }))
             }
             Activity::Agent(body) => {
-                let mut messages = Vec::with_capacity(2);
-                if let Some(system) = &body.system {
-                    messages.push(Message::system(
-                        expressions
-                            .render(system, scope)
-                            .map_err(|error| render_error("`system`", error))?,
-                    ));
-                }
-                messages.push(Message::user(
-                    expressions
-                        .render(&body.prompt, scope)
-                        .map_err(|error| render_error("`prompt`", error))?,
-                ));
+                let messages = render_prompt(expressions, &body.prompt, scope)?;
                 Ok(Self::Agent(AgentState {
                     messages,
                     request: ChatRequest {
@@ -503,6 +479,32 @@ pub(crate) enum ChildUpdate<'a> {
     Finished(&'a Value),
     Interrupted(&'a str, Option<&'a Value>),
     Resumed,
+}
+
+/// The first messages of a model activity: the system prompt (if any) and the user prompt.
+fn render_prompt(
+    expressions: &crate::expression::Expressions,
+    prompt: &crate::workflow::Prompt,
+    scope: &Scope,
+) -> Result<Vec<Message>, StepError> {
+    let render_error = |what: &str, error: crate::expression::ExpressionError| {
+        StepError::new(
+            ErrorKind::InvalidInput,
+            format!("{what} failed to render: {}", error.message),
+        )
+    };
+    let mut messages = Vec::with_capacity(2);
+    if let Some(system) = &prompt.system {
+        let text = expressions
+            .render(system, scope)
+            .map_err(|error| render_error("`system`", error))?;
+        messages.push(Message::system(text));
+    }
+    let text = expressions
+        .render(&prompt.user, scope)
+        .map_err(|error| render_error("`prompt`", error))?;
+    messages.push(Message::user(text));
+    Ok(messages)
 }
 
 fn call_id(place: Place, turn: u32, index: u32) -> String {
