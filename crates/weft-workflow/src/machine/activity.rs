@@ -42,7 +42,8 @@ pub(crate) struct AgentState {
     calls: Vec<(ToolCall, Option<ToolOutcome>)>,
     started: HashSet<u32>,
     waiting_for_model: bool,
-    result: Option<Result<String, StepError>>,
+    /// The final reply, as a JSON string.
+    result: Option<Result<Value, StepError>>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +70,7 @@ pub(crate) enum Progress<'a> {
     /// Waits for a person through a child run.
     Waiting(&'a str, Option<&'a Value>),
     /// Done, with its output and, for model activities, the reply text.
-    Done(Value, Option<&'a str>),
+    Done(&'a Value, Option<&'a str>),
     /// Failed.
     Failed(&'a StepError),
 }
@@ -172,21 +173,21 @@ impl ActivityState {
         match self {
             Self::Llm(state) => match &state.result {
                 None => Progress::Working,
-                Some(Ok(output)) => Progress::Done(output.clone(), state.reply.as_deref()),
+                Some(Ok(output)) => Progress::Done(output, state.reply.as_deref()),
                 Some(Err(error)) => Progress::Failed(error),
             },
             Self::Agent(state) => match &state.result {
                 None => Progress::Working,
-                Some(Ok(text)) => Progress::Done(Value::String(text.clone()), Some(text)),
+                Some(Ok(output)) => Progress::Done(output, output.as_str()),
                 Some(Err(error)) => Progress::Failed(error),
             },
             Self::Tool(state) => match &state.result {
                 None => Progress::Working,
-                Some(Ok(output)) => Progress::Done(output.clone(), None),
+                Some(Ok(output)) => Progress::Done(output, None),
                 Some(Err(error)) => Progress::Failed(error),
             },
             Self::Child(state) => match (&state.result, &state.waiting) {
-                (Some(Ok(output)), _) => Progress::Done(output.clone(), None),
+                (Some(Ok(output)), _) => Progress::Done(output, None),
                 (Some(Err(error)), _) => Progress::Failed(error),
                 (None, Some((question, schema))) => Progress::Waiting(question, schema.as_ref()),
                 (None, None) => Progress::Working,
@@ -339,7 +340,7 @@ impl ActivityState {
                     .push(Message::assistant(reply.text.clone(), calls.clone()));
                 state.waiting_for_model = false;
                 if calls.is_empty() {
-                    state.result = Some(Ok(reply.text.clone()));
+                    state.result = Some(Ok(Value::String(reply.text.clone())));
                 } else {
                     state.calls = calls.into_iter().map(|call| (call, None)).collect();
                     state.started.clear();
@@ -439,9 +440,7 @@ impl ActivityState {
             Self::Llm(state) => state.result = slot,
             Self::Tool(state) => state.result = slot,
             Self::Child(state) => state.result = slot,
-            Self::Agent(state) => {
-                state.result = slot.map(|result| result.map(|_: Value| String::new()))
-            }
+            Self::Agent(state) => state.result = slot,
         }
     }
 

@@ -287,12 +287,9 @@ impl RunMachine {
         step: u64,
         branch: Option<u32>,
     ) -> Result<&mut ActivityState, RunError> {
-        let workflow = self.workflow.clone();
-        let scope = self.scope();
-        let place = self.place(branch);
         let current = self
             .current
-            .as_mut()
+            .as_ref()
             .ok_or_else(|| unexpected(event, "no step is running"))?;
         if current.number != step {
             return Err(unexpected(
@@ -303,7 +300,18 @@ impl RunMachine {
                 ),
             ));
         }
-        match (&mut current.phase, branch) {
+        let index = branch.map(|branch| usize::try_from(branch).unwrap_or(usize::MAX));
+        // Replay can meet a branch's event before the branch was started in this machine;
+        // only then is a scope needed to start it.
+        let needs_start = matches!((&current.phase, index), (Phase::Map(map), Some(index))
+            if map.branches.get(index).is_some_and(Option::is_none));
+        let scope = needs_start.then(|| self.scope());
+        let workflow = self.workflow.clone();
+        let place = self.place(branch);
+        let Some(current) = self.current.as_mut() else {
+            return Err(unexpected(event, "no step is running"));
+        };
+        match (&mut current.phase, index) {
             (Phase::Activity(activity), None) => Ok(activity),
             (Phase::Map(map), Some(index)) => {
                 let Some(NodeBody::Map(body)) =
@@ -311,14 +319,14 @@ impl RunMachine {
                 else {
                     return Err(unexpected(event, "the step is not a map"));
                 };
-                map.branch(
-                    &workflow,
-                    body,
-                    &scope,
-                    place,
-                    usize::try_from(index).unwrap_or(usize::MAX),
-                )
-                .map_err(|error| unexpected(event, error.message))
+                match scope {
+                    Some(scope) => map
+                        .start_branch(&workflow, body, &scope, place, index)
+                        .map_err(|error| unexpected(event, error.message)),
+                    None => map.started_branch(index).ok_or_else(|| {
+                        unexpected(event, format!("map branch {index} does not exist"))
+                    }),
+                }
             }
             _ => Err(unexpected(event, "the running step has no such activity")),
         }

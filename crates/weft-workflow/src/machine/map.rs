@@ -18,7 +18,7 @@ pub(crate) enum MapProgress<'a> {
     Working,
     Waiting(u32, &'a str, Option<&'a Value>),
     Failed(u32, &'a StepError),
-    Done(Vec<(Value, Option<String>)>),
+    Done(Vec<(&'a Value, Option<&'a str>)>),
 }
 
 impl MapState {
@@ -38,8 +38,13 @@ impl MapState {
         scope
     }
 
-    /// The branch `index`, started if it was not.
-    pub(crate) fn branch(
+    /// The branch `index`, if it has started.
+    pub(crate) fn started_branch(&mut self, index: usize) -> Option<&mut ActivityState> {
+        self.branches.get_mut(index).and_then(Option::as_mut)
+    }
+
+    /// Starts the branch `index` (rendering its templates with `item` and `index`).
+    pub(crate) fn start_branch(
         &mut self,
         workflow: &Workflow,
         body: &MapBody,
@@ -54,11 +59,7 @@ impl MapState {
                 format!("map branch {index} does not exist"),
             )
         })?;
-        if slot.is_none() {
-            *slot = Some(ActivityState::start(workflow, &body.branch, &scope, place)?);
-        }
-        slot.as_mut()
-            .ok_or_else(|| StepError::new(weft_core::ErrorKind::Internal, "map branch vanished"))
+        Ok(slot.insert(ActivityState::start(workflow, &body.branch, &scope, place)?))
     }
 
     /// Indexes of branches to start now so that at most `max_parallel` are unfinished.
@@ -105,7 +106,7 @@ impl MapState {
             .iter()
             .filter_map(
                 |branch| match branch.as_ref().map(ActivityState::progress) {
-                    Some(Progress::Done(output, reply)) => Some((output, reply.map(str::to_owned))),
+                    Some(Progress::Done(output, reply)) => Some((output, reply)),
                     _ => None,
                 },
             )

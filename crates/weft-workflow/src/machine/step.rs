@@ -196,7 +196,7 @@ impl RunMachine {
                         StepAction::Interrupt(question.to_owned(), schema.cloned())
                     }
                     Progress::Done(output, reply) => {
-                        scope.set_json("output", &output);
+                        scope.set_json("output", output);
                         if let Some(reply) = reply {
                             scope.set("reply", minijinja::Value::from(reply));
                         }
@@ -218,7 +218,9 @@ impl RunMachine {
                         branch: u32::try_from(index).ok(),
                         ..place
                     };
-                    if let Err(error) = map.branch(&workflow, body, &scope, branch_place, index) {
+                    if let Err(error) =
+                        map.start_branch(&workflow, body, &scope, branch_place, index)
+                    {
                         return Ok(StepAction::Fail(StepError::new(
                             error.kind,
                             format!("map branch {index}: {}", error.message),
@@ -250,7 +252,10 @@ impl RunMachine {
                     }
                     MapProgress::Done(outputs) => {
                         let outputs_value = Value::Array(
-                            outputs.iter().map(|(output, _)| output.clone()).collect(),
+                            outputs
+                                .iter()
+                                .map(|(output, _)| (*output).clone())
+                                .collect(),
                         );
                         let outputs_template = to_template_value(&outputs_value);
                         let writes = outputs
@@ -259,7 +264,7 @@ impl RunMachine {
                             .map(|(index, (output, reply))| {
                                 let mut branch_scope = map.branch_scope(&scope, body, index);
                                 branch_scope
-                                    .set_json("output", &output)
+                                    .set_json("output", output)
                                     .set("outputs", outputs_template.clone());
                                 if let Some(reply) = reply {
                                     branch_scope.set("reply", minijinja::Value::from(reply));
