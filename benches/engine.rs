@@ -21,7 +21,10 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
-use weft::core::{Event, EventRecord, EventSink, ModelReply, RunId, StoreError};
+use weft::core::{
+    ErrorKind, Event, EventRecord, EventSink, ModelReply, RunFilter, RunId, RunStore, RunSummary,
+    StoreError,
+};
 use weft::llm::ScriptedModel;
 use weft::runtime::{CancellationToken, Models, Runtime};
 use weft::workflow::{Command, Loader, RunMachine, Workflow};
@@ -100,6 +103,32 @@ impl EventSink for DiscardSink {
     }
 }
 
+impl RunStore for DiscardSink {
+    fn run(&self, run: RunId) -> BoxFuture<'_, Result<RunSummary, StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::new(
+            ErrorKind::NotFound,
+            format!("{run} was discarded"),
+        ))))
+    }
+    fn events(
+        &self,
+        _run: RunId,
+        _after: u64,
+    ) -> BoxFuture<'_, Result<Vec<EventRecord>, StoreError>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+    fn runs(&self, _filter: RunFilter) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+    fn mark_failed<'a>(
+        &'a self,
+        _run: RunId,
+        _error: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
 fn load(source: &str) -> Arc<Workflow> {
     Loader::new()
         .load_source(Path::new("bench.yaml"), source)
@@ -110,7 +139,7 @@ fn runtime() -> Runtime {
     let model = ScriptedModel::from_yaml(Path::new("replies.yaml"), REPLIES).expect("valid script");
     Runtime::builder()
         .models(Arc::new(Models::new().with_default(Arc::new(model))))
-        .sink(Arc::new(DiscardSink))
+        .store(Arc::new(DiscardSink))
         .build()
 }
 

@@ -18,6 +18,10 @@ pub enum ErrorKind {
     Upstream,
     /// A configured limit (steps, turns, sizes) was reached.
     LimitExceeded,
+    /// Another writer got there first (an append at a taken sequence number).
+    Conflict,
+    /// Stored data could not be read back.
+    Corrupt,
     /// The run was cancelled.
     Cancelled,
     /// A bug or an impossible state inside weft.
@@ -34,6 +38,8 @@ impl ErrorKind {
             Self::RetryableUpstream => "retryable_upstream",
             Self::Upstream => "upstream",
             Self::LimitExceeded => "limit_exceeded",
+            Self::Conflict => "conflict",
+            Self::Corrupt => "corrupt",
             Self::Cancelled => "cancelled",
             Self::Internal => "internal",
         }

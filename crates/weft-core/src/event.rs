@@ -53,6 +53,23 @@ pub enum RunStatus {
     Cancelled,
 }
 
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "running" => Ok(Self::Running),
+            "interrupted" => Ok(Self::Interrupted),
+            "finished" => Ok(Self::Finished),
+            "failed" => Ok(Self::Failed),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(format!(
+                "unknown run status `{other}`; expected running, interrupted, finished, failed or cancelled"
+            )),
+        }
+    }
+}
+
 impl RunStatus {
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
@@ -74,6 +91,9 @@ pub enum Event {
     RunStarted {
         /// The workflow's name.
         workflow: String,
+        /// The workflow file, so the run can be resumed from its log alone.
+        #[serde(default)]
+        source: String,
         /// The run's input.
         input: Value,
         /// The parent, for a sub-workflow's run.

@@ -25,5 +25,5 @@ pub use model::{
     ReplyBuilder, Sampling, Usage,
 };
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
-pub use store::{EventSink, StoreError};
-pub use tool::{ToolBox, ToolContext, ToolError, ToolFuture};
+pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};
+pub use tool::{ToolBox, ToolContext, ToolError, ToolFuture, idempotency_key};

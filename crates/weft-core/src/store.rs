@@ -2,9 +2,10 @@
 //! the in-memory sink of tests and one-off runs.
 
 use crate::error::ErrorKind;
-use crate::event::EventRecord;
+use crate::event::{EventRecord, ParentLink, RunStatus};
 use crate::ids::RunId;
 use futures_core::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 
 /// A failure to store events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,4 +36,80 @@ pub trait EventSink: Send + Sync {
         run: RunId,
         records: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// A run as a store lists it. Every field is derived from the run's events when they are
+/// appended, in the same transaction, so it always agrees with the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run.
+    pub id: RunId,
+    /// Its workflow's name.
+    pub workflow: String,
+    /// The workflow file it was started from.
+    pub source: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// Its parent, for a sub-workflow's run.
+    pub parent: Option<ParentLink>,
+    /// When its first event was recorded (ms since the Unix epoch).
+    pub created_at_millis: u64,
+    /// When its last event was recorded.
+    pub updated_at_millis: u64,
+    /// How many events its log holds.
+    pub events: u64,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs that are not sub-workflow runs.
+    pub top_level_only: bool,
+    /// At most this many, newest first (0: no limit).
+    pub limit: u32,
+}
+
+/// A store of run logs: an [`EventSink`] that can also read them back.
+pub trait RunStore: EventSink {
+    /// The run's summary; a `not_found` error if there is no such run.
+    fn run(&self, run: RunId) -> BoxFuture<'_, Result<RunSummary, StoreError>>;
+    /// The run's events with a sequence number above `after`, in order.
+    fn events(&self, run: RunId, after: u64)
+    -> BoxFuture<'_, Result<Vec<EventRecord>, StoreError>>;
+    /// Runs, newest first.
+    fn runs(&self, filter: RunFilter) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>>;
+    /// Marks a run failed without an event (its log cannot be read, so none can be appended).
+    fn mark_failed<'a>(
+        &'a self,
+        run: RunId,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// What the status of a run becomes after `event`, if the event changes it.
+pub fn status_after(event: &crate::event::Event) -> Option<(RunStatus, Option<String>)> {
+    use crate::event::Event;
+    match event {
+        Event::RunStarted { .. } | Event::Resumed { .. } => Some((RunStatus::Running, None)),
+        Event::Interrupted { .. } => Some((RunStatus::Interrupted, None)),
+        Event::RunFinished { .. } => Some((RunStatus::Finished, None)),
+        Event::RunFailed { error, .. } => Some((RunStatus::Failed, Some(error.message.clone()))),
+        Event::RunCancelled { reason } => Some((RunStatus::Cancelled, Some(reason.clone()))),
+        Event::StepStarted { .. }
+        | Event::ModelReplied { .. }
+        | Event::ModelFailed { .. }
+        | Event::ToolCallStarted { .. }
+        | Event::ToolCallFinished { .. }
+        | Event::ChildStarted { .. }
+        | Event::ChildFinished { .. }
+        | Event::ChildFailed { .. }
+        | Event::ChildInterrupted { .. }
+        | Event::StateChanged { .. }
+        | Event::StepFinished { .. }
+        | Event::StepFailed { .. } => None,
+    }
 }

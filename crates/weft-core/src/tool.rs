@@ -47,3 +47,17 @@ pub trait ToolBox: Send + Sync {
     /// Runs one call.
     fn call(&self, call: ToolCall, context: ToolContext) -> ToolFuture;
 }
+
+/// The idempotency key of a tool call: the same on every attempt of the same call, and
+/// unique in a store. `branch` is the map branch, `turn` the model call that asked for it
+/// and `index` its place among that reply's calls.
+pub fn idempotency_key(
+    run: RunId,
+    step: u64,
+    branch: Option<u32>,
+    turn: u32,
+    index: u32,
+) -> String {
+    let branch = branch.map_or_else(|| "-".to_owned(), |branch| branch.to_string());
+    format!("{run}/{step}/{branch}/{turn}/{index}")
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weft_core::{
-    Clock, ErrorKind, Event, EventRecord, EventSink, RunId, RunStatus, StepError, SystemClock,
+    Clock, ErrorKind, Event, EventRecord, RunId, RunStatus, RunStore, StepError, SystemClock,
     ToolBox,
 };
 use weft_workflow::{Command, Decision, Question, RunMachine, Workflow};
@@ -26,7 +26,7 @@ use weft_workflow::{Command, Decision, Question, RunMachine, Workflow};
 pub struct Runtime {
     pub(crate) models: Arc<dyn ModelSource>,
     pub(crate) tools: Arc<dyn ToolBox>,
-    sink: Arc<dyn EventSink>,
+    pub(crate) store: Arc<dyn RunStore>,
     pub(crate) observer: Arc<dyn RunObserver>,
     clock: Arc<dyn Clock>,
 }
@@ -36,7 +36,7 @@ pub struct Runtime {
 pub struct RuntimeBuilder {
     models: Option<Arc<dyn ModelSource>>,
     tools: Option<Arc<dyn ToolBox>>,
-    sink: Option<Arc<dyn EventSink>>,
+    store: Option<Arc<dyn RunStore>>,
     observer: Option<Arc<dyn RunObserver>>,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -52,9 +52,9 @@ impl RuntimeBuilder {
         self.tools = Some(tools);
         self
     }
-    /// Where events go.
-    pub fn sink(mut self, sink: Arc<dyn EventSink>) -> Self {
-        self.sink = Some(sink);
+    /// Where run logs are kept.
+    pub fn store(mut self, store: Arc<dyn RunStore>) -> Self {
+        self.store = Some(store);
         self
     }
     /// Who watches.
@@ -72,7 +72,7 @@ impl RuntimeBuilder {
         Runtime {
             models: self.models.unwrap_or_else(|| Arc::new(Models::new())),
             tools: self.tools.unwrap_or_else(|| Arc::new(BasicTools)),
-            sink: self.sink.unwrap_or_else(|| Arc::new(MemorySink::new())),
+            store: self.store.unwrap_or_else(|| Arc::new(MemorySink::new())),
             observer: self.observer.unwrap_or_else(|| Arc::new(NoObserver)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         }
@@ -107,6 +107,13 @@ impl ActiveRun {
             run_started: Instant::now(),
             children: HashMap::new(),
         }
+    }
+
+    /// A run rebuilt from its log, which ends at `last_sequence`.
+    pub(crate) fn restored(machine: RunMachine, last_sequence: u64) -> Self {
+        let mut run = Self::new(machine);
+        run.next_sequence = last_sequence + 1;
+        run
     }
 
     /// The run's id.
@@ -169,6 +176,35 @@ impl Runtime {
         Ok(run)
     }
 
+    /// Rebuilds a run from its log in the store.
+    pub async fn load(
+        &self,
+        workflow: Arc<Workflow>,
+        run: RunId,
+    ) -> Result<ActiveRun, RuntimeError> {
+        let records = self.store.events(run, 0).await?;
+        let machine =
+            RunMachine::restore(workflow, run, records.iter().map(|record| &record.event))?;
+        Ok(ActiveRun::restored(
+            machine,
+            records.last().map_or(0, |record| record.sequence),
+        ))
+    }
+
+    /// Drives a loaded run on from where its log ends: the effects that were in flight when
+    /// it stopped are done again, and finished ones are not.
+    pub async fn continue_run(
+        &self,
+        run: &mut ActiveRun,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        if run.status() != RunStatus::Running {
+            return Ok(());
+        }
+        let decision = run.machine.pending()?;
+        self.drive(run, decision, cancel).await
+    }
+
     /// Answers an interrupted run and drives it on. A bad answer is refused before anything
     /// is recorded, so the caller may ask again.
     pub async fn resume(
@@ -177,9 +213,38 @@ impl Runtime {
         input: Value,
         cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
+        self.attach_waiting_children(run).await?;
         run.check_answer(&input)?;
         let decision = run.machine.resume(input)?;
         self.drive(run, decision, cancel).await
+    }
+
+    /// After a restart, a run that waits through a sub-workflow has no child in memory: load
+    /// the waiting child (and its own waiting child) from the store, so the answer is checked
+    /// where it will be taken.
+    fn attach_waiting_children<'a>(
+        &'a self,
+        run: &'a mut ActiveRun,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let Some(question) = run.machine.question() else {
+                return Ok(());
+            };
+            let Some((branch, Some(child_id))) = question.child else {
+                return Ok(());
+            };
+            let key = (question.step, branch);
+            if run.children.contains_key(&key) {
+                return Ok(());
+            }
+            let Some(workflow) = run.machine.child_workflow(question.step, branch) else {
+                return Ok(());
+            };
+            let mut child = self.load(workflow, child_id).await?;
+            self.attach_waiting_children(&mut child).await?;
+            run.children.insert(key, child);
+            Ok(())
+        })
     }
 
     pub(crate) fn drive<'a>(
@@ -288,7 +353,13 @@ impl Runtime {
                 }
                 Command::ResumeChild(answer) => {
                     let child = run.children.remove(&(answer.step, answer.branch));
-                    effects.push(self.resume_child_effect(answer, child, cancel.child_token()));
+                    let workflow = run.machine.child_workflow(answer.step, answer.branch);
+                    effects.push(self.resume_child_effect(
+                        answer,
+                        workflow,
+                        child,
+                        cancel.child_token(),
+                    ));
                 }
             }
         }
@@ -307,7 +378,7 @@ impl Runtime {
         if records.is_empty() {
             return Ok(());
         }
-        self.sink.append(run.id(), &records).await?;
+        self.store.append(run.id(), &records).await?;
         for record in &records {
             self.observer.on_event(run.id(), record);
         }

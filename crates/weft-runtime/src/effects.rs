@@ -124,6 +124,22 @@ impl Runtime {
         cancel: CancellationToken,
     ) -> EffectFuture<'a> {
         Box::pin(async move {
+            let failed = |error: StepError| {
+                EffectDone::event(Event::ChildFailed {
+                    step: child.step,
+                    branch: child.branch,
+                    error,
+                })
+            };
+            // A child that has a log already (the parent is being resumed) goes on from it.
+            if child.run.is_some() {
+                let existing = self.store.events(child_id, 0).await?;
+                if !existing.is_empty() {
+                    let mut active = self.load(child.workflow.clone(), child_id).await?;
+                    self.continue_run(&mut active, &cancel).await?;
+                    return Ok(child_outcome(child.step, child.branch, active));
+                }
+            }
             let link = ParentLink {
                 run: parent,
                 step: child.step,
@@ -132,19 +148,15 @@ impl Runtime {
             let (machine, decision) = match RunMachine::start(
                 child.workflow.clone(),
                 child_id,
-                child.input,
+                child.input.clone(),
                 Some(link),
             ) {
                 Ok(started) => started,
                 Err(error) => {
-                    return Ok(EffectDone::event(Event::ChildFailed {
-                        step: child.step,
-                        branch: child.branch,
-                        error: StepError::new(
-                            ErrorKind::InvalidInput,
-                            format!("sub-workflow `{}`: {error}", child.workflow.name),
-                        ),
-                    }));
+                    return Ok(failed(StepError::new(
+                        ErrorKind::InvalidInput,
+                        format!("sub-workflow `{}`: {error}", child.workflow.name),
+                    )));
                 }
             };
             let mut active = ActiveRun::new(machine);
@@ -156,19 +168,25 @@ impl Runtime {
     pub(crate) fn resume_child_effect<'a>(
         &'a self,
         answer: ChildAnswer,
+        workflow: Option<std::sync::Arc<weft_workflow::Workflow>>,
         child: Option<ActiveRun>,
         cancel: CancellationToken,
     ) -> EffectFuture<'a> {
         Box::pin(async move {
-            let Some(mut active) = child else {
-                return Ok(EffectDone::event(Event::ChildFailed {
-                    step: answer.step,
-                    branch: answer.branch,
-                    error: StepError::new(
-                        ErrorKind::NotFound,
-                        "the waiting sub-workflow run is no longer in memory",
-                    ),
-                }));
+            let mut active = match (child, answer.run, workflow) {
+                (Some(active), _, _) => active,
+                // After a restart the waiting child is rebuilt from its own log.
+                (None, Some(run), Some(workflow)) => self.load(workflow, run).await?,
+                _ => {
+                    return Ok(EffectDone::event(Event::ChildFailed {
+                        step: answer.step,
+                        branch: answer.branch,
+                        error: StepError::new(
+                            ErrorKind::NotFound,
+                            "the waiting sub-workflow run cannot be found",
+                        ),
+                    }));
+                }
             };
             let decision = active.machine.resume(answer.input)?;
             self.drive(&mut active, decision, &cancel).await?;

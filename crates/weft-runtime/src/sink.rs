@@ -1,10 +1,13 @@
-//! An event sink in memory, for tests and one-off runs; it checks sequence numbers like the
+//! A run store in memory, for tests and one-off runs; it checks sequence numbers like the
 //! durable stores do.
 
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use weft_core::{ErrorKind, EventRecord, EventSink, RunId, StoreError};
+use weft_core::{
+    ErrorKind, Event, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, RunSummary,
+    StoreError, status_after,
+};
 
 /// Keeps every run's events in memory.
 #[derive(Debug, Default)]
@@ -33,6 +36,47 @@ impl MemorySink {
             .map(|runs| runs.keys().copied().collect())
             .unwrap_or_default()
     }
+
+    fn locked(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<RunId, Vec<EventRecord>>>, StoreError> {
+        self.runs
+            .lock()
+            .map_err(|_| StoreError::new(ErrorKind::Internal, "memory sink lock poisoned"))
+    }
+}
+
+/// Folds a log into its summary.
+fn summarize(run: RunId, log: &[EventRecord]) -> RunSummary {
+    let mut summary = RunSummary {
+        id: run,
+        workflow: String::new(),
+        source: String::new(),
+        status: RunStatus::Running,
+        parent: None,
+        created_at_millis: log.first().map_or(0, |record| record.at_millis),
+        updated_at_millis: log.last().map_or(0, |record| record.at_millis),
+        events: log.len() as u64,
+        error: None,
+    };
+    for record in log {
+        if let Event::RunStarted {
+            workflow,
+            source,
+            parent,
+            ..
+        } = &record.event
+        {
+            summary.workflow.clone_from(workflow);
+            summary.source.clone_from(source);
+            summary.parent.clone_from(parent);
+        }
+        if let Some((status, error)) = status_after(&record.event) {
+            summary.status = status;
+            summary.error = error;
+        }
+    }
+    summary
 }
 
 impl EventSink for MemorySink {
@@ -42,17 +86,14 @@ impl EventSink for MemorySink {
         records: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let result = (|| {
-            let mut runs = self
-                .runs
-                .lock()
-                .map_err(|_| StoreError::new(ErrorKind::Internal, "memory sink lock poisoned"))?;
+            let mut runs = self.locked()?;
             let log = runs.entry(run).or_default();
             let expected = log.len() as u64 + 1;
             if let Some(first) = records.first()
                 && first.sequence != expected
             {
                 return Err(StoreError::new(
-                    ErrorKind::InvalidInput,
+                    ErrorKind::Conflict,
                     format!(
                         "run {run}: append at sequence {} but the log expects {expected}",
                         first.sequence
@@ -62,6 +103,64 @@ impl EventSink for MemorySink {
             log.extend_from_slice(records);
             Ok(())
         })();
+        Box::pin(std::future::ready(result))
+    }
+}
+
+impl RunStore for MemorySink {
+    fn run(&self, run: RunId) -> BoxFuture<'_, Result<RunSummary, StoreError>> {
+        let result = self.locked().and_then(|runs| {
+            runs.get(&run)
+                .map(|log| summarize(run, log))
+                .ok_or_else(|| StoreError::new(ErrorKind::NotFound, format!("no run {run}")))
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn events(
+        &self,
+        run: RunId,
+        after: u64,
+    ) -> BoxFuture<'_, Result<Vec<EventRecord>, StoreError>> {
+        let result = self.locked().map(|runs| {
+            runs.get(&run)
+                .map(|log| {
+                    log.iter()
+                        .filter(|record| record.sequence > after)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn runs(&self, filter: RunFilter) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
+        let result = self.locked().map(|runs| {
+            let mut summaries: Vec<RunSummary> = runs
+                .iter()
+                .map(|(run, log)| summarize(*run, log))
+                .filter(|summary| filter.status.is_none_or(|status| summary.status == status))
+                .filter(|summary| !filter.top_level_only || summary.parent.is_none())
+                .collect();
+            summaries.sort_by(|a, b| b.id.cmp(&a.id));
+            if filter.limit > 0 {
+                summaries.truncate(filter.limit as usize);
+            }
+            summaries
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn mark_failed<'a>(
+        &'a self,
+        run: RunId,
+        _error: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        // Memory logs are never corrupt; nothing to mark.
+        let result = self.locked().map(|runs| {
+            let _ = runs.contains_key(&run);
+        });
         Box::pin(std::future::ready(result))
     }
 }

@@ -55,7 +55,7 @@ fn setup(script: &str) -> Setup {
     let recorder = Arc::new(Recorder::default());
     let runtime = Runtime::builder()
         .models(Arc::new(Models::new().with_default(scripted(script))))
-        .sink(sink.clone())
+        .store(sink.clone())
         .observer(recorder.clone())
         .build();
     Setup {

@@ -515,10 +515,7 @@ fn call_id(place: Place, turn: u32, index: u32) -> String {
 
 /// The key a tool receives: the same on every attempt of the same call.
 fn idempotency_key(place: Place, turn: u32, index: u32) -> String {
-    let branch = place
-        .branch
-        .map_or_else(|| "-".to_owned(), |branch| branch.to_string());
-    format!("{}/{}/{branch}/{turn}/{index}", place.run, place.step)
+    weft_core::idempotency_key(place.run, place.step, place.branch, turn, index)
 }
 
 /// Parses a structured reply: JSON (optionally in a ```json fence) matching the schema.

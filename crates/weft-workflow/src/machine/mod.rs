@@ -271,6 +271,7 @@ impl RunMachine {
         machine.record(
             Event::RunStarted {
                 workflow: workflow.name.clone(),
+                source: workflow.source.display().to_string(),
                 input,
                 parent,
             },
@@ -443,6 +444,24 @@ impl RunMachine {
             .map(|node| node.limits)
             .unwrap_or_default();
         Some((step.number, &step.node, limits))
+    }
+
+    /// The workflow of the sub-workflow that step `step` (map branch `branch`) runs, while
+    /// that step is the current one.
+    pub fn child_workflow(&self, step: u64, branch: Option<u32>) -> Option<Arc<Workflow>> {
+        let current = self
+            .current
+            .as_ref()
+            .filter(|current| current.number == step)?;
+        let activity = match (&self.workflow.nodes.get(&current.node)?.body, branch) {
+            (NodeBody::Activity(activity), None) => activity,
+            (NodeBody::Map(map), Some(_)) => &map.branch,
+            _ => return None,
+        };
+        match activity {
+            Activity::Workflow(child) => Some(child.workflow.clone()),
+            Activity::Agent(_) | Activity::Llm(_) | Activity::Tool(_) => None,
+        }
     }
 
     /// The question an interrupted run waits on.

@@ -374,6 +374,7 @@ fn a_log_that_does_not_fit_the_workflow_is_refused() {
     let events = vec![
         Event::RunStarted {
             workflow: "chain".into(),
+            source: "test.yaml".into(),
             input: json!({}),
             parent: None,
         },

@@ -1,0 +1,327 @@
+//! The SQLite store on real files: appends, sequence checks, status derivation, the tool-call
+//! journal, refusing foreign or newer files without touching them, corrupt events, and a
+//! run resumed from its log by a fresh runtime.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use weft_core::{
+    ErrorKind, Event, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, ToolCall,
+    ToolOutcome,
+};
+use weft_runtime::{CancellationToken, Runtime};
+use weft_store::{OpenError, SqliteStore};
+
+fn record(sequence: u64, event: Event) -> EventRecord {
+    EventRecord {
+        sequence,
+        at_millis: 1_000 + sequence,
+        event,
+    }
+}
+
+fn started() -> Event {
+    Event::RunStarted {
+        workflow: "w".into(),
+        source: "w.yaml".into(),
+        input: json!({}),
+        parent: None,
+    }
+}
+
+#[tokio::test]
+async fn appends_are_read_back_and_derive_the_run_row() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&folder.path().join("weft.db"))
+        .await
+        .unwrap();
+    let run = RunId::new();
+    let call = ToolCall {
+        id: "c".into(),
+        name: "add".into(),
+        arguments: json!({"a": 1, "b": 2}),
+    };
+    store
+        .append(
+            run,
+            &[
+                record(1, started()),
+                record(
+                    2,
+                    Event::StepStarted {
+                        step: 1,
+                        node: "a".into(),
+                        kind: "tool".into(),
+                    },
+                ),
+                record(
+                    3,
+                    Event::ToolCallStarted {
+                        step: 1,
+                        branch: None,
+                        turn: 0,
+                        index: 0,
+                        call,
+                    },
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    let summary = store.run(run).await.unwrap();
+    assert_eq!(
+        (summary.status, summary.events, summary.workflow.as_str()),
+        (RunStatus::Running, 3, "w")
+    );
+    store
+        .append(
+            run,
+            &[
+                record(
+                    4,
+                    Event::ToolCallFinished {
+                        step: 1,
+                        branch: None,
+                        turn: 0,
+                        index: 0,
+                        outcome: ToolOutcome::Ok { output: json!(3) },
+                    },
+                ),
+                record(
+                    5,
+                    Event::Interrupted {
+                        step: 1,
+                        node: "a".into(),
+                        question: "ok?".into(),
+                        input_schema: None,
+                    },
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.run(run).await.unwrap().status, RunStatus::Interrupted);
+    let events = store.events(run, 0).await.unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[3].event.name(), "tool_call_finished");
+    assert_eq!(
+        store.events(run, 3).await.unwrap().len(),
+        2,
+        "reads after a sequence number"
+    );
+    let listed = store
+        .runs(RunFilter {
+            status: Some(RunStatus::Interrupted),
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|summary| summary.id).collect::<Vec<_>>(),
+        [run]
+    );
+    assert!(
+        store
+            .runs(RunFilter {
+                status: Some(RunStatus::Finished),
+                ..RunFilter::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_append_at_the_wrong_sequence_is_a_conflict_and_writes_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&folder.path().join("weft.db"))
+        .await
+        .unwrap();
+    let run = RunId::new();
+    store.append(run, &[record(1, started())]).await.unwrap();
+    let error = store
+        .append(
+            run,
+            &[record(3, Event::RunCancelled { reason: "x".into() })],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Conflict);
+    assert!(
+        error.message.contains("its log ends at 1"),
+        "{}",
+        error.message
+    );
+    assert_eq!(store.events(run, 0).await.unwrap().len(), 1);
+    let error = store
+        .append(
+            RunId::new(),
+            &[record(1, Event::RunCancelled { reason: "x".into() })],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn foreign_and_newer_files_are_refused_untouched() {
+    let folder = tempfile::tempdir().unwrap();
+    let text = folder.path().join("notes.txt");
+    std::fs::write(&text, "this is not a database at all, just some text").unwrap();
+    let before = std::fs::read(&text).unwrap();
+    assert!(matches!(
+        SqliteStore::open(&text).await,
+        Err(OpenError::NotSqlite { .. })
+    ));
+    assert_eq!(std::fs::read(&text).unwrap(), before);
+
+    let other = folder.path().join("other.db");
+    let newer = folder.path().join("newer.db");
+    {
+        let store = SqliteStore::open(&newer).await.unwrap();
+        drop(store);
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&other)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::query("CREATE TABLE invoices (id INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(&newer),
+        )
+        .await
+        .unwrap();
+        sqlx::query("UPDATE weft_meta SET value = '99' WHERE key = 'schema_version'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let other_before = std::fs::read(&other).unwrap();
+    let error = SqliteStore::open(&other).await.unwrap_err();
+    assert!(matches!(error, OpenError::NotWeft { .. }), "{error}");
+    assert!(error.to_string().contains("not a weft one"), "{error}");
+    assert_eq!(std::fs::read(&other).unwrap(), other_before);
+    let newer_before = std::fs::read(&newer).unwrap();
+    let error = SqliteStore::open(&newer).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("schema version 99, newer than the 1"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&newer).unwrap(), newer_before);
+}
+
+#[tokio::test]
+async fn a_corrupt_event_names_its_sequence_and_leaves_other_runs_readable() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("weft.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (broken, healthy) = (RunId::new(), RunId::new());
+    for run in [broken, healthy] {
+        store
+            .append(
+                run,
+                &[
+                    record(1, started()),
+                    record(2, Event::RunCancelled { reason: "x".into() }),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+    sqlx::query("UPDATE run_events SET payload = '{not json' WHERE run_id = ? AND sequence = 2")
+        .bind(broken.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let error = store.events(broken, 0).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Corrupt);
+    assert!(
+        error
+            .message
+            .contains(&format!("run {broken}: event 2 is corrupt")),
+        "{}",
+        error.message
+    );
+    store.mark_failed(broken, &error.message).await.unwrap();
+    assert_eq!(store.run(broken).await.unwrap().status, RunStatus::Failed);
+    assert_eq!(store.events(healthy, 0).await.unwrap().len(), 2);
+}
+
+const APPROVAL: &str = "
+name: approval
+state:
+  ok: { type: boolean }
+  count: { type: integer, reducer: add }
+entry: count
+nodes:
+  count: { kind: tool, tool: add, arguments: { a: 20, b: 22 }, writes: { count: '{{ output }}' }, next: ask }
+  ask:
+    kind: human
+    ask: Ship it?
+    input_schema: { type: object, properties: { ok: { type: boolean } }, required: [ok] }
+    writes: { ok: '{{ input.ok }}' }
+    next: end
+";
+
+#[tokio::test]
+async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("weft.db");
+    let workflow_path = folder.path().join("approval.yaml");
+    std::fs::write(&workflow_path, APPROVAL).unwrap();
+    let cancel = CancellationToken::new();
+    let run_id = {
+        let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let runtime = Runtime::builder().store(store).build();
+        let workflow = weft_workflow::Loader::new().load(&workflow_path).unwrap();
+        let run = runtime.start(workflow, json!({}), &cancel).await.unwrap();
+        assert_eq!(run.status(), RunStatus::Interrupted);
+        run.id()
+    };
+    // A new process: a new store handle and runtime, the workflow read again.
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let summary = store.run(run_id).await.unwrap();
+    assert_eq!(summary.status, RunStatus::Interrupted);
+    assert_eq!(Path::new(&summary.source), workflow_path);
+    let runtime = Runtime::builder().store(store.clone()).build();
+    let workflow = weft_workflow::Loader::new()
+        .load(Path::new(&summary.source))
+        .unwrap();
+    let mut run = runtime.load(workflow, run_id).await.unwrap();
+    assert_eq!(
+        run.state()["count"],
+        json!(42),
+        "the finished tool call is replayed, not re-run"
+    );
+    runtime
+        .resume(&mut run, json!({"ok": true}), &cancel)
+        .await
+        .unwrap();
+    assert_eq!(run.status(), RunStatus::Finished);
+    let summary = store.run(run_id).await.unwrap();
+    assert_eq!(summary.status, RunStatus::Finished);
+    let events = store.events(run_id, 0).await.unwrap();
+    let sequences: Vec<u64> = events.iter().map(|record| record.sequence).collect();
+    assert_eq!(sequences, (1..=events.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        events
+            .iter()
+            .filter(|record| record.event.name() == "tool_call_started")
+            .count(),
+        1
+    );
+}
