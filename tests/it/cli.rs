@@ -9,12 +9,30 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A fresh database file for one command, so tests neither share runs nor write into the
+/// repository.
+fn fresh_db() -> PathBuf {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static FOLDER: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let folder = FOLDER.get_or_init(|| tempfile::tempdir().unwrap());
+    folder
+        .path()
+        .join(format!("{}.db", NEXT.fetch_add(1, Ordering::Relaxed)))
+}
+
 fn weft(arguments: &[&str]) -> Output {
+    weft_with_db(arguments, &fresh_db())
+}
+
+fn weft_with_db(arguments: &[&str], db: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(arguments)
         .current_dir(root())
         .stdin(Stdio::null())
         .env_remove("WEFT_MODEL")
+        .env("WEFT_DB", db)
         .output()
         .expect("weft runs")
 }
@@ -154,13 +172,14 @@ fn an_unanswered_human_node_exits_with_the_question() {
         text.contains("the run is waiting at node `review`: Publish this draft? Draft 0"),
         "{text}"
     );
-    assert!(text.contains("--answer"), "{text}");
+    assert!(text.contains("answer it with: weft resume "), "{text}");
 }
 
 #[test]
 fn an_answer_from_standard_input_resumes_the_run() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(["run", "workflows/approval.yaml"])
+        .env("WEFT_DB", fresh_db())
         .current_dir(root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -315,10 +334,90 @@ fn a_model_spec_flag_overrides_nothing_named_but_fills_the_default() {
 fn the_event_log_of_a_run_is_stable() {
     let (output, events) = run_json(&["workflows/counter.yaml", "--input", r#"{"limit": 2}"#]);
     assert!(output.status.success(), "{}", stderr(&output));
-    // Run ids and timestamps change every run; the sequence and the events do not.
+    // Run ids, timestamps and the checkout's folder change; the sequence and the events do not.
+    let checkout = root().canonicalize().unwrap().display().to_string();
     let log: Vec<String> = events
         .iter()
-        .map(|record| format!("{:>2} {}", record["sequence"], record["event"]))
+        .map(|record| {
+            format!("{:>2} {}", record["sequence"], record["event"])
+                .replace(&checkout, "<checkout>")
+        })
         .collect();
     insta::assert_snapshot!("counter_event_log", log.join("\n"));
+}
+
+#[test]
+fn an_interrupted_run_is_resumed_by_a_later_command() {
+    let db = fresh_db();
+    let output = weft_with_db(&["run", "--json", "workflows/approval.yaml"], &db);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let first: Value = serde_json::from_str(stdout(&output).lines().next().unwrap()).unwrap();
+    let run = first["run"].as_str().unwrap().to_owned();
+    assert!(
+        stderr(&output).contains(&format!("weft resume {run} --input")),
+        "{}",
+        stderr(&output)
+    );
+
+    let listed = weft_with_db(&["runs", "list"], &db);
+    assert!(
+        stdout(&listed).contains(&format!("{run}  interrupted")),
+        "{}",
+        stdout(&listed)
+    );
+    let again = weft_with_db(&["run", "workflows/counter.yaml"], &db);
+    assert!(
+        stderr(&again).contains(&format!("weft resume {run}")),
+        "weft run points at the unfinished run: {}",
+        stderr(&again)
+    );
+
+    let wrong = weft_with_db(&["resume", &run, "--input", r#"{"approve": "yes"}"#], &db);
+    assert_eq!(wrong.status.code(), Some(2), "{}", stderr(&wrong));
+    assert!(stderr(&wrong).contains("at /approve"), "{}", stderr(&wrong));
+
+    let resumed = weft_with_db(&["resume", &run, "--input", r#"{"approve": true}"#], &db);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let result: Value = serde_json::from_str(&stdout(&resumed)).unwrap();
+    assert_eq!(
+        result["published"],
+        json!("Draft 0: we are proud to announce the launch.")
+    );
+
+    let events = weft_with_db(&["runs", "events", &run, "--json"], &db);
+    let kinds: Vec<String> = stdout(&events)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["event"]["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("run_started"));
+    assert_eq!(kinds.last().map(String::as_str), Some("run_finished"));
+    assert_eq!(kinds.iter().filter(|kind| *kind == "resumed").count(), 1);
+
+    let finished = weft_with_db(&["resume", &run], &db);
+    assert_eq!(finished.status.code(), Some(2));
+    assert!(
+        stderr(&finished).contains("is already finished"),
+        "{}",
+        stderr(&finished)
+    );
+}
+
+#[test]
+fn a_database_that_is_not_weft_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let not_db = folder.path().join("notes.db");
+    std::fs::write(&not_db, "plain text").unwrap();
+    let output = weft_with_db(&["run", "workflows/counter.yaml"], &not_db);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is not a weft database"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&not_db).unwrap(), "plain text");
 }

@@ -2,3 +2,6 @@
 
 /// The default model spec, when `--model` is not given.
 pub const MODEL: &str = "WEFT_MODEL";
+
+/// The weft database, when `--db` is not given (default `weft.db`).
+pub const DATABASE: &str = "WEFT_DB";

@@ -23,8 +23,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
-    /// Run a workflow and show its events as they happen.
+    /// Run a workflow and show its events as they happen; the run is kept in the database.
     Run(commands::run::RunArguments),
+    /// Go on with a run from its log (after a crash, or to answer a `human` node).
+    Resume(commands::resume::ResumeArguments),
+    /// List and inspect the runs a database holds.
+    #[command(subcommand)]
+    Runs(commands::runs::RunsCommand),
     /// Check workflow files and report every error, with file:line:column.
     Validate {
         /// The workflow files.
@@ -45,6 +50,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Run(arguments) => commands::run::run(arguments),
+        Commands::Resume(arguments) => commands::resume::resume(arguments),
+        Commands::Runs(command) => commands::runs::runs(command),
         Commands::Validate { files } => commands::validate::validate(&files),
         Commands::Graph { file } => commands::graph::graph(&file),
         Commands::Schema => commands::schema::schema(),

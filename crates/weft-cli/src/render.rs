@@ -10,10 +10,13 @@ pub fn describe(event: &Event) -> Option<String> {
     Some(match event {
         Event::RunStarted {
             workflow, input, ..
-        } => format!(
-            "run `{workflow}` started with input {}",
-            preview_json(input)
-        ),
+        } => match input {
+            Value::Null => format!("run `{workflow}` started"),
+            input => format!(
+                "run `{workflow}` started with input {}",
+                preview_json(input)
+            ),
+        },
         Event::StepStarted { step, node, kind } => format!("step {step}: {node} ({kind})"),
         Event::ModelReplied { branch, reply, .. } => {
             let mut line = format!("{}model: {}", branch_prefix(*branch), preview(&reply.text));

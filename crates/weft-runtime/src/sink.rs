@@ -143,7 +143,7 @@ impl RunStore for MemorySink {
                 .filter(|summary| filter.status.is_none_or(|status| summary.status == status))
                 .filter(|summary| !filter.top_level_only || summary.parent.is_none())
                 .collect();
-            summaries.sort_by(|a, b| b.id.cmp(&a.id));
+            summaries.sort_by_key(|summary| std::cmp::Reverse(summary.id));
             if filter.limit > 0 {
                 summaries.truncate(filter.limit as usize);
             }

@@ -24,8 +24,10 @@ pub const END: &str = "end";
 pub struct Workflow {
     /// Its name.
     pub name: String,
-    /// The file it came from.
+    /// The file it came from, as it was named.
     pub source: PathBuf,
+    /// The file's absolute path: what a run records, so it can be resumed from anywhere.
+    pub location: PathBuf,
     /// The default model for its model nodes.
     pub model: Option<String>,
     /// The state fields.

@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
 pub mod graph;
+pub mod resume;
 pub mod run;
+pub mod runs;
 pub mod schema;
+pub mod session;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -31,4 +34,18 @@ pub fn known_tools() -> Vec<String> {
         .into_iter()
         .map(|spec| spec.name)
         .collect()
+}
+
+/// Runs an async command on a multi-threaded tokio runtime.
+pub fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(error) => fail(
+            exit::FAILED,
+            format!("cannot start the async runtime: {error}"),
+        ),
+    }
 }

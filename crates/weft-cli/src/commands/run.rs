@@ -1,17 +1,11 @@
 //! `weft run FILE`: run a workflow to its end, answering `human` nodes from `--answer`, the
-//! terminal or standard input.
+//! terminal or standard input; every event is kept in the database.
 
+use super::session::{SessionArguments, open, read_input};
 use super::{exit, fail, known_tools};
-use crate::environment;
-use crate::observer::{JsonLines, Terminal};
-use serde_json::Value;
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use weft_core::{ChatModel, ErrorKind, ModelError, RunStatus};
-use weft_llm::ModelSpec;
-use weft_runtime::{ActiveRun, CancellationToken, Models, RunObserver, Runtime};
+use weft_core::{RunFilter, RunStatus, RunStore};
 use weft_workflow::Loader;
 
 #[derive(Debug, clap::Args)]
@@ -21,31 +15,12 @@ pub struct RunArguments {
     /// The run's input: a JSON object of state fields, or @FILE to read it from a file.
     #[arg(long, short)]
     input: Option<String>,
-    /// The default model, e.g. `scripted:replies.yaml` (default: $WEFT_MODEL).
-    #[arg(long, short)]
-    model: Option<String>,
-    /// Print one JSON event per line on standard output instead of lines for people.
-    #[arg(long)]
-    json: bool,
-    /// An answer (JSON) for a `human` node; repeat for several, used in order.
-    #[arg(long = "answer", value_name = "JSON")]
-    answers: Vec<String>,
+    #[command(flatten)]
+    session: SessionArguments,
 }
 
 pub fn run(arguments: RunArguments) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            return fail(
-                exit::FAILED,
-                format!("cannot start the async runtime: {error}"),
-            );
-        }
-    };
-    runtime.block_on(run_async(arguments))
+    super::block_on(run_async(arguments))
 }
 
 async fn run_async(arguments: RunArguments) -> ExitCode {
@@ -60,204 +35,53 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
         Ok(input) => input,
         Err(message) => return fail(exit::INVALID, message),
     };
-    let mut answers: Vec<Value> = Vec::with_capacity(arguments.answers.len());
-    for answer in &arguments.answers {
-        match parse_answer(answer) {
-            Ok(value) => answers.push(value),
-            Err(message) => return fail(exit::INVALID, format!("--answer {answer:?}: {message}")),
-        }
+    let mut session = match open(&arguments.session).await {
+        Ok(session) => session,
+        Err(code) => return code,
+    };
+    if !session.json {
+        tell_about_unfinished_runs(&session.store, &arguments.session.db).await;
     }
-    let models = match models(arguments.model.clone()) {
-        Ok(models) => models,
-        Err(message) => return fail(exit::INVALID, message),
-    };
-    let terminal = Arc::new(Terminal::new(
-        !arguments.json && std::io::stderr().is_terminal(),
-    ));
-    let observer: Arc<dyn RunObserver> = if arguments.json {
-        Arc::new(JsonLines)
-    } else {
-        terminal.clone()
-    };
-    let runtime = Runtime::builder()
-        .models(Arc::new(models))
-        .observer(observer)
-        .build();
-    let cancel = CancellationToken::new();
-    let on_interrupt = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_interrupt.cancel();
-        }
-    });
     let started = std::time::Instant::now();
-    let mut run = match runtime.start(workflow, input, &cancel).await {
+    let mut run = match session
+        .runtime
+        .start(workflow, input, &session.cancel)
+        .await
+    {
         Ok(run) => run,
         Err(error) => return fail(exit::INVALID, error),
     };
-    let mut answers = answers.into_iter();
-    while run.status() == RunStatus::Interrupted {
-        let Some(answer) = next_answer(&run, &mut answers, &terminal) else {
-            break;
+    session.finish(&mut run, started).await
+}
+
+/// Says which earlier runs of this database did not finish, and how to go on with them.
+async fn tell_about_unfinished_runs(store: &weft_store::SqliteStore, db: &std::path::Path) {
+    let mut unfinished = Vec::new();
+    for status in [RunStatus::Interrupted, RunStatus::Running] {
+        let filter = RunFilter {
+            status: Some(status),
+            top_level_only: true,
+            limit: 5,
         };
-        match runtime.resume(&mut run, answer, &cancel).await {
-            Ok(()) => {}
-            Err(weft_runtime::RuntimeError::Run(
-                error @ weft_workflow::RunError::InvalidAnswer { .. },
-            )) => {
-                eprintln!("error: {error}");
-                if !std::io::stdin().is_terminal() {
-                    return ExitCode::from(exit::INVALID);
-                }
-            }
-            Err(error) => return fail(exit::FAILED, error),
+        if let Ok(runs) = store.runs(filter).await {
+            unfinished.extend(runs);
         }
     }
-    terminal.finish();
-    report(&run, arguments.json, started.elapsed())
-}
-
-fn report(run: &ActiveRun, json: bool, elapsed: std::time::Duration) -> ExitCode {
-    match run.status() {
-        RunStatus::Finished => {
-            if !json {
-                eprintln!(
-                    "finished in {} ms ({} events, run {})",
-                    elapsed.as_millis(),
-                    run.event_count(),
-                    run.id()
-                );
-                let output = run.output().cloned().unwrap_or_default();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&output).unwrap_or_else(|_| output.to_string())
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        RunStatus::Interrupted => {
-            if let Some(question) = run.question() {
-                eprintln!(
-                    "the run is waiting at node `{}`: {}\nanswer it with --answer '<json>'{} (answers are not kept after this process exits until durable runs land)",
-                    question.node,
-                    question.question,
-                    question
-                        .input_schema
-                        .map(|schema| format!(" matching {schema}"))
-                        .unwrap_or_default()
-                );
-            }
-            ExitCode::from(exit::INTERRUPTED)
-        }
-        RunStatus::Failed => {
-            if !json && let Some(error) = run.failure() {
-                eprintln!("error: the run failed ({}): {}", error.kind, error.message);
-            }
-            ExitCode::from(exit::FAILED)
-        }
-        RunStatus::Cancelled => ExitCode::from(exit::CANCELLED),
-        RunStatus::Running => fail(
-            exit::FAILED,
-            "the run stopped while still running; this is a bug in weft",
-        ),
+    if unfinished.is_empty() {
+        return;
     }
-}
-
-/// The next answer: from `--answer`, else asked on the terminal (again after a typo), else
-/// a line of standard input.
-fn next_answer(
-    run: &ActiveRun,
-    answers: &mut impl Iterator<Item = Value>,
-    terminal: &Terminal,
-) -> Option<Value> {
-    if let Some(answer) = answers.next() {
-        return Some(answer);
-    }
-    let question = run.question()?;
-    let stdin = std::io::stdin();
-    let interactive = stdin.is_terminal();
-    loop {
-        if interactive {
-            terminal.finish();
-            let hint = question
-                .input_schema
-                .as_ref()
-                .map(|schema| format!(" (JSON matching {schema})"))
-                .unwrap_or_default();
-            eprint!("{}{hint}\n> ", question.question);
-            let _ = std::io::stderr().flush();
-        }
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => match parse_answer(line.trim()) {
-                Ok(answer) => return Some(answer),
-                Err(message) if interactive => eprintln!("error: {message}"),
-                Err(message) => {
-                    eprintln!("error: the answer on standard input: {message}");
-                    return None;
-                }
-            },
-        }
-    }
-}
-
-/// An answer is JSON; text that does not look like JSON is taken as a string.
-fn parse_answer(text: &str) -> Result<Value, String> {
-    if text.is_empty() {
-        return Err("the answer is empty".into());
-    }
-    match serde_json::from_str(text) {
-        Ok(value) => Ok(value),
-        Err(error) if text.starts_with(['{', '[', '"']) => {
-            Err(format!("the answer is not valid JSON: {error}"))
-        }
-        Err(_) => Ok(Value::String(text.to_owned())),
-    }
-}
-
-fn read_input(argument: Option<&str>) -> Result<Value, String> {
-    let Some(argument) = argument else {
-        return Ok(Value::Null);
-    };
-    let (text, origin) = match argument.strip_prefix('@') {
-        Some(path) => (
-            std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read --input file {path}: {error}"))?,
-            path.to_owned(),
-        ),
-        None => (argument.to_owned(), "--input".to_owned()),
-    };
-    serde_json::from_str(&text).map_err(|error| {
-        format!(
-            "{origin}:{}:{}: the input is not valid JSON: {error}; give a JSON object such as '{{\"question\": \"...\"}}'",
-            error.line(),
-            error.column()
-        )
-    })
-}
-
-fn models(default_spec: Option<String>) -> Result<Models, String> {
-    let opener = Box::new(
-        |spec: &str, base: &Path| -> Result<Arc<dyn ChatModel>, ModelError> {
-            let parsed = ModelSpec::parse(spec, base)
-                .map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))?;
-            weft_llm::open_model(&parsed)
-                .map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))
-        },
+    eprintln!(
+        "note: {} holds {} unfinished run(s):",
+        db.display(),
+        unfinished.len()
     );
-    let mut models = Models::new().with_opener(opener);
-    let spec = default_spec.or_else(|| {
-        std::env::var(environment::MODEL)
-            .ok()
-            .filter(|spec| !spec.is_empty())
-    });
-    if let Some(spec) = spec {
-        let current = std::env::current_dir()
-            .map_err(|error| format!("cannot read the current folder: {error}"))?;
-        let parsed = ModelSpec::parse(&spec, &current).map_err(|error| error.to_string())?;
-        let model = weft_llm::open_model(&parsed).map_err(|error| error.to_string())?;
-        models = models.with_default(model);
+    for run in &unfinished {
+        eprintln!(
+            "  {} {} ({}): weft resume {}",
+            run.id,
+            run.workflow,
+            run.status.as_str(),
+            run.id
+        );
     }
-    Ok(models)
 }

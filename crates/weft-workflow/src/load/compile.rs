@@ -67,6 +67,7 @@ pub(super) fn compile(
     Ok(Workflow {
         name: spec.name.clone(),
         source: file.path.clone(),
+        location: std::fs::canonicalize(&file.path).unwrap_or_else(|_| file.path.clone()),
         model: spec.model.clone(),
         field_names,
         fields,

@@ -271,7 +271,7 @@ impl RunMachine {
         machine.record(
             Event::RunStarted {
                 workflow: workflow.name.clone(),
-                source: workflow.source.display().to_string(),
+                source: workflow.location.display().to_string(),
                 input,
                 parent,
             },

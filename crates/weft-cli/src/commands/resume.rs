@@ -1,0 +1,116 @@
+//! `weft resume RUN_ID [--input JSON]`: go on with a run from its log: a run that stopped
+//! mid-step (a crash, a kill) redoes what was in flight; an interrupted run takes its answer.
+
+use super::session::{SessionArguments, open, parse_answer};
+use super::{exit, fail, known_tools};
+use std::path::Path;
+use std::process::ExitCode;
+use weft_core::{ErrorKind, RunId, RunStatus, RunStore};
+use weft_runtime::RuntimeError;
+use weft_workflow::Loader;
+
+#[derive(Debug, clap::Args)]
+pub struct ResumeArguments {
+    /// The run to resume.
+    run: RunId,
+    /// The answer for the `human` node the run waits at (JSON).
+    #[arg(long, short)]
+    input: Option<String>,
+    #[command(flatten)]
+    session: SessionArguments,
+}
+
+pub fn resume(arguments: ResumeArguments) -> ExitCode {
+    super::block_on(resume_async(arguments))
+}
+
+async fn resume_async(arguments: ResumeArguments) -> ExitCode {
+    let input = match arguments.input.as_deref().map(parse_answer).transpose() {
+        Ok(input) => input,
+        Err(message) => return fail(exit::INVALID, format!("--input: {message}")),
+    };
+    let mut session = match open(&arguments.session).await {
+        Ok(session) => session,
+        Err(code) => return code,
+    };
+    let summary = match session.store.run(arguments.run).await {
+        Ok(summary) => summary,
+        Err(error) => return fail(exit::INVALID, error),
+    };
+    if let Some(parent) = &summary.parent {
+        return fail(
+            exit::INVALID,
+            format!(
+                "run {} is a sub-workflow's run; resume its parent: weft resume {}",
+                summary.id, parent.run
+            ),
+        );
+    }
+    match summary.status {
+        RunStatus::Finished | RunStatus::Failed | RunStatus::Cancelled => {
+            let reason = summary
+                .error
+                .map(|error| format!(": {error}"))
+                .unwrap_or_default();
+            return fail(
+                exit::INVALID,
+                format!(
+                    "run {} is already {}{reason}; only running or interrupted runs can be resumed",
+                    summary.id,
+                    summary.status.as_str()
+                ),
+            );
+        }
+        RunStatus::Running | RunStatus::Interrupted => {}
+    }
+    let workflow = match Loader::with_tools(known_tools()).load(Path::new(&summary.source)) {
+        Ok(workflow) => workflow,
+        Err(error) => {
+            eprintln!("{error}");
+            return fail(
+                exit::INVALID,
+                format!(
+                    "run {} needs its workflow file {}",
+                    summary.id, summary.source
+                ),
+            );
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut run = match session.runtime.load(workflow, summary.id).await {
+        Ok(run) => run,
+        Err(RuntimeError::Store(error)) if error.kind == ErrorKind::Corrupt => {
+            let _ = session.store.mark_failed(summary.id, &error.message).await;
+            return fail(exit::FAILED, format!("{error}; the run is marked failed"));
+        }
+        Err(error) => return fail(exit::FAILED, error),
+    };
+    if let Err(error) = session
+        .runtime
+        .continue_run(&mut run, &session.cancel)
+        .await
+    {
+        return fail(exit::FAILED, error);
+    }
+    if let Some(input) = input {
+        if run.status() != RunStatus::Interrupted {
+            return fail(
+                exit::INVALID,
+                format!(
+                    "run {} is {}, not waiting for input",
+                    run.id(),
+                    run.status().as_str()
+                ),
+            );
+        }
+        match session
+            .runtime
+            .resume(&mut run, input, &session.cancel)
+            .await
+        {
+            Ok(()) => {}
+            Err(error) => return fail(exit::INVALID, error),
+        }
+    }
+    session.finish(&mut run, started).await
+}

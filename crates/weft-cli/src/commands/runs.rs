@@ -1,0 +1,144 @@
+//! `weft runs list|show|events`: what the database holds.
+
+use super::{exit, fail};
+use crate::render::describe;
+use std::process::ExitCode;
+use weft_core::{RunFilter, RunId, RunStatus, RunStore};
+use weft_store::SqliteStore;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs in this status (running, interrupted, finished, failed, cancelled).
+        #[arg(long)]
+        status: Option<RunStatus>,
+        /// Include sub-workflow runs.
+        #[arg(long)]
+        all: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// The weft database.
+        #[arg(long, default_value = "weft.db", env = crate::environment::DATABASE)]
+        db: std::path::PathBuf,
+    },
+    /// Show one run.
+    Show {
+        /// The run.
+        run: RunId,
+        /// The weft database.
+        #[arg(long, default_value = "weft.db", env = crate::environment::DATABASE)]
+        db: std::path::PathBuf,
+    },
+    /// Print a run's events.
+    Events {
+        /// The run.
+        run: RunId,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+        /// The weft database.
+        #[arg(long, default_value = "weft.db", env = crate::environment::DATABASE)]
+        db: std::path::PathBuf,
+    },
+}
+
+pub fn runs(command: RunsCommand) -> ExitCode {
+    super::block_on(runs_async(command))
+}
+
+async fn open(db: &std::path::Path) -> Result<SqliteStore, ExitCode> {
+    if !db.exists() {
+        return Err(fail(
+            exit::INVALID,
+            format!(
+                "{} does not exist; runs are kept where `weft run --db` put them",
+                db.display()
+            ),
+        ));
+    }
+    SqliteStore::open(db)
+        .await
+        .map_err(|error| fail(exit::INVALID, error))
+}
+
+async fn runs_async(command: RunsCommand) -> ExitCode {
+    match command {
+        RunsCommand::List {
+            status,
+            all,
+            limit,
+            db,
+        } => {
+            let store = match open(&db).await {
+                Ok(store) => store,
+                Err(code) => return code,
+            };
+            let filter = RunFilter {
+                status,
+                top_level_only: !all,
+                limit,
+            };
+            match store.runs(filter).await {
+                Ok(runs) => {
+                    println!("{:<36}  {:<12}  {:>6}  workflow", "run", "status", "events");
+                    for run in runs {
+                        println!(
+                            "{:<36}  {:<12}  {:>6}  {}",
+                            run.id,
+                            run.status.as_str(),
+                            run.events,
+                            run.workflow
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(exit::FAILED, error),
+            }
+        }
+        RunsCommand::Show { run, db } => {
+            let store = match open(&db).await {
+                Ok(store) => store,
+                Err(code) => return code,
+            };
+            match store.run(run).await {
+                Ok(summary) => match serde_json::to_string_pretty(&summary) {
+                    Ok(text) => {
+                        println!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(error) => fail(exit::FAILED, error),
+                },
+                Err(error) => fail(exit::INVALID, error),
+            }
+        }
+        RunsCommand::Events { run, json, db } => {
+            let store = match open(&db).await {
+                Ok(store) => store,
+                Err(code) => return code,
+            };
+            if let Err(error) = store.run(run).await {
+                return fail(exit::INVALID, error);
+            }
+            match store.events(run, 0).await {
+                Ok(records) => {
+                    for record in records {
+                        if json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"sequence": record.sequence, "at_millis": record.at_millis, "event": record.event})
+                            );
+                        } else if let Some(line) = describe(&record.event) {
+                            println!("{:>4} {line}", record.sequence);
+                        } else {
+                            println!("{:>4} {}", record.sequence, record.event.name());
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(exit::FAILED, error),
+            }
+        }
+    }
+}
