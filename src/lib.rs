@@ -6,7 +6,8 @@
 //! - [`core`]: ids, messages, events, the chat-model, tool and event-sink ports;
 //! - [`workflow`]: the workflow language, validation and the sans-IO run machine;
 //! - [`runtime`]: the tokio driver that runs workflows;
-//! - [`llm`]: model backends (the scripted backend in this release).
+//! - [`llm`]: model backends (the scripted backend in this release);
+//! - [`store`]: durable run logs (SQLite).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +23,7 @@
 pub use weft_core as core;
 pub use weft_llm as llm;
 pub use weft_runtime as runtime;
+pub use weft_store as store;
 pub use weft_workflow as workflow;
 
 pub use weft_core::{ChatModel, Event, EventRecord, RunId, RunStatus};

@@ -99,40 +99,66 @@ impl SqliteStore {
             .await
             .map_err(|error| store_error(&context("recording a new run"), error))?;
         }
-        let last: Option<i64> = sqlx::query_scalar("SELECT last_sequence FROM runs WHERE id = ?")
-            .bind(&run_text)
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(|error| store_error(&context("reading the run"), error))?;
-        match last {
-            None => {
-                return Err(StoreError::new(
+        // The sequence check and the run row's update are one statement: it changes the row
+        // only if the log ends right before this batch.
+        let (status, error) = match &batch.status {
+            Some((status, error)) => (Some(status.as_str()), error.clone()),
+            None => (None, None),
+        };
+        let updated = sqlx::query(
+            "UPDATE runs SET last_sequence = ?, updated_at = ?,
+                 status = COALESCE(?, status),
+                 error = CASE WHEN ? IS NULL THEN error ELSE ? END
+             WHERE id = ? AND last_sequence = ?",
+        )
+        .bind(batch.last_sequence)
+        .bind(batch.last_at)
+        .bind(status)
+        .bind(status)
+        .bind(error)
+        .bind(&run_text)
+        .bind(batch.first_sequence - 1)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| store_error(&context("updating the run"), error))?;
+        if updated.rows_affected() != 1 {
+            let last: Option<i64> =
+                sqlx::query_scalar("SELECT last_sequence FROM runs WHERE id = ?")
+                    .bind(&run_text)
+                    .fetch_optional(&mut *transaction)
+                    .await
+                    .map_err(|error| store_error(&context("reading the run"), error))?;
+            return Err(match last {
+                None => StoreError::new(
                     ErrorKind::NotFound,
                     format!("run {run} does not exist; its log must start with run_started"),
-                ));
-            }
-            Some(last) if last + 1 != batch.first_sequence => {
-                return Err(StoreError::new(
+                ),
+                Some(last) => StoreError::new(
                     ErrorKind::Conflict,
                     format!(
                         "run {run}: append at sequence {} but its log ends at {last}; another writer appended first",
                         batch.first_sequence
                     ),
-                ));
-            }
-            Some(_) => {}
+                ),
+            });
         }
-        for event in &batch.events {
-            sqlx::query("INSERT INTO run_events (run_id, sequence, at_millis, kind, payload) VALUES (?, ?, ?, ?, ?)")
-                .bind(&run_text)
-                .bind(event.sequence)
-                .bind(event.at_millis)
-                .bind(event.kind)
-                .bind(&event.payload)
-                .execute(&mut *transaction)
-                .await
-                .map_err(|error| store_error(&context("appending an event"), error))?;
-        }
+        // One statement for all of the batch's events: each statement is a round trip to
+        // SQLite's worker thread, so a step costs a handful of them, not one per event.
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO run_events (run_id, sequence, at_millis, kind, payload) ",
+        );
+        insert.push_values(&batch.events, |mut row, event| {
+            row.push_bind(&run_text)
+                .push_bind(event.sequence)
+                .push_bind(event.at_millis)
+                .push_bind(event.kind)
+                .push_bind(&event.payload);
+        });
+        insert
+            .build()
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| store_error(&context("appending events"), error))?;
         for entry in &batch.journal {
             let query = match entry {
                 ToolJournal::Started { key, step, tool, sequence } => sqlx::query(
@@ -156,25 +182,6 @@ impl SqliteStore {
                 .await
                 .map_err(|error| store_error(&context("journaling a tool call"), error))?;
         }
-        let (status, error) = match &batch.status {
-            Some((status, error)) => (Some(status.as_str()), error.clone()),
-            None => (None, None),
-        };
-        sqlx::query(
-            "UPDATE runs SET last_sequence = ?, updated_at = ?,
-                 status = COALESCE(?, status),
-                 error = CASE WHEN ? IS NULL THEN error ELSE ? END
-             WHERE id = ?",
-        )
-        .bind(batch.last_sequence)
-        .bind(batch.last_at)
-        .bind(status)
-        .bind(status)
-        .bind(error)
-        .bind(&run_text)
-        .execute(&mut *transaction)
-        .await
-        .map_err(|error| store_error(&context("updating the run"), error))?;
         transaction
             .commit()
             .await
