@@ -13,6 +13,8 @@ use weft_core::{
 #[derive(Debug, Default)]
 pub struct MemorySink {
     runs: Mutex<HashMap<RunId, Vec<EventRecord>>>,
+    /// Runs marked failed from outside their log, with the reason.
+    marked_failed: Mutex<HashMap<RunId, String>>,
 }
 
 impl MemorySink {
@@ -35,6 +37,17 @@ impl MemorySink {
             .lock()
             .map(|runs| runs.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Applies a `mark_failed` to a summary.
+    fn with_marks(&self, mut summary: RunSummary) -> RunSummary {
+        if let Ok(marked) = self.marked_failed.lock()
+            && let Some(error) = marked.get(&summary.id)
+        {
+            summary.status = RunStatus::Failed;
+            summary.error = Some(error.clone());
+        }
+        summary
     }
 
     fn locked(
@@ -111,7 +124,7 @@ impl RunStore for MemorySink {
     fn run(&self, run: RunId) -> BoxFuture<'_, Result<RunSummary, StoreError>> {
         let result = self.locked().and_then(|runs| {
             runs.get(&run)
-                .map(|log| summarize(run, log))
+                .map(|log| self.with_marks(summarize(run, log)))
                 .ok_or_else(|| StoreError::new(ErrorKind::NotFound, format!("no run {run}")))
         });
         Box::pin(std::future::ready(result))
@@ -139,7 +152,7 @@ impl RunStore for MemorySink {
         let result = self.locked().map(|runs| {
             let mut summaries: Vec<RunSummary> = runs
                 .iter()
-                .map(|(run, log)| summarize(*run, log))
+                .map(|(run, log)| self.with_marks(summarize(*run, log)))
                 .filter(|summary| filter.status.is_none_or(|status| summary.status == status))
                 .filter(|summary| !filter.top_level_only || summary.parent.is_none())
                 .collect();

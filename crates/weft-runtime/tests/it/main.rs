@@ -350,3 +350,32 @@ async fn a_sub_workflow_waiting_for_a_person_interrupts_its_parent_until_answere
         ]
     );
 }
+
+#[tokio::test]
+async fn the_memory_store_summarizes_runs_and_keeps_failure_marks() {
+    use weft_core::{RunFilter, RunStore};
+    let setup = setup("replies: []\n");
+    let source = "name: t\nentry: a\nnodes:\n  a: { kind: tool, tool: echo, arguments: { text: hi }, next: end }\n";
+    let finished = run(&setup, source, Value::Null).await;
+    let summary = setup.sink.run(finished.id()).await.unwrap();
+    assert_eq!(
+        (summary.status, summary.workflow.as_str(), summary.events),
+        (RunStatus::Finished, "t", 6)
+    );
+    setup
+        .sink
+        .mark_failed(finished.id(), "its log is unreadable")
+        .await
+        .unwrap();
+    let summary = setup.sink.run(finished.id()).await.unwrap();
+    assert_eq!(
+        (summary.status, summary.error.as_deref()),
+        (RunStatus::Failed, Some("its log is unreadable"))
+    );
+    let filter = RunFilter {
+        status: Some(RunStatus::Failed),
+        ..RunFilter::default()
+    };
+    let failed = RunStore::runs(&*setup.sink, filter).await.unwrap();
+    assert_eq!(failed.len(), 1);
+}
