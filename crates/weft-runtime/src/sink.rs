@@ -168,12 +168,15 @@ impl RunStore for MemorySink {
     fn mark_failed<'a>(
         &'a self,
         run: RunId,
-        _error: &'a str,
+        error: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        // Memory logs are never corrupt; nothing to mark.
-        let result = self.locked().map(|runs| {
-            let _ = runs.contains_key(&run);
-        });
+        let result = self
+            .marked_failed
+            .lock()
+            .map(|mut marked| {
+                marked.insert(run, error.to_owned());
+            })
+            .map_err(|_| StoreError::new(ErrorKind::Internal, "memory sink lock poisoned"));
         Box::pin(std::future::ready(result))
     }
 }
