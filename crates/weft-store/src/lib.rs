@@ -2,7 +2,7 @@
 //!
 //! - [`SqliteStore`]: the embedded default, one file (WAL, `synchronous=NORMAL`, foreign
 //!   keys, one writer connection with `BEGIN IMMEDIATE`, a pool of readers, a busy timeout);
-//! - the PostgreSQL store for several daemons sharing one database comes next.
+//! - [`PostgresStore`]: for several daemons on several machines sharing one database.
 //!
 //! A run's events are appended in one transaction per batch, checked against the log's last
 //! sequence number; the run's row (status, error, counts) and the tool-call journal are
@@ -10,9 +10,11 @@
 
 mod batch;
 pub mod error;
+mod postgres;
 mod sqlite;
 
 pub use error::OpenError;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// The schema version this weft writes and reads (`weft_meta.schema_version`).

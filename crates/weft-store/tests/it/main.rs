@@ -14,7 +14,8 @@ use weft_core::{
 use weft_runtime::{CancellationToken, Runtime};
 use weft_store::{OpenError, SqliteStore};
 
-fn record(sequence: u64, event: Event) -> EventRecord {
+/// A record at `sequence`.
+pub fn record(sequence: u64, event: Event) -> EventRecord {
     EventRecord {
         sequence,
         at_millis: 1_000 + sequence,
@@ -22,7 +23,8 @@ fn record(sequence: u64, event: Event) -> EventRecord {
     }
 }
 
-fn started() -> Event {
+/// A run's first event.
+pub fn started() -> Event {
     Event::RunStarted {
         workflow: "w".into(),
         source: "w.yaml".into(),
@@ -31,12 +33,28 @@ fn started() -> Event {
     }
 }
 
+mod postgres;
+
 #[tokio::test]
-async fn appends_are_read_back_and_derive_the_run_row() {
+async fn sqlite_appends_are_read_back_and_derive_the_run_row() {
     let folder = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&folder.path().join("weft.db"))
         .await
         .unwrap();
+    appends_are_read_back_and_derive_the_run_row(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_appends_at_the_wrong_sequence_conflict() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&folder.path().join("weft.db"))
+        .await
+        .unwrap();
+    an_append_at_the_wrong_sequence_is_a_conflict_and_writes_nothing(&store).await;
+}
+
+/// The same facts from every backend.
+pub async fn appends_are_read_back_and_derive_the_run_row(store: &dyn RunStore) {
     let run = RunId::new();
     let call = ToolCall {
         id: "c".into(),
@@ -134,12 +152,10 @@ async fn appends_are_read_back_and_derive_the_run_row() {
     );
 }
 
-#[tokio::test]
-async fn an_append_at_the_wrong_sequence_is_a_conflict_and_writes_nothing() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&folder.path().join("weft.db"))
-        .await
-        .unwrap();
+/// Appends are checked against the end of the log, on every backend.
+pub async fn an_append_at_the_wrong_sequence_is_a_conflict_and_writes_nothing(
+    store: &dyn RunStore,
+) {
     let run = RunId::new();
     store.append(run, &[record(1, started())]).await.unwrap();
     let error = store
@@ -261,7 +277,8 @@ async fn a_corrupt_event_names_its_sequence_and_leaves_other_runs_readable() {
     assert_eq!(store.events(healthy, 0).await.unwrap().len(), 2);
 }
 
-const APPROVAL: &str = "
+/// A workflow that calls a tool, then waits for a person.
+pub const APPROVAL: &str = "
 name: approval
 state:
   ok: { type: boolean }
