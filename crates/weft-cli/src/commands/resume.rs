@@ -5,7 +5,7 @@ use super::session::{SessionArguments, open, parse_answer};
 use super::{exit, fail, known_tools};
 use std::path::Path;
 use std::process::ExitCode;
-use weft_core::{ErrorKind, RunId, RunStatus, RunStore};
+use weft_core::{ErrorKind, RunId, RunStatus};
 use weft_runtime::RuntimeError;
 use weft_workflow::Loader;
 

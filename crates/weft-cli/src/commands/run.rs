@@ -40,7 +40,7 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
         Err(code) => return code,
     };
     if !session.json {
-        tell_about_unfinished_runs(&session.store, &arguments.session.db).await;
+        tell_about_unfinished_runs(session.store.as_ref(), &arguments.session.db).await;
     }
     let started = std::time::Instant::now();
     let mut run = match session
@@ -55,7 +55,7 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
 }
 
 /// Says which earlier runs of this database did not finish, and how to go on with them.
-async fn tell_about_unfinished_runs(store: &weft_store::SqliteStore, db: &std::path::Path) {
+async fn tell_about_unfinished_runs(store: &dyn RunStore, db: &str) {
     let mut unfinished = Vec::new();
     for status in [RunStatus::Interrupted, RunStatus::Running] {
         let filter = RunFilter {
@@ -70,11 +70,7 @@ async fn tell_about_unfinished_runs(store: &weft_store::SqliteStore, db: &std::p
     if unfinished.is_empty() {
         return;
     }
-    eprintln!(
-        "note: {} holds {} unfinished run(s):",
-        db.display(),
-        unfinished.len()
-    );
+    eprintln!("note: {db} holds {} unfinished run(s):", unfinished.len());
     for run in &unfinished {
         eprintln!(
             "  {} {} ({}): weft resume {}",

@@ -1,10 +1,11 @@
 //! `weft runs list|show|events`: what the database holds.
 
+use super::session::open_store;
 use super::{exit, fail};
 use crate::render::describe;
 use std::process::ExitCode;
+use std::sync::Arc;
 use weft_core::{RunFilter, RunId, RunStatus, RunStore};
-use weft_store::SqliteStore;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RunsCommand {
@@ -21,7 +22,7 @@ pub enum RunsCommand {
         limit: u32,
         /// The weft database.
         #[arg(long, default_value = "weft.db", env = crate::environment::DATABASE)]
-        db: std::path::PathBuf,
+        db: String,
     },
     /// Show one run.
     Show {
@@ -29,7 +30,7 @@ pub enum RunsCommand {
         run: RunId,
         /// The weft database.
         #[arg(long, default_value = "weft.db", env = crate::environment::DATABASE)]
-        db: std::path::PathBuf,
+        db: String,
     },
     /// Print a run's events.
     Events {
@@ -40,7 +41,7 @@ pub enum RunsCommand {
         json: bool,
         /// The weft database.
         #[arg(long, default_value = "weft.db", env = crate::environment::DATABASE)]
-        db: std::path::PathBuf,
+        db: String,
     },
 }
 
@@ -48,19 +49,16 @@ pub fn runs(command: RunsCommand) -> ExitCode {
     super::block_on(runs_async(command))
 }
 
-async fn open(db: &std::path::Path) -> Result<SqliteStore, ExitCode> {
-    if !db.exists() {
+/// Opens an existing database (listing never creates one).
+async fn open(db: &str) -> Result<Arc<dyn RunStore>, ExitCode> {
+    let is_url = db.starts_with("postgres://") || db.starts_with("postgresql://");
+    if !is_url && !std::path::Path::new(db).exists() {
         return Err(fail(
             exit::INVALID,
-            format!(
-                "{} does not exist; runs are kept where `weft run --db` put them",
-                db.display()
-            ),
+            format!("{db} does not exist; runs are kept where `weft run --db` put them"),
         ));
     }
-    SqliteStore::open(db)
-        .await
-        .map_err(|error| fail(exit::INVALID, error))
+    open_store(db).await
 }
 
 async fn runs_async(command: RunsCommand) -> ExitCode {

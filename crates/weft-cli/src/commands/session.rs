@@ -6,13 +6,14 @@ use crate::environment;
 use crate::observer::{JsonLines, Terminal};
 use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use weft_core::RunStore;
 use weft_core::{ChatModel, ErrorKind, ModelError, RunStatus};
 use weft_llm::ModelSpec;
 use weft_runtime::{ActiveRun, CancellationToken, Models, RunObserver, Runtime};
-use weft_store::SqliteStore;
+use weft_store::{PostgresStore, SqliteStore};
 
 /// Options every command that runs workflows takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,15 +27,15 @@ pub struct SessionArguments {
     /// An answer (JSON) for a `human` node; repeat for several, used in order.
     #[arg(long = "answer", value_name = "JSON")]
     pub answers: Vec<String>,
-    /// The weft database that keeps runs.
+    /// The weft database that keeps runs: an SQLite file, or a `postgres://` URL.
     #[arg(long, default_value = "weft.db", env = environment::DATABASE)]
-    pub db: PathBuf,
+    pub db: String,
 }
 
 /// A runtime over a store, ready to drive runs.
 pub struct Session {
     pub runtime: Runtime,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn RunStore>,
     pub terminal: Arc<Terminal>,
     pub json: bool,
     answers: std::vec::IntoIter<Value>,
@@ -56,10 +57,7 @@ pub async fn open(arguments: &SessionArguments) -> Result<Session, ExitCode> {
         }
     }
     let models = models(arguments.model.clone()).map_err(|message| fail(exit::INVALID, message))?;
-    let store = SqliteStore::open(&arguments.db)
-        .await
-        .map_err(|error| fail(exit::INVALID, error))?;
-    let store = Arc::new(store);
+    let store = open_store(&arguments.db).await?;
     let terminal = Arc::new(Terminal::new(
         !arguments.json && std::io::stderr().is_terminal(),
     ));
@@ -88,6 +86,20 @@ pub async fn open(arguments: &SessionArguments) -> Result<Session, ExitCode> {
         answers: answers.into_iter(),
         cancel,
     })
+}
+
+/// Opens the store `--db` names: a `postgres://` URL or an SQLite file.
+pub async fn open_store(db: &str) -> Result<Arc<dyn RunStore>, ExitCode> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        let store = PostgresStore::connect(db)
+            .await
+            .map_err(|error| fail(exit::INVALID, error))?;
+        return Ok(Arc::new(store));
+    }
+    let store = SqliteStore::open(Path::new(db))
+        .await
+        .map_err(|error| fail(exit::INVALID, error))?;
+    Ok(Arc::new(store))
 }
 
 impl Session {
