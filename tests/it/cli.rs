@@ -421,3 +421,70 @@ fn a_database_that_is_not_weft_is_refused() {
     );
     assert_eq!(std::fs::read_to_string(&not_db).unwrap(), "plain text");
 }
+
+#[test]
+fn a_run_is_forked_at_a_step_and_runs_on_from_there() {
+    let db = fresh_db();
+    let output = weft_with_db(
+        &[
+            "run",
+            "--json",
+            "workflows/counter.yaml",
+            "--input",
+            r#"{"limit": 3}"#,
+        ],
+        &db,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let original = events[0]["run"].as_str().unwrap().to_owned();
+
+    // Step 3 is the last tick; the fork keeps steps 1 and 2 and runs from step 3 again.
+    let forked = weft_with_db(&["runs", "fork", &original, "--at", "3", "--json"], &db);
+    assert!(forked.status.success(), "{}", stderr(&forked));
+    let fork_events: Vec<Value> = stdout(&forked)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let first = &fork_events[0];
+    assert_eq!(first["event"]["type"], "run_started");
+    assert_eq!(
+        first["event"]["forked_from"],
+        json!({"run": original, "step": 3})
+    );
+    let steps: Vec<i64> = fork_events
+        .iter()
+        .filter(|event| event["event"]["type"] == "step_started")
+        .map(|event| event["event"]["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [1, 2, 3, 4, 5],
+        "the copied steps, then step 3 again and what follows"
+    );
+    assert_eq!(
+        final_output(&fork_events),
+        final_output(&events),
+        "same state, same ending"
+    );
+    assert_ne!(first["run"], events[0]["run"], "a new run");
+
+    let listed = weft_with_db(&["runs", "list"], &db);
+    assert_eq!(
+        stdout(&listed).lines().count(),
+        3,
+        "a header and two runs: {}",
+        stdout(&listed)
+    );
+
+    let beyond = weft_with_db(&["runs", "fork", &original, "--at", "9"], &db);
+    assert_eq!(beyond.status.code(), Some(2));
+    assert!(
+        stderr(&beyond).contains("has no step 9 (its last step is 5)"),
+        "{}",
+        stderr(&beyond)
+    );
+}

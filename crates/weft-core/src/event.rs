@@ -21,6 +21,15 @@ pub struct ParentLink {
     pub branch: Option<u32>,
 }
 
+/// Where a forked run branched off: it holds the original's events before that step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForkPoint {
+    /// The original run.
+    pub run: RunId,
+    /// The step the fork runs again.
+    pub step: u64,
+}
+
 /// The result of a tool call as recorded in the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -99,6 +108,9 @@ pub enum Event {
         /// The parent, for a sub-workflow's run.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parent: Option<ParentLink>,
+        /// The run and step this run was forked from (`weft runs fork`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forked_from: Option<ForkPoint>,
     },
     /// A node began to execute.
     StepStarted {

@@ -17,7 +17,7 @@ pub mod tool;
 
 pub use clock::{Clock, SystemClock};
 pub use error::{ErrorKind, StepError};
-pub use event::{Event, EventRecord, ParentLink, RunStatus, ToolOutcome};
+pub use event::{Event, EventRecord, ForkPoint, ParentLink, RunStatus, ToolOutcome};
 pub use ids::RunId;
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{

@@ -191,6 +191,58 @@ impl Runtime {
         ))
     }
 
+    /// Forks `original` at step `step`: a new run whose log is the original's events before
+    /// that step (renumbered, under the new id), so it runs that step again from the same
+    /// state. Returns the new run, ready for [`Runtime::continue_run`].
+    pub async fn fork(
+        &self,
+        workflow: Arc<Workflow>,
+        original: RunId,
+        step: u64,
+    ) -> Result<ActiveRun, RuntimeError> {
+        let records = self.store.events(original, 0).await?;
+        let cut = records
+            .iter()
+            .position(|record| matches!(record.event, Event::StepStarted { step: started, .. } if started == step))
+            .ok_or_else(|| {
+                let last = records
+                    .iter()
+                    .filter_map(|record| match record.event {
+                        Event::StepStarted { step, .. } => Some(step),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                RuntimeError::NoSuchStep { run: original, step, last }
+            })?;
+        let fork = RunId::new();
+        let copied: Vec<EventRecord> = records[..cut]
+            .iter()
+            .enumerate()
+            .map(|(index, record)| {
+                let mut event = record.event.clone();
+                if let Event::RunStarted { forked_from, .. } = &mut event {
+                    *forked_from = Some(weft_core::ForkPoint {
+                        run: original,
+                        step,
+                    });
+                }
+                EventRecord {
+                    sequence: index as u64 + 1,
+                    at_millis: self.clock.now_millis(),
+                    event,
+                }
+            })
+            .collect();
+        self.store.append(fork, &copied).await?;
+        for record in &copied {
+            self.observer.on_event(fork, record);
+        }
+        let machine =
+            RunMachine::restore(workflow, fork, copied.iter().map(|record| &record.event))?;
+        Ok(ActiveRun::restored(machine, copied.len() as u64))
+    }
+
     /// Drives a loaded run on from where its log ends: the effects that were in flight when
     /// it stopped are done again, and finished ones are not.
     pub async fn continue_run(

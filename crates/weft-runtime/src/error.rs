@@ -12,6 +12,18 @@ pub enum RuntimeError {
     /// Events could not be stored; the run stopped where its log ends.
     #[error("storing the run's events failed: {0}")]
     Store(#[from] StoreError),
+    /// A fork was asked for at a step the run never started.
+    #[error(
+        "run {run} has no step {step} (its last step is {last}); fork at a step from 1 to {last}"
+    )]
+    NoSuchStep {
+        /// The run.
+        run: weft_core::RunId,
+        /// The step asked for.
+        step: u64,
+        /// Its last step.
+        last: u64,
+    },
     /// The machine waits on nothing although the run is not over: a bug in weft.
     #[error("run {run} is {status} but waits on no effect; this is a bug in weft")]
     Stalled {

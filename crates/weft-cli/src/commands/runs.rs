@@ -32,6 +32,17 @@ pub enum RunsCommand {
         #[arg(long, default_value = "weft.db", env = crate::environment::DATABASE)]
         db: String,
     },
+    /// Start a new run from a step of an earlier one: the new run holds the earlier run's
+    /// events before that step and runs it again (time travel).
+    Fork {
+        /// The run to fork.
+        run: RunId,
+        /// The step to run again.
+        #[arg(long)]
+        at: u64,
+        #[command(flatten)]
+        session: super::session::SessionArguments,
+    },
     /// Print a run's events.
     Events {
         /// The run.
@@ -111,6 +122,7 @@ async fn runs_async(command: RunsCommand) -> ExitCode {
                 Err(error) => fail(exit::INVALID, error),
             }
         }
+        RunsCommand::Fork { run, at, session } => fork(run, at, &session).await,
         RunsCommand::Events { run, json, db } => {
             let store = match open(&db).await {
                 Ok(store) => store,
@@ -139,4 +151,55 @@ async fn runs_async(command: RunsCommand) -> ExitCode {
             }
         }
     }
+}
+
+async fn fork(original: RunId, at: u64, arguments: &super::session::SessionArguments) -> ExitCode {
+    let mut session = match super::session::open(arguments).await {
+        Ok(session) => session,
+        Err(code) => return code,
+    };
+    let summary = match session.store.run(original).await {
+        Ok(summary) => summary,
+        Err(error) => return fail(exit::INVALID, error),
+    };
+    if let Some(parent) = &summary.parent {
+        return fail(
+            exit::INVALID,
+            format!(
+                "run {original} is a sub-workflow's run; fork its parent {}",
+                parent.run
+            ),
+        );
+    }
+    let workflow = match weft_workflow::Loader::with_tools(super::known_tools())
+        .load(std::path::Path::new(&summary.source))
+    {
+        Ok(workflow) => workflow,
+        Err(error) => {
+            eprintln!("{error}");
+            return fail(
+                exit::INVALID,
+                format!("run {original} needs its workflow file {}", summary.source),
+            );
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut run = match session.runtime.fork(workflow, original, at).await {
+        Ok(run) => run,
+        Err(error @ weft_runtime::RuntimeError::NoSuchStep { .. }) => {
+            return fail(exit::INVALID, error);
+        }
+        Err(error) => return fail(exit::FAILED, error),
+    };
+    if !session.json {
+        eprintln!("forked run {} from run {original} at step {at}", run.id());
+    }
+    if let Err(error) = session
+        .runtime
+        .continue_run(&mut run, &session.cancel)
+        .await
+    {
+        return fail(exit::FAILED, error);
+    }
+    session.finish(&mut run, started).await
 }

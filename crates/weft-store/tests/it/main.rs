@@ -30,6 +30,7 @@ pub fn started() -> Event {
         source: "w.yaml".into(),
         input: json!({}),
         parent: None,
+        forked_from: None,
     }
 }
 

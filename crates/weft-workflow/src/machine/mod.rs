@@ -274,6 +274,7 @@ impl RunMachine {
                 source: workflow.location.display().to_string(),
                 input,
                 parent,
+                forked_from: None,
             },
             &mut decision,
         )?;

@@ -377,6 +377,7 @@ fn a_log_that_does_not_fit_the_workflow_is_refused() {
             source: "test.yaml".into(),
             input: json!({}),
             parent: None,
+            forked_from: None,
         },
         Event::StepStarted {
             step: 1,
