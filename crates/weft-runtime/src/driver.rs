@@ -448,9 +448,10 @@ impl Runtime {
             return records;
         }
         let at_millis = self.clock.now_millis();
+        let mut step_started = None;
         for event in first.into_iter().chain(events) {
             if let Event::StepStarted { step, .. } = &event {
-                run.step_started = Some((*step, Instant::now()));
+                step_started = Some(*step);
             }
             records.push(EventRecord {
                 sequence: run.next_sequence,
@@ -458,6 +459,14 @@ impl Runtime {
                 event,
             });
             run.next_sequence += 1;
+        }
+        // A step's start time matters only for a step timeout: read the clock only then.
+        if let Some(step) = step_started
+            && let Some((current, _, limits)) = run.machine.current_step()
+            && current == step
+            && limits.timeout.is_some()
+        {
+            run.step_started = Some((step, Instant::now()));
         }
         records
     }

@@ -196,10 +196,17 @@ impl RunMachine {
                         StepAction::Interrupt(question.to_owned(), schema.cloned())
                     }
                     Progress::Done(output, reply) => {
-                        scope.set_json("output", output);
+                        let output_value = to_template_value(output);
+                        // Without an output schema the output is the reply: one value serves both.
                         if let Some(reply) = reply {
-                            scope.set("reply", minijinja::Value::from(reply));
+                            let reply_value = if output.as_str() == Some(reply) {
+                                output_value.clone()
+                            } else {
+                                minijinja::Value::from(reply)
+                            };
+                            scope.set("reply", reply_value);
                         }
+                        scope.set("output", output_value);
                         StepAction::complete_with(scope)
                     }
                 }
