@@ -11,6 +11,7 @@
 mod batch;
 pub mod error;
 mod postgres;
+mod rows;
 mod sqlite;
 
 pub use error::OpenError;

@@ -4,9 +4,10 @@
 
 use crate::batch::{Batch, ToolJournal, decode};
 use crate::error::{OpenError, store_error};
+use crate::rows::summary;
 use futures::future::BoxFuture;
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::path::PathBuf;
 use std::str::FromStr;
 use weft_core::{
@@ -200,48 +201,6 @@ fn parent_columns(parent: Option<&ParentLink>) -> (Option<String>, Option<i64>, 
         ),
         None => (None, None, None),
     }
-}
-
-fn summary(row: &PgRow) -> Result<RunSummary, StoreError> {
-    let corrupt =
-        |what: &str| StoreError::new(ErrorKind::Corrupt, format!("a run row has a bad {what}"));
-    let column = |error: sqlx::Error| {
-        StoreError::new(
-            ErrorKind::Corrupt,
-            format!("a run row cannot be read: {error}"),
-        )
-    };
-    let id: String = row.try_get("id").map_err(column)?;
-    let status: String = row.try_get("status").map_err(column)?;
-    let parent_run: Option<String> = row.try_get("parent_run").map_err(column)?;
-    let parent = match parent_run {
-        Some(parent_run) => Some(ParentLink {
-            run: RunId::from_str(&parent_run).map_err(|_| corrupt("parent id"))?,
-            step: row
-                .try_get::<Option<i64>, _>("parent_step")
-                .map_err(column)?
-                .and_then(|step| u64::try_from(step).ok())
-                .unwrap_or(0),
-            branch: row
-                .try_get::<Option<i64>, _>("parent_branch")
-                .map_err(column)?
-                .and_then(|branch| u32::try_from(branch).ok()),
-        }),
-        None => None,
-    };
-    Ok(RunSummary {
-        id: RunId::from_str(&id).map_err(|_| corrupt("id"))?,
-        workflow: row.try_get("workflow").map_err(column)?,
-        source: row.try_get("source").map_err(column)?,
-        status: RunStatus::from_str(&status).map_err(|_| corrupt("status"))?,
-        parent,
-        created_at_millis: u64::try_from(row.try_get::<i64, _>("created_at").map_err(column)?)
-            .unwrap_or(0),
-        updated_at_millis: u64::try_from(row.try_get::<i64, _>("updated_at").map_err(column)?)
-            .unwrap_or(0),
-        events: u64::try_from(row.try_get::<i64, _>("last_sequence").map_err(column)?).unwrap_or(0),
-        error: row.try_get("error").map_err(column)?,
-    })
 }
 
 impl EventSink for PostgresStore {

@@ -2,15 +2,14 @@
 
 use crate::batch::{Batch, ToolJournal, decode};
 use crate::error::{OpenError, store_error};
+use crate::rows::summary;
 use futures::future::BoxFuture;
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 use weft_core::{
     ErrorKind, EventRecord, EventSink, ParentLink, RunFilter, RunId, RunStatus, RunStore,
@@ -275,48 +274,6 @@ macro_rules! summary_columns {
     () => {
         "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, updated_at, last_sequence, error"
     };
-}
-
-fn summary(row: &SqliteRow) -> Result<RunSummary, StoreError> {
-    let corrupt =
-        |what: &str| StoreError::new(ErrorKind::Corrupt, format!("a run row has a bad {what}"));
-    let column = |error: sqlx::Error| {
-        StoreError::new(
-            ErrorKind::Corrupt,
-            format!("a run row cannot be read: {error}"),
-        )
-    };
-    let id: String = row.try_get("id").map_err(column)?;
-    let status: String = row.try_get("status").map_err(column)?;
-    let parent_run: Option<String> = row.try_get("parent_run").map_err(column)?;
-    let parent = match parent_run {
-        Some(parent_run) => Some(ParentLink {
-            run: RunId::from_str(&parent_run).map_err(|_| corrupt("parent id"))?,
-            step: row
-                .try_get::<Option<i64>, _>("parent_step")
-                .map_err(column)?
-                .and_then(|step| u64::try_from(step).ok())
-                .unwrap_or(0),
-            branch: row
-                .try_get::<Option<i64>, _>("parent_branch")
-                .map_err(column)?
-                .and_then(|branch| u32::try_from(branch).ok()),
-        }),
-        None => None,
-    };
-    Ok(RunSummary {
-        id: RunId::from_str(&id).map_err(|_| corrupt("id"))?,
-        workflow: row.try_get("workflow").map_err(column)?,
-        source: row.try_get("source").map_err(column)?,
-        status: RunStatus::from_str(&status).map_err(|_| corrupt("status"))?,
-        parent,
-        created_at_millis: u64::try_from(row.try_get::<i64, _>("created_at").map_err(column)?)
-            .unwrap_or(0),
-        updated_at_millis: u64::try_from(row.try_get::<i64, _>("updated_at").map_err(column)?)
-            .unwrap_or(0),
-        events: u64::try_from(row.try_get::<i64, _>("last_sequence").map_err(column)?).unwrap_or(0),
-        error: row.try_get("error").map_err(column)?,
-    })
 }
 
 impl EventSink for SqliteStore {
