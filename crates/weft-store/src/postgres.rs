@@ -2,11 +2,10 @@
 //! append's sequence check is a conditional update of the run's row, which PostgreSQL locks,
 //! so two writers can never interleave one run's log.
 
-use crate::batch::{Batch, ToolJournal, decode};
+use crate::batch::{Batch, ToolJournal};
 use crate::error::{OpenError, store_error};
-use crate::rows::summary;
+use crate::rows::{event_record, summary};
 use futures::future::BoxFuture;
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -245,20 +244,7 @@ impl RunStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|error| store_error("reading a run's events", error))?;
-            rows.iter()
-                .map(|row| {
-                    let sequence: i64 = row
-                        .try_get("sequence")
-                        .map_err(|error| store_error("reading an event", error))?;
-                    let at_millis: i64 = row
-                        .try_get("at_millis")
-                        .map_err(|error| store_error("reading an event", error))?;
-                    let payload: String = row
-                        .try_get("payload")
-                        .map_err(|error| store_error("reading an event", error))?;
-                    decode(run, sequence, at_millis, &payload)
-                })
-                .collect()
+            rows.iter().map(|row| event_record(run, row)).collect()
         })
     }
 

@@ -1,8 +1,10 @@
 //! Reading `runs` rows back, shared by the backends.
 
+use crate::batch::decode;
+use crate::error::store_error;
 use sqlx::Row;
 use std::str::FromStr;
-use weft_core::{ErrorKind, ParentLink, RunId, RunStatus, RunSummary, StoreError};
+use weft_core::{ErrorKind, EventRecord, ParentLink, RunId, RunStatus, RunSummary, StoreError};
 
 /// Reads a run summary from a `runs` row, on any backend.
 pub(crate) fn summary<'r, R>(row: &'r R) -> Result<RunSummary, StoreError>
@@ -51,4 +53,19 @@ where
         events: u64::try_from(row.try_get::<i64, _>("last_sequence").map_err(column)?).unwrap_or(0),
         error: row.try_get("error").map_err(column)?,
     })
+}
+
+/// Reads an event from a `run_events` row (`sequence, at_millis, payload`), on any backend.
+pub(crate) fn event_record<'r, R>(run: RunId, row: &'r R) -> Result<EventRecord, StoreError>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let read = |error| store_error("reading an event", error);
+    let sequence: i64 = row.try_get("sequence").map_err(read)?;
+    let at_millis: i64 = row.try_get("at_millis").map_err(read)?;
+    let payload: String = row.try_get("payload").map_err(read)?;
+    decode(run, sequence, at_millis, &payload)
 }

@@ -1,10 +1,9 @@
 //! The SQLite store: one file, one writer connection (`BEGIN IMMEDIATE`), a pool of readers.
 
-use crate::batch::{Batch, ToolJournal, decode};
+use crate::batch::{Batch, ToolJournal};
 use crate::error::{OpenError, store_error};
-use crate::rows::summary;
+use crate::rows::{event_record, summary};
 use futures::future::BoxFuture;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -323,20 +322,7 @@ impl RunStore for SqliteStore {
                 .fetch_all(&self.readers)
                 .await
                 .map_err(|error| store_error("reading a run's events", error))?;
-            rows.iter()
-                .map(|row| {
-                    let sequence: i64 = row
-                        .try_get("sequence")
-                        .map_err(|error| store_error("reading an event", error))?;
-                    let at_millis: i64 = row
-                        .try_get("at_millis")
-                        .map_err(|error| store_error("reading an event", error))?;
-                    let payload: String = row
-                        .try_get("payload")
-                        .map_err(|error| store_error("reading an event", error))?;
-                    decode(run, sequence, at_millis, &payload)
-                })
-                .collect()
+            rows.iter().map(|row| event_record(run, row)).collect()
         })
     }
 

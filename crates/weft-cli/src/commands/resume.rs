@@ -2,12 +2,10 @@
 //! mid-step (a crash, a kill) redoes what was in flight; an interrupted run takes its answer.
 
 use super::session::{SessionArguments, open, parse_answer};
-use super::{exit, fail, known_tools};
-use std::path::Path;
+use super::{exit, fail};
 use std::process::ExitCode;
 use weft_core::{ErrorKind, RunId, RunStatus};
 use weft_runtime::RuntimeError;
-use weft_workflow::Loader;
 
 #[derive(Debug, clap::Args)]
 pub struct ResumeArguments {
@@ -33,19 +31,10 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
         Ok(session) => session,
         Err(code) => return code,
     };
-    let summary = match session.store.run(arguments.run).await {
-        Ok(summary) => summary,
-        Err(error) => return fail(exit::INVALID, error),
+    let (summary, workflow) = match session.top_level_run(arguments.run, "resume").await {
+        Ok(found) => found,
+        Err(code) => return code,
     };
-    if let Some(parent) = &summary.parent {
-        return fail(
-            exit::INVALID,
-            format!(
-                "run {} is a sub-workflow's run; resume its parent: weft resume {}",
-                summary.id, parent.run
-            ),
-        );
-    }
     match summary.status {
         RunStatus::Finished | RunStatus::Failed | RunStatus::Cancelled => {
             let reason = summary
@@ -63,19 +52,6 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
         }
         RunStatus::Running | RunStatus::Interrupted => {}
     }
-    let workflow = match Loader::with_tools(known_tools()).load(Path::new(&summary.source)) {
-        Ok(workflow) => workflow,
-        Err(error) => {
-            eprintln!("{error}");
-            return fail(
-                exit::INVALID,
-                format!(
-                    "run {} needs its workflow file {}",
-                    summary.id, summary.source
-                ),
-            );
-        }
-    };
     let started = std::time::Instant::now();
     let mut run = match session.runtime.load(workflow, summary.id).await {
         Ok(run) => run,

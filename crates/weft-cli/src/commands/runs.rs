@@ -158,30 +158,9 @@ async fn fork(original: RunId, at: u64, arguments: &super::session::SessionArgum
         Ok(session) => session,
         Err(code) => return code,
     };
-    let summary = match session.store.run(original).await {
-        Ok(summary) => summary,
-        Err(error) => return fail(exit::INVALID, error),
-    };
-    if let Some(parent) = &summary.parent {
-        return fail(
-            exit::INVALID,
-            format!(
-                "run {original} is a sub-workflow's run; fork its parent {}",
-                parent.run
-            ),
-        );
-    }
-    let workflow = match weft_workflow::Loader::with_tools(super::known_tools())
-        .load(std::path::Path::new(&summary.source))
-    {
-        Ok(workflow) => workflow,
-        Err(error) => {
-            eprintln!("{error}");
-            return fail(
-                exit::INVALID,
-                format!("run {original} needs its workflow file {}", summary.source),
-            );
-        }
+    let (_, workflow) = match session.top_level_run(original, "fork").await {
+        Ok(found) => found,
+        Err(code) => return code,
     };
     let started = std::time::Instant::now();
     let mut run = match session.runtime.fork(workflow, original, at).await {

@@ -103,6 +103,41 @@ pub async fn open_store(db: &str) -> Result<Arc<dyn RunStore>, ExitCode> {
 }
 
 impl Session {
+    /// The summary of a top-level run and its workflow, read again from the file the run
+    /// recorded; `verb` ("resume", "fork") words the errors.
+    pub async fn top_level_run(
+        &self,
+        run: weft_core::RunId,
+        verb: &str,
+    ) -> Result<(weft_core::RunSummary, Arc<weft_workflow::Workflow>), ExitCode> {
+        let summary = self
+            .store
+            .run(run)
+            .await
+            .map_err(|error| fail(exit::INVALID, error))?;
+        if let Some(parent) = &summary.parent {
+            return Err(fail(
+                exit::INVALID,
+                format!(
+                    "run {run} is a sub-workflow's run; {verb} its parent run {} instead",
+                    parent.run
+                ),
+            ));
+        }
+        match weft_workflow::Loader::with_tools(super::known_tools())
+            .load(Path::new(&summary.source))
+        {
+            Ok(workflow) => Ok((summary, workflow)),
+            Err(error) => {
+                eprintln!("{error}");
+                Err(fail(
+                    exit::INVALID,
+                    format!("run {run} needs its workflow file {}", summary.source),
+                ))
+            }
+        }
+    }
+
     /// Answers the run's `human` nodes until it ends or no answer is at hand, then reports.
     pub async fn finish(&mut self, run: &mut ActiveRun, started: std::time::Instant) -> ExitCode {
         while run.status() == RunStatus::Interrupted {
