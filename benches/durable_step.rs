@@ -4,6 +4,8 @@
 //! replied, state changed, step finished, next step started) are appended in one
 //! `BEGIN IMMEDIATE` transaction to a WAL database with `synchronous=NORMAL`. Throughput is
 //! in steps, so the time per element is the cost of one durable step, engine included.
+//! `memory_router_chain` runs the same workflow with the log kept in memory, which shows
+//! the engine's share.
 //! Run: `cargo bench --bench durable_step`.
 
 // A benchmark is test code: a broken setup should stop it loudly.
@@ -43,7 +45,8 @@ nodes:
 const REPLIES: &str = "replies:\n  - match: ''\n    text: a reply of a few words\n";
 
 fn bench(criterion: &mut Criterion) {
-    let executor = tokio::runtime::Builder::new_current_thread()
+    // The runtime the `weft` binary runs on.
+    let executor = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
@@ -53,11 +56,14 @@ fn bench(criterion: &mut Criterion) {
         .expect("store opens");
     let model = weft::llm::ScriptedModel::from_yaml(Path::new("replies.yaml"), REPLIES)
         .expect("valid script");
+    let models = Arc::new(weft::runtime::Models::new().with_default(Arc::new(model)));
     let runtime = Runtime::builder()
         .store(Arc::new(store))
-        .models(Arc::new(
-            weft::runtime::Models::new().with_default(Arc::new(model)),
-        ))
+        .models(models.clone())
+        .build();
+    let in_memory = Runtime::builder()
+        .store(Arc::new(weft::runtime::MemorySink::new()))
+        .models(models)
         .build();
     let workflow = Loader::new()
         .load_source(Path::new("counter.yaml"), COUNTER)
@@ -69,6 +75,16 @@ fn bench(criterion: &mut Criterion) {
     group.bench_function("sqlite_router_chain", |bencher| {
         bencher.to_async(&executor).iter(|| async {
             let run = runtime
+                .start(workflow.clone(), json!({}), &cancel)
+                .await
+                .expect("run starts");
+            assert_eq!(run.status(), weft::RunStatus::Finished);
+        });
+    });
+    // The same run with its log kept in memory: the engine's share of a durable step.
+    group.bench_function("memory_router_chain", |bencher| {
+        bencher.to_async(&executor).iter(|| async {
+            let run = in_memory
                 .start(workflow.clone(), json!({}), &cancel)
                 .await
                 .expect("run starts");

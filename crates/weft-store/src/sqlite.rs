@@ -4,11 +4,14 @@ use crate::batch::{Batch, ToolJournal};
 use crate::error::{OpenError, store_error};
 use crate::rows::{event_record, summary};
 use futures::future::BoxFuture;
+use sqlx::Connection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use weft_core::{
     ErrorKind, EventRecord, EventSink, ParentLink, RunFilter, RunId, RunStatus, RunStore,
@@ -17,12 +20,33 @@ use weft_core::{
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: u32 = 4;
+/// Rows per `INSERT` of events: five parameters each, well under SQLite's parameter limit.
+const EVENTS_PER_STATEMENT: usize = 500;
+
+/// The sequence number of a run's last event, for a query over `runs`.
+macro_rules! last_sequence {
+    () => {
+        "COALESCE((SELECT MAX(sequence) FROM run_events WHERE run_id = runs.id), 0)"
+    };
+}
+
+/// The columns a run summary is read from (a macro, so queries stay literal strings). The
+/// log's last event gives `last_sequence` and `updated_at`.
+macro_rules! summary_columns {
+    () => {
+        concat!(
+            "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, error, ",
+            last_sequence!(),
+            " AS last_sequence, COALESCE((SELECT at_millis FROM run_events WHERE run_id = runs.id ORDER BY sequence DESC LIMIT 1), created_at) AS updated_at"
+        )
+    };
+}
 
 /// A weft database in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     path: PathBuf,
-    writer: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     readers: SqlitePool,
 }
 
@@ -42,16 +66,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        // The writer is one long-lived connection to a local file: no health check (a round
-        // trip to SQLite's worker thread) before each use.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
+        // The writer is one long-lived connection, owned rather than pooled: appends are
+        // serialized by its lock, with no health check or pool bookkeeping per step.
+        let mut connection = SqliteConnection::connect_with(&options)
             .await
             .map_err(database)?;
         sqlx::migrate!("../../migrations/sqlite")
-            .run(&writer)
+            .run(&mut connection)
             .await
             .map_err(|error| OpenError::Database {
                 path: path.to_owned(),
@@ -65,7 +86,10 @@ impl SqliteStore {
             .map_err(database)?;
         Ok(Self {
             path: path.to_owned(),
-            writer,
+            writer: Arc::new(tokio::sync::Mutex::new(Writer {
+                connection,
+                unsettled: false,
+            })),
             readers,
         })
     }
@@ -75,119 +99,175 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Writes one batch in a single round trip to SQLite's worker thread (each round trip
+    /// costs thread hand-offs, several times what SQLite itself spends on a step): one
+    /// INSERT of events when that is all the batch holds, else one script of `BEGIN
+    /// IMMEDIATE`, the statements and `COMMIT`. The `run_events_follow` trigger checks the
+    /// log's continuity inside it.
     async fn append_batch(&self, run: RunId, batch: Batch) -> Result<(), StoreError> {
-        let context = |what: &str| format!("{what} ({})", self.path.display());
         let run_text = run.to_string();
-        let mut transaction = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|error| store_error(&context("starting a write"), error))?;
+        // Most steps only add events: one INSERT, atomic on its own, with no transaction
+        // statements around it (each statement's result is one more hand-off to this thread).
+        let single = batch.new_run.is_none()
+            && batch.status.is_none()
+            && batch.journal.is_empty()
+            && batch.events.len() <= EVENTS_PER_STATEMENT;
+        let mut script =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new(if single { "" } else { "BEGIN IMMEDIATE;" });
         if let Some(new_run) = &batch.new_run {
             let (parent_run, parent_step, parent_branch) = parent_columns(new_run.parent.as_ref());
-            sqlx::query(
-                "INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, updated_at, last_sequence)
-                 VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, 0)",
-            )
-            .bind(&run_text)
-            .bind(&new_run.workflow)
-            .bind(&new_run.source)
-            .bind(parent_run)
-            .bind(parent_step)
-            .bind(parent_branch)
-            .bind(batch.events.first().map_or(0, |event| event.at_millis))
-            .bind(batch.last_at)
-            .execute(&mut *transaction)
-            .await
-            .map_err(|error| store_error(&context("recording a new run"), error))?;
+            script
+                .push(
+                    "INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at) VALUES (",
+                )
+                .push_bind(&run_text)
+                .push(",")
+                .push_bind(&new_run.workflow)
+                .push(",")
+                .push_bind(&new_run.source)
+                .push(",'running',")
+                .push_bind(parent_run)
+                .push(",")
+                .push_bind(parent_step)
+                .push(",")
+                .push_bind(parent_branch)
+                .push(",")
+                .push_bind(batch.events.first().map_or(0, |event| event.at_millis))
+                .push(");");
         }
-        // The sequence check and the run row's update are one statement: it changes the row
-        // only if the log ends right before this batch.
-        let (status, error) = match &batch.status {
-            Some((status, error)) => (Some(status.as_str()), error.clone()),
-            None => (None, None),
-        };
-        let updated = sqlx::query(
-            "UPDATE runs SET last_sequence = ?, updated_at = ?,
-                 status = COALESCE(?, status),
-                 error = CASE WHEN ? IS NULL THEN error ELSE ? END
-             WHERE id = ? AND last_sequence = ?",
-        )
-        .bind(batch.last_sequence)
-        .bind(batch.last_at)
-        .bind(status)
-        .bind(status)
-        .bind(error)
-        .bind(&run_text)
-        .bind(batch.first_sequence - 1)
-        .execute(&mut *transaction)
-        .await
-        .map_err(|error| store_error(&context("updating the run"), error))?;
-        if updated.rows_affected() != 1 {
-            let last: Option<i64> =
-                sqlx::query_scalar("SELECT last_sequence FROM runs WHERE id = ?")
-                    .bind(&run_text)
-                    .fetch_optional(&mut *transaction)
-                    .await
-                    .map_err(|error| store_error(&context("reading the run"), error))?;
-            return Err(match last {
-                None => StoreError::new(
-                    ErrorKind::NotFound,
-                    format!("run {run} does not exist; its log must start with run_started"),
-                ),
-                Some(last) => StoreError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "run {run}: append at sequence {} but its log ends at {last}; another writer appended first",
-                        batch.first_sequence
-                    ),
-                ),
+        for chunk in batch.events.chunks(EVENTS_PER_STATEMENT) {
+            script.push("INSERT INTO run_events (run_id, sequence, at_millis, kind, payload) ");
+            script.push_values(chunk, |mut row, event| {
+                row.push_bind(&run_text)
+                    .push_bind(event.sequence)
+                    .push_bind(event.at_millis)
+                    .push_bind(event.kind)
+                    .push_bind(&event.payload);
             });
+            if !single {
+                script.push(";");
+            }
         }
-        // One statement for all of the batch's events: each statement is a round trip to
-        // SQLite's worker thread, so a step costs a handful of them, not one per event.
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO run_events (run_id, sequence, at_millis, kind, payload) ",
-        );
-        insert.push_values(&batch.events, |mut row, event| {
-            row.push_bind(&run_text)
-                .push_bind(event.sequence)
-                .push_bind(event.at_millis)
-                .push_bind(event.kind)
-                .push_bind(&event.payload);
-        });
-        insert
-            .build()
-            .execute(&mut *transaction)
-            .await
-            .map_err(|error| store_error(&context("appending events"), error))?;
+        // The run row changes only with the run's status: where the log ends, and when, is
+        // read from the log itself.
+        if let Some((status, error)) = &batch.status {
+            script
+                .push("UPDATE runs SET status = ")
+                .push_bind(status.as_str())
+                .push(", error = ")
+                .push_bind(error.as_deref())
+                .push(" WHERE id = ")
+                .push_bind(&run_text)
+                .push(";");
+        }
         for entry in &batch.journal {
-            let query = match entry {
-                ToolJournal::Started { key, step, tool, sequence } => sqlx::query(
-                    "INSERT INTO tool_calls (idempotency_key, run_id, step, tool, status, started_sequence)
-                     VALUES (?, ?, ?, ?, 'started', ?)",
-                )
-                .bind(key)
-                .bind(&run_text)
-                .bind(*step)
-                .bind(tool)
-                .bind(*sequence),
-                ToolJournal::Finished { key, sequence, outcome } => sqlx::query(
-                    "UPDATE tool_calls SET status = 'finished', finished_sequence = ?, outcome = ? WHERE idempotency_key = ?",
-                )
-                .bind(*sequence)
-                .bind(outcome)
-                .bind(key),
+            match entry {
+                ToolJournal::Started {
+                    key,
+                    step,
+                    tool,
+                    sequence,
+                } => script
+                    .push("INSERT INTO tool_calls (idempotency_key, run_id, step, tool, status, started_sequence) VALUES (")
+                    .push_bind(key)
+                    .push(",")
+                    .push_bind(&run_text)
+                    .push(",")
+                    .push_bind(*step)
+                    .push(",")
+                    .push_bind(tool)
+                    .push(",'started',")
+                    .push_bind(*sequence)
+                    .push(");"),
+                ToolJournal::Finished {
+                    key,
+                    sequence,
+                    outcome,
+                } => script
+                    .push("UPDATE tool_calls SET status = 'finished', finished_sequence = ")
+                    .push_bind(*sequence)
+                    .push(", outcome = ")
+                    .push_bind(outcome)
+                    .push(" WHERE idempotency_key = ")
+                    .push_bind(key)
+                    .push(";"),
             };
-            query
-                .execute(&mut *transaction)
-                .await
-                .map_err(|error| store_error(&context("journaling a tool call"), error))?;
         }
-        transaction
-            .commit()
-            .await
-            .map_err(|error| store_error(&context("committing"), error))
+        if !single {
+            script.push("COMMIT;");
+        }
+
+        let mut writer = self.writer.lock().await;
+        writer.settle().await;
+        writer.unsettled = true;
+        let result = script.build().execute(&mut writer.connection).await;
+        match result {
+            Ok(_) => {
+                writer.unsettled = false;
+                Ok(())
+            }
+            Err(error) => {
+                writer.settle().await;
+                Err(self
+                    .explain(&mut writer.connection, run, &batch, error)
+                    .await)
+            }
+        }
+    }
+
+    /// Why an append failed: a log that does not end right before the batch is a conflict,
+    /// a run with no row was never started; anything else is the database's own error.
+    async fn explain(
+        &self,
+        connection: &mut SqliteConnection,
+        run: RunId,
+        batch: &Batch,
+        error: sqlx::Error,
+    ) -> StoreError {
+        let last: Result<Option<i64>, _> = sqlx::query_scalar(concat!(
+            "SELECT ",
+            last_sequence!(),
+            " FROM runs WHERE id = ?"
+        ))
+        .bind(run.to_string())
+        .fetch_optional(&mut *connection)
+        .await;
+        match last {
+            Ok(None) if batch.new_run.is_none() => StoreError::new(
+                ErrorKind::NotFound,
+                format!("run {run} does not exist; its log must start with run_started"),
+            ),
+            Ok(Some(last)) if last != batch.first_sequence - 1 => StoreError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "run {run}: append at sequence {} but its log ends at {last}; another writer appended first",
+                    batch.first_sequence
+                ),
+            ),
+            _ => store_error(
+                &format!("appending to run {run} ({})", self.path.display()),
+                error,
+            ),
+        }
+    }
+}
+
+/// The writer connection, and whether a script may have left a transaction open (an error
+/// part-way, or a caller that stopped waiting).
+#[derive(Debug)]
+struct Writer {
+    connection: SqliteConnection,
+    unsettled: bool,
+}
+
+impl Writer {
+    /// Rolls back whatever an unfinished script left open; "no transaction is active" is
+    /// the usual answer and means there was nothing to undo.
+    async fn settle(&mut self) {
+        if self.unsettled {
+            let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
+            self.unsettled = false;
+        }
     }
 }
 
@@ -269,11 +349,6 @@ fn parent_columns(parent: Option<&ParentLink>) -> (Option<String>, Option<i64>, 
 }
 
 /// The columns a run summary is read from (a macro, so queries stay literal strings).
-macro_rules! summary_columns {
-    () => {
-        "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, updated_at, last_sequence, error"
-    };
-}
 
 impl EventSink for SqliteStore {
     fn append<'a>(
@@ -364,10 +439,12 @@ impl RunStore for SqliteStore {
         error: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let mut writer = self.writer.lock().await;
+            writer.settle().await;
             sqlx::query("UPDATE runs SET status = 'failed', error = ? WHERE id = ?")
                 .bind(error)
                 .bind(run.to_string())
-                .execute(&self.writer)
+                .execute(&mut writer.connection)
                 .await
                 .map_err(|error| store_error("marking a run failed", error))?;
             Ok(())

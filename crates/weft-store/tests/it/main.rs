@@ -230,7 +230,7 @@ async fn foreign_and_newer_files_are_refused_untouched() {
     assert!(
         error
             .to_string()
-            .contains("schema version 99, newer than the 1"),
+            .contains("schema version 99, newer than the 2"),
         "{error}"
     );
     assert_eq!(std::fs::read(&newer).unwrap(), newer_before);
