@@ -101,6 +101,14 @@ pub fn describe(event: &Event) -> Option<String> {
             error.kind, error.message
         ),
         Event::Interrupted { node, question, .. } => format!("waiting at `{node}`: {question}"),
+        Event::AttentionNeeded { calls, .. } => {
+            let tools: Vec<&str> = calls.iter().map(|call| call.tool.as_str()).collect();
+            format!(
+                "needs attention: unfinished call(s) to {} that are not idempotent",
+                tools.join(", ")
+            )
+        }
+        Event::Retried { calls } => format!("retrying {} unfinished tool call(s)", calls.len()),
         Event::Resumed { input, .. } => format!("answered: {}", preview_json(input)),
         Event::RunFinished { .. } => return None,
         Event::RunFailed { error, .. } => format!("run failed ({}): {}", error.kind, error.message),

@@ -46,6 +46,49 @@ pub enum ToolOutcome {
     },
 }
 
+/// A tool call that started and never finished (the process stopped while it ran), whose
+/// tool is not idempotent: running it again might do its effect twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsettledCall {
+    /// The run that made the call: this run, or a sub-workflow run below it.
+    pub run: RunId,
+    /// The step.
+    pub step: u64,
+    /// The map branch, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<u32>,
+    /// The model call that asked for it (0 for a `tool` node).
+    pub turn: u32,
+    /// Its place among that reply's calls.
+    pub index: u32,
+    /// The tool.
+    pub tool: String,
+    /// The key the tool was called with.
+    pub idempotency_key: String,
+}
+
+impl UnsettledCall {
+    /// One line naming the call, for people.
+    pub fn describe(&self) -> String {
+        format!(
+            "tool `{}` (call {}) started and did not finish; it is not idempotent, so it was not run again",
+            self.tool, self.idempotency_key
+        )
+    }
+}
+
+/// The sub-workflow run through which a run waits on attention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildPlace {
+    /// The parent's step.
+    pub step: u64,
+    /// The map branch, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<u32>,
+    /// The child run.
+    pub run: RunId,
+}
+
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +103,10 @@ pub enum RunStatus {
     Failed,
     /// Cancelled before it finished.
     Cancelled,
+    /// Stopped after a restart: a tool call that is not idempotent started and did not
+    /// finish, and a person must say whether to run it again (`weft resume --retry`) or fail
+    /// the run (`weft runs fail`).
+    NeedsAttention,
 }
 
 impl std::str::FromStr for RunStatus {
@@ -72,8 +119,9 @@ impl std::str::FromStr for RunStatus {
             "finished" => Ok(Self::Finished),
             "failed" => Ok(Self::Failed),
             "cancelled" => Ok(Self::Cancelled),
+            "needs_attention" => Ok(Self::NeedsAttention),
             other => Err(format!(
-                "unknown run status `{other}`; expected running, interrupted, finished, failed or cancelled"
+                "unknown run status `{other}`; expected running, interrupted, finished, failed, cancelled or needs_attention"
             )),
         }
     }
@@ -88,6 +136,7 @@ impl RunStatus {
             Self::Finished => "finished",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::NeedsAttention => "needs_attention",
         }
     }
 }
@@ -256,6 +305,20 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input_schema: Option<Value>,
     },
+    /// The run stopped: tool calls that are not idempotent started and did not finish (in
+    /// this run, or in the sub-workflow run `child`).
+    AttentionNeeded {
+        /// The calls.
+        calls: Vec<UnsettledCall>,
+        /// The child run they belong to, when they are not this run's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        child: Option<ChildPlace>,
+    },
+    /// A person chose to run the unsettled calls again; the run goes on.
+    Retried {
+        /// The calls that will run again.
+        calls: Vec<UnsettledCall>,
+    },
     /// A person answered.
     Resumed {
         /// The step that was waiting.
@@ -301,6 +364,8 @@ impl Event {
             Self::StepFinished { .. } => "step_finished",
             Self::StepFailed { .. } => "step_failed",
             Self::Interrupted { .. } => "interrupted",
+            Self::AttentionNeeded { .. } => "attention_needed",
+            Self::Retried { .. } => "retried",
             Self::Resumed { .. } => "resumed",
             Self::RunFinished { .. } => "run_finished",
             Self::RunFailed { .. } => "run_failed",

@@ -17,7 +17,9 @@ pub mod tool;
 
 pub use clock::{Clock, SystemClock};
 pub use error::{ErrorKind, StepError};
-pub use event::{Event, EventRecord, ForkPoint, ParentLink, RunStatus, ToolOutcome};
+pub use event::{
+    ChildPlace, Event, EventRecord, ForkPoint, ParentLink, RunStatus, ToolOutcome, UnsettledCall,
+};
 pub use ids::RunId;
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{

@@ -2,7 +2,7 @@
 //! the in-memory sink of tests and one-off runs.
 
 use crate::error::ErrorKind;
-use crate::event::{EventRecord, ParentLink, RunStatus};
+use crate::event::{EventRecord, ParentLink, RunStatus, UnsettledCall};
 use crate::ids::RunId;
 use futures_core::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,19 @@ pub trait RunStore: EventSink {
 pub fn status_after(event: &crate::event::Event) -> Option<(RunStatus, Option<String>)> {
     use crate::event::Event;
     match event {
-        Event::RunStarted { .. } | Event::Resumed { .. } => Some((RunStatus::Running, None)),
+        Event::RunStarted { .. } | Event::Resumed { .. } | Event::Retried { .. } => {
+            Some((RunStatus::Running, None))
+        }
+        Event::AttentionNeeded { calls, .. } => Some((
+            RunStatus::NeedsAttention,
+            Some(
+                calls
+                    .iter()
+                    .map(UnsettledCall::describe)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        )),
         Event::Interrupted { .. } => Some((RunStatus::Interrupted, None)),
         Event::RunFinished { .. } => Some((RunStatus::Finished, None)),
         Event::RunFailed { error, .. } => Some((RunStatus::Failed, Some(error.message.clone()))),

@@ -46,6 +46,13 @@ pub trait ToolBox: Send + Sync {
     fn names(&self) -> Vec<String>;
     /// Runs one call.
     fn call(&self, call: ToolCall, context: ToolContext) -> ToolFuture;
+    /// Whether calling `name` twice with the same idempotency key has the effect of calling
+    /// it once. Only such a tool is run again after a restart interrupted a call to it;
+    /// for any other, the run waits for a person (`needs_attention`).
+    fn is_idempotent(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 /// The idempotency key of a tool call: the same on every attempt of the same call, and

@@ -136,6 +136,10 @@ impl ActiveRun {
     pub fn state(&self) -> &Map<String, Value> {
         self.machine.state()
     }
+    /// The unfinished tool calls it waits on, when it needs attention.
+    pub fn attention(&self) -> Option<&weft_workflow::Attention> {
+        self.machine.attention()
+    }
     /// The question it waits on.
     pub fn question(&self) -> Option<Question> {
         self.machine.question()
@@ -244,7 +248,9 @@ impl Runtime {
     }
 
     /// Drives a loaded run on from where its log ends: the effects that were in flight when
-    /// it stopped are done again, and finished ones are not.
+    /// it stopped are done again, and finished ones are not. A tool call that started and
+    /// did not finish runs again only if its tool is idempotent; otherwise the run stops
+    /// with status `needs_attention` (see [`Runtime::retry`] and [`Runtime::fail`]).
     pub async fn continue_run(
         &self,
         run: &mut ActiveRun,
@@ -254,7 +260,10 @@ impl Runtime {
             return Ok(());
         }
         let decision = run.machine.pending()?;
-        self.drive(run, decision, cancel).await
+        match self.hold_unsettled(run, decision).await? {
+            Some(decision) => self.drive(run, decision, cancel).await,
+            None => Ok(()),
+        }
     }
 
     /// Answers an interrupted run and drives it on. A bad answer is refused before anything
@@ -420,7 +429,7 @@ impl Runtime {
 
     /// Numbers the events, appends them to the sink as one batch and tells the observer.
     /// `first` (an effect's result) goes before the events it caused.
-    async fn commit(
+    pub(crate) async fn commit(
         &self,
         run: &mut ActiveRun,
         first: Option<Event>,

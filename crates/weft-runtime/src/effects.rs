@@ -7,8 +7,8 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use weft_core::{
-    ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId, RunStatus, StepError,
-    ToolContext, ToolOutcome,
+    ChildPlace, ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId, RunStatus,
+    StepError, ToolContext, ToolOutcome,
 };
 use weft_workflow::{ChildAnswer, ChildRun, ModelCall, RunMachine, ToolCallCommand};
 
@@ -218,6 +218,18 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
                 waiting_child: Some(((step, branch), active)),
             }
         }
+        RunStatus::NeedsAttention => EffectDone::event(Event::AttentionNeeded {
+            calls: active
+                .machine
+                .attention()
+                .map(|attention| attention.calls.clone())
+                .unwrap_or_default(),
+            child: Some(ChildPlace {
+                step,
+                branch,
+                run: active.id(),
+            }),
+        }),
         RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => {
             let error = active.failure().cloned().unwrap_or_else(|| {
                 StepError::new(

@@ -5,6 +5,7 @@
 //! enforces step and run timeouts and cancellation, appends each step's events to an
 //! [`EventSink`](weft_core::EventSink) and tells a [`RunObserver`] as things happen.
 
+mod attention;
 mod driver;
 mod effects;
 pub mod error;

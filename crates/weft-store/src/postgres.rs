@@ -158,7 +158,9 @@ impl PostgresStore {
             let query = match entry {
                 ToolJournal::Started { key, step, tool, sequence } => sqlx::query(
                     "INSERT INTO tool_calls (idempotency_key, run_id, step, tool, status, started_sequence)
-                     VALUES ($1, $2, $3, $4, 'started', $5)",
+                     VALUES ($1, $2, $3, $4, 'started', $5)
+                     ON CONFLICT (idempotency_key) DO UPDATE SET status = 'started',
+                         started_sequence = EXCLUDED.started_sequence, finished_sequence = NULL, outcome = NULL",
                 )
                 .bind(key)
                 .bind(&run_text)

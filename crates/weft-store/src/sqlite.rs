@@ -178,7 +178,10 @@ impl SqliteStore {
                     .push_bind(tool)
                     .push(",'started',")
                     .push_bind(*sequence)
-                    .push(");"),
+                    // A call run again after a person's `--retry` starts anew.
+                    .push(
+                        ") ON CONFLICT (idempotency_key) DO UPDATE SET status = 'started', started_sequence = excluded.started_sequence, finished_sequence = NULL, outcome = NULL;",
+                    ),
                 ToolJournal::Finished {
                     key,
                     sequence,

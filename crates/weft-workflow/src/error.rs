@@ -92,6 +92,12 @@ pub enum RunError {
         /// Where it stands.
         status: &'static str,
     },
+    /// The run has no unsettled tool calls to retry.
+    #[error("the run is {status}; only a run that needs attention can be retried")]
+    NothingToRetry {
+        /// Where it stands.
+        status: &'static str,
+    },
     /// The answer to a `human` node does not match its `input_schema`.
     #[error("the answer does not match the node's input_schema: {message}")]
     InvalidAnswer {

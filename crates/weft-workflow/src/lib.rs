@@ -18,7 +18,8 @@ pub mod workflow;
 pub use error::{Diagnostic, LoadError, RunError};
 pub use load::Loader;
 pub use machine::{
-    ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine, ToolCallCommand,
+    Attention, ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine,
+    ToolCallCommand,
 };
 pub use spec::{WorkflowSpec, workflow_json_schema};
 pub use workflow::Workflow;

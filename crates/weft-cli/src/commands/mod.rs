@@ -18,6 +18,8 @@ pub mod exit {
     pub const INVALID: u8 = 2;
     /// The run waits for a person's answer.
     pub const INTERRUPTED: u8 = 3;
+    /// The run needs a person's decision about a tool call a crash interrupted.
+    pub const NEEDS_ATTENTION: u8 = 4;
     /// The run was cancelled (Ctrl-C).
     pub const CANCELLED: u8 = 130;
 }

@@ -1,5 +1,6 @@
-//! `weft resume RUN_ID [--input JSON]`: go on with a run from its log: a run that stopped
-//! mid-step (a crash, a kill) redoes what was in flight; an interrupted run takes its answer.
+//! `weft resume RUN_ID [--input JSON] [--retry]`: go on with a run from its log: a run that
+//! stopped mid-step (a crash, a kill) redoes what was in flight; an interrupted run takes its
+//! answer; a run that needs attention runs its unfinished tool calls again with `--retry`.
 
 use super::session::{SessionArguments, open, parse_answer};
 use super::{exit, fail};
@@ -14,6 +15,10 @@ pub struct ResumeArguments {
     /// The answer for the `human` node the run waits at (JSON).
     #[arg(long, short)]
     input: Option<String>,
+    /// For a run that needs attention: run the tool calls a crash interrupted again (after
+    /// checking that doing so is safe).
+    #[arg(long)]
+    retry: bool,
     #[command(flatten)]
     session: SessionArguments,
 }
@@ -50,7 +55,17 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
                 ),
             );
         }
-        RunStatus::Running | RunStatus::Interrupted => {}
+        RunStatus::Running | RunStatus::Interrupted | RunStatus::NeedsAttention => {}
+    }
+    if arguments.retry && summary.status != RunStatus::NeedsAttention {
+        return fail(
+            exit::INVALID,
+            format!(
+                "run {} is {}; --retry is for a run that needs attention",
+                summary.id,
+                summary.status.as_str()
+            ),
+        );
     }
     let started = std::time::Instant::now();
     let mut run = match session.runtime.load(workflow, summary.id).await {
@@ -61,11 +76,15 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
         }
         Err(error) => return fail(exit::FAILED, error),
     };
-    if let Err(error) = session
-        .runtime
-        .continue_run(&mut run, &session.cancel)
-        .await
-    {
+    let continued = if arguments.retry {
+        session.runtime.retry(&mut run, &session.cancel).await
+    } else {
+        session
+            .runtime
+            .continue_run(&mut run, &session.cancel)
+            .await
+    };
+    if let Err(error) = continued {
         return fail(exit::FAILED, error);
     }
     if let Some(input) = input {

@@ -57,7 +57,11 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
 /// Says which earlier runs of this database did not finish, and how to go on with them.
 async fn tell_about_unfinished_runs(store: &dyn RunStore, db: &str) {
     let mut unfinished = Vec::new();
-    for status in [RunStatus::Interrupted, RunStatus::Running] {
+    for status in [
+        RunStatus::NeedsAttention,
+        RunStatus::Interrupted,
+        RunStatus::Running,
+    ] {
         let filter = RunFilter {
             status: Some(status),
             top_level_only: true,
@@ -72,12 +76,21 @@ async fn tell_about_unfinished_runs(store: &dyn RunStore, db: &str) {
     }
     eprintln!("note: {db} holds {} unfinished run(s):", unfinished.len());
     for run in &unfinished {
+        let how = if run.status == RunStatus::NeedsAttention {
+            format!(
+                "{}; weft resume {} --retry, or weft runs fail {}",
+                run.error.as_deref().unwrap_or("a tool call did not finish"),
+                run.id,
+                run.id
+            )
+        } else {
+            format!("weft resume {}", run.id)
+        };
         eprintln!(
-            "  {} {} ({}): weft resume {}",
+            "  {} {} ({}): {how}",
             run.id,
             run.workflow,
-            run.status.as_str(),
-            run.id
+            run.status.as_str()
         );
     }
 }

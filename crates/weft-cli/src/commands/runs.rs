@@ -11,7 +11,8 @@ use weft_core::{RunFilter, RunId, RunStatus, RunStore};
 pub enum RunsCommand {
     /// List runs, newest first.
     List {
-        /// Only runs in this status (running, interrupted, finished, failed, cancelled).
+        /// Only runs in this status (running, interrupted, needs_attention, finished, failed,
+        /// cancelled).
         #[arg(long)]
         status: Option<RunStatus>,
         /// Include sub-workflow runs.
@@ -40,6 +41,17 @@ pub enum RunsCommand {
         /// The step to run again.
         #[arg(long)]
         at: u64,
+        #[command(flatten)]
+        session: super::session::SessionArguments,
+    },
+    /// Fail an unfinished run (one that needs attention, say), with the sub-workflow runs it
+    /// waits through.
+    Fail {
+        /// The run.
+        run: RunId,
+        /// Why, for the record.
+        #[arg(long, default_value = "failed by hand")]
+        reason: String,
         #[command(flatten)]
         session: super::session::SessionArguments,
     },
@@ -123,6 +135,11 @@ async fn runs_async(command: RunsCommand) -> ExitCode {
             }
         }
         RunsCommand::Fork { run, at, session } => fork(run, at, &session).await,
+        RunsCommand::Fail {
+            run,
+            reason,
+            session,
+        } => fail_run(run, &reason, &session).await,
         RunsCommand::Events { run, json, db } => {
             let store = match open(&db).await {
                 Ok(store) => store,
@@ -181,4 +198,42 @@ async fn fork(original: RunId, at: u64, arguments: &super::session::SessionArgum
         return fail(exit::FAILED, error);
     }
     session.finish(&mut run, started).await
+}
+
+async fn fail_run(
+    run_id: RunId,
+    reason: &str,
+    arguments: &super::session::SessionArguments,
+) -> ExitCode {
+    let session = match super::session::open(arguments).await {
+        Ok(session) => session,
+        Err(code) => return code,
+    };
+    let (summary, workflow) = match session.top_level_run(run_id, "fail").await {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    if matches!(
+        summary.status,
+        RunStatus::Finished | RunStatus::Failed | RunStatus::Cancelled
+    ) {
+        return fail(
+            exit::INVALID,
+            format!(
+                "run {run_id} is already {}; only an unfinished run can be failed",
+                summary.status.as_str()
+            ),
+        );
+    }
+    let mut run = match session.runtime.load(workflow, run_id).await {
+        Ok(run) => run,
+        Err(error) => return fail(exit::FAILED, error),
+    };
+    match session.runtime.fail(&mut run, reason).await {
+        Ok(()) => {
+            eprintln!("run {run_id} is failed: {reason}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(exit::FAILED, error),
+    }
 }

@@ -202,11 +202,33 @@ pub fn report(run: &ActiveRun, json: bool, elapsed: std::time::Duration) -> Exit
             ExitCode::from(exit::FAILED)
         }
         RunStatus::Cancelled => ExitCode::from(exit::CANCELLED),
+        RunStatus::NeedsAttention => {
+            eprintln!("{}", attention_message(run));
+            ExitCode::from(exit::NEEDS_ATTENTION)
+        }
         RunStatus::Running => fail(
             exit::FAILED,
             "the run stopped while still running; this is a bug in weft",
         ),
     }
+}
+
+/// What a run that needs attention waits on, and the two ways on.
+pub fn attention_message(run: &ActiveRun) -> String {
+    let mut message = format!("run {} needs attention:", run.id());
+    if let Some(attention) = run.attention() {
+        for call in &attention.calls {
+            message.push_str(&format!("\n  - {}", call.describe()));
+            if call.run != run.id() {
+                message.push_str(&format!(" (in sub-workflow run {})", call.run));
+            }
+        }
+    }
+    message.push_str(&format!(
+        "\ncheck whether the call's effect happened, then either run it again with: weft resume {0} --retry\nor fail the run with: weft runs fail {0}",
+        run.id()
+    ));
+    message
 }
 
 /// The next answer: from `--answer`, else asked on the terminal (again after a typo), else

@@ -34,6 +34,7 @@ pub fn started() -> Event {
     }
 }
 
+mod attention;
 mod postgres;
 
 #[tokio::test]

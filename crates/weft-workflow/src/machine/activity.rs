@@ -364,6 +364,17 @@ impl ActivityState {
         }
     }
 
+    /// Counts a started call as not started, so it is recorded again before it runs.
+    pub(crate) fn forget_start(&mut self, turn: u32, index: u32) {
+        match self {
+            Self::Agent(state) if state.turn == turn => {
+                state.started.remove(&index);
+            }
+            Self::Tool(state) => state.started = false,
+            _ => {}
+        }
+    }
+
     /// Takes a tool call's outcome.
     pub(crate) fn on_tool_finished(
         &mut self,

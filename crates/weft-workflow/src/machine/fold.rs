@@ -249,6 +249,10 @@ impl RunMachine {
                     _ => return Err(unexpected(event, "no step waits for input")),
                 }
             }
+            Event::AttentionNeeded { calls, child } => {
+                self.on_attention_needed(calls, child.as_ref());
+            }
+            Event::Retried { calls } => self.on_retried(event, calls)?,
             Event::RunFinished { output } => {
                 self.status = RunStatus::Finished;
                 self.output = Some(output.clone());
@@ -256,6 +260,7 @@ impl RunMachine {
             }
             Event::RunFailed { error, .. } => {
                 self.status = RunStatus::Failed;
+                self.attention = None;
                 self.failure = Some(error.clone());
                 self.next = Next::Nothing;
             }
@@ -281,7 +286,7 @@ impl RunMachine {
     }
 
     /// The activity an effect event is for; a map branch is started if replay meets it first.
-    fn activity_mut(
+    pub(super) fn activity_mut(
         &mut self,
         event: &Event,
         step: u64,

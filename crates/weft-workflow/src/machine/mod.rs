@@ -5,6 +5,7 @@
 //! and replaying a log through it rebuilds a run exactly.
 
 mod activity;
+mod attention;
 mod fold;
 mod map;
 mod step;
@@ -13,6 +14,7 @@ use crate::error::{RunError, did_you_mean};
 use crate::expression::Scope;
 use crate::workflow::{Activity, Limits, NodeBody, Workflow, check_schema};
 use activity::{ActivityState, Place};
+pub use attention::Attention;
 use map::MapState;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -177,6 +179,11 @@ impl InFlight {
     pub(crate) fn remove(&mut self, key: &EffectKey) {
         self.0.retain(|entry| entry != key);
     }
+
+    /// Forgets everything: the driver stopped, so nothing it started is in flight.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Where the run goes when no step is running.
@@ -235,6 +242,7 @@ pub struct RunMachine {
     in_flight: InFlight,
     output: Option<Value>,
     failure: Option<StepError>,
+    attention: Option<Attention>,
 }
 
 impl RunMachine {
@@ -255,6 +263,7 @@ impl RunMachine {
             in_flight: InFlight::default(),
             output: None,
             failure: None,
+            attention: None,
         }
     }
 
@@ -376,10 +385,13 @@ impl RunMachine {
         Ok(decision)
     }
 
-    /// Fails the run (its own timeout).
+    /// Fails the run (its own timeout, or a person's decision).
     pub fn fail_run(&mut self, error: StepError) -> Result<Decision, RunError> {
         let mut decision = Decision::default();
-        if matches!(self.status, RunStatus::Running | RunStatus::Interrupted) {
+        if matches!(
+            self.status,
+            RunStatus::Running | RunStatus::Interrupted | RunStatus::NeedsAttention
+        ) {
             let step = self.current.as_ref().map(|step| step.number);
             self.record(Event::RunFailed { step, error }, &mut decision)?;
         }
@@ -389,7 +401,10 @@ impl RunMachine {
     /// Cancels the run.
     pub fn cancel(&mut self, reason: impl Into<String>) -> Result<Decision, RunError> {
         let mut decision = Decision::default();
-        if matches!(self.status, RunStatus::Running | RunStatus::Interrupted) {
+        if matches!(
+            self.status,
+            RunStatus::Running | RunStatus::Interrupted | RunStatus::NeedsAttention
+        ) {
             self.record(
                 Event::RunCancelled {
                     reason: reason.into(),
