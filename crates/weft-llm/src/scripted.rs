@@ -5,7 +5,8 @@
 //!   - text: "First reply, used once, in order."
 //!   - tool_calls: [{ name: add, arguments: { a: 1, b: 2 } }]
 //!   - match: "Summarize: (.*)"     # a regex on the last message; reusable
-//!     text: "Summary of $1"         # $1.. are the regex's groups
+//!     text: "Summary of $1"         # $1.. are the regex's groups (also in tool-call
+//!                                   # arguments' strings)
 //!   - json: { answer: 42 }          # structured output, written as JSON text
 //!   - fail: "upstream is down"      # the call fails with this message
 //! ```
@@ -167,19 +168,25 @@ impl ScriptedModel {
         })
     }
 
-    fn choose(&self, last_message: &str) -> Result<(&Reply, String), ModelError> {
+    /// The reply for `last_message`, with its text and tool-call arguments expanded by the
+    /// pattern's groups.
+    fn choose(&self, last_message: &str) -> Result<(&Reply, String, Vec<ToolCall>), ModelError> {
         for reply in &self.replies {
             let Some(pattern) = &reply.pattern else {
                 continue;
             };
-            if !reply.text.contains('$') {
-                if pattern.is_match(last_message) {
-                    return Ok((reply, reply.text.clone()));
-                }
-            } else if let Some(captures) = pattern.captures(last_message) {
-                let mut text = String::new();
-                captures.expand(&reply.text, &mut text);
-                return Ok((reply, text));
+            if let Some(captures) = pattern.captures(last_message) {
+                let expand = |template: &str| {
+                    if template.contains('$') {
+                        let mut text = String::new();
+                        captures.expand(template, &mut text);
+                        text
+                    } else {
+                        template.to_owned()
+                    }
+                };
+                let calls = reply.tool_calls(|value| expand_strings(value, &expand));
+                return Ok((reply, expand(&reply.text), calls));
             }
         }
         let mut next = self.next_in_order.lock().map_err(|_| {
@@ -201,7 +208,46 @@ impl ScriptedModel {
             ));
         };
         *next += 1;
-        Ok((reply, reply.text.clone()))
+        let calls = reply.tool_calls(Value::clone);
+        Ok((reply, reply.text.clone(), calls))
+    }
+}
+
+impl Reply {
+    /// The reply's tool calls, each one's arguments passed through `arguments`.
+    fn tool_calls(&self, arguments: impl Fn(&Value) -> Value) -> Vec<ToolCall> {
+        self.tool_calls
+            .iter()
+            .enumerate()
+            .map(|(index, call)| ToolCall {
+                id: call
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("scripted_{index}")),
+                name: call.name.clone(),
+                arguments: arguments(&call.arguments),
+            })
+            .collect()
+    }
+}
+
+/// `value` with `expand` applied to every string in it.
+fn expand_strings(value: &Value, expand: &impl Fn(&str) -> String) -> Value {
+    match value {
+        Value::String(text) => Value::String(expand(text)),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| expand_strings(item, expand))
+                .collect(),
+        ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(name, item)| (name.clone(), expand_strings(item, expand)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -216,7 +262,7 @@ impl ChatModel for ScriptedModel {
             .last()
             .map(|message| message.content.as_str())
             .unwrap_or_default();
-        let (reply, text) = match self.choose(last_message) {
+        let (reply, text, calls) = match self.choose(last_message) {
             Ok(chosen) => chosen,
             Err(error) => return Box::pin(stream::once(async move { Err(error) })),
         };
@@ -236,30 +282,23 @@ impl ChatModel for ScriptedModel {
             .iter()
             .map(|message| message.content.split_whitespace().count())
             .sum();
-        let mut events: Vec<Result<ChatEvent, ModelError>> =
-            Vec::with_capacity(reply.tool_calls.len() + 4);
+        let mut events: Vec<Result<ChatEvent, ModelError>> = Vec::with_capacity(calls.len() + 4);
         // Text streams a line at a time, so streaming consumers see more than one delta.
         for line in text.split_inclusive('\n') {
             events.push(Ok(ChatEvent::TextDelta(line.to_owned())));
         }
-        for (index, call) in reply.tool_calls.iter().enumerate() {
-            events.push(Ok(ChatEvent::ToolCall(ToolCall {
-                id: call
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("scripted_{index}")),
-                name: call.name.clone(),
-                arguments: call.arguments.clone(),
-            })));
+        let tool_calls = !calls.is_empty();
+        for call in calls {
+            events.push(Ok(ChatEvent::ToolCall(call)));
         }
         events.push(Ok(ChatEvent::Usage(Usage {
             prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
             completion_tokens: u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX),
         })));
-        events.push(Ok(ChatEvent::Finished(if reply.tool_calls.is_empty() {
-            FinishReason::Stop
-        } else {
+        events.push(Ok(ChatEvent::Finished(if tool_calls {
             FinishReason::ToolCalls
+        } else {
+            FinishReason::Stop
         })));
         match delay {
             None => Box::pin(stream::iter(events)),
@@ -324,6 +363,17 @@ mod tests {
         assert_eq!(calls.finish, Some(FinishReason::ToolCalls));
         let error = reply(&model, "more").await.unwrap_err();
         assert!(error.message.contains("no reply left"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn a_matched_reply_fills_tool_call_arguments_from_the_groups() {
+        let script = "replies:\n  - match: 'Record (\\w+) as (\\d+)'\n    tool_calls: [{name: note, arguments: {line: 'item $1', tags: ['$2', 7]}}]\n";
+        let model = ScriptedModel::from_yaml(Path::new("s.yaml"), script).unwrap();
+        let reply = reply(&model, "Record alpha as 42").await.unwrap();
+        assert_eq!(
+            reply.tool_calls[0].arguments,
+            serde_json::json!({"line": "item alpha", "tags": ["42", 7]})
+        );
     }
 
     #[test]
