@@ -488,3 +488,34 @@ fn a_run_is_forked_at_a_step_and_runs_on_from_there() {
         stderr(&beyond)
     );
 }
+
+#[test]
+fn an_unfinished_run_can_be_failed_by_hand_and_only_an_attention_run_retried() {
+    let db = fresh_db();
+    let output = weft_with_db(&["run", "--json", "workflows/approval.yaml"], &db);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let first: Value = serde_json::from_str(stdout(&output).lines().next().unwrap()).unwrap();
+    let run = first["run"].as_str().unwrap().to_owned();
+
+    let retry = weft_with_db(&["resume", &run, "--retry"], &db);
+    assert_eq!(retry.status.code(), Some(2), "{}", stderr(&retry));
+    assert!(
+        stderr(&retry).contains("--retry is for a run that needs attention"),
+        "{}",
+        stderr(&retry)
+    );
+
+    let failed = weft_with_db(
+        &["runs", "fail", &run, "--reason", "nobody will approve it"],
+        &db,
+    );
+    assert!(failed.status.success(), "{}", stderr(&failed));
+    let shown = weft_with_db(&["runs", "show", &run], &db);
+    let summary: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(summary["status"], json!("failed"));
+    assert_eq!(summary["error"], json!("nobody will approve it"));
+
+    let again = weft_with_db(&["runs", "fail", &run], &db);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("already failed"), "{}", stderr(&again));
+}
