@@ -517,5 +517,9 @@ fn an_unfinished_run_can_be_failed_by_hand_and_only_an_attention_run_retried() {
 
     let again = weft_with_db(&["runs", "fail", &run], &db);
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
-    assert!(stderr(&again).contains("already failed"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already failed"),
+        "{}",
+        stderr(&again)
+    );
 }

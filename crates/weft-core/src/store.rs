@@ -29,6 +29,8 @@ impl StoreError {
 
 /// Receives a run's events. `append` stores one step's events atomically; the first record's
 /// sequence number must be the next one of that run, so two writers can never interleave.
+/// An append is one commit at one time: durable stores keep the last record's `at_millis`
+/// for all of its records.
 pub trait EventSink: Send + Sync {
     /// Appends records to the run's log.
     fn append<'a>(

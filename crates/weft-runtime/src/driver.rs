@@ -220,6 +220,8 @@ impl Runtime {
                 RuntimeError::NoSuchStep { run: original, step, last }
             })?;
         let fork = RunId::new();
+        // One append, one time: the fork's log starts now.
+        let at_millis = self.clock.now_millis();
         let copied: Vec<EventRecord> = records[..cut]
             .iter()
             .enumerate()
@@ -233,7 +235,7 @@ impl Runtime {
                 }
                 EventRecord {
                     sequence: index as u64 + 1,
-                    at_millis: self.clock.now_millis(),
+                    at_millis,
                     event,
                 }
             })

@@ -1,5 +1,12 @@
-//! What one append writes, derived from its records: the event rows, the run row's changes
-//! and the tool-call journal. Shared by every backend, so they all store the same facts.
+//! What one append writes, derived from its records: one row holding the batch's events,
+//! the run row's changes and the tool-call journal. Shared by every backend, so they all
+//! store the same facts.
+//!
+//! A batch is stored as the JSON array of its events, compressed with zstd once it is long
+//! enough to gain from it. One row per batch (a step, usually) and one compressed stream
+//! keep the log small: a step that records a model's reply and then writes that reply into
+//! the state stores the text about once, not twice, and the rows' keys are not repeated
+//! per event.
 
 use weft_core::{
     ErrorKind, Event, EventRecord, ParentLink, RunId, RunStatus, StoreError, ToolOutcome,
@@ -13,13 +20,18 @@ pub(crate) struct NewRun {
     pub parent: Option<ParentLink>,
 }
 
-/// One event row.
-pub(crate) struct EventRow {
-    pub sequence: i64,
-    pub at_millis: i64,
-    pub kind: &'static str,
-    pub payload: String,
+/// How a batch's events are stored.
+pub(crate) mod encoding {
+    /// The JSON array, as UTF-8 bytes.
+    pub const JSON: i64 = 0;
+    /// The JSON array, compressed with zstd.
+    pub const ZSTD_JSON: i64 = 1;
 }
+
+/// Batches shorter than this are stored as they are: compression would gain little.
+const COMPRESS_FROM: usize = 384;
+/// zstd's level: fast, and most of the gain on text.
+const ZSTD_LEVEL: i32 = 3;
 
 /// A journal entry.
 pub(crate) enum ToolJournal {
@@ -40,11 +52,15 @@ pub(crate) enum ToolJournal {
 pub(crate) struct Batch {
     pub new_run: Option<NewRun>,
     pub status: Option<(RunStatus, Option<String>)>,
-    pub events: Vec<EventRow>,
     pub journal: Vec<ToolJournal>,
     pub first_sequence: i64,
     pub last_sequence: i64,
-    pub last_at: i64,
+    /// The batch's time (its last record's): an append is one commit.
+    pub at_millis: i64,
+    /// One of [`encoding`].
+    pub encoding: i64,
+    /// The events, encoded.
+    pub events: Vec<u8>,
 }
 
 fn number(value: u64, what: &str) -> Result<i64, StoreError> {
@@ -68,11 +84,12 @@ impl Batch {
         let mut batch = Self {
             new_run: None,
             status: None,
-            events: Vec::with_capacity(records.len()),
             journal: Vec::new(),
             first_sequence: number(first.sequence, "sequence")?,
             last_sequence: number(last.sequence, "sequence")?,
-            last_at: number(last.at_millis, "timestamp")?,
+            at_millis: number(last.at_millis, "timestamp")?,
+            encoding: encoding::JSON,
+            events: Vec::new(),
         };
         for (offset, record) in records.iter().enumerate() {
             if record.sequence != first.sequence + offset as u64 {
@@ -82,12 +99,6 @@ impl Batch {
                 ));
             }
             let sequence = number(record.sequence, "sequence")?;
-            let payload = serde_json::to_string(&record.event).map_err(|error| {
-                StoreError::new(
-                    ErrorKind::Internal,
-                    format!("cannot encode event {sequence}: {error}"),
-                )
-            })?;
             match &record.event {
                 Event::RunStarted {
                     workflow,
@@ -141,33 +152,115 @@ impl Batch {
             if let Some(change) = status_after(&record.event) {
                 batch.status = Some(change);
             }
-            batch.events.push(EventRow {
-                sequence,
-                at_millis: number(record.at_millis, "timestamp")?,
-                kind: record.event.name(),
-                payload,
-            });
         }
+        let json = serde_json::to_vec(
+            &records
+                .iter()
+                .map(|record| &record.event)
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|error| {
+            StoreError::new(
+                ErrorKind::Internal,
+                format!(
+                    "run {run}: cannot encode events {}..{}: {error}",
+                    first.sequence, last.sequence
+                ),
+            )
+        })?;
+        (batch.encoding, batch.events) = compress(json);
         Ok(batch)
     }
 }
 
-/// Reads a stored event back; a payload that does not parse names its run and sequence.
+/// The JSON as it is, or compressed when that saves space.
+fn compress(json: Vec<u8>) -> (i64, Vec<u8>) {
+    if json.len() < COMPRESS_FROM {
+        return (encoding::JSON, json);
+    }
+    match zstd::bulk::compress(&json, ZSTD_LEVEL) {
+        Ok(compressed) if compressed.len() < json.len() => (encoding::ZSTD_JSON, compressed),
+        _ => (encoding::JSON, json),
+    }
+}
+
+/// A stored batch, as read back.
+pub(crate) struct StoredBatch {
+    pub first_sequence: i64,
+    pub last_sequence: i64,
+    pub at_millis: i64,
+    pub encoding: i64,
+    pub events: Vec<u8>,
+}
+
+/// Reads a stored batch back into records, keeping those after `after`. What cannot be read
+/// names its run and sequence number: the event, or the batch when its bytes are damaged.
 pub(crate) fn decode(
     run: RunId,
-    sequence: i64,
-    at_millis: i64,
-    payload: &str,
-) -> Result<EventRecord, StoreError> {
-    let event: Event = serde_json::from_str(payload).map_err(|error| {
+    batch: &StoredBatch,
+    after: u64,
+    records: &mut Vec<EventRecord>,
+) -> Result<(), StoreError> {
+    let (first, last) = (batch.first_sequence, batch.last_sequence);
+    let damaged = |reason: String| {
         StoreError::new(
             ErrorKind::Corrupt,
-            format!("run {run}: event {sequence} is corrupt and cannot be read ({error})"),
+            format!(
+                "run {run}: event {first} is corrupt and cannot be read ({reason}; it holds events {first} to {last})"
+            ),
         )
-    })?;
-    Ok(EventRecord {
-        sequence: u64::try_from(sequence).unwrap_or_default(),
-        at_millis: u64::try_from(at_millis).unwrap_or_default(),
-        event,
-    })
+    };
+    let count =
+        usize::try_from(last - first + 1).map_err(|_| damaged("a bad sequence range".into()))?;
+    let decompressed;
+    let json: &[u8] = match batch.encoding {
+        encoding::JSON => &batch.events,
+        encoding::ZSTD_JSON => {
+            decompressed = zstd::bulk::decompress(&batch.events, MAX_BATCH_BYTES)
+                .map_err(|error| damaged(format!("zstd: {error}")))?;
+            &decompressed
+        }
+        other => return Err(damaged(format!("unknown encoding {other}"))),
+    };
+    let events: Vec<Event> = match serde_json::from_slice(json) {
+        Ok(events) => events,
+        Err(error) => return Err(locate(run, first, json, error)),
+    };
+    if events.len() != count {
+        return Err(damaged(format!(
+            "{} events instead of {count}",
+            events.len()
+        )));
+    }
+    let at_millis = u64::try_from(batch.at_millis).unwrap_or_default();
+    for (offset, event) in events.into_iter().enumerate() {
+        let sequence = u64::try_from(first).unwrap_or_default() + offset as u64;
+        if sequence > after {
+            records.push(EventRecord {
+                sequence,
+                at_millis,
+                event,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The largest batch a reader will decompress (a guard against a damaged length).
+const MAX_BATCH_BYTES: usize = 1 << 30;
+
+/// Names the event of a batch that does not parse.
+fn locate(run: RunId, first: i64, json: &[u8], error: serde_json::Error) -> StoreError {
+    let sequence = serde_json::from_slice::<Vec<serde_json::Value>>(json)
+        .ok()
+        .and_then(|values| {
+            values
+                .into_iter()
+                .position(|value| serde_json::from_value::<Event>(value).is_err())
+        })
+        .map_or(first, |offset| first + offset as i64);
+    StoreError::new(
+        ErrorKind::Corrupt,
+        format!("run {run}: event {sequence} is corrupt and cannot be read ({error})"),
+    )
 }

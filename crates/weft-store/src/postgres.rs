@@ -4,7 +4,7 @@
 
 use crate::batch::{Batch, ToolJournal};
 use crate::error::{OpenError, store_error};
-use crate::rows::{event_record, summary};
+use crate::rows::{stored_batch, summary};
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::path::PathBuf;
@@ -93,8 +93,8 @@ impl PostgresStore {
             .bind(parent_run)
             .bind(parent_step)
             .bind(parent_branch)
-            .bind(batch.events.first().map_or(0, |event| event.at_millis))
-            .bind(batch.last_at)
+            .bind(batch.at_millis)
+            .bind(batch.at_millis)
             .execute(&mut *transaction)
             .await
             .map_err(|error| store_error("recording a new run", error))?;
@@ -110,7 +110,7 @@ impl PostgresStore {
              WHERE id = $5 AND last_sequence = $6",
         )
         .bind(batch.last_sequence)
-        .bind(batch.last_at)
+        .bind(batch.at_millis)
         .bind(status)
         .bind(error)
         .bind(&run_text)
@@ -139,21 +139,19 @@ impl PostgresStore {
                 ),
             });
         }
-        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO run_events (run_id, sequence, at_millis, kind, payload) ",
-        );
-        insert.push_values(&batch.events, |mut row, event| {
-            row.push_bind(&run_text)
-                .push_bind(event.sequence)
-                .push_bind(event.at_millis)
-                .push_bind(event.kind)
-                .push_bind(&event.payload);
-        });
-        insert
-            .build()
-            .execute(&mut *transaction)
-            .await
-            .map_err(|error| store_error("appending events", error))?;
+        sqlx::query(
+            "INSERT INTO event_batches (run_id, first_sequence, last_sequence, at_millis, encoding, events)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&run_text)
+        .bind(batch.first_sequence)
+        .bind(batch.last_sequence)
+        .bind(batch.at_millis)
+        .bind(batch.encoding)
+        .bind(&batch.events)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| store_error("appending events", error))?;
         for entry in &batch.journal {
             let query = match entry {
                 ToolJournal::Started { key, step, tool, sequence } => sqlx::query(
@@ -240,13 +238,17 @@ impl RunStore for PostgresStore {
         after: u64,
     ) -> BoxFuture<'_, Result<Vec<EventRecord>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT sequence, at_millis, payload FROM run_events WHERE run_id = $1 AND sequence > $2 ORDER BY sequence")
+            let rows = sqlx::query("SELECT first_sequence, last_sequence, at_millis, encoding, events FROM event_batches WHERE run_id = $1 AND last_sequence > $2 ORDER BY first_sequence")
                 .bind(run.to_string())
                 .bind(i64::try_from(after).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|error| store_error("reading a run's events", error))?;
-            rows.iter().map(|row| event_record(run, row)).collect()
+            let mut records = Vec::new();
+            for row in &rows {
+                crate::batch::decode(run, &stored_batch(row)?, after, &mut records)?;
+            }
+            Ok(records)
         })
     }
 

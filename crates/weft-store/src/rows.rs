@@ -1,10 +1,10 @@
 //! Reading `runs` rows back, shared by the backends.
 
-use crate::batch::decode;
+use crate::batch::StoredBatch;
 use crate::error::store_error;
 use sqlx::Row;
 use std::str::FromStr;
-use weft_core::{ErrorKind, EventRecord, ParentLink, RunId, RunStatus, RunSummary, StoreError};
+use weft_core::{ErrorKind, ParentLink, RunId, RunStatus, RunSummary, StoreError};
 
 /// Reads a run summary from a `runs` row, on any backend.
 pub(crate) fn summary<'r, R>(row: &'r R) -> Result<RunSummary, StoreError>
@@ -55,17 +55,21 @@ where
     })
 }
 
-/// Reads an event from a `run_events` row (`sequence, at_millis, payload`), on any backend.
-pub(crate) fn event_record<'r, R>(run: RunId, row: &'r R) -> Result<EventRecord, StoreError>
+/// Reads an `event_batches` row (`first_sequence, last_sequence, at_millis, encoding,
+/// events`), on any backend.
+pub(crate) fn stored_batch<'r, R>(row: &'r R) -> Result<StoredBatch, StoreError>
 where
     R: Row,
     &'static str: sqlx::ColumnIndex<R>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let read = |error| store_error("reading an event", error);
-    let sequence: i64 = row.try_get("sequence").map_err(read)?;
-    let at_millis: i64 = row.try_get("at_millis").map_err(read)?;
-    let payload: String = row.try_get("payload").map_err(read)?;
-    decode(run, sequence, at_millis, &payload)
+    let read = |error| store_error("reading events", error);
+    Ok(StoredBatch {
+        first_sequence: row.try_get("first_sequence").map_err(read)?,
+        last_sequence: row.try_get("last_sequence").map_err(read)?,
+        at_millis: row.try_get("at_millis").map_err(read)?,
+        encoding: row.try_get("encoding").map_err(read)?,
+        events: row.try_get("events").map_err(read)?,
+    })
 }

@@ -2,7 +2,7 @@
 
 use crate::batch::{Batch, ToolJournal};
 use crate::error::{OpenError, store_error};
-use crate::rows::{event_record, summary};
+use crate::rows::{stored_batch, summary};
 use futures::future::BoxFuture;
 use sqlx::Connection;
 use sqlx::sqlite::{
@@ -20,13 +20,11 @@ use weft_core::{
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: u32 = 4;
-/// Rows per `INSERT` of events: five parameters each, well under SQLite's parameter limit.
-const EVENTS_PER_STATEMENT: usize = 500;
 
 /// The sequence number of a run's last event, for a query over `runs`.
 macro_rules! last_sequence {
     () => {
-        "COALESCE((SELECT MAX(sequence) FROM run_events WHERE run_id = runs.id), 0)"
+        "COALESCE((SELECT last_sequence FROM event_batches WHERE run_id = runs.id ORDER BY first_sequence DESC LIMIT 1), 0)"
     };
 }
 
@@ -37,7 +35,7 @@ macro_rules! summary_columns {
         concat!(
             "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, error, ",
             last_sequence!(),
-            " AS last_sequence, COALESCE((SELECT at_millis FROM run_events WHERE run_id = runs.id ORDER BY sequence DESC LIMIT 1), created_at) AS updated_at"
+            " AS last_sequence, COALESCE((SELECT at_millis FROM event_batches WHERE run_id = runs.id ORDER BY first_sequence DESC LIMIT 1), created_at) AS updated_at"
         )
     };
 }
@@ -101,17 +99,14 @@ impl SqliteStore {
 
     /// Writes one batch in a single round trip to SQLite's worker thread (each round trip
     /// costs thread hand-offs, several times what SQLite itself spends on a step): one
-    /// INSERT of events when that is all the batch holds, else one script of `BEGIN
-    /// IMMEDIATE`, the statements and `COMMIT`. The `run_events_follow` trigger checks the
-    /// log's continuity inside it.
+    /// INSERT of the batch's row when that is all it holds, else one script of `BEGIN
+    /// IMMEDIATE`, the statements and `COMMIT`. The `event_batches_follow` trigger checks
+    /// the log's continuity inside it.
     async fn append_batch(&self, run: RunId, batch: Batch) -> Result<(), StoreError> {
         let run_text = run.to_string();
         // Most steps only add events: one INSERT, atomic on its own, with no transaction
         // statements around it (each statement's result is one more hand-off to this thread).
-        let single = batch.new_run.is_none()
-            && batch.status.is_none()
-            && batch.journal.is_empty()
-            && batch.events.len() <= EVENTS_PER_STATEMENT;
+        let single = batch.new_run.is_none() && batch.status.is_none() && batch.journal.is_empty();
         let mut script =
             sqlx::QueryBuilder::<sqlx::Sqlite>::new(if single { "" } else { "BEGIN IMMEDIATE;" });
         if let Some(new_run) = &batch.new_run {
@@ -132,22 +127,23 @@ impl SqliteStore {
                 .push(",")
                 .push_bind(parent_branch)
                 .push(",")
-                .push_bind(batch.events.first().map_or(0, |event| event.at_millis))
+                .push_bind(batch.at_millis)
                 .push(");");
         }
-        for chunk in batch.events.chunks(EVENTS_PER_STATEMENT) {
-            script.push("INSERT INTO run_events (run_id, sequence, at_millis, kind, payload) ");
-            script.push_values(chunk, |mut row, event| {
-                row.push_bind(&run_text)
-                    .push_bind(event.sequence)
-                    .push_bind(event.at_millis)
-                    .push_bind(event.kind)
-                    .push_bind(&event.payload);
-            });
-            if !single {
-                script.push(";");
-            }
-        }
+        script
+            .push("INSERT INTO event_batches (run_id, first_sequence, last_sequence, at_millis, encoding, events) VALUES (")
+            .push_bind(&run_text)
+            .push(",")
+            .push_bind(batch.first_sequence)
+            .push(",")
+            .push_bind(batch.last_sequence)
+            .push(",")
+            .push_bind(batch.at_millis)
+            .push(",")
+            .push_bind(batch.encoding)
+            .push(",")
+            .push_bind(&batch.events)
+            .push(if single { ")" } else { ");" });
         // The run row changes only with the run's status: where the log ends, and when, is
         // read from the log itself.
         if let Some((status, error)) = &batch.status {
@@ -394,13 +390,17 @@ impl RunStore for SqliteStore {
         after: u64,
     ) -> BoxFuture<'_, Result<Vec<EventRecord>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT sequence, at_millis, payload FROM run_events WHERE run_id = ? AND sequence > ? ORDER BY sequence")
+            let rows = sqlx::query("SELECT first_sequence, last_sequence, at_millis, encoding, events FROM event_batches WHERE run_id = ? AND last_sequence > ? ORDER BY first_sequence")
                 .bind(run.to_string())
                 .bind(i64::try_from(after).unwrap_or(i64::MAX))
                 .fetch_all(&self.readers)
                 .await
                 .map_err(|error| store_error("reading a run's events", error))?;
-            rows.iter().map(|row| event_record(run, row)).collect()
+            let mut records = Vec::new();
+            for row in &rows {
+                crate::batch::decode(run, &stored_batch(row)?, after, &mut records)?;
+            }
+            Ok(records)
         })
     }
 

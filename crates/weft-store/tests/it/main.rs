@@ -242,14 +242,22 @@ async fn a_corrupt_event_names_its_sequence_and_leaves_other_runs_readable() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("weft.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let (broken, healthy) = (RunId::new(), RunId::new());
-    for run in [broken, healthy] {
+    let (broken, mangled, damaged, healthy) =
+        (RunId::new(), RunId::new(), RunId::new(), RunId::new());
+    for run in [broken, mangled, damaged, healthy] {
+        store.append(run, &[record(1, started())]).await.unwrap();
+        let long = "a reason long enough that the batch is compressed. ".repeat(20);
         store
             .append(
                 run,
                 &[
-                    record(1, started()),
-                    record(2, Event::RunCancelled { reason: "x".into() }),
+                    record(
+                        2,
+                        Event::RunCancelled {
+                            reason: long.clone(),
+                        },
+                    ),
+                    record(3, Event::RunCancelled { reason: long }),
                 ],
             )
             .await
@@ -259,24 +267,48 @@ async fn a_corrupt_event_names_its_sequence_and_leaves_other_runs_readable() {
         sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
             .await
             .unwrap();
-    sqlx::query("UPDATE run_events SET payload = '{not json' WHERE run_id = ? AND sequence = 2")
-        .bind(broken.to_string())
-        .execute(&pool)
-        .await
-        .unwrap();
+    let compressed: i64 = sqlx::query_scalar(
+        "SELECT encoding FROM event_batches WHERE run_id = ? AND first_sequence = 2",
+    )
+    .bind(healthy.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(compressed, 1, "a long batch is stored compressed");
+    // Not JSON at all; JSON whose second event is no event; zstd bytes that are damaged.
+    for (run, encoding, bytes) in [
+        (broken, 0, b"{not json".to_vec()),
+        (
+            mangled,
+            0,
+            br#"[{"type": "run_cancelled", "reason": "x"}, {"type": "no_such_event"}]"#.to_vec(),
+        ),
+        (damaged, 1, b"\x28\xb5\x2f\xfd garbage".to_vec()),
+    ] {
+        sqlx::query("UPDATE event_batches SET encoding = ?, events = ? WHERE run_id = ? AND first_sequence = 2")
+            .bind(encoding)
+            .bind(bytes)
+            .bind(run.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
     pool.close().await;
-    let error = store.events(broken, 0).await.unwrap_err();
-    assert_eq!(error.kind, ErrorKind::Corrupt);
-    assert!(
-        error
-            .message
-            .contains(&format!("run {broken}: event 2 is corrupt")),
-        "{}",
-        error.message
-    );
-    store.mark_failed(broken, &error.message).await.unwrap();
-    assert_eq!(store.run(broken).await.unwrap().status, RunStatus::Failed);
-    assert_eq!(store.events(healthy, 0).await.unwrap().len(), 2);
+    for (run, sequence) in [(broken, 2), (mangled, 3), (damaged, 2)] {
+        let error = store.events(run, 0).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Corrupt);
+        assert!(
+            error
+                .message
+                .contains(&format!("run {run}: event {sequence} is corrupt")),
+            "{}",
+            error.message
+        );
+        store.mark_failed(run, &error.message).await.unwrap();
+        assert_eq!(store.run(run).await.unwrap().status, RunStatus::Failed);
+    }
+    assert_eq!(store.events(healthy, 0).await.unwrap().len(), 3);
+    assert_eq!(store.events(healthy, 2).await.unwrap().len(), 1);
 }
 
 /// A workflow that calls a tool, then waits for a person.
@@ -343,4 +375,85 @@ async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
             .count(),
         1
     );
+}
+
+/// A database of schema 1 (one row per event) keeps its runs when this weft opens it.
+#[tokio::test]
+async fn a_schema_1_database_is_migrated_with_its_events() {
+    let folder = tempfile::tempdir().unwrap();
+    let migrations = folder.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite/0001_runs.sql"),
+        migrations.join("0001_runs.sql"),
+    )
+    .unwrap();
+    let path = folder.path().join("old.db");
+    let run = RunId::new();
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(migrations.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO runs (id, workflow, source, status, created_at, updated_at, last_sequence) VALUES (?, 'w', 'w.yaml', 'cancelled', 1000, 1002, 2)")
+            .bind(run.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        for (sequence, event) in [
+            (1, started()),
+            (
+                2,
+                Event::RunCancelled {
+                    reason: "old".into(),
+                },
+            ),
+        ] {
+            sqlx::query("INSERT INTO run_events (run_id, sequence, at_millis, kind, payload) VALUES (?, ?, ?, ?, ?)")
+                .bind(run.to_string())
+                .bind(sequence)
+                .bind(1000 + sequence)
+                .bind(event.name())
+                .bind(serde_json::to_string(&event).unwrap())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let events = store.events(run, 0).await.unwrap();
+    assert_eq!(
+        events,
+        [
+            record(1, started()),
+            record(
+                2,
+                Event::RunCancelled {
+                    reason: "old".into()
+                }
+            )
+        ]
+    );
+    let summary = store.run(run).await.unwrap();
+    assert_eq!((summary.events, summary.updated_at_millis), (2, 1002));
+    store
+        .append(
+            run,
+            &[record(
+                3,
+                Event::RunCancelled {
+                    reason: "new".into(),
+                },
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.events(run, 2).await.unwrap().len(), 1);
 }

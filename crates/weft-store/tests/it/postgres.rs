@@ -74,20 +74,18 @@ async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
     let store = schema.store().await.unwrap();
     let (broken, healthy) = (RunId::new(), RunId::new());
     for run in [broken, healthy] {
+        store.append(run, &[record(1, started())]).await.unwrap();
         store
             .append(
                 run,
-                &[
-                    record(1, started()),
-                    record(2, Event::RunCancelled { reason: "x".into() }),
-                ],
+                &[record(2, Event::RunCancelled { reason: "x".into() })],
             )
             .await
             .unwrap();
     }
-    let table = format!("{}.run_events", schema.name);
+    let table = format!("{}.event_batches", schema.name);
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {table} SET payload = '{{not json' WHERE run_id = $1 AND sequence = 2"
+        "UPDATE {table} SET encoding = 0, events = convert_to('{{not json', 'UTF8') WHERE run_id = $1 AND first_sequence = 2"
     )))
     .bind(broken.to_string())
     .execute(&schema.admin)
