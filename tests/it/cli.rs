@@ -523,3 +523,68 @@ fn an_unfinished_run_can_be_failed_by_hand_and_only_an_attention_run_retried() {
         stderr(&again)
     );
 }
+
+/// A database the process may not write (here: a user without write permission to it)
+/// gives a clear error, and the runs in it are untouched.
+#[test]
+fn a_database_that_cannot_be_written_gives_a_clear_error_and_loses_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = folder.path().join("ask.yaml");
+    std::fs::write(
+        &workflow,
+        "name: ask\nstate:\n  sum: { type: integer }\n  ok: { type: boolean }\nentry: add\nnodes:\n  add: { kind: tool, tool: add, arguments: { a: 1, b: 2 }, writes: { sum: '{{ output }}' }, next: ask }\n  ask: { kind: human, ask: OK?, writes: { ok: '{{ input }}' }, next: end }\n",
+    )
+    .unwrap();
+    let db = folder.path().join("weft.db");
+    let first = weft_with_db(&["run", "--json", workflow.to_str().unwrap()], &db);
+    assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
+    let run = serde_json::from_str::<Value>(stdout(&first).lines().next().unwrap()).unwrap()["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events_before = stdout(&weft_with_db(&["runs", "events", &run, "--json"], &db));
+
+    // Another user, who may read the folder and the file but not write them.
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0");
+    let binary = folder.path().join("weft");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_weft"), &binary).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_weft"), &binary).unwrap();
+    }
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let mut command = if is_root {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        command.arg(&binary);
+        command
+    } else {
+        Command::new(&binary)
+    };
+    let denied = command
+        .args(["resume", &run, "--input", "true", "--db"])
+        .arg(&db)
+        .current_dir(folder.path())
+        .stdin(Stdio::null())
+        .env_remove("WEFT_MODEL")
+        .output()
+        .unwrap();
+    let message = stderr(&denied);
+    assert!(!denied.status.success(), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(
+        message.contains(&db.display().to_string())
+            && message.contains("read-only: fix its permissions"),
+        "the error names the file and what to fix: {message}"
+    );
+
+    // Writable again: the run is as it was, and goes on.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let events_after = stdout(&weft_with_db(&["runs", "events", &run, "--json"], &db));
+    assert_eq!(events_before, events_after);
+    let resumed = weft_with_db(&["resume", &run, "--input", "true"], &db);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+}

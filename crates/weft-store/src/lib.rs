@@ -16,7 +16,7 @@ mod sqlite;
 
 pub use error::OpenError;
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteSettings, SqliteStore};
 
 /// The schema version this weft writes and reads (`weft_meta.schema_version`).
 pub const SCHEMA_VERSION: i64 = 2;

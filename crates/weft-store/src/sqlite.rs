@@ -48,10 +48,23 @@ pub struct SqliteStore {
     readers: SqlitePool,
 }
 
+/// Settings of a SQLite store beyond its path.
+#[derive(Debug, Clone, Default)]
+pub struct SqliteSettings {
+    /// The most bytes the database file may grow to (rounded down to whole pages); a write
+    /// past it fails as on a full disk. `None`: as large as the disk allows.
+    pub max_bytes: Option<u64>,
+}
+
 impl SqliteStore {
     /// Opens (or creates) the database at `path`, after checking that an existing file is a
     /// weft database of a schema this weft knows; otherwise the file is not touched.
     pub async fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_with(path, SqliteSettings::default()).await
+    }
+
+    /// [`SqliteStore::open`] with settings.
+    pub async fn open_with(path: &Path, settings: SqliteSettings) -> Result<Self, OpenError> {
         inspect(path).await?;
         let database = |error: sqlx::Error| OpenError::Database {
             path: path.to_owned(),
@@ -76,6 +89,19 @@ impl SqliteStore {
                 path: path.to_owned(),
                 message: format!("migrating the schema failed: {error}"),
             })?;
+        if let Some(max_bytes) = settings.max_bytes {
+            let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+                .fetch_one(&mut connection)
+                .await
+                .map_err(database)?;
+            let pages = max_bytes / u64::try_from(page_size.max(1)).unwrap_or(4096);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA max_page_count = {pages}"
+            )))
+            .execute(&mut connection)
+            .await
+            .map_err(database)?;
+        }
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .test_before_acquire(false)

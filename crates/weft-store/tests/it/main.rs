@@ -35,6 +35,7 @@ pub fn started() -> Event {
 }
 
 mod attention;
+mod full;
 mod postgres;
 
 #[tokio::test]
