@@ -58,10 +58,10 @@ fn text(words: &[String], seed: &mut u64, count: usize) -> String {
         *seed ^= *seed << 17;
         let word = &words[(*seed % words.len() as u64) as usize];
         if index > 0 {
-            out.push(if *seed % 11 == 0 { ',' } else { ' ' });
-            if *seed % 11 == 0 {
-                out.push(' ');
+            if seed.is_multiple_of(11) {
+                out.push(',');
             }
+            out.push(' ');
         }
         out.push_str(word);
         if index % 14 == 13 {

@@ -36,4 +36,15 @@ $$;
 CREATE TRIGGER event_batches_follow BEFORE INSERT ON event_batches
 FOR EACH ROW EXECUTE FUNCTION weft_event_batches_follow();
 
+-- A snapshot is a run's folded state between two steps, encoded like a batch, so a run
+-- is restored from its latest snapshot and the events after it.
+DROP TABLE snapshots;
+CREATE TABLE snapshots (
+    run_id   TEXT NOT NULL REFERENCES runs (id),
+    sequence BIGINT NOT NULL,
+    encoding BIGINT NOT NULL,
+    data     BYTEA NOT NULL,
+    PRIMARY KEY (run_id, sequence)
+);
+
 UPDATE weft_meta SET value = '2' WHERE key = 'schema_version';

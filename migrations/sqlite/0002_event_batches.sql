@@ -36,4 +36,15 @@ END;
 ALTER TABLE runs DROP COLUMN last_sequence;
 ALTER TABLE runs DROP COLUMN updated_at;
 
+-- A snapshot is a run's folded state between two steps, encoded like a batch, so a run
+-- is restored from its latest snapshot and the events after it.
+DROP TABLE snapshots;
+CREATE TABLE snapshots (
+    run_id   TEXT NOT NULL REFERENCES runs (id),
+    sequence INTEGER NOT NULL,
+    encoding INTEGER NOT NULL,
+    data     BLOB NOT NULL,
+    PRIMARY KEY (run_id, sequence)
+) WITHOUT ROWID;
+
 UPDATE weft_meta SET value = '2' WHERE key = 'schema_version';

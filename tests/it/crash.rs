@@ -112,6 +112,8 @@ impl Case {
             .args(arguments)
             .arg("--db")
             .arg(self.path("weft.db"))
+            // Snapshots often, so resumes also start from them.
+            .args(["--snapshot-every", "9"])
             .current_dir(self.folder.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -29,7 +29,12 @@ pub struct Runtime {
     pub(crate) store: Arc<dyn RunStore>,
     pub(crate) observer: Arc<dyn RunObserver>,
     clock: Arc<dyn Clock>,
+    /// Events between snapshots (0: none).
+    pub(crate) snapshot_every: u64,
 }
+
+/// Events between two snapshots of a run, unless set otherwise.
+pub const SNAPSHOT_EVERY: u64 = 500;
 
 /// Builds a [`Runtime`]; every part has a default (no models, `echo`/`add`, events in memory).
 #[derive(Default)]
@@ -39,6 +44,7 @@ pub struct RuntimeBuilder {
     store: Option<Arc<dyn RunStore>>,
     observer: Option<Arc<dyn RunObserver>>,
     clock: Option<Arc<dyn Clock>>,
+    snapshot_every: Option<u64>,
 }
 
 impl RuntimeBuilder {
@@ -67,6 +73,13 @@ impl RuntimeBuilder {
         self.clock = Some(clock);
         self
     }
+    /// How many events a run logs between two snapshots of its state (default
+    /// [`SNAPSHOT_EVERY`]; 0 takes none). A run is restored from its latest snapshot and the
+    /// events after it, so this bounds the work of resuming a long run.
+    pub fn snapshot_every(mut self, events: u64) -> Self {
+        self.snapshot_every = Some(events);
+        self
+    }
     /// The runtime.
     pub fn build(self) -> Runtime {
         Runtime {
@@ -75,6 +88,7 @@ impl RuntimeBuilder {
             store: self.store.unwrap_or_else(|| Arc::new(MemorySink::new())),
             observer: self.observer.unwrap_or_else(|| Arc::new(NoObserver)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            snapshot_every: self.snapshot_every.unwrap_or(SNAPSHOT_EVERY),
         }
     }
 }
@@ -86,6 +100,8 @@ pub struct ActiveRun {
     /// The workflow file's folder, against which model specs resolve.
     workflow_dir: Arc<std::path::Path>,
     next_sequence: u64,
+    /// The sequence number of the run's latest snapshot (or of the point it was asked for).
+    pub(crate) snapshot_at: u64,
     step_started: Option<(u64, Instant)>,
     run_started: Instant,
     children: HashMap<(u64, Option<u32>), ActiveRun>,
@@ -103,6 +119,7 @@ impl ActiveRun {
             machine,
             workflow_dir,
             next_sequence: 1,
+            snapshot_at: 0,
             step_started: None,
             run_started: Instant::now(),
             children: HashMap::new(),
@@ -113,6 +130,7 @@ impl ActiveRun {
     pub(crate) fn restored(machine: RunMachine, last_sequence: u64) -> Self {
         let mut run = Self::new(machine);
         run.next_sequence = last_sequence + 1;
+        run.snapshot_at = last_sequence;
         run
     }
 
@@ -186,6 +204,9 @@ impl Runtime {
         workflow: Arc<Workflow>,
         run: RunId,
     ) -> Result<ActiveRun, RuntimeError> {
+        if let Some(restored) = self.restore_from_snapshot(&workflow, run).await? {
+            return Ok(restored);
+        }
         let records = self.store.events(run, 0).await?;
         let machine =
             RunMachine::restore(workflow, run, records.iter().map(|record| &record.event))?;
@@ -445,6 +466,7 @@ impl Runtime {
         for record in &records {
             self.observer.on_event(run.id(), record);
         }
+        self.keep_snapshots(run, &records).await;
         Ok(())
     }
 

@@ -12,9 +12,10 @@ pub mod error;
 pub mod models;
 pub mod observer;
 pub mod sink;
+mod snapshots;
 pub mod tools;
 
-pub use driver::{ActiveRun, Runtime, RuntimeBuilder};
+pub use driver::{ActiveRun, Runtime, RuntimeBuilder, SNAPSHOT_EVERY};
 pub use error::RuntimeError;
 pub use models::{ModelSource, Models};
 pub use observer::{NoObserver, RunObserver};

@@ -173,6 +173,31 @@ impl Batch {
     }
 }
 
+/// A snapshot, encoded like a batch.
+pub(crate) fn encode_snapshot(snapshot: &serde_json::Value) -> Result<(i64, Vec<u8>), StoreError> {
+    let json = serde_json::to_vec(snapshot).map_err(|error| {
+        StoreError::new(
+            ErrorKind::Internal,
+            format!("cannot encode a snapshot: {error}"),
+        )
+    })?;
+    Ok(compress(json))
+}
+
+/// A stored snapshot read back; `None` when it cannot be (the log is replayed instead).
+pub(crate) fn decode_snapshot(encoding: i64, data: &[u8]) -> Option<serde_json::Value> {
+    let decompressed;
+    let json = match encoding {
+        encoding::JSON => data,
+        encoding::ZSTD_JSON => {
+            decompressed = zstd::bulk::decompress(data, MAX_BATCH_BYTES).ok()?;
+            &decompressed
+        }
+        _ => return None,
+    };
+    serde_json::from_slice(json).ok()
+}
+
 /// The JSON as it is, or compressed when that saves space.
 fn compress(json: Vec<u8>) -> (i64, Vec<u8>) {
     if json.len() < COMPRESS_FROM {

@@ -282,6 +282,65 @@ impl RunStore for PostgresStore {
         })
     }
 
+    fn latest_snapshot(
+        &self,
+        run: RunId,
+    ) -> BoxFuture<'_, Result<Option<(u64, serde_json::Value)>, StoreError>> {
+        Box::pin(async move {
+            let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT sequence, encoding, data FROM snapshots WHERE run_id = $1 ORDER BY sequence DESC LIMIT 1",
+            )
+            .bind(run.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|error| store_error("reading a snapshot", error))?;
+            Ok(row.and_then(|(sequence, encoding, data)| {
+                Some((
+                    u64::try_from(sequence).ok()?,
+                    crate::batch::decode_snapshot(encoding, &data)?,
+                ))
+            }))
+        })
+    }
+
+    fn save_snapshot<'a>(
+        &'a self,
+        run: RunId,
+        sequence: u64,
+        snapshot: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let (encoding, data) = crate::batch::encode_snapshot(snapshot)?;
+            let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+            let mut transaction = self
+                .pool
+                .begin()
+                .await
+                .map_err(|error| store_error("saving a snapshot", error))?;
+            sqlx::query(
+                "INSERT INTO snapshots (run_id, sequence, encoding, data) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id, sequence) DO UPDATE SET encoding = EXCLUDED.encoding, data = EXCLUDED.data",
+            )
+            .bind(run.to_string())
+            .bind(sequence)
+            .bind(encoding)
+            .bind(data)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| store_error("saving a snapshot", error))?;
+            sqlx::query("DELETE FROM snapshots WHERE run_id = $1 AND sequence < $2")
+                .bind(run.to_string())
+                .bind(sequence)
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| store_error("saving a snapshot", error))?;
+            transaction
+                .commit()
+                .await
+                .map_err(|error| store_error("saving a snapshot", error))
+        })
+    }
+
     fn mark_failed<'a>(
         &'a self,
         run: RunId,

@@ -373,8 +373,6 @@ fn parent_columns(parent: Option<&ParentLink>) -> (Option<String>, Option<i64>, 
     }
 }
 
-/// The columns a run summary is read from (a macro, so queries stay literal strings).
-
 impl EventSink for SqliteStore {
     fn append<'a>(
         &'a self,
@@ -459,6 +457,54 @@ impl RunStore for SqliteStore {
                 .await
                 .map_err(|error| store_error("listing runs", error))?;
             rows.iter().map(summary).collect()
+        })
+    }
+
+    fn latest_snapshot(
+        &self,
+        run: RunId,
+    ) -> BoxFuture<'_, Result<Option<(u64, serde_json::Value)>, StoreError>> {
+        Box::pin(async move {
+            let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT sequence, encoding, data FROM snapshots WHERE run_id = ? ORDER BY sequence DESC LIMIT 1",
+            )
+            .bind(run.to_string())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(|error| store_error("reading a snapshot", error))?;
+            Ok(row.and_then(|(sequence, encoding, data)| {
+                Some((
+                    u64::try_from(sequence).ok()?,
+                    crate::batch::decode_snapshot(encoding, &data)?,
+                ))
+            }))
+        })
+    }
+
+    fn save_snapshot<'a>(
+        &'a self,
+        run: RunId,
+        sequence: u64,
+        snapshot: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let (encoding, data) = crate::batch::encode_snapshot(snapshot)?;
+            let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+            let mut writer = self.writer.lock().await;
+            writer.settle().await;
+            // The new snapshot replaces the older ones, in one round trip.
+            sqlx::query(
+                "INSERT OR REPLACE INTO snapshots (run_id, sequence, encoding, data) VALUES (?1, ?2, ?3, ?4);
+                 DELETE FROM snapshots WHERE run_id = ?1 AND sequence < ?2",
+            )
+            .bind(run.to_string())
+            .bind(sequence)
+            .bind(encoding)
+            .bind(data)
+            .execute(&mut writer.connection)
+            .await
+            .map_err(|error| store_error("saving a snapshot", error))?;
+            Ok(())
         })
     }
 

@@ -18,7 +18,7 @@ pub mod workflow;
 pub use error::{Diagnostic, LoadError, RunError};
 pub use load::Loader;
 pub use machine::{
-    Attention, ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine,
+    Attention, ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine, Snapshot,
     ToolCallCommand,
 };
 pub use spec::{WorkflowSpec, workflow_json_schema};

@@ -30,6 +30,10 @@ pub struct SessionArguments {
     /// The weft database that keeps runs: an SQLite file, or a `postgres://` URL.
     #[arg(long, default_value = "weft.db", env = environment::DATABASE)]
     pub db: String,
+    /// Events between two snapshots of a run's state (0: none); resuming a run replays
+    /// only the events after its latest snapshot.
+    #[arg(long, value_name = "EVENTS", default_value_t = weft_runtime::SNAPSHOT_EVERY)]
+    pub snapshot_every: u64,
 }
 
 /// A runtime over a store, ready to drive runs.
@@ -70,6 +74,7 @@ pub async fn open(arguments: &SessionArguments) -> Result<Session, ExitCode> {
         .models(Arc::new(models))
         .store(store.clone())
         .observer(observer)
+        .snapshot_every(arguments.snapshot_every)
         .build();
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();

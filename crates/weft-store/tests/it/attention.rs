@@ -137,7 +137,7 @@ async fn an_unfinished_call_to_an_idempotent_tool_runs_again_with_the_same_key()
     assert_eq!(run.status(), RunStatus::Finished);
     assert_eq!(tools.calls.load(Ordering::SeqCst), 1);
     let key = format!("{run_id}/1/-/0/0");
-    assert_eq!(*tools.keys.lock().unwrap(), [key.clone()]);
+    assert_eq!(*tools.keys.lock().unwrap(), std::slice::from_ref(&key));
     assert_eq!(run.state()["receipt"], json!(format!("receipt for {key}")));
     assert_eq!(store.run(run_id).await.unwrap().status, RunStatus::Finished);
 }

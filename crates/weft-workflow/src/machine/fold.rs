@@ -206,6 +206,7 @@ impl RunMachine {
                     Some(target) => Next::Node(target.clone()),
                     None => Next::Finish(node.clone()),
                 };
+                self.on_boundary(node);
             }
             Event::StepFailed { error, .. } => {
                 let step = self

@@ -8,6 +8,7 @@ mod activity;
 mod attention;
 mod fold;
 mod map;
+mod snapshot;
 mod step;
 
 use crate::error::{RunError, did_you_mean};
@@ -17,6 +18,7 @@ use activity::{ActivityState, Place};
 pub use attention::Attention;
 use map::MapState;
 use serde_json::{Map, Value};
+pub use snapshot::Snapshot;
 use std::sync::Arc;
 use weft_core::{ChatRequest, Event, RunId, RunStatus, StepError, ToolCall};
 
@@ -243,6 +245,7 @@ pub struct RunMachine {
     output: Option<Value>,
     failure: Option<StepError>,
     attention: Option<Attention>,
+    capture: snapshot::Capture,
 }
 
 impl RunMachine {
@@ -264,6 +267,7 @@ impl RunMachine {
             output: None,
             failure: None,
             attention: None,
+            capture: snapshot::Capture::Idle,
         }
     }
 
