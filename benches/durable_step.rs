@@ -5,8 +5,8 @@
 //! `BEGIN IMMEDIATE` transaction to a WAL database with `synchronous=NORMAL`. Throughput is
 //! in steps, so the time per element is the cost of one durable step, engine included.
 //! `memory_router_chain` runs the same workflow with the log kept in memory, which shows
-//! the engine's share. Last, `session_bytes` prints what chat sessions of 100, 250 and 500
-//! turns store against their raw transcripts (growth should be linear, at most 1.5x).
+//! the engine's share. Last, `session_bytes` prints what open chat sessions of 100, 250 and
+//! 500 turns store against their raw transcripts (growth should be linear, at most 1.5x).
 //! Run: `cargo bench --bench durable_step`.
 
 // A benchmark is test code: a broken setup should stop it loudly.
@@ -101,8 +101,10 @@ fn bench(criterion: &mut Criterion) {
     for turns in [100, 250, 500] {
         let measured = executor.block_on(session::measure(turns));
         println!(
-            "durable_step/session_bytes/{turns}_turns: stored {} bytes for a {} byte transcript: {:.2}x, {} bytes per turn",
+            "durable_step/session_bytes/{turns}_turns: stored {} bytes (event log {}, latest snapshot {}) for a {} byte transcript: {:.2}x, {} bytes per turn",
             measured.stored,
+            measured.log,
+            measured.snapshot,
             measured.transcript,
             measured.stored as f64 / measured.transcript as f64,
             measured.stored / measured.turns as u64,

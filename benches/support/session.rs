@@ -1,6 +1,8 @@
-//! The bytes a long session stores: a chat of N turns (a user message, then the model's
-//! reply, both appended to the state's transcript), run on a fresh SQLite database. The
-//! database's growth is compared with the raw transcript (the messages' bytes).
+//! The bytes a long session stores: a chat of N turns (a person's message answered at a
+//! `human` node, then the model's reply, both appended to the state's transcript), run on a
+//! fresh SQLite database with the default snapshot interval. The session stays open,
+//! waiting for its next message, as a live chat does; its database's growth is compared
+//! with the raw transcript (the messages' bytes).
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -12,22 +14,19 @@ use weft::workflow::Loader;
 const SESSION: &str = r#"
 name: session
 state:
-  messages: { type: array }
-  turn: { type: integer, reducer: add }
   transcript: { type: array, reducer: append }
-entry: chat
-limits: { max_steps: 100000 }
+entry: listen
 nodes:
-  chat:
+  listen:
+    kind: human
+    ask: "You:"
+    writes: { transcript: "user: {{ input }}" }
+    next: answer
+  answer:
     kind: llm
-    prompt: "{{ state.messages[state.turn] }}"
-    writes:
-      turn: 1
-      transcript: "user: {{ state.messages[state.turn] }}\nassistant: {{ reply }}"
-    next:
-      - when: "state.turn < state.messages | length"
-        to: chat
-      - to: end
+    prompt: "{{ state.transcript | last }}"
+    writes: { transcript: "assistant: {{ reply }}" }
+    next: listen
 "#;
 
 /// Words to build messages from: a vocabulary large enough that text from it compresses
@@ -78,9 +77,14 @@ pub struct SessionBytes {
     pub transcript: u64,
     /// How much the database file grew.
     pub stored: u64,
+    /// Of which the event log's bytes.
+    pub log: u64,
+    /// And the latest snapshot's.
+    pub snapshot: u64,
 }
 
-async fn file_bytes(path: &Path) -> u64 {
+/// The file's size, and the bytes of its event batches and snapshots.
+async fn file_bytes(path: &Path) -> (u64, u64, u64) {
     // Fold the write-ahead log into the file first, so its size is the data's.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
     let pool = sqlx::SqlitePool::connect_with(options)
@@ -90,8 +94,16 @@ async fn file_bytes(path: &Path) -> u64 {
         .execute(&pool)
         .await
         .expect("checkpoint");
+    let (log, snapshots): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COALESCE(SUM(length(events)), 0) FROM event_batches),
+                (SELECT COALESCE(SUM(length(data)), 0) FROM snapshots)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("sizes");
     pool.close().await;
-    std::fs::metadata(path).expect("the database exists").len()
+    let file = std::fs::metadata(path).expect("the database exists").len();
+    (file, log.unsigned_abs(), snapshots.unsigned_abs())
 }
 
 /// Runs a session of `turns` turns (user messages of ~40 words, replies of ~160) on a fresh
@@ -100,7 +112,7 @@ pub async fn measure(turns: usize) -> SessionBytes {
     let folder = tempfile::tempdir().expect("temporary folder");
     let path = folder.path().join("session.db");
     let store = SqliteStore::open(&path).await.expect("store opens");
-    let empty = file_bytes(&path).await;
+    let (empty, _, _) = file_bytes(&path).await;
 
     let words = vocabulary();
     let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
@@ -120,24 +132,29 @@ pub async fn measure(turns: usize) -> SessionBytes {
     let workflow = Loader::new()
         .load_source(Path::new("session.yaml"), SESSION)
         .expect("valid workflow");
-    let run = runtime
-        .start(
-            workflow,
-            json!({ "messages": messages }),
-            &CancellationToken::new(),
-        )
+    let cancel = CancellationToken::new();
+    let mut run = runtime
+        .start(workflow, json!({}), &cancel)
         .await
-        .expect("the session runs");
-    assert_eq!(run.status(), weft::RunStatus::Finished);
+        .expect("the session starts");
+    for message in &messages {
+        runtime
+            .resume(&mut run, Value::String(message.clone()), &cancel)
+            .await
+            .expect("the session goes on");
+    }
+    assert_eq!(run.status(), weft::RunStatus::Interrupted);
     assert_eq!(
         run.state()["transcript"].as_array().map(Vec::len),
-        Some(turns)
+        Some(2 * turns)
     );
     drop(runtime);
-    let stored = file_bytes(&path).await.saturating_sub(empty);
+    let (file, log, snapshot) = file_bytes(&path).await;
     SessionBytes {
         turns,
         transcript: transcript as u64,
-        stored,
+        stored: file.saturating_sub(empty),
+        log,
+        snapshot,
     }
 }

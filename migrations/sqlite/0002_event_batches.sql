@@ -8,6 +8,9 @@
 -- `last_sequence` or `updated_at` (readers take them from the last batch), so an ordinary
 -- step is a single INSERT that touches no other row.
 
+-- A rowid table with a separate index, not WITHOUT ROWID: batches are large rows, and a
+-- WITHOUT ROWID b-tree would carry them into its interior pages too, so that each commit
+-- rewrote more pages.
 CREATE TABLE event_batches (
     run_id         TEXT NOT NULL REFERENCES runs (id),
     first_sequence INTEGER NOT NULL,
@@ -15,8 +18,8 @@ CREATE TABLE event_batches (
     at_millis      INTEGER NOT NULL,
     encoding       INTEGER NOT NULL,
     events         BLOB NOT NULL,
-    PRIMARY KEY (run_id, first_sequence)
-) WITHOUT ROWID;
+    UNIQUE (run_id, first_sequence)
+);
 
 INSERT INTO event_batches (run_id, first_sequence, last_sequence, at_millis, encoding, events)
 SELECT run_id, sequence, sequence, at_millis, 0, CAST('[' || payload || ']' AS BLOB)
@@ -45,6 +48,6 @@ CREATE TABLE snapshots (
     encoding INTEGER NOT NULL,
     data     BLOB NOT NULL,
     PRIMARY KEY (run_id, sequence)
-) WITHOUT ROWID;
+);
 
 UPDATE weft_meta SET value = '2' WHERE key = 'schema_version';

@@ -29,7 +29,7 @@ pub(crate) mod encoding {
 }
 
 /// Batches shorter than this are stored as they are: compression would gain little.
-const COMPRESS_FROM: usize = 384;
+const COMPRESS_FROM: usize = 512;
 /// zstd's level: fast, and most of the gain on text.
 const ZSTD_LEVEL: i32 = 3;
 
@@ -203,8 +203,20 @@ fn compress(json: Vec<u8>) -> (i64, Vec<u8>) {
     if json.len() < COMPRESS_FROM {
         return (encoding::JSON, json);
     }
-    match zstd::bulk::compress(&json, ZSTD_LEVEL) {
-        Ok(compressed) if compressed.len() < json.len() => (encoding::ZSTD_JSON, compressed),
+    // A compression context is costly to set up (hundreds of KiB): keep one per thread.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let compressed = COMPRESSOR.with(|cell| {
+        let mut cell = cell.try_borrow_mut().ok()?;
+        if cell.is_none() {
+            *cell = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        cell.as_mut()?.compress(&json).ok()
+    });
+    match compressed {
+        Some(compressed) if compressed.len() < json.len() => (encoding::ZSTD_JSON, compressed),
         _ => (encoding::JSON, json),
     }
 }

@@ -311,7 +311,11 @@ async fn inspect(path: &Path) -> Result<(), OpenError> {
             path: path.to_owned(),
         });
     }
-    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    // Read-write (though nothing is written): after a crash, the write-ahead log may need
+    // recovering before anything can be read, which a read-only connection cannot do.
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options)
@@ -324,8 +328,16 @@ async fn inspect(path: &Path) -> Result<(), OpenError> {
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
             .fetch_all(&pool)
             .await
-            .map_err(|_| OpenError::NotSqlite {
-                path: path.to_owned(),
+            .map_err(|error| match &error {
+                sqlx::Error::Database(database) if database.code().as_deref() == Some("26") => {
+                    OpenError::NotSqlite {
+                        path: path.to_owned(),
+                    }
+                }
+                _ => OpenError::Database {
+                    path: path.to_owned(),
+                    message: error.to_string(),
+                },
             })?;
     let result = if tables.iter().any(|table| table == "weft_meta") {
         let version: Option<String> =
@@ -492,10 +504,14 @@ impl RunStore for SqliteStore {
             let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
             let mut writer = self.writer.lock().await;
             writer.settle().await;
-            // The new snapshot replaces the older ones, in one round trip.
+            // The new snapshot replaces the older ones in one transaction and one round
+            // trip; deleting first lets it reuse their pages, so the file holds one.
+            writer.unsettled = true;
             sqlx::query(
-                "INSERT OR REPLACE INTO snapshots (run_id, sequence, encoding, data) VALUES (?1, ?2, ?3, ?4);
-                 DELETE FROM snapshots WHERE run_id = ?1 AND sequence < ?2",
+                "BEGIN IMMEDIATE;
+                 DELETE FROM snapshots WHERE run_id = ?1;
+                 INSERT INTO snapshots (run_id, sequence, encoding, data) VALUES (?1, ?2, ?3, ?4);
+                 COMMIT",
             )
             .bind(run.to_string())
             .bind(sequence)
@@ -504,6 +520,7 @@ impl RunStore for SqliteStore {
             .execute(&mut writer.connection)
             .await
             .map_err(|error| store_error("saving a snapshot", error))?;
+            writer.unsettled = false;
             Ok(())
         })
     }

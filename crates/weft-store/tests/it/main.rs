@@ -459,3 +459,40 @@ async fn a_schema_1_database_is_migrated_with_its_events() {
         .unwrap();
     assert_eq!(store.events(run, 2).await.unwrap().len(), 1);
 }
+
+/// What a killed process leaves: a write-ahead log with committed events and no shared
+/// memory index. Opening the database recovers the log instead of refusing the file.
+#[tokio::test]
+async fn a_database_left_by_a_killed_process_opens_with_its_events() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("weft.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let run = RunId::new();
+    store.append(run, &[record(1, started())]).await.unwrap();
+    store
+        .append(
+            run,
+            &[record(2, Event::RunCancelled { reason: "x".into() })],
+        )
+        .await
+        .unwrap();
+    let wal = folder.path().join("weft.db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "events wait in the log"
+    );
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(&path, copy.path().join("weft.db")).unwrap();
+    std::fs::copy(&wal, copy.path().join("weft.db-wal")).unwrap();
+    // The shared-memory index as a process killed while writing it leaves it: its two
+    // header copies disagree, so the next reader must rebuild it from the log.
+    let mut index = std::fs::read(folder.path().join("weft.db-shm")).unwrap();
+    index[8] ^= 0xff;
+    std::fs::write(copy.path().join("weft.db-shm"), index).unwrap();
+    drop(store);
+
+    let reopened = SqliteStore::open(&copy.path().join("weft.db"))
+        .await
+        .unwrap();
+    assert_eq!(reopened.events(run, 0).await.unwrap().len(), 2);
+}
