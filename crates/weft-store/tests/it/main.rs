@@ -37,7 +37,7 @@ pub fn started() -> Event {
 mod attention;
 mod full;
 mod postgres;
-mod snapshots;
+pub mod snapshots;
 
 #[tokio::test]
 async fn sqlite_appends_are_read_back_and_derive_the_run_row() {

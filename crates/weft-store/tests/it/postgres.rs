@@ -165,3 +165,29 @@ async fn a_run_is_resumed_from_postgres_by_a_new_runtime() {
     assert_eq!(store.run(run_id).await.unwrap().status, RunStatus::Finished);
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn postgres_keeps_snapshots() {
+    let schema = Schema::new().await;
+    let store = Arc::new(schema.store().await.unwrap());
+    let run = super::snapshots::snapshots_are_taken_and_loaded(store.clone()).await;
+    let (first, _) = store.latest_snapshot(run).await.unwrap().unwrap();
+    // A later snapshot replaces the earlier one.
+    store
+        .save_snapshot(run, first + 1, &json!({"format": 0}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_snapshot(run).await.unwrap(),
+        Some((first + 1, json!({"format": 0})))
+    );
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}.snapshots",
+        schema.name
+    )))
+    .fetch_one(&schema.admin)
+    .await
+    .unwrap();
+    assert_eq!(count, 1);
+    schema.drop().await;
+}

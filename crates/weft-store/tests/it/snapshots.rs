@@ -31,7 +31,7 @@ nodes:
     next: end
 ";
 
-fn runtime(store: Arc<SqliteStore>, snapshot_every: u64) -> Runtime {
+fn runtime(store: Arc<dyn RunStore>, snapshot_every: u64) -> Runtime {
     let script = "replies:\n  - match: 'Step (\\d+)'\n    text: 'note $1'\n";
     let model = weft_llm::ScriptedModel::from_yaml(Path::new("replies.yaml"), script).unwrap();
     Runtime::builder()
@@ -41,15 +41,13 @@ fn runtime(store: Arc<SqliteStore>, snapshot_every: u64) -> Runtime {
         .build()
 }
 
-#[tokio::test]
-async fn a_long_run_is_loaded_from_its_latest_snapshot() {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("weft.db");
+/// On any backend: a snapshot late in the log, and loading from it gives the same run as
+/// replaying the whole log. Returns the run, still waiting at its last node.
+pub async fn snapshots_are_taken_and_loaded(store: Arc<dyn RunStore>) -> weft_core::RunId {
     let workflow = weft_workflow::Loader::new()
         .load_source(Path::new("long.yaml"), LOOP)
         .unwrap();
     let cancel = CancellationToken::new();
-    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
     let run = runtime(store.clone(), 25)
         .start(workflow.clone(), json!({}), &cancel)
         .await
@@ -61,8 +59,6 @@ async fn a_long_run_is_loaded_from_its_latest_snapshot() {
         sequence > 100 && sequence < total,
         "the latest snapshot is late in the log: {sequence} of {total}"
     );
-
-    // A snapshot and a replay of the whole log give the same run.
     let from_snapshot = runtime(store.clone(), 25)
         .load(workflow.clone(), run.id())
         .await
@@ -75,24 +71,42 @@ async fn a_long_run_is_loaded_from_its_latest_snapshot() {
     assert_eq!(replayed.state(), run.state());
     assert_eq!(from_snapshot.event_count(), total);
     assert_eq!(from_snapshot.question(), replayed.question());
+    run.id()
+}
+
+#[tokio::test]
+async fn a_long_run_is_loaded_from_its_latest_snapshot() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("weft.db");
+    let workflow = weft_workflow::Loader::new()
+        .load_source(Path::new("long.yaml"), LOOP)
+        .unwrap();
+    let cancel = CancellationToken::new();
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let run_id = snapshots_are_taken_and_loaded(store.clone()).await;
 
     // Damage the log's start: loading from the snapshot never reads it.
     let pool =
         sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
             .await
             .unwrap();
+    let snapshots: i64 = sqlx::query_scalar("SELECT count(*) FROM snapshots")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(snapshots, 1, "each snapshot replaces the one before");
     sqlx::query("UPDATE event_batches SET encoding = 0, events = CAST('[oops' AS BLOB) WHERE run_id = ? AND first_sequence = 1")
-        .bind(run.id().to_string())
+        .bind(run_id.to_string())
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
     assert_eq!(
-        store.events(run.id(), 0).await.unwrap_err().kind,
+        store.events(run_id, 0).await.unwrap_err().kind,
         ErrorKind::Corrupt
     );
     let runtime = runtime(store.clone(), 25);
-    let mut loaded = runtime.load(workflow.clone(), run.id()).await.unwrap();
+    let mut loaded = runtime.load(workflow.clone(), run_id).await.unwrap();
     assert_eq!(loaded.state()["count"], json!(40));
     runtime
         .resume(&mut loaded, json!(true), &cancel)
