@@ -184,8 +184,18 @@ pub(crate) fn encode_snapshot(snapshot: &serde_json::Value) -> Result<(i64, Vec<
     Ok(compress(json))
 }
 
-/// A stored snapshot read back; `None` when it cannot be (the log is replayed instead).
-pub(crate) fn decode_snapshot(encoding: i64, data: &[u8]) -> Option<serde_json::Value> {
+/// A stored snapshot (`sequence, encoding, data`) read back; `None` when it cannot be (the
+/// log is replayed instead).
+pub(crate) fn stored_snapshot(
+    (sequence, encoding, data): (i64, i64, Vec<u8>),
+) -> Option<(u64, serde_json::Value)> {
+    Some((
+        u64::try_from(sequence).ok()?,
+        decode_snapshot(encoding, &data)?,
+    ))
+}
+
+fn decode_snapshot(encoding: i64, data: &[u8]) -> Option<serde_json::Value> {
     let decompressed;
     let json = match encoding {
         encoding::JSON => data,

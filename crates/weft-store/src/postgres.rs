@@ -294,12 +294,7 @@ impl RunStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|error| store_error("reading a snapshot", error))?;
-            Ok(row.and_then(|(sequence, encoding, data)| {
-                Some((
-                    u64::try_from(sequence).ok()?,
-                    crate::batch::decode_snapshot(encoding, &data)?,
-                ))
-            }))
+            Ok(row.and_then(crate::batch::stored_snapshot))
         })
     }
 

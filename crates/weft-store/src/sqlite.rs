@@ -484,12 +484,7 @@ impl RunStore for SqliteStore {
             .fetch_optional(&self.readers)
             .await
             .map_err(|error| store_error("reading a snapshot", error))?;
-            Ok(row.and_then(|(sequence, encoding, data)| {
-                Some((
-                    u64::try_from(sequence).ok()?,
-                    crate::batch::decode_snapshot(encoding, &data)?,
-                ))
-            }))
+            Ok(row.and_then(crate::batch::stored_snapshot))
         })
     }
 
