@@ -588,3 +588,95 @@ fn a_database_that_cannot_be_written_gives_a_clear_error_and_loses_nothing() {
     let resumed = weft_with_db(&["resume", &run, "--input", "true"], &db);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
 }
+
+/// A run left by a crash with an unfinished call to a tool that is not idempotent (written
+/// here as such a run's log ends): `weft resume` leaves it waiting, `--retry` runs the call.
+#[test]
+fn a_run_that_needs_attention_is_held_until_retried() {
+    use weft::core::{EventRecord, EventSink, ToolCall, UnsettledCall, idempotency_key};
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = folder.path().join("charge.yaml");
+    std::fs::write(
+        &workflow,
+        "name: charge\nstate:\n  receipt: { type: string }\nentry: pay\nnodes:\n  pay: { kind: tool, tool: echo, arguments: { text: paid }, writes: { receipt: '{{ output }}' }, next: end }\n",
+    )
+    .unwrap();
+    let db = folder.path().join("weft.db");
+    let run = weft::RunId::new();
+    let call = ToolCall {
+        id: "call_1".into(),
+        name: "echo".into(),
+        arguments: json!({"text": "paid"}),
+    };
+    let events = vec![
+        weft::Event::RunStarted {
+            workflow: "charge".into(),
+            source: workflow.display().to_string(),
+            input: json!({}),
+            parent: None,
+            forked_from: None,
+        },
+        weft::Event::StepStarted {
+            step: 1,
+            node: "pay".into(),
+            kind: "tool".into(),
+        },
+        weft::Event::ToolCallStarted {
+            step: 1,
+            branch: None,
+            turn: 0,
+            index: 0,
+            call,
+        },
+        weft::Event::AttentionNeeded {
+            calls: vec![UnsettledCall {
+                run,
+                step: 1,
+                branch: None,
+                turn: 0,
+                index: 0,
+                tool: "echo".into(),
+                idempotency_key: idempotency_key(run, 1, None, 0, 0),
+            }],
+            child: None,
+        },
+    ];
+    let records: Vec<EventRecord> = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| EventRecord {
+            sequence: index as u64 + 1,
+            at_millis: 1_000,
+            event,
+        })
+        .collect();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = weft::store::SqliteStore::open(&db).await.unwrap();
+            store.append(run, &records).await.unwrap();
+        });
+    let run = run.to_string();
+
+    let held = weft_with_db(&["resume", &run], &db);
+    assert_eq!(held.status.code(), Some(4), "{}", stderr(&held));
+    assert!(
+        stderr(&held).contains("tool `echo`")
+            && stderr(&held).contains(&format!("weft resume {run} --retry")),
+        "{}",
+        stderr(&held)
+    );
+    let listed = weft_with_db(&["run", workflow.to_str().unwrap()], &db);
+    assert!(
+        stderr(&listed).contains(&format!("weft resume {run} --retry")),
+        "weft run points at the run that needs attention: {}",
+        stderr(&listed)
+    );
+
+    let retried = weft_with_db(&["resume", &run, "--retry"], &db);
+    assert!(retried.status.success(), "{}", stderr(&retried));
+    let output: Value = serde_json::from_str(&stdout(&retried)).unwrap();
+    assert_eq!(output["receipt"], json!("paid"));
+}
