@@ -1,0 +1,16 @@
+//! weft-tools: tools as typed Rust code.
+//!
+//! A [`Tool`] declares its argument type (`Deserialize + JsonSchema`) and its output type
+//! (`Serialize`); the [`Registry`] derives each tool's JSON Schema from its argument type
+//! (draft 2020-12, subschemas inlined, `additionalProperties: false` on every object),
+//! compiles a validator for it once, and checks every call's arguments before the tool
+//! sees them. Types are erased only at the registry's boundary, where it serves the
+//! runtime as a [`weft_core::ToolBox`].
+
+mod registry;
+mod schema;
+mod tool;
+
+pub use registry::{Registry, RegistryError};
+pub use schema::schema_for;
+pub use tool::{Tool, ToolFailure, ToolFailureKind};

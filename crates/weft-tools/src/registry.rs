@@ -1,0 +1,185 @@
+//! The registry: typed tools behind one untyped boundary, each call's arguments checked
+//! against the tool's schema before the tool sees them.
+
+use crate::schema::schema_for;
+use crate::tool::Tool;
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use weft_core::{ErrorKind, ToolBox, ToolCall, ToolContext, ToolError, ToolFuture, ToolSpec};
+
+/// A tool that could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Two tools with one name.
+    #[error("a tool named `{0}` is registered already")]
+    Duplicate(String),
+    /// The argument type's schema does not compile (a bug in the tool's types).
+    #[error("the argument schema of tool `{name}` is not a valid JSON Schema: {message}")]
+    BadSchema {
+        /// The tool.
+        name: String,
+        /// Why.
+        message: String,
+    },
+}
+
+type Erased = dyn Fn(Value, ToolContext) -> Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send>>
+    + Send
+    + Sync;
+
+/// One registered tool, its types erased.
+struct Entry {
+    spec: ToolSpec,
+    validator: jsonschema::Validator,
+    idempotent: bool,
+    call: Box<Erased>,
+}
+
+/// Tools by name, in the order they were registered.
+#[derive(Default)]
+pub struct Registry {
+    tools: IndexMap<String, Arc<Entry>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Registry")
+            .field("tools", &self.tools.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool; its schema is derived and its validator compiled here, once.
+    pub fn register<T: Tool>(&mut self, tool: T) -> Result<&mut Self, RegistryError> {
+        let name = tool.name().to_owned();
+        if self.tools.contains_key(&name) {
+            return Err(RegistryError::Duplicate(name));
+        }
+        let parameters = schema_for::<T::Args>();
+        let validator = jsonschema::draft202012::new(&parameters).map_err(|error| {
+            RegistryError::BadSchema {
+                name: name.clone(),
+                message: error.to_string(),
+            }
+        })?;
+        let spec = ToolSpec {
+            name: name.clone(),
+            description: tool.description().to_owned(),
+            parameters,
+        };
+        let idempotent = tool.idempotent();
+        let tool = Arc::new(tool);
+        let call: Box<Erased> = Box::new(move |arguments: Value, context: ToolContext| {
+            let tool = tool.clone();
+            Box::pin(async move {
+                let args: T::Args = serde_json::from_value(arguments).map_err(|error| {
+                    ToolError::new(
+                        ErrorKind::InvalidInput,
+                        format!("the arguments do not fit the tool's types: {error}"),
+                    )
+                })?;
+                let output = tool.call(args, context).await.map_err(ToolError::from)?;
+                serde_json::to_value(output).map_err(|error| {
+                    ToolError::new(
+                        ErrorKind::Internal,
+                        format!("the tool's output cannot be written as JSON: {error}"),
+                    )
+                })
+            })
+        });
+        self.tools.insert(
+            name,
+            Arc::new(Entry {
+                spec,
+                validator,
+                idempotent,
+                call,
+            }),
+        );
+        Ok(self)
+    }
+
+    /// Checks `arguments` against `name`'s schema: `Ok` or the error a model is given, a
+    /// JSON document naming each problem's path and the schema expected.
+    pub fn check(&self, name: &str, arguments: &Value) -> Result<(), ToolError> {
+        let entry = self.entry(name)?;
+        check(entry, arguments)
+    }
+
+    fn entry(&self, name: &str) -> Result<&Arc<Entry>, ToolError> {
+        self.tools.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+            ToolError::new(
+                ErrorKind::NotFound,
+                json!({
+                    "error": "unknown_tool",
+                    "tool": name,
+                    "known_tools": known,
+                })
+                .to_string(),
+            )
+        })
+    }
+}
+
+fn check(entry: &Entry, arguments: &Value) -> Result<(), ToolError> {
+    if entry.validator.is_valid(arguments) {
+        return Ok(());
+    }
+    let problems: Vec<Value> = entry
+        .validator
+        .iter_errors(arguments)
+        .map(|error| {
+            let path = error.instance_path().to_string();
+            json!({
+                "path": if path.is_empty() { "/".to_owned() } else { path },
+                "message": error.to_string(),
+            })
+        })
+        .collect();
+    Err(ToolError::new(
+        ErrorKind::InvalidInput,
+        json!({
+            "error": "invalid_arguments",
+            "tool": entry.spec.name,
+            "problems": problems,
+            "expected_schema": entry.spec.parameters,
+        })
+        .to_string(),
+    ))
+}
+
+impl ToolBox for Registry {
+    fn spec(&self, name: &str) -> Option<ToolSpec> {
+        self.tools.get(name).map(|entry| entry.spec.clone())
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.tools.keys().cloned().collect()
+    }
+
+    fn call(&self, call: ToolCall, context: ToolContext) -> ToolFuture {
+        let entry = match self.entry(&call.name) {
+            Ok(entry) => entry.clone(),
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        if let Err(error) = check(&entry, &call.arguments) {
+            return Box::pin(std::future::ready(Err(error)));
+        }
+        (entry.call)(call.arguments, context)
+    }
+
+    fn is_idempotent(&self, name: &str) -> bool {
+        self.tools.get(name).is_some_and(|entry| entry.idempotent)
+    }
+}
