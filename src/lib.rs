@@ -7,7 +7,8 @@
 //! - [`workflow`]: the workflow language, validation and the sans-IO run machine;
 //! - [`runtime`]: the tokio driver that runs workflows;
 //! - [`llm`]: model backends (the scripted backend in this release);
-//! - [`store`]: durable run logs (SQLite).
+//! - [`store`]: durable run logs (SQLite, PostgreSQL);
+//! - [`tools`]: typed tools, the registry that validates their calls, the built-in tools.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,6 +25,7 @@ pub use weft_core as core;
 pub use weft_llm as llm;
 pub use weft_runtime as runtime;
 pub use weft_store as store;
+pub use weft_tools as tools;
 pub use weft_workflow as workflow;
 
 pub use weft_core::{ChatModel, Event, EventRecord, RunId, RunStatus};

@@ -7,7 +7,7 @@ use crate::error::RuntimeError;
 use crate::models::{ModelSource, Models};
 use crate::observer::{NoObserver, RunObserver};
 use crate::sink::MemorySink;
-use crate::tools::BasicTools;
+use crate::tools::NoTools;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -36,7 +36,7 @@ pub struct Runtime {
 /// Events between two snapshots of a run, unless set otherwise.
 pub const SNAPSHOT_EVERY: u64 = 500;
 
-/// Builds a [`Runtime`]; every part has a default (no models, `echo`/`add`, events in memory).
+/// Builds a [`Runtime`]; every part has a default (no models, no tools, events in memory).
 #[derive(Default)]
 pub struct RuntimeBuilder {
     models: Option<Arc<dyn ModelSource>>,
@@ -84,7 +84,7 @@ impl RuntimeBuilder {
     pub fn build(self) -> Runtime {
         Runtime {
             models: self.models.unwrap_or_else(|| Arc::new(Models::new())),
-            tools: self.tools.unwrap_or_else(|| Arc::new(BasicTools)),
+            tools: self.tools.unwrap_or_else(|| Arc::new(NoTools)),
             store: self.store.unwrap_or_else(|| Arc::new(MemorySink::new())),
             observer: self.observer.unwrap_or_else(|| Arc::new(NoObserver)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),

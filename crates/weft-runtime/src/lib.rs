@@ -21,4 +21,4 @@ pub use models::{ModelSource, Models};
 pub use observer::{NoObserver, RunObserver};
 pub use sink::MemorySink;
 pub use tokio_util::sync::CancellationToken;
-pub use tools::BasicTools;
+pub use tools::NoTools;

@@ -38,26 +38,46 @@ pub enum OpenError {
     },
 }
 
+/// What an SQLite or PostgreSQL error code means for a person: the kind, and what to do.
+fn meaning(code: Option<&str>) -> (ErrorKind, &'static str) {
+    // SQLite's extended codes carry the primary code in their low byte.
+    let sqlite = code
+        .and_then(|code| code.parse::<i64>().ok())
+        .map(|code| code & 0xff);
+    match (code, sqlite) {
+        (_, Some(13)) => (
+            ErrorKind::Upstream,
+            " (the disk is full: free space, then resume the run)",
+        ),
+        (_, Some(8)) => (
+            ErrorKind::Upstream,
+            " (the database is read-only: fix its permissions and its folder's, then resume the run)",
+        ),
+        (_, Some(5 | 6)) => (ErrorKind::RetryableUpstream, " (the database is busy)"),
+        (_, Some(11)) => (ErrorKind::Corrupt, " (the database file is damaged)"),
+        (Some("23505"), _) => (ErrorKind::Conflict, ""),
+        _ => (ErrorKind::Upstream, ""),
+    }
+}
+
 /// A database error as a store error, with a message that says what to do.
 pub(crate) fn store_error(context: &str, error: sqlx::Error) -> StoreError {
     let (kind, hint) = match &error {
-        sqlx::Error::Database(database) => match database.code().as_deref() {
-            // SQLite: 13 full, 8 read-only, 5/6 busy/locked, 11 corrupt.
-            Some("13") => (
-                ErrorKind::Upstream,
-                " (the disk is full: free space, then resume the run)",
-            ),
-            Some("8") => (
-                ErrorKind::Upstream,
-                " (the database is read-only: fix its permissions, then resume the run)",
-            ),
-            Some("5" | "6") => (ErrorKind::RetryableUpstream, " (the database is busy)"),
-            Some("11") => (ErrorKind::Corrupt, " (the database file is damaged)"),
-            Some("23505") => (ErrorKind::Conflict, ""),
-            _ => (ErrorKind::Upstream, ""),
-        },
+        sqlx::Error::Database(database) => meaning(database.code().as_deref()),
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => (ErrorKind::RetryableUpstream, ""),
         _ => (ErrorKind::Upstream, ""),
     };
     StoreError::new(kind, format!("{context}: {error}{hint}"))
+}
+
+/// A database error while opening, with the same advice.
+pub(crate) fn open_error(path: &std::path::Path, error: &sqlx::Error) -> OpenError {
+    let hint = match error {
+        sqlx::Error::Database(database) => meaning(database.code().as_deref()).1,
+        _ => "",
+    };
+    OpenError::Database {
+        path: path.to_owned(),
+        message: format!("{error}{hint}"),
+    }
 }

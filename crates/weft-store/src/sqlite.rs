@@ -1,7 +1,7 @@
 //! The SQLite store: one file, one writer connection (`BEGIN IMMEDIATE`), a pool of readers.
 
 use crate::batch::{Batch, ToolJournal};
-use crate::error::{OpenError, store_error};
+use crate::error::{OpenError, open_error, store_error};
 use crate::rows::{stored_batch, summary};
 use futures::future::BoxFuture;
 use sqlx::Connection;
@@ -66,10 +66,7 @@ impl SqliteStore {
     /// [`SqliteStore::open`] with settings.
     pub async fn open_with(path: &Path, settings: SqliteSettings) -> Result<Self, OpenError> {
         inspect(path).await?;
-        let database = |error: sqlx::Error| OpenError::Database {
-            path: path.to_owned(),
-            message: error.to_string(),
-        };
+        let database = |error: sqlx::Error| open_error(path, &error);
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -85,9 +82,12 @@ impl SqliteStore {
         sqlx::migrate!("../../migrations/sqlite")
             .run(&mut connection)
             .await
-            .map_err(|error| OpenError::Database {
-                path: path.to_owned(),
-                message: format!("migrating the schema failed: {error}"),
+            .map_err(|error| match error {
+                sqlx::migrate::MigrateError::Execute(error) => open_error(path, &error),
+                other => OpenError::Database {
+                    path: path.to_owned(),
+                    message: format!("migrating the schema failed: {other}"),
+                },
             })?;
         if let Some(max_bytes) = settings.max_bytes {
             let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
@@ -320,10 +320,7 @@ async fn inspect(path: &Path) -> Result<(), OpenError> {
         .max_connections(1)
         .connect_with(options)
         .await
-        .map_err(|error| OpenError::Database {
-            path: path.to_owned(),
-            message: error.to_string(),
-        })?;
+        .map_err(|error| open_error(path, &error))?;
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
             .fetch_all(&pool)
@@ -334,20 +331,14 @@ async fn inspect(path: &Path) -> Result<(), OpenError> {
                         path: path.to_owned(),
                     }
                 }
-                _ => OpenError::Database {
-                    path: path.to_owned(),
-                    message: error.to_string(),
-                },
+                _ => open_error(path, &error),
             })?;
     let result = if tables.iter().any(|table| table == "weft_meta") {
         let version: Option<String> =
             sqlx::query_scalar("SELECT value FROM weft_meta WHERE key = 'schema_version'")
                 .fetch_optional(&pool)
                 .await
-                .map_err(|error| OpenError::Database {
-                    path: path.to_owned(),
-                    message: error.to_string(),
-                })?;
+                .map_err(|error| open_error(path, &error))?;
         let found = version
             .and_then(|version| version.parse::<i64>().ok())
             .unwrap_or(0);

@@ -7,6 +7,7 @@
 //! sees them. Types are erased only at the registry's boundary, where it serves the
 //! runtime as a [`weft_core::ToolBox`].
 
+pub mod builtin;
 mod registry;
 mod schema;
 mod tool;

@@ -32,10 +32,8 @@ pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 
 /// The tool names the CLI's runtime provides, for validation.
 pub fn known_tools() -> Vec<String> {
-    weft_runtime::BasicTools::specs()
-        .into_iter()
-        .map(|spec| spec.name)
-        .collect()
+    use weft_core::ToolBox;
+    weft_tools::builtin::registry().names()
 }
 
 /// Runs an async command on a multi-threaded tokio runtime.

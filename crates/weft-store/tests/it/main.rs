@@ -339,7 +339,10 @@ async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
     let cancel = CancellationToken::new();
     let run_id = {
         let store = Arc::new(SqliteStore::open(&path).await.unwrap());
-        let runtime = Runtime::builder().store(store).build();
+        let runtime = Runtime::builder()
+            .store(store)
+            .tools(Arc::new(weft_tools::builtin::registry()))
+            .build();
         let workflow = weft_workflow::Loader::new().load(&workflow_path).unwrap();
         let run = runtime.start(workflow, json!({}), &cancel).await.unwrap();
         assert_eq!(run.status(), RunStatus::Interrupted);
@@ -350,7 +353,10 @@ async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
     let summary = store.run(run_id).await.unwrap();
     assert_eq!(summary.status, RunStatus::Interrupted);
     assert_eq!(Path::new(&summary.source), workflow_path);
-    let runtime = Runtime::builder().store(store.clone()).build();
+    let runtime = Runtime::builder()
+        .store(store.clone())
+        .tools(Arc::new(weft_tools::builtin::registry()))
+        .build();
     let workflow = weft_workflow::Loader::new()
         .load(Path::new(&summary.source))
         .unwrap();

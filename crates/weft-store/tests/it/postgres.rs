@@ -148,6 +148,7 @@ async fn a_run_is_resumed_from_postgres_by_a_new_runtime() {
     let run_id = {
         let runtime = Runtime::builder()
             .store(Arc::new(schema.store().await.unwrap()))
+            .tools(Arc::new(weft_tools::builtin::registry()))
             .build();
         let workflow = weft_workflow::Loader::new().load(&workflow_path).unwrap();
         let run = runtime.start(workflow, json!({}), &cancel).await.unwrap();
@@ -155,7 +156,10 @@ async fn a_run_is_resumed_from_postgres_by_a_new_runtime() {
         run.id()
     };
     let store = Arc::new(schema.store().await.unwrap());
-    let runtime = Runtime::builder().store(store.clone()).build();
+    let runtime = Runtime::builder()
+        .store(store.clone())
+        .tools(Arc::new(weft_tools::builtin::registry()))
+        .build();
     let workflow = weft_workflow::Loader::new().load(&workflow_path).unwrap();
     let mut run = runtime.load(workflow, run_id).await.unwrap();
     runtime
