@@ -680,3 +680,29 @@ fn a_run_that_needs_attention_is_held_until_retried() {
     let output: Value = serde_json::from_str(&stdout(&retried)).unwrap();
     assert_eq!(output["receipt"], json!("paid"));
 }
+
+#[test]
+fn tools_list_shows_every_tool_with_its_schema() {
+    let listed = weft(&["tools", "list", "--json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let tools: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let names: Vec<&str> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "add", "append_line"]);
+    let add = &tools[1];
+    assert_eq!(add["idempotent"], json!(true));
+    assert_eq!(add["parameters"]["required"], json!(["a", "b"]));
+    assert_eq!(add["parameters"]["additionalProperties"], json!(false));
+
+    let text = weft(&["tools", "list"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert!(
+        stdout(&text).contains("append_line (idempotent)\n  Appends a line"),
+        "{}",
+        stdout(&text)
+    );
+}

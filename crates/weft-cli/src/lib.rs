@@ -43,6 +43,9 @@ enum Commands {
     },
     /// Print the JSON Schema of workflow files, for editors.
     Schema,
+    /// The tools workflows can use.
+    #[command(subcommand)]
+    Tools(commands::tools::ToolsCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -55,5 +58,6 @@ pub fn main() -> ExitCode {
         Commands::Validate { files } => commands::validate::validate(&files),
         Commands::Graph { file } => commands::graph::graph(&file),
         Commands::Schema => commands::schema::schema(),
+        Commands::Tools(command) => commands::tools::tools(command),
     }
 }

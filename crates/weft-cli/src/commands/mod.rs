@@ -6,6 +6,7 @@ pub mod run;
 pub mod runs;
 pub mod schema;
 pub mod session;
+pub mod tools;
 pub mod validate;
 
 use std::process::ExitCode;
