@@ -263,6 +263,11 @@ common_fields! {
         /// The most model calls in one step (default 8).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_turns: Option<u32>,
+        /// The most tool calls that may fail in one step (bad arguments, an unknown tool,
+        /// a tool's own error) before the step fails (default 3). Each failure goes back
+        /// to the model, which may try again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_tool_errors: Option<u32>,
         /// The model, if not the workflow's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub model: Option<String>,

@@ -209,6 +209,8 @@ pub struct AgentBody {
     pub tools: Vec<String>,
     /// Most model calls.
     pub max_turns: u32,
+    /// Most failed tool calls.
+    pub max_tool_errors: u32,
     /// Model name or spec.
     pub model: Option<String>,
     /// Sampling.

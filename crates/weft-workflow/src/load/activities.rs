@@ -10,6 +10,8 @@ use crate::workflow::{Activity, AgentBody, ChildBody, LlmBody, MapBody, Prompt, 
 use serde_json::json;
 
 const DEFAULT_MAX_TURNS: u32 = 8;
+/// Failed tool calls an agent step tolerates unless its node says otherwise.
+const DEFAULT_MAX_TOOL_ERRORS: u32 = 3;
 const DEFAULT_MAX_PARALLEL: u32 = 4;
 
 impl Compiler<'_, '_> {
@@ -76,6 +78,7 @@ impl Compiler<'_, '_> {
             prompt: prompt?,
             tools: spec.tools.clone(),
             max_turns: spec.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
+            max_tool_errors: spec.max_tool_errors.unwrap_or(DEFAULT_MAX_TOOL_ERRORS),
             model: spec.model.clone(),
             sampling: spec.sampling.clone().unwrap_or_default(),
         }))

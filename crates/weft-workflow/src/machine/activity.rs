@@ -38,6 +38,9 @@ pub(crate) struct AgentState {
     model: Option<String>,
     max_turns: u32,
     turn: u32,
+    max_tool_errors: u32,
+    /// Failed tool calls so far in this step.
+    tool_errors: u32,
     /// Tool calls of the current turn with their outcomes, in call order.
     calls: Vec<(ToolCall, Option<ToolOutcome>)>,
     started: HashSet<u32>,
@@ -130,6 +133,8 @@ impl ActivityState {
                     model: body.model.clone().or_else(|| workflow.model.clone()),
                     max_turns: body.max_turns,
                     turn: 0,
+                    max_tool_errors: body.max_tool_errors,
+                    tool_errors: 0,
                     calls: Vec::new(),
                     started: HashSet::new(),
                     waiting_for_model: true,
@@ -422,9 +427,32 @@ impl ActivityState {
                             .messages
                             .push(Message::tool_result(call.id.clone(), content));
                     }
+                    let failed: Vec<String> = state
+                        .calls
+                        .iter()
+                        .filter_map(|(call, outcome)| match outcome {
+                            Some(ToolOutcome::Error { error }) => {
+                                Some(format!("`{}`: {}", call.name, error.message))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    state.tool_errors = state
+                        .tool_errors
+                        .saturating_add(u32::try_from(failed.len()).unwrap_or(u32::MAX));
                     state.calls.clear();
                     state.turn += 1;
-                    if state.turn >= state.max_turns {
+                    if state.tool_errors > state.max_tool_errors {
+                        state.result = Some(Err(StepError::new(
+                            ErrorKind::LimitExceeded,
+                            format!(
+                                "{} tool calls failed, more than the {} allowed (max_tool_errors); the last: {}",
+                                state.tool_errors,
+                                state.max_tool_errors,
+                                failed.last().map_or("", String::as_str)
+                            ),
+                        )));
+                    } else if state.turn >= state.max_turns {
                         state.result = Some(Err(StepError::new(
                             ErrorKind::LimitExceeded,
                             format!(

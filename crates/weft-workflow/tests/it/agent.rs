@@ -153,3 +153,46 @@ fn an_agent_that_never_stops_calling_tools_hits_max_turns() {
         run.failure()
     );
 }
+
+#[test]
+fn failed_tool_calls_beyond_max_tool_errors_fail_the_step() {
+    let source = AGENT.replace("max_turns: 3", "max_turns: 8\n    max_tool_errors: 2");
+    let mut run = Harness::start(&source, json!({}));
+    let bad = |turn: u32| Event::ToolCallFinished {
+        step: 1,
+        branch: None,
+        turn,
+        index: 0,
+        outcome: ToolOutcome::Error {
+            error: StepError::new(ErrorKind::InvalidInput, "\"b\" is a required property"),
+        },
+    };
+    // Two failures go back to the model, which tries again each time.
+    for turn in 0..2 {
+        run.pending.clear();
+        run.feed(tool_calls(1, turn, &[("add", json!({"a": 1}))]));
+        run.pending.clear();
+        run.feed(bad(turn));
+        assert_eq!(run.machine.status(), RunStatus::Running);
+        assert!(matches!(run.pending.last(), Some(Command::CallModel(_))));
+    }
+    // The third is one too many.
+    run.pending.clear();
+    run.feed(tool_calls(1, 2, &[("add", json!({"a": 1}))]));
+    run.pending.clear();
+    run.feed(bad(2));
+    assert_eq!(run.machine.status(), RunStatus::Failed);
+    assert_eq!(
+        run.machine.failure().unwrap().kind,
+        ErrorKind::LimitExceeded
+    );
+    assert!(
+        run.failure()
+            .contains("3 tool calls failed, more than the 2 allowed (max_tool_errors)")
+            && run
+                .failure()
+                .contains("`add`: \"b\" is a required property"),
+        "{}",
+        run.failure()
+    );
+}
