@@ -692,7 +692,7 @@ fn tools_list_shows_every_tool_with_its_schema() {
         .iter()
         .map(|tool| tool["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["echo", "add", "append_line"]);
+    assert_eq!(names, ["echo", "add", "append_line", "calculator"]);
     let add = &tools[1];
     assert_eq!(add["idempotent"], json!(true));
     assert_eq!(add["parameters"]["required"], json!(["a", "b"]));
@@ -705,4 +705,19 @@ fn tools_list_shows_every_tool_with_its_schema() {
         "{}",
         stdout(&text)
     );
+}
+
+#[test]
+fn a_tool_node_calls_the_calculator() {
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = folder.path().join("sum.yaml");
+    std::fs::write(
+        &workflow,
+        "name: sum\nstate:\n  total: { type: string }\nentry: add\nnodes:\n  add: { kind: tool, tool: calculator, arguments: { expression: '(0.1 + 0.2) * 3' }, writes: { total: '{{ output }}' }, next: end }\n",
+    )
+    .unwrap();
+    let output = weft(&["run", workflow.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let result: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(result["total"], json!("0.9"));
 }

@@ -1,12 +1,14 @@
-//! Tools every weft has, written as typed tools: `echo`, `add` (pure, so idempotent) and
-//! `append_line` (a file side effect, made idempotent by its key).
+//! Tools every weft has, written as typed tools: `echo`, `add` and `calculator` (pure, so
+//! idempotent) and `append_line` (a file side effect, made idempotent by its key).
 
 mod append_line;
 mod arithmetic;
+mod calculator;
 
 use crate::registry::Registry;
 pub use append_line::AppendLine;
 pub use arithmetic::{Add, Echo};
+pub use calculator::{Calculator, evaluate};
 
 /// A registry holding every built-in tool.
 pub fn registry() -> Registry {
@@ -16,6 +18,7 @@ pub fn registry() -> Registry {
         registry.register(Echo).map(|_| ()),
         registry.register(Add).map(|_| ()),
         registry.register(AppendLine).map(|_| ()),
+        registry.register(Calculator).map(|_| ()),
     ] {
         debug_assert!(result.is_ok(), "{result:?}");
     }
