@@ -207,3 +207,34 @@ fn a_name_is_registered_once() {
         Err(RegistryError::Duplicate(name)) if name == "ship"
     ));
 }
+
+#[tokio::test]
+async fn the_built_in_now_returns_the_time_in_two_forms() {
+    let registry = weft_tools::builtin::registry();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let now = registry
+        .call(
+            ToolCall {
+                id: "c".into(),
+                name: "now".into(),
+                arguments: json!({}),
+            },
+            context(),
+        )
+        .await
+        .unwrap();
+    let millis = now["unix_millis"].as_u64().unwrap();
+    assert!(millis >= before && millis - before < 60_000);
+    assert_eq!(
+        now["utc"],
+        json!(weft_tools::builtin::rfc3339(millis)),
+        "{now}"
+    );
+    assert_eq!(
+        registry.spec("now").unwrap().parameters["additionalProperties"],
+        json!(false)
+    );
+}

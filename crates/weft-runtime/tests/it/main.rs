@@ -250,8 +250,9 @@ async fn an_agent_offered_an_unknown_tool_fails_clearly() {
     let finished = run(&setup, source, Value::Null).await;
     assert_eq!(finished.status(), RunStatus::Failed);
     assert!(
-        failure(&finished)
-            .contains("unknown tool `teleport`; known tools: echo, add, append_line, calculator"),
+        failure(&finished).contains(
+            "unknown tool `teleport`; known tools: echo, add, append_line, calculator, now"
+        ),
         "{}",
         failure(&finished)
     );
