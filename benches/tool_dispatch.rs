@@ -20,7 +20,9 @@ use weft::core::{RunId, ToolBox, ToolCall, ToolContext};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(criterion: &mut Criterion) {
-    let registry = weft::tools::builtin::registry();
+    let registry = weft::tools::builtin::registry(
+        &weft::tools::builtin::Workspace::new(std::path::Path::new(".")).expect("workspace"),
+    );
     let context = ToolContext {
         run: RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),

@@ -210,7 +210,9 @@ fn a_name_is_registered_once() {
 
 #[tokio::test]
 async fn the_built_in_now_returns_the_time_in_two_forms() {
-    let registry = weft_tools::builtin::registry();
+    let folder = tempfile::tempdir().unwrap();
+    let registry =
+        weft_tools::builtin::registry(&weft_tools::builtin::Workspace::new(folder.path()).unwrap());
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

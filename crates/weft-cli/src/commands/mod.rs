@@ -33,8 +33,21 @@ pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 
 /// The tool names the CLI's runtime provides, for validation.
 pub fn known_tools() -> Vec<String> {
-    use weft_core::ToolBox;
-    weft_tools::builtin::registry().names()
+    weft_tools::builtin::NAMES
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect()
+}
+
+/// The built-in tools, their file tools confined to the current folder.
+pub fn builtin_tools() -> Result<weft_tools::Registry, ExitCode> {
+    match weft_tools::builtin::Workspace::new(std::path::Path::new(".")) {
+        Ok(workspace) => Ok(weft_tools::builtin::registry(&workspace)),
+        Err(error) => Err(fail(
+            exit::FAILED,
+            format!("the current folder cannot be the tools' workspace: {error}"),
+        )),
+    }
 }
 
 /// Runs an async command on a multi-threaded tokio runtime.

@@ -74,7 +74,7 @@ pub async fn open(arguments: &SessionArguments) -> Result<Session, ExitCode> {
         .models(Arc::new(models))
         .store(store.clone())
         .observer(observer)
-        .tools(Arc::new(weft_tools::builtin::registry()))
+        .tools(Arc::new(super::builtin_tools()?))
         .snapshot_every(arguments.snapshot_every)
         .build();
     let cancel = CancellationToken::new();

@@ -16,7 +16,10 @@ pub enum ToolsCommand {
 
 pub fn tools(command: ToolsCommand) -> ExitCode {
     let ToolsCommand::List { json } = command;
-    let registry = weft_tools::builtin::registry();
+    let registry = match super::builtin_tools() {
+        Ok(registry) => registry,
+        Err(code) => return code,
+    };
     let tools: Vec<Value> = registry
         .names()
         .iter()

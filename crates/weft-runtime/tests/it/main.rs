@@ -57,7 +57,9 @@ fn setup(script: &str) -> Setup {
         .models(Arc::new(Models::new().with_default(scripted(script))))
         .store(sink.clone())
         .observer(recorder.clone())
-        .tools(Arc::new(weft_tools::builtin::registry()))
+        .tools(Arc::new(weft_tools::builtin::registry(
+            &weft_tools::builtin::Workspace::new(std::path::Path::new(".")).unwrap(),
+        )))
         .build();
     Setup {
         runtime,
@@ -251,7 +253,7 @@ async fn an_agent_offered_an_unknown_tool_fails_clearly() {
     assert_eq!(finished.status(), RunStatus::Failed);
     assert!(
         failure(&finished).contains(
-            "unknown tool `teleport`; known tools: echo, add, append_line, calculator, now"
+            "unknown tool `teleport`; known tools: echo, add, calculator, now, read_file, list_files, write_file, append_line"
         ),
         "{}",
         failure(&finished)

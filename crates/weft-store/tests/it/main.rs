@@ -341,7 +341,9 @@ async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
         let store = Arc::new(SqliteStore::open(&path).await.unwrap());
         let runtime = Runtime::builder()
             .store(store)
-            .tools(Arc::new(weft_tools::builtin::registry()))
+            .tools(Arc::new(weft_tools::builtin::registry(
+                &weft_tools::builtin::Workspace::new(std::path::Path::new(".")).unwrap(),
+            )))
             .build();
         let workflow = weft_workflow::Loader::new().load(&workflow_path).unwrap();
         let run = runtime.start(workflow, json!({}), &cancel).await.unwrap();
@@ -355,7 +357,9 @@ async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
     assert_eq!(Path::new(&summary.source), workflow_path);
     let runtime = Runtime::builder()
         .store(store.clone())
-        .tools(Arc::new(weft_tools::builtin::registry()))
+        .tools(Arc::new(weft_tools::builtin::registry(
+            &weft_tools::builtin::Workspace::new(std::path::Path::new(".")).unwrap(),
+        )))
         .build();
     let workflow = weft_workflow::Loader::new()
         .load(Path::new(&summary.source))

@@ -148,7 +148,9 @@ async fn a_run_is_resumed_from_postgres_by_a_new_runtime() {
     let run_id = {
         let runtime = Runtime::builder()
             .store(Arc::new(schema.store().await.unwrap()))
-            .tools(Arc::new(weft_tools::builtin::registry()))
+            .tools(Arc::new(weft_tools::builtin::registry(
+                &weft_tools::builtin::Workspace::new(std::path::Path::new(".")).unwrap(),
+            )))
             .build();
         let workflow = weft_workflow::Loader::new().load(&workflow_path).unwrap();
         let run = runtime.start(workflow, json!({}), &cancel).await.unwrap();
@@ -158,7 +160,9 @@ async fn a_run_is_resumed_from_postgres_by_a_new_runtime() {
     let store = Arc::new(schema.store().await.unwrap());
     let runtime = Runtime::builder()
         .store(store.clone())
-        .tools(Arc::new(weft_tools::builtin::registry()))
+        .tools(Arc::new(weft_tools::builtin::registry(
+            &weft_tools::builtin::Workspace::new(std::path::Path::new(".")).unwrap(),
+        )))
         .build();
     let workflow = weft_workflow::Loader::new().load(&workflow_path).unwrap();
     let mut run = runtime.load(workflow, run_id).await.unwrap();

@@ -1,16 +1,18 @@
 //! `append_line`: appends a line to a file, once per call however often the call is made.
 
+use super::workspace::Workspace;
 use crate::tool::{Tool, ToolFailure};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::io::Write;
-use std::path::{Component, Path};
+use std::path::Path;
+use std::sync::Arc;
 use weft_core::ToolContext;
 
 /// `append_line`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AppendLineArgs {
-    /// The file, relative to the working directory (created if missing).
+    /// The file, relative to the workspace (created if missing).
     pub path: String,
     /// The text to append (one line).
     pub line: String,
@@ -19,8 +21,8 @@ pub struct AppendLineArgs {
 /// Appends `KEY<tab>LINE` to a file unless a line with the call's key is there already, so
 /// a call repeated after a crash appends once. The line is one `write` to a file opened for
 /// appending: a process killed mid-call leaves the whole line or none of it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AppendLine;
+#[derive(Debug, Clone)]
+pub struct AppendLine(pub Arc<Workspace>);
 
 impl Tool for AppendLine {
     type Args = AppendLineArgs;
@@ -29,7 +31,7 @@ impl Tool for AppendLine {
         "append_line"
     }
     fn description(&self) -> &str {
-        "Appends a line to a text file under the working directory. Each line is written as `KEY<tab>LINE`, KEY being the call's idempotency key, and a call whose key is in the file already writes nothing: a call repeated after a crash appends once."
+        "Appends a line to a text file in the workspace folder. Each line is written as `KEY<tab>LINE`, KEY being the call's idempotency key, and a call whose key is in the file already writes nothing: a call repeated after a crash appends once."
     }
     fn idempotent(&self) -> bool {
         true
@@ -39,31 +41,21 @@ impl Tool for AppendLine {
         args: AppendLineArgs,
         context: ToolContext,
     ) -> Result<String, ToolFailure> {
-        append(&args.path, &args.line, &context.idempotency_key)?;
+        if args.line.contains('\n') {
+            return Err(ToolFailure::invalid_arguments(
+                "`line` must be a single line",
+            ));
+        }
+        let path = self.0.resolve(&args.path, false)?;
+        append(&path, &args.path, &args.line, &context.idempotency_key)?;
         Ok(args.line)
     }
 }
 
-fn append(path: &str, line: &str, key: &str) -> Result<(), ToolFailure> {
-    let relative = Path::new(path);
-    if path.is_empty()
-        || relative.is_absolute()
-        || relative
-            .components()
-            .any(|part| !matches!(part, Component::Normal(_)))
-    {
-        return Err(ToolFailure::invalid_arguments(format!(
-            "`path` must be a relative path under the working directory without `..`; got `{path}`"
-        )));
-    }
-    if line.contains('\n') {
-        return Err(ToolFailure::invalid_arguments(
-            "`line` must be a single line",
-        ));
-    }
+fn append(file: &Path, path: &str, line: &str, key: &str) -> Result<(), ToolFailure> {
     let failed = |error: std::io::Error| ToolFailure::fatal(format!("{path}: {error}"));
     let tag = format!("{key}\t");
-    match std::fs::read_to_string(relative) {
+    match std::fs::read_to_string(file) {
         Ok(existing) if existing.lines().any(|written| written.starts_with(&tag)) => {
             return Ok(());
         }
@@ -74,7 +66,7 @@ fn append(path: &str, line: &str, key: &str) -> Result<(), ToolFailure> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(relative)
+        .open(file)
         .map_err(failed)?;
     file.write_all(format!("{tag}{line}\n").as_bytes())
         .map_err(failed)
