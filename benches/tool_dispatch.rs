@@ -5,6 +5,9 @@
 //!   run, its output serialized back to JSON. The tool itself does next to nothing, so the
 //!   time is weft's.
 //! - `invalid_call`: a call whose arguments fail the schema, with the report a model gets.
+//! - `hundred_10ms_calls`: an agent step whose model asks for 100 calls of a tool that
+//!   takes 10 ms; the time is the whole run's (both model turns included), so the wall
+//!   time of 100 concurrent calls is at most this.
 //!
 //! Run: `cargo bench --bench tool_dispatch`.
 
@@ -13,7 +16,77 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 use weft::core::{RunId, ToolBox, ToolCall, ToolContext};
+use weft::tools::{Registry, Tool, ToolFailure};
+
+/// `nap`'s arguments: none.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct NapArgs {}
+
+/// Takes 10 ms, doing nothing.
+struct Nap;
+
+impl Tool for Nap {
+    type Args = NapArgs;
+    type Output = &'static str;
+    fn name(&self) -> &str {
+        "nap"
+    }
+    fn description(&self) -> &str {
+        "Waits 10 ms."
+    }
+    async fn call(
+        &self,
+        _args: NapArgs,
+        _context: ToolContext,
+    ) -> Result<&'static str, ToolFailure> {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok("rested")
+    }
+}
+
+fn hundred_calls(criterion: &mut Criterion) {
+    let executor = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let calls = vec!["{ name: nap, arguments: {} }"; 100].join(", ");
+    let script = format!(
+        "replies:\n  - match: '^Rest'\n    tool_calls: [{calls}]\n  - match: 'rested'\n    text: done\n"
+    );
+    let model = weft::llm::ScriptedModel::from_yaml(Path::new("replies.yaml"), &script)
+        .expect("valid script");
+    let mut tools = Registry::new();
+    tools.register(Nap).expect("registers");
+    let runtime = weft::runtime::Runtime::builder()
+        .models(Arc::new(
+            weft::runtime::Models::new().with_default(Arc::new(model)),
+        ))
+        .tools(Arc::new(tools))
+        .build();
+    let workflow = weft::workflow::Loader::new()
+        .load_source(
+            Path::new("rest.yaml"),
+            "name: rest\nentry: a\nnodes:\n  a: { kind: agent, prompt: Rest, tools: [nap], next: end }\n",
+        )
+        .expect("valid workflow");
+    let cancel = weft::runtime::CancellationToken::new();
+    let mut group = criterion.benchmark_group("tool_dispatch");
+    group.sample_size(30);
+    group.bench_function("hundred_10ms_calls", |bencher| {
+        bencher.to_async(&executor).iter(|| async {
+            let run = runtime
+                .start(workflow.clone(), json!(null), &cancel)
+                .await
+                .expect("run starts");
+            assert_eq!(run.status(), weft::RunStatus::Finished);
+        });
+    });
+    group.finish();
+}
 
 /// The allocator the `weft` binary ships with.
 #[global_allocator]
@@ -56,5 +129,5 @@ fn bench(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, hundred_calls);
 criterion_main!(benches);

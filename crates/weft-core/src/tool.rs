@@ -35,6 +35,25 @@ impl ToolError {
     }
 }
 
+/// How the runtime runs a tool's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolPolicy {
+    /// How long one attempt may take; `None`: the runtime's default (a node may set its own).
+    pub timeout: Option<std::time::Duration>,
+    /// Attempts in all for a call that fails with a retryable error (`retryable_upstream`),
+    /// with exponential backoff and jitter between them. 1: no retries.
+    pub max_attempts: u32,
+}
+
+impl Default for ToolPolicy {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            max_attempts: 3,
+        }
+    }
+}
+
 /// The future a tool call returns.
 pub type ToolFuture = BoxFuture<'static, Result<Value, ToolError>>;
 
@@ -52,6 +71,11 @@ pub trait ToolBox: Send + Sync {
     fn is_idempotent(&self, name: &str) -> bool {
         let _ = name;
         false
+    }
+    /// How calls of `name` are run: their timeout and retries.
+    fn policy(&self, name: &str) -> ToolPolicy {
+        let _ = name;
+        ToolPolicy::default()
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Runtime {
     clock: Arc<dyn Clock>,
     /// Events between snapshots (0: none).
     pub(crate) snapshot_every: u64,
+    /// Permits for tool calls running at once.
+    pub(crate) tool_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Events between two snapshots of a run, unless set otherwise.
@@ -45,6 +47,7 @@ pub struct RuntimeBuilder {
     observer: Option<Arc<dyn RunObserver>>,
     clock: Option<Arc<dyn Clock>>,
     snapshot_every: Option<u64>,
+    concurrent_tool_calls: Option<usize>,
 }
 
 impl RuntimeBuilder {
@@ -80,6 +83,12 @@ impl RuntimeBuilder {
         self.snapshot_every = Some(events);
         self
     }
+    /// How many tool calls may run at once across all of this runtime's runs (default
+    /// [`crate::DEFAULT_CONCURRENT_TOOL_CALLS`]); the others wait for a slot.
+    pub fn concurrent_tool_calls(mut self, calls: usize) -> Self {
+        self.concurrent_tool_calls = Some(calls.max(1));
+        self
+    }
     /// The runtime.
     pub fn build(self) -> Runtime {
         Runtime {
@@ -89,6 +98,10 @@ impl RuntimeBuilder {
             observer: self.observer.unwrap_or_else(|| Arc::new(NoObserver)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             snapshot_every: self.snapshot_every.unwrap_or(SNAPSHOT_EVERY),
+            tool_slots: Arc::new(tokio::sync::Semaphore::new(
+                self.concurrent_tool_calls
+                    .unwrap_or(crate::DEFAULT_CONCURRENT_TOOL_CALLS),
+            )),
         }
     }
 }

@@ -100,7 +100,10 @@ impl Runtime {
                 run,
                 idempotency_key: command.idempotency_key.clone(),
             };
-            let outcome = match self.tools.call(command.call, context).await {
+            let outcome = match self
+                .dispatch_tool(command.call, context, command.timeout)
+                .await
+            {
                 Ok(output) => ToolOutcome::Ok { output },
                 Err(error) => ToolOutcome::Error {
                     error: StepError::new(error.kind, error.message),

@@ -6,6 +6,7 @@
 //! [`EventSink`](weft_core::EventSink) and tells a [`RunObserver`] as things happen.
 
 mod attention;
+mod dispatch;
 mod driver;
 mod effects;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod sink;
 mod snapshots;
 pub mod tools;
 
+pub use dispatch::{DEFAULT_CONCURRENT_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT};
 pub use driver::{ActiveRun, Runtime, RuntimeBuilder, SNAPSHOT_EVERY};
 pub use error::RuntimeError;
 pub use models::{ModelSource, Models};

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use weft_core::{ErrorKind, ToolBox, ToolCall, ToolContext, ToolError, ToolFuture, ToolSpec};
+use weft_core::{
+    ErrorKind, ToolBox, ToolCall, ToolContext, ToolError, ToolFuture, ToolPolicy, ToolSpec,
+};
 
 /// A tool that could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,7 @@ struct Entry {
     spec: ToolSpec,
     validator: jsonschema::Validator,
     idempotent: bool,
+    policy: ToolPolicy,
     call: Box<Erased>,
 }
 
@@ -78,6 +81,10 @@ impl Registry {
             parameters,
         };
         let idempotent = tool.idempotent();
+        let policy = ToolPolicy {
+            timeout: tool.timeout(),
+            max_attempts: tool.max_attempts().max(1),
+        };
         let tool = Arc::new(tool);
         let call: Box<Erased> = Box::new(move |arguments: Value, context: ToolContext| {
             let tool = tool.clone();
@@ -103,6 +110,7 @@ impl Registry {
                 spec,
                 validator,
                 idempotent,
+                policy,
                 call,
             }),
         );
@@ -181,5 +189,12 @@ impl ToolBox for Registry {
 
     fn is_idempotent(&self, name: &str) -> bool {
         self.tools.get(name).is_some_and(|entry| entry.idempotent)
+    }
+
+    fn policy(&self, name: &str) -> ToolPolicy {
+        self.tools
+            .get(name)
+            .map(|entry| entry.policy)
+            .unwrap_or_default()
     }
 }

@@ -49,6 +49,15 @@ pub trait Tool: Send + Sync + 'static {
     fn idempotent(&self) -> bool {
         false
     }
+    /// How long one call may take (`None`: the runtime's default, 60 s; a node's
+    /// `tool_timeout` overrides both).
+    fn timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Attempts in all for a call that fails with [`ToolFailure::retryable`].
+    fn max_attempts(&self) -> u32 {
+        3
+    }
     /// Runs one call with arguments that already passed the schema.
     fn call(
         &self,

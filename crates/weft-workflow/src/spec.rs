@@ -268,6 +268,10 @@ common_fields! {
         /// to the model, which may try again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_tool_errors: Option<u32>,
+        /// How long each tool call may take, e.g. `30s` (default: the tool's own timeout,
+        /// else 60 s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tool_timeout: Option<String>,
         /// The model, if not the workflow's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub model: Option<String>,
@@ -307,6 +311,10 @@ common_fields! {
         /// The arguments: a template value.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub arguments: Option<Value>,
+        /// How long each tool call may take, e.g. `30s` (default: the tool's own timeout,
+        /// else 60 s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tool_timeout: Option<String>,
     }
 }
 

@@ -211,6 +211,8 @@ pub struct AgentBody {
     pub max_turns: u32,
     /// Most failed tool calls.
     pub max_tool_errors: u32,
+    /// How long each tool call may take, if the node says.
+    pub tool_timeout: Option<std::time::Duration>,
     /// Model name or spec.
     pub model: Option<String>,
     /// Sampling.
@@ -285,6 +287,8 @@ pub struct ToolBody {
     pub tool: String,
     /// The arguments.
     pub arguments: ValueTemplate,
+    /// How long the call may take, if the node says.
+    pub tool_timeout: Option<std::time::Duration>,
 }
 
 /// A sub-workflow node's settings.

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod dispatch;
+
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -79,6 +79,7 @@ impl Compiler<'_, '_> {
             tools: spec.tools.clone(),
             max_turns: spec.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             max_tool_errors: spec.max_tool_errors.unwrap_or(DEFAULT_MAX_TOOL_ERRORS),
+            tool_timeout: self.tool_timeout(path, spec.tool_timeout.as_deref()),
             model: spec.model.clone(),
             sampling: spec.sampling.clone().unwrap_or_default(),
         }))
@@ -118,7 +119,19 @@ impl Compiler<'_, '_> {
         Activity::Tool(ToolBody {
             tool: spec.tool.clone(),
             arguments,
+            tool_timeout: self.tool_timeout(path, spec.tool_timeout.as_deref()),
         })
+    }
+
+    /// A node's `tool_timeout`, reported where it does not parse.
+    fn tool_timeout(&mut self, path: &[&str], text: Option<&str>) -> Option<std::time::Duration> {
+        match super::parse_duration(text?) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                self.error_at_value(&with(path, "tool_timeout"), message, None);
+                None
+            }
+        }
     }
 
     pub(super) fn child(&mut self, path: &[&str], spec: &SubWorkflowSpec) -> Option<Activity> {

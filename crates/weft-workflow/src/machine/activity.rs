@@ -41,6 +41,7 @@ pub(crate) struct AgentState {
     max_tool_errors: u32,
     /// Failed tool calls so far in this step.
     tool_errors: u32,
+    tool_timeout: Option<std::time::Duration>,
     /// Tool calls of the current turn with their outcomes, in call order.
     calls: Vec<(ToolCall, Option<ToolOutcome>)>,
     started: HashSet<u32>,
@@ -52,6 +53,7 @@ pub(crate) struct AgentState {
 #[derive(Debug, Clone)]
 pub(crate) struct ToolState {
     call: ToolCall,
+    timeout: Option<std::time::Duration>,
     started: bool,
     result: Option<Result<Value, StepError>>,
 }
@@ -135,6 +137,7 @@ impl ActivityState {
                     turn: 0,
                     max_tool_errors: body.max_tool_errors,
                     tool_errors: 0,
+                    tool_timeout: body.tool_timeout,
                     calls: Vec::new(),
                     started: HashSet::new(),
                     waiting_for_model: true,
@@ -151,6 +154,7 @@ impl ActivityState {
                         name: body.tool.clone(),
                         arguments,
                     },
+                    timeout: body.tool_timeout,
                     started: false,
                     result: None,
                 }))
@@ -268,6 +272,7 @@ impl ActivityState {
                         index,
                         call: call.clone(),
                         idempotency_key: idempotency_key(place, state.turn, index),
+                        timeout: state.tool_timeout,
                     }));
                 }
             }
@@ -293,6 +298,7 @@ impl ActivityState {
                     index: 0,
                     call: state.call.clone(),
                     idempotency_key: idempotency_key(place, 0, 0),
+                    timeout: state.timeout,
                 }));
             }
             Self::Child(state) => {

@@ -78,6 +78,8 @@ pub struct ToolCallCommand {
     pub call: ToolCall,
     /// The same on every attempt of this call.
     pub idempotency_key: String,
+    /// How long it may take, when its node says.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A child run to start or continue.
