@@ -268,6 +268,9 @@ common_fields! {
         /// to the model, which may try again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_tool_errors: Option<u32>,
+        /// The most tool calls of one reply that run at once (default: all of them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_parallel_tools: Option<u32>,
         /// How long each tool call may take, e.g. `30s` (default: the tool's own timeout,
         /// else 60 s).
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -211,6 +211,8 @@ pub struct AgentBody {
     pub max_turns: u32,
     /// Most failed tool calls.
     pub max_tool_errors: u32,
+    /// Most tool calls of one reply at once, if the node says.
+    pub max_parallel_tools: Option<u32>,
     /// How long each tool call may take, if the node says.
     pub tool_timeout: Option<std::time::Duration>,
     /// Model name or spec.

@@ -67,6 +67,13 @@ impl Compiler<'_, '_> {
             tool_path.push(&index);
             self.check_tool(&tool_path, tool);
         }
+        if spec.max_parallel_tools == Some(0) {
+            self.error_at_value(
+                &with(path, "max_parallel_tools"),
+                "`max_parallel_tools` must be at least 1".into(),
+                None,
+            );
+        }
         if spec.max_turns == Some(0) {
             self.error_at_value(
                 &with(path, "max_turns"),
@@ -79,6 +86,7 @@ impl Compiler<'_, '_> {
             tools: spec.tools.clone(),
             max_turns: spec.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             max_tool_errors: spec.max_tool_errors.unwrap_or(DEFAULT_MAX_TOOL_ERRORS),
+            max_parallel_tools: spec.max_parallel_tools,
             tool_timeout: self.tool_timeout(path, spec.tool_timeout.as_deref()),
             model: spec.model.clone(),
             sampling: spec.sampling.clone().unwrap_or_default(),

@@ -42,6 +42,7 @@ pub(crate) struct AgentState {
     /// Failed tool calls so far in this step.
     tool_errors: u32,
     tool_timeout: Option<std::time::Duration>,
+    max_parallel_tools: usize,
     /// Tool calls of the current turn with their outcomes, in call order.
     calls: Vec<(ToolCall, Option<ToolOutcome>)>,
     started: HashSet<u32>,
@@ -138,6 +139,9 @@ impl ActivityState {
                     max_tool_errors: body.max_tool_errors,
                     tool_errors: 0,
                     tool_timeout: body.tool_timeout,
+                    max_parallel_tools: body.max_parallel_tools.map_or(usize::MAX, |limit| {
+                        usize::try_from(limit).unwrap_or(usize::MAX)
+                    }),
                     calls: Vec::new(),
                     started: HashSet::new(),
                     waiting_for_model: true,
@@ -250,12 +254,25 @@ impl ActivityState {
                     }
                     return;
                 }
+                // At most `max_parallel_tools` of this reply's calls run at once; the next
+                // one starts when one finishes.
+                let mut running = (0..state.calls.len())
+                    .filter(|index| {
+                        let index = u32::try_from(*index).unwrap_or(u32::MAX);
+                        in_flight.contains(&EffectKey::tool(place, state.turn, index))
+                    })
+                    .count();
                 for (index, (call, outcome)) in state.calls.iter().enumerate() {
                     let index = u32::try_from(index).unwrap_or(u32::MAX);
                     let key = EffectKey::tool(place, state.turn, index);
-                    if outcome.is_some() || !in_flight.insert(key) {
+                    if outcome.is_some() || in_flight.contains(&key) {
                         continue;
                     }
+                    if running >= state.max_parallel_tools {
+                        break;
+                    }
+                    in_flight.insert(key);
+                    running += 1;
                     if state.started.insert(index) {
                         events.push(weft_core::Event::ToolCallStarted {
                             step: place.step,

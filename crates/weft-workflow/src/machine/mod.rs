@@ -179,6 +179,11 @@ impl InFlight {
         true
     }
 
+    /// Whether `key` is in flight.
+    pub(crate) fn contains(&self, key: &EffectKey) -> bool {
+        self.0.contains(key)
+    }
+
     /// Removes `key`.
     pub(crate) fn remove(&mut self, key: &EffectKey) {
         self.0.retain(|entry| entry != key);

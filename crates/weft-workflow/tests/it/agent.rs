@@ -196,3 +196,48 @@ fn failed_tool_calls_beyond_max_tool_errors_fail_the_step() {
         run.failure()
     );
 }
+
+#[test]
+fn max_parallel_tools_starts_the_next_call_when_one_finishes() {
+    let source = AGENT.replace("max_turns: 3", "max_turns: 3\n    max_parallel_tools: 2");
+    let mut run = Harness::start(&source, json!({}));
+    run.pending.clear();
+    let three = [
+        ("add", json!({"a": 1, "b": 1})),
+        ("add", json!({"a": 2, "b": 2})),
+        ("add", json!({"a": 3, "b": 3})),
+    ];
+    run.feed(tool_calls(1, 0, &three));
+    let started = |run: &Harness| -> Vec<u32> {
+        run.pending
+            .iter()
+            .filter_map(|command| match command {
+                Command::CallTool(call) => Some(call.index),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(started(&run), [0, 1]);
+    run.pending.clear();
+    run.feed(Event::ToolCallFinished {
+        step: 1,
+        branch: None,
+        turn: 0,
+        index: 1,
+        outcome: ToolOutcome::Ok { output: json!(4) },
+    });
+    assert_eq!(started(&run), [2]);
+}
+
+#[test]
+fn max_parallel_tools_of_zero_is_refused() {
+    let source = AGENT.replace("max_turns: 3", "max_turns: 3\n    max_parallel_tools: 0");
+    let error = weft_workflow::Loader::new()
+        .load_source(std::path::Path::new("agent.yaml"), &source)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`max_parallel_tools` must be at least 1"),
+        "{error}"
+    );
+}
