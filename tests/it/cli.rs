@@ -692,7 +692,12 @@ fn tools_list_shows_every_tool_with_its_schema() {
         .iter()
         .map(|tool| tool["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, weft::tools::builtin::NAMES);
+    assert_eq!(names[..8], weft::tools::builtin::NAMES);
+    assert_eq!(
+        names[8..],
+        ["word_count"],
+        "the repository's tools/ manifests"
+    );
     let add = &tools[1];
     assert_eq!(add["idempotent"], json!(true));
     assert_eq!(add["parameters"]["required"], json!(["a", "b"]));
@@ -720,4 +725,19 @@ fn a_tool_node_calls_the_calculator() {
     assert!(output.status.success(), "{}", stderr(&output));
     let result: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(result["total"], json!("0.9"));
+}
+
+#[test]
+fn a_command_tool_from_the_tools_folder_runs_in_a_workflow() {
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = folder.path().join("count.yaml");
+    std::fs::write(
+        &workflow,
+        "name: count\nstate:\n  counted: { type: object }\nentry: count\nnodes:\n  count: { kind: tool, tool: word_count, arguments: { text: 'the quick brown fox' }, writes: { counted: '{{ output }}' }, next: end }\n",
+    )
+    .unwrap();
+    let output = weft(&["run", workflow.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let result: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(result["counted"], json!({"words": 4, "longest": "quick"}));
 }

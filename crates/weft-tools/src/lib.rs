@@ -8,6 +8,7 @@
 //! runtime as a [`weft_core::ToolBox`].
 
 pub mod builtin;
+pub mod command;
 mod registry;
 mod schema;
 mod tool;

@@ -117,6 +117,37 @@ impl Registry {
         Ok(self)
     }
 
+    /// Adds a tool known only at run time (a command tool, an MCP server's tool): its spec
+    /// (whose `parameters` schema is compiled here), how it runs, and what it does.
+    pub fn register_untyped(
+        &mut self,
+        spec: ToolSpec,
+        idempotent: bool,
+        policy: ToolPolicy,
+        call: impl Fn(Value, ToolContext) -> ToolFuture + Send + Sync + 'static,
+    ) -> Result<&mut Self, RegistryError> {
+        if self.tools.contains_key(&spec.name) {
+            return Err(RegistryError::Duplicate(spec.name));
+        }
+        let validator = jsonschema::draft202012::new(&spec.parameters).map_err(|error| {
+            RegistryError::BadSchema {
+                name: spec.name.clone(),
+                message: error.to_string(),
+            }
+        })?;
+        self.tools.insert(
+            spec.name.clone(),
+            Arc::new(Entry {
+                spec,
+                validator,
+                idempotent,
+                policy,
+                call: Box::new(call),
+            }),
+        );
+        Ok(self)
+    }
+
     /// Checks `arguments` against `name`'s schema: `Ok` or the error a model is given, a
     /// JSON document naming each problem's path and the schema expected.
     pub fn check(&self, name: &str, arguments: &Value) -> Result<(), ToolError> {

@@ -1,0 +1,294 @@
+//! Command tools: a program described by a YAML manifest. weft writes the call's arguments
+//! as JSON to the program's standard input and reads its JSON result from standard output.
+//!
+//! ```yaml
+//! name: word_count
+//! description: Counts the words of a text.
+//! command: [python3, word_count.py]   # a relative program path is the manifest's folder's
+//! parameters:                          # the arguments' JSON Schema
+//!   type: object
+//!   properties: { text: { type: string } }
+//!   required: [text]
+//! timeout: 10s                         # optional; else the node's or the runtime's default
+//! idempotent: false                    # optional
+//! ```
+//!
+//! Exit status 0 with JSON on standard output is a result; 75 (`EX_TEMPFAIL`) is a failure
+//! worth retrying; any other status is a failure, reported with the end of standard error.
+//! The program runs in its own process group, which is killed when the call is cancelled
+//! or times out.
+
+use crate::registry::{Registry, RegistryError};
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use weft_core::{ErrorKind, ToolContext, ToolError, ToolPolicy, ToolSpec};
+
+/// The most bytes read from a program's standard output.
+const MAX_OUTPUT_BYTES: u64 = 4 * 1024 * 1024;
+/// How much of standard error a failure quotes.
+const STDERR_TAIL: usize = 2_000;
+/// The exit status that asks for a retry.
+const RETRY_STATUS: i32 = 75;
+
+/// A command tool's manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandManifest {
+    /// The name models call it by.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// The program and its fixed arguments.
+    pub command: Vec<String>,
+    /// The JSON Schema of the call's arguments.
+    pub parameters: Value,
+    /// How long a call may take (`30s`, `500ms`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Whether calling it twice with the same arguments does what calling it once does.
+    #[serde(default)]
+    pub idempotent: bool,
+}
+
+/// A manifest that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Unreadable or not the manifest format.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file (and where in it, when known).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// It could not be registered.
+    #[error("{path}: {source}")]
+    Registry {
+        /// The file.
+        path: String,
+        /// Why.
+        source: RegistryError,
+    },
+}
+
+/// Registers every `*.yaml` manifest of `folder` (sorted by name) as a command tool.
+pub fn register_folder(registry: &mut Registry, folder: &Path) -> Result<usize, ManifestError> {
+    let entries = std::fs::read_dir(folder).map_err(|error| ManifestError::Invalid {
+        path: folder.display().to_string(),
+        message: error.to_string(),
+    })?;
+    let mut manifests: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .collect();
+    manifests.sort();
+    for path in &manifests {
+        register_file(registry, path)?;
+    }
+    Ok(manifests.len())
+}
+
+/// Registers one manifest file.
+pub fn register_file(registry: &mut Registry, path: &Path) -> Result<(), ManifestError> {
+    let shown = path.display().to_string();
+    let invalid = |message: String| ManifestError::Invalid {
+        path: shown.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| invalid(error.to_string()))?;
+    let manifest: CommandManifest = serde_saphyr::from_str(&text).map_err(|error| {
+        let at = error
+            .location()
+            .map(|location| format!("{}:{}: ", location.line(), location.column()))
+            .unwrap_or_default();
+        let message = error.without_snippet().to_string();
+        let message = message.lines().next().unwrap_or_default().to_owned();
+        ManifestError::Invalid {
+            path: format!("{shown}:{}", at.trim_end_matches(": ")),
+            message: message.trim_start_matches("error: ").to_owned(),
+        }
+    })?;
+    let timeout = match manifest.timeout.as_deref() {
+        Some(text) => Some(parse_duration(text).ok_or_else(|| {
+            invalid(format!(
+                "`timeout: {text}` is not a duration like `500ms`, `30s` or `2m`"
+            ))
+        })?),
+        None => None,
+    };
+    let Some((program, fixed)) = manifest.command.split_first() else {
+        return Err(invalid("`command` needs at least the program".into()));
+    };
+    // A program given as a relative path lives beside its manifest; a bare name is looked
+    // up on PATH.
+    let program = if program.contains('/') && Path::new(program).is_relative() {
+        path.parent()
+            .unwrap_or(Path::new("."))
+            .join(program)
+            .display()
+            .to_string()
+    } else {
+        program.clone()
+    };
+    let command = Command {
+        name: manifest.name.clone(),
+        program,
+        arguments: fixed.to_vec(),
+    };
+    let spec = ToolSpec {
+        name: manifest.name,
+        description: manifest.description,
+        parameters: manifest.parameters,
+    };
+    let policy = ToolPolicy {
+        timeout,
+        ..ToolPolicy::default()
+    };
+    registry
+        .register_untyped(
+            spec,
+            manifest.idempotent,
+            policy,
+            move |arguments, context| {
+                let command = command.clone();
+                Box::pin(async move { command.run(arguments, context).await })
+            },
+        )
+        .map_err(|source| ManifestError::Registry {
+            path: shown.clone(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// How to run one command tool.
+#[derive(Debug, Clone)]
+struct Command {
+    name: String,
+    program: String,
+    arguments: Vec<String>,
+}
+
+impl Command {
+    async fn run(&self, arguments: Value, context: ToolContext) -> Result<Value, ToolError> {
+        let failed = |message: String| {
+            ToolError::new(
+                ErrorKind::Upstream,
+                format!("tool `{}`: {message}", self.name),
+            )
+        };
+        let mut child = tokio::process::Command::new(&self.program)
+            .args(&self.arguments)
+            .env("WEFT_IDEMPOTENCY_KEY", &context.idempotency_key)
+            .env("WEFT_RUN", context.run.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| failed(format!("cannot start `{}`: {error}", self.program)))?;
+        // Whatever ends this call early (a timeout, a cancelled run) kills the whole group.
+        let group = ProcessGroup(child.id());
+        if let Some(mut stdin) = child.stdin.take() {
+            let input = serde_json::to_vec(&arguments).unwrap_or_default();
+            // A program that does not read its input may close it: that is its business.
+            let _ = stdin.write_all(&input).await;
+        }
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(failed("its output could not be captured".into()));
+        };
+        let (mut out, mut err) = (out.take(MAX_OUTPUT_BYTES + 1), err.take(MAX_OUTPUT_BYTES));
+        let (read_out, read_err) =
+            tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
+        read_out.map_err(|error| failed(format!("reading its output: {error}")))?;
+        let _ = read_err;
+        let status = child
+            .wait()
+            .await
+            .map_err(|error| failed(format!("waiting for it: {error}")))?;
+        group.finished();
+        let tail = stderr_tail(&stderr);
+        match status.code() {
+            Some(0) => {}
+            Some(RETRY_STATUS) => {
+                return Err(ToolError::new(
+                    ErrorKind::RetryableUpstream,
+                    format!(
+                        "tool `{}` asked to be retried (exit status 75){tail}",
+                        self.name
+                    ),
+                ));
+            }
+            Some(code) => return Err(failed(format!("exited with status {code}{tail}"))),
+            None => return Err(failed(format!("was killed by a signal{tail}"))),
+        }
+        if stdout.len() as u64 > MAX_OUTPUT_BYTES {
+            return Err(failed(format!(
+                "printed more than {MAX_OUTPUT_BYTES} bytes"
+            )));
+        }
+        serde_json::from_slice(&stdout).map_err(|error| {
+            failed(format!(
+                "did not print one JSON value on standard output ({error})"
+            ))
+        })
+    }
+}
+
+fn stderr_tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    if text.is_empty() {
+        return String::new();
+    }
+    let start = text
+        .char_indices()
+        .rev()
+        .nth(STDERR_TAIL)
+        .map_or(0, |(index, _)| index);
+    format!(": {}", &text[start..])
+}
+
+/// A running program's process group, killed when dropped before the program finished.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn finished(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(id) = self.0.and_then(|id| i32::try_from(id).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(id),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// `500ms`, `30s`, `2m`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let number: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(number)),
+        "s" => Some(Duration::from_secs(number)),
+        "m" => Some(Duration::from_secs(number.checked_mul(60)?)),
+        _ => None,
+    }
+}

@@ -1,0 +1,192 @@
+//! Command tools: real child processes fed JSON on standard input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use weft_core::{ErrorKind, RunId, ToolBox, ToolCall, ToolContext, ToolError};
+use weft_tools::Registry;
+use weft_tools::command::{ManifestError, register_file, register_folder};
+
+fn manifest(folder: &Path, name: &str, script: &str, extra: &str) {
+    let text = format!(
+        "name: {name}\ndescription: A test tool.\ncommand: [sh, -c, '{script}']\nparameters:\n  type: object\n  properties: {{ text: {{ type: string }} }}\n  required: [text]\n{extra}"
+    );
+    std::fs::write(folder.join(format!("{name}.yaml")), text).unwrap();
+}
+
+async fn call(registry: &Registry, name: &str, arguments: Value) -> Result<Value, ToolError> {
+    registry
+        .call(
+            ToolCall {
+                id: "c".into(),
+                name: name.into(),
+                arguments,
+            },
+            ToolContext {
+                run: RunId::new(),
+                idempotency_key: "run/1/-/0/0".into(),
+            },
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_command_gets_its_arguments_as_json_and_returns_json() {
+    let folder = tempfile::tempdir().unwrap();
+    manifest(
+        folder.path(),
+        "echo_back",
+        "cat",
+        "idempotent: true\ntimeout: 5s\n",
+    );
+    manifest(
+        folder.path(),
+        "key",
+        "printf \"\\\"%s\\\"\" \"$WEFT_IDEMPOTENCY_KEY\"",
+        "",
+    );
+    let mut registry = Registry::new();
+    assert_eq!(register_folder(&mut registry, folder.path()).unwrap(), 2);
+    assert_eq!(
+        call(&registry, "echo_back", json!({"text": "hi"}))
+            .await
+            .unwrap(),
+        json!({"text": "hi"})
+    );
+    assert_eq!(
+        call(&registry, "key", json!({"text": "x"})).await.unwrap(),
+        json!("run/1/-/0/0")
+    );
+    assert!(registry.is_idempotent("echo_back") && !registry.is_idempotent("key"));
+    assert_eq!(
+        registry.policy("echo_back").timeout,
+        Some(Duration::from_secs(5))
+    );
+    // Arguments are checked against the manifest's schema before the program starts.
+    let error = call(&registry, "echo_back", json!({})).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidInput);
+    assert!(
+        error
+            .message
+            .contains("\\\"text\\\" is a required property"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn failures_say_what_the_program_did() {
+    let folder = tempfile::tempdir().unwrap();
+    manifest(
+        folder.path(),
+        "fails",
+        "cat >/dev/null; echo oops >&2; exit 3",
+        "",
+    );
+    manifest(folder.path(), "busy", "exit 75", "");
+    manifest(folder.path(), "chatty", "echo hello there", "");
+    let mut registry = Registry::new();
+    register_folder(&mut registry, folder.path()).unwrap();
+    let error = call(&registry, "fails", json!({"text": "x"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Upstream);
+    assert_eq!(error.message, "tool `fails`: exited with status 3: oops");
+    let error = call(&registry, "busy", json!({"text": "x"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::RetryableUpstream);
+    let error = call(&registry, "chatty", json!({"text": "x"}))
+        .await
+        .unwrap_err();
+    assert!(
+        error.message.contains("did not print one JSON value"),
+        "{}",
+        error.message
+    );
+}
+
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A killed process nobody has reaped yet is a zombie: gone all the same.
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[tokio::test]
+async fn a_call_stopped_early_kills_the_whole_process_group() {
+    let folder = tempfile::tempdir().unwrap();
+    let pid_file = folder.path().join("grandchild.pid");
+    manifest(
+        folder.path(),
+        "slow",
+        &format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
+        "",
+    );
+    let mut registry = Registry::new();
+    register_folder(&mut registry, folder.path()).unwrap();
+    let stopped = tokio::time::timeout(
+        Duration::from_millis(500),
+        call(&registry, "slow", json!({"text": "x"})),
+    )
+    .await;
+    assert!(stopped.is_err(), "the call was still running");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gone(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grandchild {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_manifests_are_located_errors() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "name: bad\ndescription: x\ncommand: [sh]\nparameters: {}\ntimout: 5s\n",
+    )
+    .unwrap();
+    let error = register_file(&mut Registry::new(), &path).unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, ManifestError::Invalid { .. }));
+    assert!(
+        text.starts_with(&format!("{}:5:", path.display())) && text.contains("timout"),
+        "{text}"
+    );
+    std::fs::write(
+        &path,
+        "name: bad\ndescription: x\ncommand: []\nparameters: {}\n",
+    )
+    .unwrap();
+    let text = register_file(&mut Registry::new(), &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("`command` needs at least the program"),
+        "{text}"
+    );
+    std::fs::write(
+        &path,
+        "name: bad\ndescription: x\ncommand: [sh]\nparameters: {}\ntimeout: soon\n",
+    )
+    .unwrap();
+    let text = register_file(&mut Registry::new(), &path)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("`timeout: soon` is not a duration"), "{text}");
+}
