@@ -28,4 +28,6 @@ pub use model::{
 };
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};
-pub use tool::{ToolBox, ToolContext, ToolError, ToolFuture, ToolPolicy, idempotency_key};
+pub use tool::{
+    ToolBox, ToolContext, ToolError, ToolFuture, ToolPolicy, idempotency_key, tool_matches,
+};

@@ -92,3 +92,12 @@ pub fn idempotency_key(
     let branch = branch.map_or_else(|| "-".to_owned(), |branch| branch.to_string());
     format!("{run}/{step}/{branch}/{turn}/{index}")
 }
+
+/// Whether a workflow's tool entry names `tool`: the same name, or a pattern ending in `*`
+/// (`github.*` names every tool whose name starts with `github.`; `*` names them all).
+pub fn tool_matches(entry: &str, tool: &str) -> bool {
+    match entry.strip_suffix('*') {
+        Some(prefix) => tool.starts_with(prefix),
+        None => entry == tool,
+    }
+}

@@ -52,17 +52,28 @@ impl Runtime {
                 Err(error) => return Ok(failed(model_error(error))),
             };
             let mut request = call.request;
-            for name in &call.tool_names {
-                match self.tools.spec(name) {
-                    Some(spec) => request.tools.push(spec),
-                    None => {
-                        return Ok(failed(StepError::new(
-                            ErrorKind::NotFound,
-                            format!(
-                                "unknown tool `{name}`; known tools: {}",
-                                self.tools.names().join(", ")
-                            ),
-                        )));
+            let known = self.tools.names();
+            for entry in &call.tool_names {
+                let matching: Vec<&String> = known
+                    .iter()
+                    .filter(|name| weft_core::tool_matches(entry, name))
+                    .collect();
+                if matching.is_empty() {
+                    let what = if entry.ends_with('*') {
+                        format!("no tool matches `{entry}`")
+                    } else {
+                        format!("unknown tool `{entry}`")
+                    };
+                    return Ok(failed(StepError::new(
+                        ErrorKind::NotFound,
+                        format!("{what}; known tools: {}", known.join(", ")),
+                    )));
+                }
+                for name in matching {
+                    if request.tools.iter().all(|spec| &spec.name != name)
+                        && let Some(spec) = self.tools.spec(name)
+                    {
+                        request.tools.push(spec);
                     }
                 }
             }

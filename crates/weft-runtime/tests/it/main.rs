@@ -248,6 +248,27 @@ async fn an_agent_loops_through_real_tool_calls() {
 }
 
 #[tokio::test]
+async fn an_agent_names_tools_by_pattern() {
+    let script = "replies:\n  - match: '^Add'\n    tool_calls: [{ name: add, arguments: { a: 40, b: 2 } }]\n  - match: '^42$'\n    text: 'The sum is 42.'\n";
+    let setup = setup(script);
+    let source = "name: t\nstate: { answer: { type: string } }\nentry: a\nnodes:\n  a: { kind: agent, prompt: Add 40 and 2, tools: ['ad*'], writes: { answer: '{{ reply }}' }, next: end }\n";
+    let finished = run(&setup, source, Value::Null).await;
+    assert_eq!(
+        finished.state()["answer"],
+        json!("The sum is 42."),
+        "{}",
+        failure(&finished)
+    );
+    let source = "name: t\nentry: a\nnodes:\n  a: { kind: agent, prompt: hi, tools: ['github.*'], next: end }\n";
+    let finished = run(&setup, source, Value::Null).await;
+    assert!(
+        failure(&finished).contains("no tool matches `github.*`"),
+        "{}",
+        failure(&finished)
+    );
+}
+
+#[tokio::test]
 async fn an_agent_offered_an_unknown_tool_fails_clearly() {
     let setup = setup("replies: []\n");
     let source = "name: t\nentry: a\nnodes:\n  a: { kind: agent, prompt: hi, tools: [teleport], next: end }\n";

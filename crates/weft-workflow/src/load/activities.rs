@@ -15,10 +15,33 @@ const DEFAULT_MAX_TOOL_ERRORS: u32 = 3;
 const DEFAULT_MAX_PARALLEL: u32 = 4;
 
 impl Compiler<'_, '_> {
-    pub(super) fn check_tool(&mut self, path: &[&str], tool: &str) {
+    /// Checks a tool name; `pattern` allows an entry like `github.*`, which must match at
+    /// least one tool.
+    pub(super) fn check_tool(&mut self, path: &[&str], tool: &str, pattern: bool) {
+        if !pattern && tool.ends_with('*') {
+            self.error_at_value(
+                path,
+                format!("`{tool}` is a pattern, but a tool node calls one tool"),
+                Some("name the tool; patterns like `github.*` belong in an agent's `tools`".into()),
+            );
+            return;
+        }
         let Some(known) = self.session.known_tools() else {
             return;
         };
+        if tool.ends_with('*') {
+            if !known.iter().any(|name| weft_core::tool_matches(tool, name)) {
+                self.error_at_value(
+                    path,
+                    format!("no tool matches `{tool}`"),
+                    Some(format!(
+                        "known tools: {}",
+                        known.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+            return;
+        }
         if known.contains(tool) {
             return;
         }
@@ -65,7 +88,7 @@ impl Compiler<'_, '_> {
             let index = index.to_string();
             let mut tool_path = with(path, "tools");
             tool_path.push(&index);
-            self.check_tool(&tool_path, tool);
+            self.check_tool(&tool_path, tool, true);
         }
         if spec.max_parallel_tools == Some(0) {
             self.error_at_value(
@@ -111,7 +134,7 @@ impl Compiler<'_, '_> {
         if spec.tool.is_empty() {
             self.error_at_key(path, "a tool node needs `tool: <name>`".into(), None);
         } else {
-            self.check_tool(&with(path, "tool"), &spec.tool);
+            self.check_tool(&with(path, "tool"), &spec.tool, false);
         }
         let arguments = spec
             .arguments

@@ -241,3 +241,28 @@ fn max_parallel_tools_of_zero_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn tool_patterns_must_match_a_known_tool_and_only_agents_take_them() {
+    let loader = weft_workflow::Loader::with_tools(
+        ["add", "echo", "github.issues", "github.pulls"].map(String::from),
+    );
+    let load = |source: &str| {
+        loader
+            .load_source(std::path::Path::new("agent.yaml"), source)
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    };
+    assert_eq!(
+        load(&AGENT.replace("[add, echo]", "[add, 'github.*']")),
+        Ok(())
+    );
+    let error = load(&AGENT.replace("[add, echo]", "[add, 'gitlab.*']")).unwrap_err();
+    assert!(error.contains("no tool matches `gitlab.*`"), "{error}");
+    let tool_node = "name: t\nentry: a\nnodes:\n  a: { kind: tool, tool: 'github.*', next: end }\n";
+    let error = load(tool_node).unwrap_err();
+    assert!(
+        error.contains("is a pattern, but a tool node calls one tool"),
+        "{error}"
+    );
+}
