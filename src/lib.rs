@@ -23,6 +23,8 @@
 
 pub use weft_core as core;
 pub use weft_llm as llm;
+/// Turns an async fn into a typed tool; see [`weft_macros`].
+pub use weft_macros::tool;
 pub use weft_runtime as runtime;
 pub use weft_store as store;
 pub use weft_tools as tools;

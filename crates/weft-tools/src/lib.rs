@@ -16,3 +16,10 @@ mod tool;
 pub use registry::{Registry, RegistryError};
 pub use schema::schema_for;
 pub use tool::{Tool, ToolFailure, ToolFailureKind};
+
+/// What `#[weft::tool]`'s generated code names; not for use by hand.
+#[doc(hidden)]
+pub mod __private {
+    pub use schemars;
+    pub use serde;
+}
