@@ -1,7 +1,7 @@
 //! `#[weft::tool]`: an async fn becomes a typed tool with a schema from its parameters.
 
 use serde_json::{Value, json};
-use weft::core::{RunId, ToolBox, ToolCall, ToolContext};
+use weft::core::{RunId, ToolBox, ToolContext};
 use weft::tools::{Registry, Tool, ToolFailure};
 
 /// Splits a bill between people, rounding each share up to the cent.
@@ -35,19 +35,11 @@ async fn call(
     name: &str,
     arguments: Value,
 ) -> Result<Value, weft::core::ToolError> {
-    registry
-        .call(
-            ToolCall {
-                id: "c".into(),
-                name: name.into(),
-                arguments,
-            },
-            ToolContext {
-                run: RunId::new(),
-                idempotency_key: "run/1/-/0/0".into(),
-            },
-        )
-        .await
+    let context = ToolContext {
+        run: RunId::new(),
+        idempotency_key: "run/1/-/0/0".into(),
+    };
+    registry.invoke(name, arguments, context).await
 }
 
 #[tokio::test(flavor = "current_thread")]

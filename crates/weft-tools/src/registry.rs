@@ -148,6 +148,16 @@ impl Registry {
         Ok(self)
     }
 
+    /// Calls `name` as a model's call is made: checked against the schema, then run.
+    pub fn invoke(&self, name: &str, arguments: Value, context: ToolContext) -> ToolFuture {
+        let call = ToolCall {
+            id: format!("direct_{name}"),
+            name: name.to_owned(),
+            arguments,
+        };
+        ToolBox::call(self, call, context)
+    }
+
     /// Checks `arguments` against `name`'s schema: `Ok` or the error a model is given, a
     /// JSON document naming each problem's path and the schema expected.
     pub fn check(&self, name: &str, arguments: &Value) -> Result<(), ToolError> {

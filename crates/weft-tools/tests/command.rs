@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use weft_core::{ErrorKind, RunId, ToolBox, ToolCall, ToolContext, ToolError};
+use weft_core::{ErrorKind, RunId, ToolBox, ToolContext, ToolError};
 use weft_tools::Registry;
 use weft_tools::command::{ManifestError, register_file, register_folder};
 
@@ -17,19 +17,11 @@ fn manifest(folder: &Path, name: &str, script: &str, extra: &str) {
 }
 
 async fn call(registry: &Registry, name: &str, arguments: Value) -> Result<Value, ToolError> {
-    registry
-        .call(
-            ToolCall {
-                id: "c".into(),
-                name: name.into(),
-                arguments,
-            },
-            ToolContext {
-                run: RunId::new(),
-                idempotency_key: "run/1/-/0/0".into(),
-            },
-        )
-        .await
+    let context = ToolContext {
+        run: RunId::new(),
+        idempotency_key: "run/1/-/0/0".into(),
+    };
+    registry.invoke(name, arguments, context).await
 }
 
 #[tokio::test]

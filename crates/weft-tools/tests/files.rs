@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
-use weft_core::{ErrorKind, RunId, ToolBox, ToolCall, ToolContext, ToolError};
+use weft_core::{ErrorKind, RunId, ToolContext, ToolError};
 use weft_tools::Registry;
 use weft_tools::builtin::{Workspace, registry};
 
@@ -30,20 +30,11 @@ fn setup() -> Setup {
 }
 
 async fn call(setup: &Setup, name: &str, arguments: Value) -> Result<Value, ToolError> {
-    setup
-        .tools
-        .call(
-            ToolCall {
-                id: "c".into(),
-                name: name.into(),
-                arguments,
-            },
-            ToolContext {
-                run: RunId::new(),
-                idempotency_key: "run/1/-/0/0".into(),
-            },
-        )
-        .await
+    let context = ToolContext {
+        run: RunId::new(),
+        idempotency_key: "run/1/-/0/0".into(),
+    };
+    setup.tools.invoke(name, arguments, context).await
 }
 
 #[tokio::test]

@@ -90,16 +90,7 @@ fn context() -> ToolContext {
 }
 
 async fn call(registry: &Registry, arguments: Value) -> Result<Value, weft_core::ToolError> {
-    registry
-        .call(
-            ToolCall {
-                id: "c".into(),
-                name: "ship".into(),
-                arguments,
-            },
-            context(),
-        )
-        .await
+    registry.invoke("ship", arguments, context()).await
 }
 
 #[test]
