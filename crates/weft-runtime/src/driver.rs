@@ -10,6 +10,7 @@ use crate::sink::MemorySink;
 use crate::tools::NoTools;
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::future::FutureExt;
 use futures::stream::FuturesUnordered;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -376,13 +377,28 @@ impl Runtime {
                     biased;
                     () = &mut cancelled => run.machine.cancel("the run was cancelled")?,
                     Some(done) = effects.next() => {
-                        let EffectDone { event, waiting_child } = done?;
-                        if let Some((key, child)) = waiting_child {
-                            run.children.insert(key, child);
+                        // Every result that is ready now is taken before one commit: calls
+                        // that finish together (a reply's tool calls, a map's branches)
+                        // cost one append, not one each. Their commands start after it.
+                        let mut events = Vec::new();
+                        let mut commands = Vec::new();
+                        let mut next = Some(done);
+                        while let Some(done) = next {
+                            let EffectDone { event, waiting_child } = done?;
+                            if let Some((key, child)) = waiting_child {
+                                run.children.insert(key, child);
+                            }
+                            let decision = run.machine.on_event(&event)?;
+                            events.push(event);
+                            events.extend(decision.events);
+                            commands.extend(decision.commands);
+                            if run.status() != RunStatus::Running {
+                                break;
+                            }
+                            next = effects.next().now_or_never().flatten();
                         }
-                        let decision = run.machine.on_event(&event)?;
-                        self.commit(run, Some(event), decision.events).await?;
-                        Decision { events: Vec::new(), commands: decision.commands }
+                        self.commit(run, None, events).await?;
+                        Decision { events: Vec::new(), commands }
                     }
                     () = sleep_until(step_deadline.map(|(deadline, _)| deadline)) => {
                         let (_, timeout) = step_deadline.unwrap_or((Instant::now(), std::time::Duration::ZERO));
