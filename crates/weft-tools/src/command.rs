@@ -198,19 +198,28 @@ impl Command {
             .map_err(|error| failed(format!("cannot start `{}`: {error}", self.program)))?;
         // Whatever ends this call early (a timeout, a cancelled run) kills the whole group.
         let group = ProcessGroup(child.id());
-        if let Some(mut stdin) = child.stdin.take() {
-            let input = serde_json::to_vec(&arguments).unwrap_or_default();
-            // A program that does not read its input may close it: that is its business.
-            let _ = stdin.write_all(&input).await;
-        }
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
+        let input = serde_json::to_vec(&arguments).unwrap_or_default();
+        let stdin = child.stdin.take();
         let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(failed("its output could not be captured".into()));
         };
+        // Input is written while output is read: a program that prints before it has read
+        // everything must not wait on a full pipe while weft waits on it.
+        let write = async move {
+            if let Some(mut stdin) = stdin {
+                // A program that does not read its input may close it: that is its business.
+                let _ = stdin.write_all(&input).await;
+                // Dropping it closes the pipe, so a program reading to the end finishes.
+            }
+        };
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
         let (mut out, mut err) = (out.take(MAX_OUTPUT_BYTES + 1), err.take(MAX_OUTPUT_BYTES));
-        let (read_out, read_err) =
-            tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
+        let ((), read_out, read_err) = tokio::join!(
+            write,
+            out.read_to_end(&mut stdout),
+            err.read_to_end(&mut stderr)
+        );
         read_out.map_err(|error| failed(format!("reading its output: {error}")))?;
         let _ = read_err;
         let status = child

@@ -182,3 +182,26 @@ fn bad_manifests_are_located_errors() {
         .to_string();
     assert!(text.contains("`timeout: soon` is not a duration"), "{text}");
 }
+
+#[tokio::test]
+async fn large_input_and_output_flow_both_ways_without_a_deadlock() {
+    let folder = tempfile::tempdir().unwrap();
+    // The program fills its error pipe before it reads a byte of its (large) input.
+    manifest(
+        folder.path(),
+        "chatty_cat",
+        "head -c 200000 /dev/zero >&2; cat",
+        "",
+    );
+    let mut registry = Registry::new();
+    register_folder(&mut registry, folder.path()).unwrap();
+    let text = "word ".repeat(200_000);
+    let output = tokio::time::timeout(
+        Duration::from_secs(20),
+        call(&registry, "chatty_cat", json!({"text": text})),
+    )
+    .await
+    .expect("no deadlock")
+    .unwrap();
+    assert_eq!(output["text"].as_str().map(str::len), Some(1_000_000));
+}
