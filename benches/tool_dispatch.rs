@@ -100,16 +100,8 @@ fn bench(criterion: &mut Criterion) {
         run: RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),
     };
-    let valid = ToolCall {
-        id: "call_1".into(),
-        name: "add".into(),
-        arguments: json!({"a": 40, "b": 2}),
-    };
-    let invalid = ToolCall {
-        id: "call_2".into(),
-        name: "add".into(),
-        arguments: json!({"a": "forty"}),
-    };
+    let valid = ToolCall::new("call_1", "add", json!({"a": 40, "b": 2}));
+    let invalid = ToolCall::new("call_2", "add", json!({"a": "forty"}));
     let mut group = criterion.benchmark_group("tool_dispatch");
     group.bench_function("validated_call", |bencher| {
         bencher.iter(|| {

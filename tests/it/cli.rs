@@ -603,11 +603,7 @@ fn a_run_that_needs_attention_is_held_until_retried() {
     .unwrap();
     let db = folder.path().join("weft.db");
     let run = weft::RunId::new();
-    let call = ToolCall {
-        id: "call_1".into(),
-        name: "echo".into(),
-        arguments: json!({"text": "paid"}),
-    };
+    let call = ToolCall::new("call_1", "echo", json!({"text": "paid"}));
     let events = vec![
         weft::Event::RunStarted {
             workflow: "charge".into(),

@@ -5,3 +5,6 @@ pub const MODEL: &str = "WEFT_MODEL";
 
 /// The weft database, when `--db` is not given (default `weft.db`).
 pub const DATABASE: &str = "WEFT_DB";
+
+/// The configuration file (default `./weft.toml`, when there is one).
+pub const CONFIG: &str = "WEFT_CONFIG";

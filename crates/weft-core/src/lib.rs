@@ -29,5 +29,6 @@ pub use model::{
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};
 pub use tool::{
-    ToolBox, ToolContext, ToolError, ToolFuture, ToolPolicy, idempotency_key, tool_matches,
+    McpServer, McpTransport, ToolBox, ToolContext, ToolError, ToolFuture, ToolPolicy,
+    idempotency_key, tool_matches,
 };

@@ -1,5 +1,7 @@
 //! Chat messages, tool calls and tool specifications.
 
+use crate::error::ErrorKind;
+use crate::tool::ToolError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -76,8 +78,66 @@ pub struct ToolCall {
     pub id: String,
     /// The tool's name.
     pub name: String,
-    /// The arguments, as JSON.
+    /// The arguments, as JSON (`null` when the model's text was not JSON).
     pub arguments: Value,
+    /// The model's arguments text exactly as written, when it was not valid JSON. Such a
+    /// call is never run: the model is told what was wrong and may try again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unparsed_arguments: Option<String>,
+}
+
+impl ToolCall {
+    /// A call with arguments already parsed.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: Value) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            arguments,
+            unparsed_arguments: None,
+        }
+    }
+
+    /// A call whose arguments a model wrote as text (as chat-completion servers send them):
+    /// parsed when it is JSON (empty text is `{}`, a call without arguments), kept as
+    /// written otherwise, for [`ToolCall::malformed_error`] to report.
+    pub fn from_text(id: impl Into<String>, name: impl Into<String>, text: &str) -> Self {
+        let trimmed = text.trim();
+        let (arguments, unparsed_arguments) = if trimmed.is_empty() {
+            (Value::Object(serde_json::Map::new()), None)
+        } else {
+            match serde_json::from_str(trimmed) {
+                Ok(arguments) => (arguments, None),
+                Err(_) => (Value::Null, Some(text.to_owned())),
+            }
+        };
+        Self {
+            id: id.into(),
+            name: name.into(),
+            arguments,
+            unparsed_arguments,
+        }
+    }
+
+    /// The error a model gets for a call whose arguments were not JSON: where the text
+    /// stopped being JSON, the text itself, and `expected_schema` when the tool is known.
+    /// `None` for a call whose arguments parsed.
+    pub fn malformed_error(&self, expected_schema: Option<&Value>) -> Option<ToolError> {
+        let text = self.unparsed_arguments.as_deref()?;
+        let problem = match serde_json::from_str::<Value>(text.trim()) {
+            Err(error) => error.to_string(),
+            Ok(_) => "the arguments were not read as JSON".to_owned(),
+        };
+        let mut report = serde_json::json!({
+            "error": "malformed_arguments",
+            "tool": self.name,
+            "message": format!("the arguments are not valid JSON: {problem}"),
+            "received": text,
+        });
+        if let (Some(schema), Some(object)) = (expected_schema, report.as_object_mut()) {
+            object.insert("expected_schema".to_owned(), schema.clone());
+        }
+        Some(ToolError::new(ErrorKind::InvalidInput, report.to_string()))
+    }
 }
 
 /// What a model is told about a tool.

@@ -101,3 +101,31 @@ pub fn tool_matches(entry: &str, tool: &str) -> bool {
         None => entry == tool,
     }
 }
+
+/// An MCP server, ready to connect to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpServer {
+    /// How to reach it.
+    pub transport: McpTransport,
+    /// How long one of its tool calls may take (`None`: the runtime's default).
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// How an MCP server is reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpTransport {
+    /// A child process speaking MCP on its standard input and output.
+    Stdio {
+        /// The program.
+        program: String,
+        /// Its arguments.
+        arguments: Vec<String>,
+        /// Variables added to its environment.
+        environment: Vec<(String, String)>,
+    },
+    /// A streamable HTTP endpoint.
+    Http {
+        /// The endpoint's URL.
+        url: String,
+    },
+}

@@ -4,6 +4,7 @@
 //! replies:
 //!   - text: "First reply, used once, in order."
 //!   - tool_calls: [{ name: add, arguments: { a: 1, b: 2 } }]
+//!   - tool_calls: [{ name: add, arguments_text: '{"a": 1,' }]   # as text; not JSON here
 //!   - match: "Summarize: (.*)"     # a regex on the last message; reusable
 //!     text: "Summary of $1"         # $1.. are the regex's groups (also in tool-call
 //!                                   # arguments' strings)
@@ -62,6 +63,10 @@ struct ToolCallSpec {
     name: String,
     #[serde(default)]
     arguments: Value,
+    /// The arguments as text, the way chat-completion servers send them; text that is not
+    /// JSON makes a malformed call, as a real model sometimes does.
+    #[serde(default)]
+    arguments_text: Option<String>,
 }
 
 #[derive(Debug)]
@@ -219,13 +224,15 @@ impl Reply {
         self.tool_calls
             .iter()
             .enumerate()
-            .map(|(index, call)| ToolCall {
-                id: call
+            .map(|(index, call)| {
+                let id = call
                     .id
                     .clone()
-                    .unwrap_or_else(|| format!("scripted_{index}")),
-                name: call.name.clone(),
-                arguments: arguments(&call.arguments),
+                    .unwrap_or_else(|| format!("scripted_{index}"));
+                match &call.arguments_text {
+                    Some(text) => ToolCall::from_text(id, call.name.clone(), text),
+                    None => ToolCall::new(id, call.name.clone(), arguments(&call.arguments)),
+                }
             })
             .collect()
     }

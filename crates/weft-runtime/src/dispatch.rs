@@ -22,6 +22,14 @@ impl Runtime {
         context: ToolContext,
         node_timeout: Option<Duration>,
     ) -> Result<serde_json::Value, ToolError> {
+        // Arguments that were not JSON never reach the tool. (An unknown tool is left to
+        // the tool box, which names the tools it knows.)
+        if call.unparsed_arguments.is_some()
+            && let Some(spec) = self.tools.spec(&call.name)
+            && let Some(error) = call.malformed_error(Some(&spec.parameters))
+        {
+            return Err(error);
+        }
         let policy = self.tools.policy(&call.name);
         let timeout = node_timeout
             .or(policy.timeout)

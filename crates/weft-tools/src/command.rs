@@ -18,13 +18,12 @@
 //! The program runs in its own process group, which is killed when the call is cancelled
 //! or times out.
 
+use crate::process::{self, Program};
 use crate::registry::{Registry, RegistryError};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_core::{ErrorKind, ToolContext, ToolError, ToolPolicy, ToolSpec};
 
 /// The most bytes read from a program's standard output.
@@ -185,50 +184,22 @@ impl Command {
                 format!("tool `{}`: {message}", self.name),
             )
         };
-        let mut child = tokio::process::Command::new(&self.program)
-            .args(&self.arguments)
-            .env("WEFT_IDEMPOTENCY_KEY", &context.idempotency_key)
-            .env("WEFT_RUN", context.run.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|error| failed(format!("cannot start `{}`: {error}", self.program)))?;
-        // Whatever ends this call early (a timeout, a cancelled run) kills the whole group.
-        let group = ProcessGroup(child.id());
-        let input = serde_json::to_vec(&arguments).unwrap_or_default();
-        let stdin = child.stdin.take();
-        let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(failed("its output could not be captured".into()));
-        };
-        // Input is written while output is read: a program that prints before it has read
-        // everything must not wait on a full pipe while weft waits on it.
-        let write = async move {
-            if let Some(mut stdin) = stdin {
-                // A program that does not read its input may close it: that is its business.
-                let _ = stdin.write_all(&input).await;
-                // Dropping it closes the pipe, so a program reading to the end finishes.
-            }
-        };
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        let (mut out, mut err) = (out.take(MAX_OUTPUT_BYTES + 1), err.take(MAX_OUTPUT_BYTES));
-        let ((), read_out, read_err) = tokio::join!(
-            write,
-            out.read_to_end(&mut stdout),
-            err.read_to_end(&mut stderr)
-        );
-        read_out.map_err(|error| failed(format!("reading its output: {error}")))?;
-        let _ = read_err;
-        let status = child
-            .wait()
-            .await
-            .map_err(|error| failed(format!("waiting for it: {error}")))?;
-        group.finished();
-        let tail = stderr_tail(&stderr);
-        match status.code() {
+        let finished = process::run(Program {
+            program: &self.program,
+            arguments: &self.arguments,
+            environment: &[
+                ("WEFT_IDEMPOTENCY_KEY", context.idempotency_key.clone()),
+                ("WEFT_RUN", context.run.to_string()),
+            ],
+            clear_environment: false,
+            folder: None,
+            input: serde_json::to_vec(&arguments).unwrap_or_default(),
+            max_output: MAX_OUTPUT_BYTES,
+        })
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+        let tail = process::stderr_tail(&finished.stderr, STDERR_TAIL);
+        match finished.status.code() {
             Some(0) => {}
             Some(RETRY_STATUS) => {
                 return Err(ToolError::new(
@@ -242,50 +213,16 @@ impl Command {
             Some(code) => return Err(failed(format!("exited with status {code}{tail}"))),
             None => return Err(failed(format!("was killed by a signal{tail}"))),
         }
-        if stdout.len() as u64 > MAX_OUTPUT_BYTES {
+        if finished.stdout_truncated {
             return Err(failed(format!(
                 "printed more than {MAX_OUTPUT_BYTES} bytes"
             )));
         }
-        serde_json::from_slice(&stdout).map_err(|error| {
+        serde_json::from_slice(&finished.stdout).map_err(|error| {
             failed(format!(
                 "did not print one JSON value on standard output ({error})"
             ))
         })
-    }
-}
-
-fn stderr_tail(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let text = text.trim();
-    if text.is_empty() {
-        return String::new();
-    }
-    let start = text
-        .char_indices()
-        .rev()
-        .nth(STDERR_TAIL)
-        .map_or(0, |(index, _)| index);
-    format!(": {}", &text[start..])
-}
-
-/// A running program's process group, killed when dropped before the program finished.
-struct ProcessGroup(Option<u32>);
-
-impl ProcessGroup {
-    fn finished(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        if let Some(id) = self.0.and_then(|id| i32::try_from(id).ok()) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(id),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
     }
 }
 

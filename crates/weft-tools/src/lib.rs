@@ -9,6 +9,8 @@
 
 pub mod builtin;
 pub mod command;
+pub mod mcp;
+mod process;
 mod registry;
 mod schema;
 mod tool;

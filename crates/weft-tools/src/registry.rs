@@ -68,7 +68,8 @@ impl Registry {
         if self.tools.contains_key(&name) {
             return Err(RegistryError::Duplicate(name));
         }
-        let parameters = schema_for::<T::Args>();
+        let mut parameters = schema_for::<T::Args>();
+        tool.refine_schema(&mut parameters);
         let validator = jsonschema::draft202012::new(&parameters).map_err(|error| {
             RegistryError::BadSchema {
                 name: name.clone(),
@@ -150,11 +151,7 @@ impl Registry {
 
     /// Calls `name` as a model's call is made: checked against the schema, then run.
     pub fn invoke(&self, name: &str, arguments: Value, context: ToolContext) -> ToolFuture {
-        let call = ToolCall {
-            id: format!("direct_{name}"),
-            name: name.to_owned(),
-            arguments,
-        };
+        let call = ToolCall::new(format!("direct_{name}"), name.to_owned(), arguments);
         ToolBox::call(self, call, context)
     }
 
@@ -222,6 +219,9 @@ impl ToolBox for Registry {
             Ok(entry) => entry.clone(),
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
+        if let Some(error) = call.malformed_error(Some(&entry.spec.parameters)) {
+            return Box::pin(std::future::ready(Err(error)));
+        }
         if let Err(error) = check(&entry, &call.arguments) {
             return Box::pin(std::future::ready(Err(error)));
         }

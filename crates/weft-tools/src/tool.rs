@@ -58,6 +58,12 @@ pub trait Tool: Send + Sync + 'static {
     fn max_attempts(&self) -> u32 {
         3
     }
+    /// Adds to the schema derived from `Args` what the type cannot say (the values a
+    /// field may take in this tool's configuration, say). Calls are checked against the
+    /// result.
+    fn refine_schema(&self, schema: &mut serde_json::Value) {
+        let _ = schema;
+    }
     /// Runs one call with arguments that already passed the schema.
     fn call(
         &self,

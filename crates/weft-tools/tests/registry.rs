@@ -155,6 +155,30 @@ async fn invalid_arguments_name_each_path_and_the_expected_schema() {
 }
 
 #[tokio::test]
+async fn arguments_that_are_not_json_are_reported_where_they_broke_and_never_run() {
+    let call = ToolCall::from_text("c", "ship", r#"{"parcels": 2, "to": {"city": "Oslo"}"#);
+    assert_eq!(call.arguments, Value::Null);
+    let error = registry().call(call, context()).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidInput);
+    let report: Value = serde_json::from_str(&error.message).unwrap();
+    assert_eq!(report["error"], json!("malformed_arguments"));
+    assert_eq!(report["tool"], json!("ship"));
+    assert_eq!(
+        report["received"],
+        json!(r#"{"parcels": 2, "to": {"city": "Oslo"}"#)
+    );
+    let message = report["message"].as_str().unwrap();
+    assert!(message.contains("line 1 column 37"), "{message}");
+    assert_eq!(report["expected_schema"], schema_for::<ShipArgs>());
+
+    // Text that is JSON is parsed; empty text is a call without arguments.
+    let parsed = ToolCall::from_text("c", "ship", r#" {"parcels": 1} "#);
+    assert_eq!(parsed.arguments, json!({"parcels": 1}));
+    assert_eq!(parsed.unparsed_arguments, None);
+    assert_eq!(ToolCall::from_text("c", "now", "").arguments, json!({}));
+}
+
+#[tokio::test]
 async fn a_tool_failure_keeps_its_kind_and_an_unknown_tool_lists_the_known_ones() {
     let failed = call(
         &registry(),
@@ -175,14 +199,7 @@ async fn a_tool_failure_keeps_its_kind_and_an_unknown_tool_lists_the_known_ones(
     assert_eq!(busy.kind, ErrorKind::RetryableUpstream);
 
     let unknown = registry()
-        .call(
-            ToolCall {
-                id: "c".into(),
-                name: "shipp".into(),
-                arguments: json!({}),
-            },
-            context(),
-        )
+        .call(ToolCall::new("c", "shipp", json!({})), context())
         .await
         .unwrap_err();
     assert_eq!(unknown.kind, ErrorKind::NotFound);
@@ -209,14 +226,7 @@ async fn the_built_in_now_returns_the_time_in_two_forms() {
         .unwrap()
         .as_millis() as u64;
     let now = registry
-        .call(
-            ToolCall {
-                id: "c".into(),
-                name: "now".into(),
-                arguments: json!({}),
-            },
-            context(),
-        )
+        .call(ToolCall::new("c", "now", json!({})), context())
         .await
         .unwrap();
     let millis = now["unix_millis"].as_u64().unwrap();

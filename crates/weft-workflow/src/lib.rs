@@ -13,6 +13,7 @@ pub mod graph;
 pub mod load;
 pub mod machine;
 pub mod spec;
+pub mod tooling;
 pub mod workflow;
 
 pub use error::{Diagnostic, LoadError, RunError};
@@ -22,4 +23,5 @@ pub use machine::{
     ToolCallCommand,
 };
 pub use spec::{WorkflowSpec, workflow_json_schema};
+pub use tooling::{HttpGetSettings, McpServer, McpTransport, ToolSettings};
 pub use workflow::Workflow;

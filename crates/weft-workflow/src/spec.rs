@@ -34,6 +34,60 @@ pub struct WorkflowSpec {
     /// Limits on the whole run.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Turns on the `shell` tool for runs of this workflow, allowed to run only the listed
+    /// programs. Without it there is no `shell` tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<ShellSpec>,
+    /// Turns on the `http_get` tool for runs of this workflow, allowed to fetch only from
+    /// the listed hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetSpec>,
+    /// MCP servers whose tools this workflow uses, by name; a server `files` offers its
+    /// tool `read` as `files.read`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub mcp: IndexMap<String, McpServerSpec>,
+}
+
+/// The `shell` tool's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellSpec {
+    /// The programs it may run (`git`, `wc`, or a path); nothing else.
+    pub allow: Vec<String>,
+}
+
+/// The `http_get` tool's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGetSpec {
+    /// Hosts it may fetch from: `example.com`, `127.0.0.1`, or `*.example.com` for every
+    /// subdomain.
+    pub allow_hosts: Vec<String>,
+    /// The most bytes of a response body it reads (default 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// How long a fetch may take, such as `10s` (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// An MCP server: a program weft starts and talks to over its standard input and output
+/// (`command`), or a streamable HTTP endpoint (`url`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerSpec {
+    /// The program and its arguments, for a server run as a child process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Environment variables for that program.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    /// The endpoint of a server reached over streamable HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// How long one tool call may take, such as `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// A state field.

@@ -42,6 +42,9 @@ pub struct Workflow {
     pub output: Option<ValueTemplate>,
     /// Limits on a run.
     pub limits: Limits,
+    /// The tools this file turns on or brings (see [`Workflow::all_tool_settings`] for a
+    /// run's, sub-workflows included).
+    pub tools: crate::tooling::ToolSettings,
     /// The compiled templates.
     pub expressions: Expressions,
     /// The spec it was compiled from (for `weft graph` and tooling).

@@ -2,17 +2,15 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use weft_workflow::Loader;
 
 pub fn graph(file: &Path) -> ExitCode {
-    match Loader::with_tools(super::known_tools()).load(file) {
-        Ok(workflow) => {
-            print!("{}", weft_workflow::graph::mermaid(&workflow));
-            ExitCode::SUCCESS
+    super::block_on(async {
+        match super::toolbox::load_workflow(file).await {
+            Ok((workflow, _)) => {
+                print!("{}", weft_workflow::graph::mermaid(&workflow));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
         }
-        Err(error) => {
-            eprintln!("{error}");
-            ExitCode::from(super::exit::INVALID)
-        }
-    }
+    })
 }

@@ -2,7 +2,7 @@
 //! stopped mid-step (a crash, a kill) redoes what was in flight; an interrupted run takes its
 //! answer; a run that needs attention runs its unfinished tool calls again with `--retry`.
 
-use super::session::{SessionArguments, open, parse_answer};
+use super::session::{SessionArguments, open, open_store, parse_answer, top_level_run};
 use super::{exit, fail};
 use std::process::ExitCode;
 use weft_core::{ErrorKind, RunId, RunStatus};
@@ -32,14 +32,15 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
         Ok(input) => input,
         Err(message) => return fail(exit::INVALID, format!("--input: {message}")),
     };
-    let mut session = match open(&arguments.session).await {
-        Ok(session) => session,
+    let store = match open_store(&arguments.session.db).await {
+        Ok(store) => store,
         Err(code) => return code,
     };
-    let (summary, workflow) = match session.top_level_run(arguments.run, "resume").await {
-        Ok(found) => found,
-        Err(code) => return code,
-    };
+    let (summary, workflow, tools) =
+        match top_level_run(store.as_ref(), arguments.run, "resume").await {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
     match summary.status {
         RunStatus::Finished | RunStatus::Failed | RunStatus::Cancelled => {
             let reason = summary
@@ -67,6 +68,10 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
             ),
         );
     }
+    let mut session = match open(&arguments.session, store, tools).await {
+        Ok(session) => session,
+        Err(code) => return code,
+    };
     let started = std::time::Instant::now();
     let mut run = match session.runtime.load(workflow, summary.id).await {
         Ok(run) => run,

@@ -1,12 +1,11 @@
 //! `weft run FILE`: run a workflow to its end, answering `human` nodes from `--answer`, the
 //! terminal or standard input; every event is kept in the database.
 
-use super::session::{SessionArguments, open, read_input};
-use super::{exit, fail, known_tools};
+use super::session::{SessionArguments, open, open_store, read_input};
+use super::{exit, fail};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weft_core::{RunFilter, RunStatus, RunStore};
-use weft_workflow::Loader;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArguments {
@@ -24,18 +23,19 @@ pub fn run(arguments: RunArguments) -> ExitCode {
 }
 
 async fn run_async(arguments: RunArguments) -> ExitCode {
-    let workflow = match Loader::with_tools(known_tools()).load(&arguments.file) {
-        Ok(workflow) => workflow,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(exit::INVALID);
-        }
+    let (workflow, tools) = match super::toolbox::load_workflow(&arguments.file).await {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let input = match read_input(arguments.input.as_deref()) {
         Ok(input) => input,
         Err(message) => return fail(exit::INVALID, message),
     };
-    let mut session = match open(&arguments.session).await {
+    let store = match open_store(&arguments.session.db).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let mut session = match open(&arguments.session, store, tools).await {
         Ok(session) => session,
         Err(code) => return code,
     };

@@ -171,12 +171,17 @@ async fn runs_async(command: RunsCommand) -> ExitCode {
 }
 
 async fn fork(original: RunId, at: u64, arguments: &super::session::SessionArguments) -> ExitCode {
-    let mut session = match super::session::open(arguments).await {
-        Ok(session) => session,
+    let store = match super::session::open_store(&arguments.db).await {
+        Ok(store) => store,
         Err(code) => return code,
     };
-    let (_, workflow) = match session.top_level_run(original, "fork").await {
-        Ok(found) => found,
+    let (_, workflow, tools) =
+        match super::session::top_level_run(store.as_ref(), original, "fork").await {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+    let mut session = match super::session::open(arguments, store, tools).await {
+        Ok(session) => session,
         Err(code) => return code,
     };
     let started = std::time::Instant::now();
@@ -205,12 +210,17 @@ async fn fail_run(
     reason: &str,
     arguments: &super::session::SessionArguments,
 ) -> ExitCode {
-    let session = match super::session::open(arguments).await {
-        Ok(session) => session,
+    let store = match super::session::open_store(&arguments.db).await {
+        Ok(store) => store,
         Err(code) => return code,
     };
-    let (summary, workflow) = match session.top_level_run(run_id, "fail").await {
-        Ok(found) => found,
+    let (summary, workflow, tools) =
+        match super::session::top_level_run(store.as_ref(), run_id, "fail").await {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+    let session = match super::session::open(arguments, store, tools).await {
+        Ok(session) => session,
         Err(code) => return code,
     };
     if matches!(

@@ -46,8 +46,13 @@ pub struct Session {
     pub cancel: CancellationToken,
 }
 
-/// Builds a session; a message for a person when the options are wrong.
-pub async fn open(arguments: &SessionArguments) -> Result<Session, ExitCode> {
+/// Builds a session over `store` with `tools`; a message for a person when the options are
+/// wrong.
+pub async fn open(
+    arguments: &SessionArguments,
+    store: Arc<dyn RunStore>,
+    tools: weft_tools::Registry,
+) -> Result<Session, ExitCode> {
     let mut answers: Vec<Value> = Vec::with_capacity(arguments.answers.len());
     for answer in &arguments.answers {
         match parse_answer(answer) {
@@ -61,7 +66,6 @@ pub async fn open(arguments: &SessionArguments) -> Result<Session, ExitCode> {
         }
     }
     let models = models(arguments.model.clone()).map_err(|message| fail(exit::INVALID, message))?;
-    let store = open_store(&arguments.db).await?;
     let terminal = Arc::new(Terminal::new(
         !arguments.json && std::io::stderr().is_terminal(),
     ));
@@ -74,7 +78,7 @@ pub async fn open(arguments: &SessionArguments) -> Result<Session, ExitCode> {
         .models(Arc::new(models))
         .store(store.clone())
         .observer(observer)
-        .tools(Arc::new(super::builtin_tools()?))
+        .tools(Arc::new(tools))
         .snapshot_every(arguments.snapshot_every)
         .build();
     let cancel = CancellationToken::new();
@@ -108,42 +112,46 @@ pub async fn open_store(db: &str) -> Result<Arc<dyn RunStore>, ExitCode> {
     Ok(Arc::new(store))
 }
 
-impl Session {
-    /// The summary of a top-level run and its workflow, read again from the file the run
-    /// recorded; `verb` ("resume", "fork") words the errors.
-    pub async fn top_level_run(
-        &self,
-        run: weft_core::RunId,
-        verb: &str,
-    ) -> Result<(weft_core::RunSummary, Arc<weft_workflow::Workflow>), ExitCode> {
-        let summary = self
-            .store
-            .run(run)
-            .await
-            .map_err(|error| fail(exit::INVALID, error))?;
-        if let Some(parent) = &summary.parent {
-            return Err(fail(
+/// The summary of a top-level run of `store`, its workflow read again from the file the
+/// run recorded, with that workflow's tools; `verb` ("resume", "fork") words the errors.
+pub async fn top_level_run(
+    store: &dyn RunStore,
+    run: weft_core::RunId,
+    verb: &str,
+) -> Result<
+    (
+        weft_core::RunSummary,
+        Arc<weft_workflow::Workflow>,
+        weft_tools::Registry,
+    ),
+    ExitCode,
+> {
+    let summary = store
+        .run(run)
+        .await
+        .map_err(|error| fail(exit::INVALID, error))?;
+    if let Some(parent) = &summary.parent {
+        return Err(fail(
+            exit::INVALID,
+            format!(
+                "run {run} is a sub-workflow's run; {verb} its parent run {} instead",
+                parent.run
+            ),
+        ));
+    }
+    match super::toolbox::load_checked(Path::new(&summary.source)).await {
+        Ok((workflow, tools)) => Ok((summary, workflow, tools)),
+        Err(problem) => {
+            problem.print();
+            Err(fail(
                 exit::INVALID,
-                format!(
-                    "run {run} is a sub-workflow's run; {verb} its parent run {} instead",
-                    parent.run
-                ),
-            ));
-        }
-        match weft_workflow::Loader::with_tools(super::known_tools())
-            .load(Path::new(&summary.source))
-        {
-            Ok(workflow) => Ok((summary, workflow)),
-            Err(error) => {
-                eprintln!("{error}");
-                Err(fail(
-                    exit::INVALID,
-                    format!("run {run} needs its workflow file {}", summary.source),
-                ))
-            }
+                format!("run {run} needs its workflow file {}", summary.source),
+            ))
         }
     }
+}
 
+impl Session {
     /// Answers the run's `human` nodes until it ends or no answer is at hand, then reports.
     pub async fn finish(&mut self, run: &mut ActiveRun, started: std::time::Instant) -> ExitCode {
         while run.status() == RunStatus::Interrupted {

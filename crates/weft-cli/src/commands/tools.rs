@@ -1,4 +1,5 @@
-//! `weft tools list [--json]`: every tool a workflow can name, with its argument schema.
+//! `weft tools list [--json] [--workflow FILE]`: every tool a workflow can name, with its
+//! argument schema; with `--workflow`, also the ones that workflow turns on or brings.
 
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -11,12 +12,26 @@ pub enum ToolsCommand {
         /// One JSON array of tools instead of text.
         #[arg(long)]
         json: bool,
+        /// Also the tools this workflow turns on (`shell`, `http_get`) and those of its MCP
+        /// servers.
+        #[arg(long, value_name = "FILE")]
+        workflow: Option<std::path::PathBuf>,
     },
 }
 
 pub fn tools(command: ToolsCommand) -> ExitCode {
-    let ToolsCommand::List { json } = command;
-    let registry = match super::builtin_tools() {
+    super::block_on(tools_async(command))
+}
+
+async fn tools_async(command: ToolsCommand) -> ExitCode {
+    let ToolsCommand::List { json, workflow } = command;
+    let registry = match &workflow {
+        Some(file) => super::toolbox::load_workflow(file)
+            .await
+            .map(|(_, registry)| registry),
+        None => super::toolbox::default_registry().await,
+    };
+    let registry = match registry {
         Ok(registry) => registry,
         Err(code) => return code,
     };

@@ -1,29 +1,26 @@
-//! `weft validate FILE...`: every error of every file.
+//! `weft validate FILE...`: every error of every file, each checked against the tools its
+//! run would have (MCP servers it names are started to list theirs).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use weft_workflow::{LoadError, Loader};
 
 pub fn validate(files: &[PathBuf]) -> ExitCode {
-    let loader = Loader::with_tools(super::known_tools());
+    super::block_on(validate_async(files))
+}
+
+async fn validate_async(files: &[PathBuf]) -> ExitCode {
     let mut error_count = 0usize;
     for file in files {
-        match loader.load(file) {
-            Ok(workflow) => println!(
+        match super::toolbox::load_checked(file).await {
+            Ok((workflow, _)) => println!(
                 "{}: ok (workflow `{}`, {} nodes)",
                 file.display(),
                 workflow.name,
                 workflow.nodes.len()
             ),
-            Err(error @ LoadError::Io { .. }) => {
-                error_count += 1;
-                eprintln!("error: {error}");
-            }
-            Err(LoadError::Invalid { diagnostics }) => {
-                error_count += diagnostics.len();
-                for diagnostic in diagnostics {
-                    eprintln!("{diagnostic}");
-                }
+            Err(problem) => {
+                error_count += problem.count();
+                problem.print();
             }
         }
     }

@@ -166,3 +166,51 @@ async fn calls_of_one_reply_run_together_up_to_the_runtime_limit() {
         assert_eq!(work.most_running.load(Ordering::SeqCst), expected);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_whose_arguments_are_not_json_is_reported_to_the_model_and_never_run() {
+    // The model first writes broken JSON, reads the error, then calls properly.
+    let script = r#"replies:
+  - match: '^Go'
+    tool_calls: [{ name: work, arguments_text: '{"size": 3,' }]
+  - match: 'malformed_arguments.*line 1 column 11'
+    tool_calls: [{ name: work, arguments: { size: 3 } }]
+  - match: '^done'
+    text: finished
+"#;
+    let source =
+        "name: t\nentry: a\nnodes:\n  a: { kind: agent, prompt: Go, tools: [work], next: end }\n";
+    let work = Arc::new(Work {
+        max_attempts: 1,
+        ..Work::default()
+    });
+    let finished = run(&runtime(&work, script, 4), source).await;
+    assert_eq!(
+        finished.status(),
+        RunStatus::Finished,
+        "{}",
+        failure(&finished)
+    );
+    assert_eq!(
+        work.calls.load(Ordering::SeqCst),
+        1,
+        "only the good call ran"
+    );
+
+    // A model that never writes JSON uses up `max_tool_errors`.
+    let script = r#"replies:
+  - tool_calls: [{ name: work, arguments_text: 'size=3' }]
+  - tool_calls: [{ name: work, arguments_text: 'size=3' }]
+"#;
+    let source = "name: t\nentry: a\nnodes:\n  a: { kind: agent, prompt: Go, tools: [work], max_tool_errors: 1, next: end }\n";
+    let work = Arc::new(Work::default());
+    let finished = run(&runtime(&work, script, 4), source).await;
+    assert_eq!(finished.status(), RunStatus::Failed);
+    assert_eq!(finished.failure().unwrap().kind, ErrorKind::LimitExceeded);
+    assert!(
+        failure(&finished).contains("malformed_arguments"),
+        "{}",
+        failure(&finished)
+    );
+    assert_eq!(work.calls.load(Ordering::SeqCst), 0);
+}

@@ -60,11 +60,7 @@ async fn sqlite_appends_at_the_wrong_sequence_conflict() {
 /// The same facts from every backend.
 pub async fn appends_are_read_back_and_derive_the_run_row(store: &dyn RunStore) {
     let run = RunId::new();
-    let call = ToolCall {
-        id: "c".into(),
-        name: "add".into(),
-        arguments: json!({"a": 1, "b": 2}),
-    };
+    let call = ToolCall::new("c", "add", json!({"a": 1, "b": 2}));
     store
         .append(
             run,

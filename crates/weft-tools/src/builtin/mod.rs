@@ -1,13 +1,16 @@
 //! Tools every weft has, written as typed tools: `echo`, `add`, `calculator`, `now`,
 //! `read_file` and `list_files` (without effects, so idempotent), `write_file` (idempotent:
 //! the same content twice leaves the same file) and `append_line` (a side effect made
-//! idempotent by its key). The file tools are confined to a [`Workspace`].
+//! idempotent by its key). The file tools are confined to a [`Workspace`]. Two more are off
+//! unless enabled: [`Shell`] (by a workflow's `shell: { allow: [...] }`) and `http_get`.
 
 mod append_line;
 mod arithmetic;
 mod calculator;
 mod files;
+mod http_get;
 mod now;
+mod shell;
 mod workspace;
 
 use crate::registry::Registry;
@@ -15,7 +18,9 @@ pub use append_line::AppendLine;
 pub use arithmetic::{Add, Echo};
 pub use calculator::{Calculator, evaluate};
 pub use files::{Entry, ListFiles, ReadFile, WriteFile};
+pub use http_get::{HttpGet, HttpGetArgs, HttpGetOutput, HttpPolicy};
 pub use now::{Clock, Now, rfc3339};
+pub use shell::{SHELL_MAX_OUTPUT_BYTES, Shell, ShellArgs, ShellOutput};
 use std::sync::Arc;
 pub use workspace::Workspace;
 

@@ -45,8 +45,17 @@ impl Compiler<'_, '_> {
         if known.contains(tool) {
             return;
         }
-        let help = did_you_mean(tool, known.iter().map(String::as_str))
-            .map(|name| format!("did you mean `{name}`?"))
+        let help = off_by_default(tool)
+            .or_else(|| {
+                did_you_mean(tool, known.iter().map(String::as_str))
+                    .map(|name| format!("did you mean `{name}`?"))
+            })
+            .or_else(|| {
+                let (server, _) = tool.split_once('.')?;
+                Some(format!(
+                    "no MCP server `{server}` offers it: declare the server under `mcp:` (in the workflow or weft.toml), or see `weft tools list`"
+                ))
+            })
             .or_else(|| {
                 Some(format!(
                     "known tools: {}",
@@ -318,4 +327,17 @@ fn strip_braces(text: &str) -> &str {
         .and_then(|inner| inner.strip_suffix("}}"))
         .map(str::trim)
         .unwrap_or(trimmed)
+}
+
+/// How to turn on a tool that exists only when a workflow asks for it.
+fn off_by_default(tool: &str) -> Option<String> {
+    match tool {
+        "shell" => Some(
+            "`shell` is off unless the workflow turns it on: add `shell: { allow: [<program>, ...] }` at the top level".into(),
+        ),
+        "http_get" => Some(
+            "`http_get` is off unless the workflow turns it on: add `http_get: { allow_hosts: [<host>, ...] }` at the top level".into(),
+        ),
+        _ => None,
+    }
 }

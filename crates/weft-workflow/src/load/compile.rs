@@ -54,6 +54,7 @@ pub(super) fn compile(
         .as_ref()
         .and_then(|output| compiler.value_template(&["output"], "output", output));
     let limits = compiler.limits(&["limits"], Some(&spec.limits));
+    let tools = compiler.tool_settings();
     let Compiler {
         diagnostics,
         expressions,
@@ -75,6 +76,7 @@ pub(super) fn compile(
         nodes,
         output,
         limits,
+        tools,
         expressions,
         spec,
     })

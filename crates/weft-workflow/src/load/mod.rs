@@ -7,6 +7,7 @@ mod compile;
 mod duration;
 mod fields;
 mod location;
+mod tooling;
 
 pub use duration::parse_duration;
 pub use location::{LocationIndex, Position};

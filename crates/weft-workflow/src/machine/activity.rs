@@ -153,11 +153,7 @@ impl ActivityState {
                     .render_value(&body.arguments, scope)
                     .map_err(|error| render_error("`arguments`", error))?;
                 Ok(Self::Tool(ToolState {
-                    call: ToolCall {
-                        id: call_id(place, 0, 0),
-                        name: body.tool.clone(),
-                        arguments,
-                    },
+                    call: ToolCall::new(call_id(place, 0, 0), body.tool.clone(), arguments),
                     timeout: body.tool_timeout,
                     started: false,
                     result: None,

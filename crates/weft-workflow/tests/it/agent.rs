@@ -28,10 +28,8 @@ fn tool_calls(step: u64, turn: u32, calls: &[(&str, Value)]) -> Event {
             text: String::new(),
             tool_calls: calls
                 .iter()
-                .map(|(name, arguments)| ToolCall {
-                    id: String::new(),
-                    name: (*name).to_owned(),
-                    arguments: arguments.clone(),
+                .map(|(name, arguments)| {
+                    ToolCall::new(String::new(), (*name).to_owned(), arguments.clone())
                 })
                 .collect(),
             ..ModelReply::default()
