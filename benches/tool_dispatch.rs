@@ -6,8 +6,11 @@
 //!   time is weft's.
 //! - `invalid_call`: a call whose arguments fail the schema, with the report a model gets.
 //! - `hundred_10ms_calls`: an agent step whose model asks for 100 calls of a tool that
-//!   takes 10 ms; the time is the whole run's (both model turns included), so the wall
-//!   time of 100 concurrent calls is at most this.
+//!   takes 10 ms; the time is the whole run's (both model turns and every event
+//!   included), so the wall time of 100 concurrent calls is at most this.
+//! - `hundred_instant_calls`: the same with a tool that returns at once: weft's own cost.
+//! - `hundred_10ms_sleeps_alone`: 100 bare 10 ms tokio sleeps, the floor the first one
+//!   cannot go below.
 //!
 //! Run: `cargo bench --bench tool_dispatch`.
 
@@ -26,8 +29,8 @@ use weft::tools::{Registry, Tool, ToolFailure};
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct NapArgs {}
 
-/// Takes 10 ms, doing nothing.
-struct Nap;
+/// Takes its time (10 ms, or none), doing nothing.
+struct Nap(Duration);
 
 impl Tool for Nap {
     type Args = NapArgs;
@@ -36,23 +39,22 @@ impl Tool for Nap {
         "nap"
     }
     fn description(&self) -> &str {
-        "Waits 10 ms."
+        "Waits a little."
     }
     async fn call(
         &self,
         _args: NapArgs,
         _context: ToolContext,
     ) -> Result<&'static str, ToolFailure> {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        if !self.0.is_zero() {
+            tokio::time::sleep(self.0).await;
+        }
         Ok("rested")
     }
 }
 
-fn hundred_calls(criterion: &mut Criterion) {
-    let executor = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+/// A runtime whose model asks for 100 calls of `nap` (taking `nap` each), and the workflow.
+fn agent_with_hundred_calls(nap: Duration) -> (weft::runtime::Runtime, Arc<weft::Workflow>) {
     let calls = vec!["{ name: nap, arguments: {} }"; 100].join(", ");
     let script = format!(
         "replies:\n  - match: '^Rest'\n    tool_calls: [{calls}]\n  - match: 'rested'\n    text: done\n"
@@ -60,7 +62,7 @@ fn hundred_calls(criterion: &mut Criterion) {
     let model = weft::llm::ScriptedModel::from_yaml(Path::new("replies.yaml"), &script)
         .expect("valid script");
     let mut tools = Registry::new();
-    tools.register(Nap).expect("registers");
+    tools.register(Nap(nap)).expect("registers");
     let runtime = weft::runtime::Runtime::builder()
         .models(Arc::new(
             weft::runtime::Models::new().with_default(Arc::new(model)),
@@ -73,16 +75,40 @@ fn hundred_calls(criterion: &mut Criterion) {
             "name: rest\nentry: a\nnodes:\n  a: { kind: agent, prompt: Rest, tools: [nap], next: end }\n",
         )
         .expect("valid workflow");
+    (runtime, workflow)
+}
+
+fn hundred_calls(criterion: &mut Criterion) {
+    let executor = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let cancel = weft::runtime::CancellationToken::new();
     let mut group = criterion.benchmark_group("tool_dispatch");
     group.sample_size(30);
-    group.bench_function("hundred_10ms_calls", |bencher| {
+    for (name, nap) in [
+        ("hundred_10ms_calls", Duration::from_millis(10)),
+        ("hundred_instant_calls", Duration::ZERO),
+    ] {
+        let (runtime, workflow) = agent_with_hundred_calls(nap);
+        group.bench_function(name, |bencher| {
+            bencher.to_async(&executor).iter(|| async {
+                let run = runtime
+                    .start(workflow.clone(), json!(null), &cancel)
+                    .await
+                    .expect("run starts");
+                assert_eq!(run.status(), weft::RunStatus::Finished);
+            });
+        });
+    }
+    // The floor: 100 bare 10 ms sleeps on the same executor, without weft (tokio's timer
+    // has a resolution of 1 ms).
+    group.bench_function("hundred_10ms_sleeps_alone", |bencher| {
         bencher.to_async(&executor).iter(|| async {
-            let run = runtime
-                .start(workflow.clone(), json!(null), &cancel)
-                .await
-                .expect("run starts");
-            assert_eq!(run.status(), weft::RunStatus::Finished);
+            futures::future::join_all(
+                (0..100).map(|_| tokio::time::sleep(Duration::from_millis(10))),
+            )
+            .await;
         });
     });
     group.finish();

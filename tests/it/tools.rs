@@ -46,7 +46,7 @@ fn stdout(output: &Output) -> String {
 const REPLIES: &str = r#"replies:
   - match: '^Tidy up'
     tool_calls:
-      - { name: shell, arguments: { program: wc, args: [-w, notes.txt] } }
+      - { name: shell, arguments: { program: wc, arguments: [-w, notes.txt] } }
       - { name: notes.add_note, arguments: { text: buy milk } }
   - match: 'count'
     text: done

@@ -38,7 +38,7 @@ async fn an_allowed_program_runs_in_the_workspace_with_its_arguments_as_they_are
 
     let output = call(
         &registry,
-        json!({"program": "wc", "args": ["-w", "notes.txt"]}),
+        json!({"program": "wc", "arguments": ["-w", "notes.txt"]}),
     )
     .await
     .unwrap();
@@ -49,7 +49,7 @@ async fn an_allowed_program_runs_in_the_workspace_with_its_arguments_as_they_are
     // No shell: `;`, `$HOME` and globs are plain text.
     let output = call(
         &registry,
-        json!({"program": "echo", "args": ["$HOME; rm -rf *", "`id`"]}),
+        json!({"program": "echo", "arguments": ["$HOME; rm -rf *", "`id`"]}),
     )
     .await
     .unwrap();
@@ -63,7 +63,7 @@ async fn an_allowed_program_runs_in_the_workspace_with_its_arguments_as_they_are
     // A failing program is a result the model reads, not an error.
     let output = call(
         &registry,
-        json!({"program": "cat", "args": ["missing.txt"]}),
+        json!({"program": "cat", "arguments": ["missing.txt"]}),
     )
     .await
     .unwrap();
@@ -87,7 +87,7 @@ async fn a_program_off_the_list_is_refused_before_anything_runs() {
     for program in ["rm", "/bin/wc", "sh"] {
         let error = call(
             &registry,
-            json!({"program": program, "args": ["-c", "touch x"]}),
+            json!({"program": program, "arguments": ["-c", "touch x"]}),
         )
         .await
         .unwrap_err();
@@ -109,7 +109,7 @@ async fn output_past_the_limit_is_cut_and_flagged() {
     let bytes = SHELL_MAX_OUTPUT_BYTES * 3;
     let output = call(
         &registry,
-        json!({"program": "head", "args": ["-c", bytes.to_string(), "/dev/zero"]}),
+        json!({"program": "head", "arguments": ["-c", bytes.to_string(), "/dev/zero"]}),
     )
     .await
     .unwrap();
@@ -139,7 +139,7 @@ async fn a_call_stopped_early_kills_what_the_program_started() {
         Duration::from_millis(500),
         call(
             &registry,
-            json!({"program": "sh", "args": ["-c", "sleep 30 & echo $! > child.pid; wait"]}),
+            json!({"program": "sh", "arguments": ["-c", "sleep 30 & echo $! > child.pid; wait"]}),
         ),
     )
     .await;

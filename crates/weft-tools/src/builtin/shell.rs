@@ -24,7 +24,7 @@ pub struct ShellArgs {
     /// Its arguments, each passed as is (no shell: quotes, pipes, globs and variables are
     /// plain text).
     #[serde(default)]
-    pub args: Vec<String>,
+    pub arguments: Vec<String>,
     /// Text written to its standard input.
     #[serde(default)]
     pub stdin: Option<String>,
@@ -107,7 +107,7 @@ impl Tool for Shell {
         }
         let finished = process::run(Program {
             program: &args.program,
-            arguments: &args.args,
+            arguments: &args.arguments,
             environment: &[],
             clear_environment: true,
             folder: Some(self.workspace.root()),

@@ -46,6 +46,9 @@ pub(crate) struct AgentState {
     /// Tool calls of the current turn with their outcomes, in call order.
     calls: Vec<(ToolCall, Option<ToolOutcome>)>,
     started: HashSet<u32>,
+    /// `(in-flight generation, turn)` once every call of that turn was issued: until the
+    /// in-flight set is cleared, there is nothing more to start for the turn.
+    all_issued: Option<(u64, u32)>,
     waiting_for_model: bool,
     /// The final reply, as a JSON string.
     result: Option<Result<Value, StepError>>,
@@ -144,6 +147,7 @@ impl ActivityState {
                     }),
                     calls: Vec::new(),
                     started: HashSet::new(),
+                    all_issued: None,
                     waiting_for_model: true,
                     result: None,
                 }))
@@ -251,24 +255,38 @@ impl ActivityState {
                     return;
                 }
                 // At most `max_parallel_tools` of this reply's calls run at once; the next
-                // one starts when one finishes.
-                let mut running = (0..state.calls.len())
-                    .filter(|index| {
-                        let index = u32::try_from(*index).unwrap_or(u32::MAX);
-                        in_flight.contains(&EffectKey::tool(place, state.turn, index))
-                    })
-                    .count();
-                for (index, (call, outcome)) in state.calls.iter().enumerate() {
-                    let index = u32::try_from(index).unwrap_or(u32::MAX);
-                    let key = EffectKey::tool(place, state.turn, index);
-                    if outcome.is_some() || in_flight.contains(&key) {
+                // one starts when one finishes. This runs after every result: once all of
+                // the turn's calls are out, it returns at once.
+                let issued = (in_flight.generation(), state.turn);
+                if state.all_issued == Some(issued) {
+                    return;
+                }
+                let mut unfinished = 0usize;
+                let mut waiting = Vec::new();
+                for (index, (_, outcome)) in state.calls.iter().enumerate() {
+                    if outcome.is_some() {
                         continue;
                     }
-                    if running >= state.max_parallel_tools {
-                        break;
+                    unfinished += 1;
+                    let index = u32::try_from(index).unwrap_or(u32::MAX);
+                    if !in_flight.contains(&EffectKey::tool(place, state.turn, index)) {
+                        waiting.push(index);
                     }
+                }
+                let running = unfinished - waiting.len();
+                if unfinished <= state.max_parallel_tools {
+                    state.all_issued = Some(issued);
+                }
+                let free = state.max_parallel_tools.saturating_sub(running);
+                for index in waiting.into_iter().take(free) {
+                    let Some((call, _)) = usize::try_from(index)
+                        .ok()
+                        .and_then(|slot| state.calls.get(slot))
+                    else {
+                        break;
+                    };
+                    let key = EffectKey::tool(place, state.turn, index);
                     in_flight.insert(key);
-                    running += 1;
                     if state.started.insert(index) {
                         events.push(weft_core::Event::ToolCallStarted {
                             step: place.step,

@@ -164,34 +164,67 @@ impl EffectKey {
     }
 }
 
-/// The effects issued and not yet answered. A handful at most (one per tool call or map
-/// branch of the current step), so a list beats a hash set.
+/// The effects issued and not yet answered: one per tool call or map branch of the
+/// current step. Usually a handful, sometimes hundreds.
 #[derive(Debug, Default)]
-pub(crate) struct InFlight(Vec<EffectKey>);
+pub(crate) struct InFlight {
+    /// While few are in flight: a list, cheaper than hashing.
+    few: Vec<EffectKey>,
+    /// Past [`InFlight::FEW`] (a reply with many tool calls, a wide map): a hash set, so
+    /// each check stays constant time.
+    many: rustc_hash::FxHashSet<EffectKey>,
+    /// Counts the times the set was cleared, so what was learnt about it can expire.
+    generation: u64,
+}
 
 impl InFlight {
+    const FEW: usize = 16;
+
+    /// Changes whenever the set is cleared.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Adds `key`; false if it was there already.
     pub(crate) fn insert(&mut self, key: EffectKey) -> bool {
-        if self.0.contains(&key) {
+        if !self.many.is_empty() {
+            return self.many.insert(key);
+        }
+        if self.few.contains(&key) {
             return false;
         }
-        self.0.push(key);
+        if self.few.len() < Self::FEW {
+            self.few.push(key);
+        } else {
+            self.many.extend(self.few.drain(..));
+            self.many.insert(key);
+        }
         true
     }
 
     /// Whether `key` is in flight.
     pub(crate) fn contains(&self, key: &EffectKey) -> bool {
-        self.0.contains(key)
+        if self.many.is_empty() {
+            self.few.contains(key)
+        } else {
+            self.many.contains(key)
+        }
     }
 
     /// Removes `key`.
     pub(crate) fn remove(&mut self, key: &EffectKey) {
-        self.0.retain(|entry| entry != key);
+        if self.many.is_empty() {
+            self.few.retain(|entry| entry != key);
+        } else {
+            self.many.remove(key);
+        }
     }
 
     /// Forgets everything: the driver stopped, so nothing it started is in flight.
     pub(crate) fn clear(&mut self) {
-        self.0.clear();
+        self.few.clear();
+        self.many.clear();
+        self.generation += 1;
     }
 }
 

@@ -228,6 +228,56 @@ fn max_parallel_tools_starts_the_next_call_when_one_finishes() {
 }
 
 #[test]
+fn a_reply_with_many_calls_keeps_its_limit_and_starts_each_call_once() {
+    // 40 calls (past the point where the machine tracks calls in flight in a hash set),
+    // 15 at a time, finishing out of order.
+    let source = AGENT.replace("max_turns: 3", "max_turns: 3\n    max_parallel_tools: 15");
+    let mut run = Harness::start(&source, json!({}));
+    run.pending.clear();
+    let many: Vec<(&str, serde_json::Value)> = (0..40)
+        .map(|number| ("add", json!({"a": number, "b": 1})))
+        .collect();
+    run.feed(tool_calls(1, 0, &many));
+    let mut started: Vec<u32> = Vec::new();
+    let take = |run: &mut Harness, started: &mut Vec<u32>| {
+        for command in run.pending.drain(..) {
+            if let Command::CallTool(call) = command {
+                started.push(call.index);
+            }
+        }
+    };
+    take(&mut run, &mut started);
+    assert_eq!(started, (0..15).collect::<Vec<u32>>());
+    let mut finished = 0;
+    let mut ever_started = started.len();
+    while finished < 40 {
+        // Finish the newest call in flight first.
+        let index = *started.last().unwrap();
+        run.feed(Event::ToolCallFinished {
+            step: 1,
+            branch: None,
+            turn: 0,
+            index,
+            outcome: ToolOutcome::Ok {
+                output: json!(index),
+            },
+        });
+        started.retain(|started| *started != index);
+        finished += 1;
+        let before = started.len();
+        take(&mut run, &mut started);
+        ever_started += started.len() - before;
+        assert!(started.len() <= 15, "{started:?}");
+        assert_eq!(
+            started.len(),
+            (40 - finished).min(15),
+            "a free slot is filled at once"
+        );
+    }
+    assert_eq!(ever_started, 40, "each call started exactly once");
+}
+
+#[test]
 fn max_parallel_tools_of_zero_is_refused() {
     let source = AGENT.replace("max_turns: 3", "max_turns: 3\n    max_parallel_tools: 0");
     let error = weft_workflow::Loader::new()
