@@ -7,7 +7,8 @@
 //! - `invalid_call`: a call whose arguments fail the schema, with the report a model gets.
 //! - `hundred_10ms_calls`: an agent step whose model asks for 100 calls of a tool that
 //!   takes 10 ms; the time is the whole run's (both model turns and every event
-//!   included), so the wall time of 100 concurrent calls is at most this.
+//!   included, on a fresh in-memory store each time), so the wall time of 100 concurrent
+//!   calls is at most this.
 //! - `hundred_instant_calls`: the same with a tool that returns at once: weft's own cost.
 //! - `hundred_10ms_sleeps_alone`: 100 bare 10 ms tokio sleeps, the floor the first one
 //!   cannot go below.
@@ -53,29 +54,45 @@ impl Tool for Nap {
     }
 }
 
-/// A runtime whose model asks for 100 calls of `nap` (taking `nap` each), and the workflow.
-fn agent_with_hundred_calls(nap: Duration) -> (weft::runtime::Runtime, Arc<weft::Workflow>) {
-    let calls = vec!["{ name: nap, arguments: {} }"; 100].join(", ");
-    let script = format!(
-        "replies:\n  - match: '^Rest'\n    tool_calls: [{calls}]\n  - match: 'rested'\n    text: done\n"
-    );
-    let model = weft::llm::ScriptedModel::from_yaml(Path::new("replies.yaml"), &script)
-        .expect("valid script");
-    let mut tools = Registry::new();
-    tools.register(Nap(nap)).expect("registers");
-    let runtime = weft::runtime::Runtime::builder()
-        .models(Arc::new(
-            weft::runtime::Models::new().with_default(Arc::new(model)),
-        ))
-        .tools(Arc::new(tools))
-        .build();
-    let workflow = weft::workflow::Loader::new()
-        .load_source(
-            Path::new("rest.yaml"),
-            "name: rest\nentry: a\nnodes:\n  a: { kind: agent, prompt: Rest, tools: [nap], next: end }\n",
-        )
-        .expect("valid workflow");
-    (runtime, workflow)
+/// What an agent step whose model asks for 100 calls of `nap` (taking `nap` each) needs:
+/// the models, the tools and the workflow.
+struct Step {
+    models: Arc<weft::runtime::Models>,
+    tools: Arc<Registry>,
+    workflow: Arc<weft::Workflow>,
+}
+
+impl Step {
+    fn new(nap: Duration) -> Self {
+        let calls = vec!["{ name: nap, arguments: {} }"; 100].join(", ");
+        let script = format!(
+            "replies:\n  - match: '^Rest'\n    tool_calls: [{calls}]\n  - match: 'rested'\n    text: done\n"
+        );
+        let model = weft::llm::ScriptedModel::from_yaml(Path::new("replies.yaml"), &script)
+            .expect("valid script");
+        let mut tools = Registry::new();
+        tools.register(Nap(nap)).expect("registers");
+        let workflow = weft::workflow::Loader::new()
+            .load_source(
+                Path::new("rest.yaml"),
+                "name: rest\nentry: a\nnodes:\n  a: { kind: agent, prompt: Rest, tools: [nap], next: end }\n",
+            )
+            .expect("valid workflow");
+        Self {
+            models: Arc::new(weft::runtime::Models::new().with_default(Arc::new(model))),
+            tools: Arc::new(tools),
+            workflow,
+        }
+    }
+
+    /// A runtime with a fresh in-memory store: what one `weft run` starts with, and no
+    /// events of earlier iterations piling up in memory.
+    fn runtime(&self) -> weft::runtime::Runtime {
+        weft::runtime::Runtime::builder()
+            .models(self.models.clone())
+            .tools(self.tools.clone())
+            .build()
+    }
 }
 
 fn hundred_calls(criterion: &mut Criterion) {
@@ -90,11 +107,12 @@ fn hundred_calls(criterion: &mut Criterion) {
         ("hundred_10ms_calls", Duration::from_millis(10)),
         ("hundred_instant_calls", Duration::ZERO),
     ] {
-        let (runtime, workflow) = agent_with_hundred_calls(nap);
+        let step = Step::new(nap);
         group.bench_function(name, |bencher| {
             bencher.to_async(&executor).iter(|| async {
-                let run = runtime
-                    .start(workflow.clone(), json!(null), &cancel)
+                let run = step
+                    .runtime()
+                    .start(step.workflow.clone(), json!(null), &cancel)
                     .await
                     .expect("run starts");
                 assert_eq!(run.status(), weft::RunStatus::Finished);

@@ -278,6 +278,8 @@ impl ActivityState {
                     state.all_issued = Some(issued);
                 }
                 let free = state.max_parallel_tools.saturating_sub(running);
+                events.reserve(free.min(waiting.len()));
+                commands.reserve(free.min(waiting.len()));
                 for index in waiting.into_iter().take(free) {
                     let Some((call, _)) = usize::try_from(index)
                         .ok()
