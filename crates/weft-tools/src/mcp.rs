@@ -159,16 +159,10 @@ pub async fn connect(name: &str, server: &McpServer) -> Result<McpConnection, Mc
 
 fn with_stderr(message: String, stderr: &Mutex<String>) -> String {
     let kept = stderr.lock().map(|kept| kept.clone()).unwrap_or_default();
-    let kept = kept.trim();
-    if kept.is_empty() {
-        return message;
+    match crate::process::stderr_tail(kept.as_bytes(), STDERR_TAIL) {
+        tail if tail.is_empty() => message,
+        tail => format!("{message}; its standard error ends{tail}"),
     }
-    let start = kept
-        .char_indices()
-        .rev()
-        .nth(STDERR_TAIL)
-        .map_or(0, |(index, _)| index);
-    format!("{message}; its standard error ends: {}", &kept[start..])
 }
 
 impl McpConnection {

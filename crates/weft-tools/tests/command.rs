@@ -2,26 +2,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
-use weft_core::{ErrorKind, RunId, ToolBox, ToolContext, ToolError};
+use weft_core::{ErrorKind, ToolBox};
 use weft_tools::Registry;
 use weft_tools::command::{ManifestError, register_file, register_folder};
+
+mod support;
+use support::{call, gone};
 
 fn manifest(folder: &Path, name: &str, script: &str, extra: &str) {
     let text = format!(
         "name: {name}\ndescription: A test tool.\ncommand: [sh, -c, '{script}']\nparameters:\n  type: object\n  properties: {{ text: {{ type: string }} }}\n  required: [text]\n{extra}"
     );
     std::fs::write(folder.join(format!("{name}.yaml")), text).unwrap();
-}
-
-async fn call(registry: &Registry, name: &str, arguments: Value) -> Result<Value, ToolError> {
-    let context = ToolContext {
-        run: RunId::new(),
-        idempotency_key: "run/1/-/0/0".into(),
-    };
-    registry.invoke(name, arguments, context).await
 }
 
 #[tokio::test]
@@ -98,17 +93,6 @@ async fn failures_say_what_the_program_did() {
         "{}",
         error.message
     );
-}
-
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // A killed process nobody has reaped yet is a zombie: gone all the same.
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
 }
 
 #[tokio::test]

@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use serde_json::{Value, json};
 use std::time::Duration;
-use weft_core::{ErrorKind, RunId, ToolContext, ToolError};
+use weft_core::{ErrorKind, ToolError};
 use weft_tools::Registry;
 use weft_tools::builtin::{HttpGet, HttpPolicy};
+
+mod support;
 
 /// Serves the test routes on 127.0.0.1; returns the port.
 async fn server() -> u16 {
@@ -60,13 +62,7 @@ fn registry(max_bytes: u64, timeout: Duration) -> Registry {
 }
 
 async fn get_url(registry: &Registry, url: &str) -> Result<Value, ToolError> {
-    let context = ToolContext {
-        run: RunId::new(),
-        idempotency_key: "run/1/-/0/0".into(),
-    };
-    registry
-        .invoke("http_get", json!({ "url": url }), context)
-        .await
+    support::call(registry, "http_get", json!({ "url": url })).await
 }
 
 #[tokio::test]

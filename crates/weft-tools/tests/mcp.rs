@@ -3,13 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
-use weft_core::{ErrorKind, McpServer, McpTransport, RunId, ToolBox, ToolContext, ToolError};
+use weft_core::{ErrorKind, McpServer, McpTransport, ToolBox};
 use weft_tools::Registry;
 use weft_tools::mcp::connect;
+
+mod support;
+use support::call;
 
 /// The example server, which `cargo test` builds beside the tests.
 fn server_program() -> String {
@@ -40,14 +43,6 @@ fn stdio(program: String, arguments: &[&str]) -> McpServer {
         },
         timeout: Some(Duration::from_secs(10)),
     }
-}
-
-async fn call(registry: &Registry, name: &str, arguments: Value) -> Result<Value, ToolError> {
-    let context = ToolContext {
-        run: RunId::new(),
-        idempotency_key: "run/1/-/0/0".into(),
-    };
-    registry.invoke(name, arguments, context).await
 }
 
 /// What every transport must do: tools under `<server>.<tool>`, arguments checked by weft

@@ -6,9 +6,12 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use weft_core::{ErrorKind, RunId, ToolBox, ToolContext, ToolError};
+use weft_core::{ErrorKind, ToolBox, ToolError};
 use weft_tools::Registry;
 use weft_tools::builtin::{SHELL_MAX_OUTPUT_BYTES, Shell, Workspace};
+
+mod support;
+use support::gone;
 
 fn shell(folder: &std::path::Path, allow: &[&str]) -> Registry {
     let workspace = Arc::new(Workspace::new(folder).unwrap());
@@ -23,11 +26,7 @@ fn shell(folder: &std::path::Path, allow: &[&str]) -> Registry {
 }
 
 async fn call(registry: &Registry, arguments: Value) -> Result<Value, ToolError> {
-    let context = ToolContext {
-        run: RunId::new(),
-        idempotency_key: "run/1/-/0/0".into(),
-    };
-    registry.invoke("shell", arguments, context).await
+    support::call(registry, "shell", arguments).await
 }
 
 #[tokio::test]
@@ -119,16 +118,6 @@ async fn output_past_the_limit_is_cut_and_flagged() {
         output["stdout"].as_str().unwrap().len() as u64,
         SHELL_MAX_OUTPUT_BYTES
     );
-}
-
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
 }
 
 #[tokio::test]
