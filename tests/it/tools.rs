@@ -196,3 +196,59 @@ fn weft_toml_lists_mcp_servers_for_every_run_and_its_mistakes_are_located() {
     assert!(errors.contains("no API key"), "{errors}");
     assert!(!errors.contains("panicked"), "{errors}");
 }
+
+#[tokio::test]
+async fn cancelling_a_run_kills_a_running_command_tool_with_what_it_started() {
+    let folder = tempfile::tempdir().unwrap();
+    let pid_file = folder.path().join("grandchild.pid");
+    std::fs::write(
+        folder.path().join("slow.yaml"),
+        format!(
+            "name: slow\ndescription: Starts a long job.\ncommand: [sh, -c, 'sleep 60 & echo $! > {}; wait']\nparameters: {{ type: object }}\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let mut tools = weft::tools::Registry::new();
+    weft::tools::command::register_folder(&mut tools, folder.path()).unwrap();
+    let runtime = weft::Runtime::builder()
+        .tools(std::sync::Arc::new(tools))
+        .build();
+    let workflow = weft::Loader::new()
+        .load_source(
+            Path::new("slow.yaml"),
+            "name: t\nentry: a\nnodes:\n  a: { kind: tool, tool: slow, next: end }\n",
+        )
+        .unwrap();
+    let cancel = weft::runtime::CancellationToken::new();
+    let trigger = cancel.clone();
+    let watched = pid_file.clone();
+    tokio::spawn(async move {
+        while !watched.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        trigger.cancel();
+    });
+    let run = runtime.start(workflow, Value::Null, &cancel).await.unwrap();
+    assert_eq!(run.status(), weft::RunStatus::Cancelled);
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let gone = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        };
+        if gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{pid} still runs");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
