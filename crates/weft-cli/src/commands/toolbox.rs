@@ -45,10 +45,11 @@ fn configured_servers() -> Result<IndexMap<String, McpServer>, String> {
     let config: Config = toml::from_str(&text).map_err(|error| {
         let at = error
             .span()
-            .map(|span| {
-                let before = &text[..span.start.min(text.len())];
+            .and_then(|span| text.get(..span.start))
+            .map(|before| {
                 let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map_or(0, |index| index + 1) + 1;
+                let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+                let column = before[line_start..].chars().count() + 1;
                 format!(":{line}:{column}")
             })
             .unwrap_or_default();
