@@ -53,6 +53,10 @@ fn meaning(code: Option<&str>) -> (ErrorKind, &'static str) {
             ErrorKind::Upstream,
             " (the database is read-only: fix its permissions and its folder's, then resume the run)",
         ),
+        (_, Some(14)) => (
+            ErrorKind::Upstream,
+            " (the database or its -wal/-shm files cannot be opened for writing: check that its folder exists, fix its permissions and its folder's, then resume the run)",
+        ),
         (_, Some(5 | 6)) => (ErrorKind::RetryableUpstream, " (the database is busy)"),
         (_, Some(11)) => (ErrorKind::Corrupt, " (the database file is damaged)"),
         (Some("23505"), _) => (ErrorKind::Conflict, ""),
