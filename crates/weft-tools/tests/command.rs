@@ -10,7 +10,7 @@ use weft_tools::Registry;
 use weft_tools::command::{ManifestError, register_file, register_folder};
 
 mod support;
-use support::{call, gone};
+use support::{assert_ends, call};
 
 fn manifest(folder: &Path, name: &str, script: &str, extra: &str) {
     let text = format!(
@@ -113,19 +113,7 @@ async fn a_call_stopped_early_kills_the_whole_process_group() {
     )
     .await;
     assert!(stopped.is_err(), "the call was still running");
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !gone(pid) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the grandchild {pid} still runs"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_ends(&pid_file);
 }
 
 #[test]

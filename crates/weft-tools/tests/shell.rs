@@ -11,7 +11,7 @@ use weft_tools::Registry;
 use weft_tools::builtin::{SHELL_MAX_OUTPUT_BYTES, Shell, Workspace};
 
 mod support;
-use support::gone;
+use support::assert_ends;
 
 fn shell(folder: &std::path::Path, allow: &[&str]) -> Registry {
     let workspace = Arc::new(Workspace::new(folder).unwrap());
@@ -133,14 +133,5 @@ async fn a_call_stopped_early_kills_what_the_program_started() {
     )
     .await;
     assert!(stopped.is_err(), "the call was still running");
-    let pid: i32 = std::fs::read_to_string(folder.path().join("child.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !gone(pid) {
-        assert!(std::time::Instant::now() < deadline, "{pid} still runs");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_ends(&folder.path().join("child.pid"));
 }

@@ -15,8 +15,26 @@ pub async fn call(registry: &Registry, name: &str, arguments: Value) -> Result<V
     registry.invoke(name, arguments, context).await
 }
 
+/// Reads the process id written to `pid_file` and waits up to 5 s for that process to
+/// end; panics if it does not.
+pub fn assert_ends(pid_file: &std::path::Path) {
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gone(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Whether process `pid` has ended.
-pub fn gone(pid: i32) -> bool {
+fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // A killed process nobody has reaped yet is a zombie: gone all the same.
