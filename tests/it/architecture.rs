@@ -119,4 +119,29 @@ fn only_the_cli_picks_concrete_backends() {
         !dependencies_of("weft-runtime").contains("weft-llm"),
         "the runtime sees models only through the port"
     );
+    assert!(
+        !dependencies_of("weft-runtime").contains("mistralrs"),
+        "the runtime sees models only through the port"
+    );
+}
+
+#[test]
+fn mistralrs_stays_in_its_own_crate() {
+    // The OpenAI-compatible backend and the prompt format build without the heavy
+    // in-process engine; only weft-mistralrs (and the CLI that picks it) pull it in.
+    for layer in [
+        "weft-core",
+        "weft-workflow",
+        "weft-runtime",
+        "weft-llm",
+        "weft-store",
+        "weft-tools",
+        "weft-fixtures",
+    ] {
+        assert!(
+            !dependencies_of(layer).contains("mistralrs"),
+            "{layer} must not depend on mistralrs"
+        );
+    }
+    assert!(dependencies_of("weft-mistralrs").contains("mistralrs"));
 }

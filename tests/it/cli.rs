@@ -302,7 +302,8 @@ fn bad_input_and_bad_specs_are_clear_errors() {
     let output = weft(&["run", "workflows/counter.yaml", "--model", "gpt-9"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("accepted forms: `scripted:FILE`"),
+        stderr(&output).contains("unknown model `gpt-9`")
+            && stderr(&output).contains("accepted forms: `openai:URL[#model]`"),
         "{}",
         stderr(&output)
     );

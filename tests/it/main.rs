@@ -7,4 +7,5 @@ mod architecture;
 mod cli;
 mod crash;
 mod macros;
+mod models;
 mod tools;

@@ -5,7 +5,9 @@
 //! [`main`].
 
 mod commands;
+mod config;
 mod environment;
+mod models;
 mod observer;
 mod render;
 
@@ -46,11 +48,24 @@ enum Commands {
     /// The tools workflows can use.
     #[command(subcommand)]
     Tools(commands::tools::ToolsCommand),
+    /// Measure a model: prefill and decode tokens per second, memory.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+    /// Tools for developing and testing without downloads.
+    #[command(subcommand)]
+    Dev(commands::dev::DevCommand),
 }
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
+    // A tensor-parallel worker that mistralrs started from this program: it loads the model
+    // and serves its GPU, nothing else (no run, no database, no output).
+    #[cfg(feature = "local")]
+    if weft_mistralrs::worker::is_worker() {
+        return worker();
+    }
     let cli = Cli::parse();
+    logging();
     match cli.command {
         Commands::Run(arguments) => commands::run::run(arguments),
         Commands::Resume(arguments) => commands::resume::resume(arguments),
@@ -59,5 +74,40 @@ pub fn main() -> ExitCode {
         Commands::Graph { file } => commands::graph::graph(&file),
         Commands::Schema => commands::schema::schema(),
         Commands::Tools(command) => commands::tools::tools(command),
+        Commands::Bench(command) => commands::bench::bench(command),
+        Commands::Dev(command) => commands::dev::dev(command),
+    }
+}
+
+/// Sends the libraries' logs (mistralrs's above all) to standard error, filtered by
+/// `WEFT_LOG` or `RUST_LOG`; warnings and errors by default.
+fn logging() {
+    let filter = std::env::var(environment::LOG)
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
+}
+
+/// The model a tensor-parallel worker loads: the one its parent was given.
+#[cfg(feature = "local")]
+fn worker() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().collect();
+    let settings = config::load().unwrap_or_default();
+    let spec =
+        weft_mistralrs::worker::worker_model(&arguments, std::env::var(environment::MODEL).ok())
+            .or_else(|| settings.config.model.clone());
+    let Some(spec) = spec else {
+        return ExitCode::from(commands::exit::INVALID);
+    };
+    let base = std::env::current_dir().unwrap_or_default();
+    match models::resolve(&spec, &base, &settings) {
+        Ok(models::Resolved::Local(local)) => weft_mistralrs::worker::run_worker(&local),
+        _ => ExitCode::from(commands::exit::INVALID),
     }
 }

@@ -24,7 +24,7 @@ pub use ids::RunId;
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{
     ChatEvent, ChatModel, ChatRequest, ChatStream, FinishReason, ModelError, ModelReply,
-    ReplyBuilder, Sampling, Usage,
+    ReplyBuilder, Sampling, ToolChoice, Usage,
 };
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};

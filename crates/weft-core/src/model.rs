@@ -40,6 +40,31 @@ pub struct ChatRequest {
     /// When set, the reply must be JSON that matches this schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
+    /// Whether the model may, must or must not call a tool (when `tools` is not empty).
+    #[serde(default, skip_serializing_if = "ToolChoice::is_auto")]
+    pub tool_choice: ToolChoice,
+}
+
+/// Whether a model may, must or must not call one of the tools it is offered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides (the default).
+    #[default]
+    Auto,
+    /// The model must call at least one tool.
+    Required,
+    /// The model must not call a tool.
+    None,
+    /// The model must call this tool.
+    Tool(String),
+}
+
+impl ToolChoice {
+    /// Whether this is the default, [`ToolChoice::Auto`].
+    pub fn is_auto(&self) -> bool {
+        matches!(self, Self::Auto)
+    }
 }
 
 /// Token counts for one call.
@@ -74,6 +99,12 @@ pub enum ChatEvent {
     Usage(Usage),
     /// The end of the reply.
     Finished(FinishReason),
+    /// The backend lost the reply part-way (a server closed the stream) and is asking
+    /// again: everything streamed so far is void and the reply starts over.
+    Restarted {
+        /// Why, for a person watching the stream.
+        reason: String,
+    },
 }
 
 /// A model call that failed.
@@ -143,6 +174,7 @@ impl ReplyBuilder {
             ChatEvent::ToolCall(call) => self.reply.tool_calls.push(call),
             ChatEvent::Usage(usage) => self.reply.usage = Some(usage),
             ChatEvent::Finished(reason) => self.reply.finish = Some(reason),
+            ChatEvent::Restarted { .. } => self.reply = ModelReply::default(),
         }
     }
 

@@ -26,11 +26,16 @@ pub enum BackendError {
         message: String,
     },
     /// A model spec that no backend accepts.
-    #[error("unknown model spec `{spec}`; accepted forms: {accepted}")]
+    #[error("model spec `{spec}` is not valid: {why}; accepted forms: {accepted}")]
     UnknownSpec {
         /// The spec as given.
         spec: String,
+        /// What is wrong with it.
+        why: String,
         /// The accepted forms.
         accepted: &'static str,
     },
+    /// A backend that cannot be set up as configured.
+    #[error("{0}")]
+    Configuration(String),
 }

@@ -1,13 +1,20 @@
-//! weft-llm: model backends behind the chat-model port of `weft-core`.
+//! weft-llm: model backends behind the chat-model port of `weft-core`, and what they share.
 //!
-//! This release has the scripted backend, the engine's test double and the offline demo
-//! model: its replies come from a YAML file. The OpenAI-compatible and mistralrs backends
-//! plug in beside it.
+//! - [`openai`]: any OpenAI-compatible chat-completions server (vLLM, TGI, llama.cpp server,
+//!   `mistralrs serve`, OpenAI, Hugging Face Inference), streamed over SSE, with retries;
+//! - [`scripted`]: replies from a YAML file, the engine's test double and the offline demo;
+//! - [`llama3`]: the Llama-3.1 prompt format (rendering, and parsing the tool calls the model
+//!   writes), used by the in-process backend in `weft-mistralrs` and by `openai` when a
+//!   server leaves a call in the text;
+//! - [`spec`]: the model specs that name a backend.
 
 pub mod error;
+pub mod llama3;
+pub mod openai;
 pub mod scripted;
 pub mod spec;
 
 pub use error::BackendError;
+pub use openai::OpenAiModel;
 pub use scripted::ScriptedModel;
-pub use spec::{ModelSpec, open_model};
+pub use spec::{ModelSpec, RemoteOptions, open_model};

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod bench;
+pub mod dev;
 pub mod graph;
 pub mod resume;
 pub mod run;

@@ -11,14 +11,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use weft_core::RunStore;
 use weft_core::{ChatModel, ErrorKind, ModelError, RunStatus};
-use weft_llm::ModelSpec;
 use weft_runtime::{ActiveRun, CancellationToken, Models, RunObserver, Runtime};
 use weft_store::{PostgresStore, SqliteStore};
 
 /// Options every command that runs workflows takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionArguments {
-    /// The default model, e.g. `scripted:replies.yaml` (default: $WEFT_MODEL).
+    /// The default model: `openai:URL[#model]`, `tgi:URL[#model]`,
+    /// `mistralrs:PATH_OR_HUB_ID[?isq=fp8&devices=0,1]`, `scripted:FILE`, or a name defined
+    /// in weft.toml (default: $WEFT_MODEL, then weft.toml's `model`).
     #[arg(long, short)]
     pub model: Option<String>,
     /// Print one JSON event per line on standard output instead of lines for people.
@@ -319,27 +320,30 @@ pub fn read_input(argument: Option<&str>) -> Result<Value, String> {
     })
 }
 
-fn models(default_spec: Option<String>) -> Result<Models, String> {
+fn models(argument: Option<String>) -> Result<Models, String> {
+    let settings = Arc::new(crate::config::load()?);
+    let opener_settings = settings.clone();
     let opener = Box::new(
-        |spec: &str, base: &Path| -> Result<Arc<dyn ChatModel>, ModelError> {
-            let parsed = ModelSpec::parse(spec, base)
-                .map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))?;
-            weft_llm::open_model(&parsed)
-                .map_err(|error| ModelError::new(ErrorKind::InvalidInput, error.to_string()))
+        move |spec: &str, base: &Path| -> Result<Arc<dyn ChatModel>, ModelError> {
+            crate::models::resolve(spec, base, &opener_settings)
+                .and_then(|resolved| crate::models::open(&resolved))
+                .map_err(|message| ModelError::new(ErrorKind::InvalidInput, message))
         },
     );
     let mut models = Models::new().with_opener(opener);
-    let spec = default_spec.or_else(|| {
-        std::env::var(environment::MODEL)
+    let from_file = argument.is_none()
+        && std::env::var(environment::MODEL)
             .ok()
-            .filter(|spec| !spec.is_empty())
-    });
-    if let Some(spec) = spec {
-        let current = std::env::current_dir()
-            .map_err(|error| format!("cannot read the current folder: {error}"))?;
-        let parsed = ModelSpec::parse(&spec, &current).map_err(|error| error.to_string())?;
-        let model = weft_llm::open_model(&parsed).map_err(|error| error.to_string())?;
-        models = models.with_default(model);
+            .is_none_or(|spec| spec.trim().is_empty());
+    if let Some(spec) = crate::models::default_spec(argument, &settings) {
+        let base = if from_file {
+            settings.directory()
+        } else {
+            std::env::current_dir()
+                .map_err(|error| format!("cannot read the current folder: {error}"))?
+        };
+        let resolved = crate::models::resolve(&spec, &base, &settings)?;
+        models = models.with_default(crate::models::open(&resolved)?);
     }
     Ok(models)
 }

@@ -4,59 +4,22 @@
 //! asks for, then validated against the tools that exist.
 
 use super::{exit, fail};
-use crate::environment;
+use crate::config;
 use indexmap::IndexMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use weft_core::{McpServer, ToolBox};
 use weft_tools::Registry;
 use weft_tools::builtin::{HttpGet, HttpPolicy, Shell, Workspace};
-use weft_workflow::spec::McpServerSpec;
 use weft_workflow::{LoadError, Loader, ToolSettings, Workflow};
-
-/// `weft.toml`: settings for every run started from this folder.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    /// MCP servers by name, as in a workflow's `mcp:` section.
-    #[serde(default)]
-    mcp: IndexMap<String, McpServerSpec>,
-}
-
-/// The configuration file: `$WEFT_CONFIG`, else `./weft.toml` when there is one.
-fn config_path() -> Option<PathBuf> {
-    match std::env::var_os(environment::CONFIG) {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            let path = PathBuf::from("weft.toml");
-            path.is_file().then_some(path)
-        }
-    }
-}
 
 /// The MCP servers `weft.toml` defines.
 fn configured_servers() -> Result<IndexMap<String, McpServer>, String> {
-    let Some(path) = config_path() else {
-        return Ok(IndexMap::new());
-    };
-    let shown = path.display();
-    let text = std::fs::read_to_string(&path).map_err(|error| format!("{shown}: {error}"))?;
-    let config: Config = toml::from_str(&text).map_err(|error| {
-        let at = error
-            .span()
-            .and_then(|span| text.get(..span.start))
-            .map(|before| {
-                let line = before.matches('\n').count() + 1;
-                let line_start = before.rfind('\n').map_or(0, |index| index + 1);
-                let column = before[line_start..].chars().count() + 1;
-                format!(":{line}:{column}")
-            })
-            .unwrap_or_default();
-        format!("{shown}{at}: {}", error.message())
-    })?;
+    let settings = config::load()?;
+    let shown = settings.shown();
     let mut servers = IndexMap::new();
-    for (name, spec) in config.mcp {
+    for (name, spec) in settings.config.mcp {
         if !weft_workflow::tooling::valid_server_name(&name) {
             return Err(format!(
                 "{shown}: `[mcp.{name}]`: a server's name uses letters, digits, `_` and `-`"

@@ -119,6 +119,7 @@ impl ActivityState {
                             .output_schema
                             .as_ref()
                             .map(|schema| schema.schema.clone()),
+                        ..ChatRequest::default()
                     }),
                     model: body.model.clone().or_else(|| workflow.model.clone()),
                     result: None,
@@ -133,7 +134,7 @@ impl ActivityState {
                         messages: Vec::new(),
                         tools: Vec::new(),
                         sampling: body.sampling.clone(),
-                        output_schema: None,
+                        ..ChatRequest::default()
                     },
                     tool_names: body.tools.clone(),
                     model: body.model.clone().or_else(|| workflow.model.clone()),

@@ -1,0 +1,264 @@
+//! `weft bench model`: prefill and decode speed of any model spec, at several batch sizes,
+//! and the memory it takes.
+
+use super::{block_on, exit, fail};
+use crate::models::{self, Resolved};
+use futures::StreamExt;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weft_core::{ChatEvent, ChatModel, ChatRequest, Message, Sampling};
+
+/// `weft bench ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Prefill and decode tokens per second at batch 1 and 8, and the memory used.
+    Model(ModelBenchArguments),
+}
+
+/// `weft bench model` options.
+#[derive(Debug, clap::Args)]
+pub struct ModelBenchArguments {
+    /// The model spec (as for `weft run --model`; default: $WEFT_MODEL, weft.toml).
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Tokens in each prompt (exact for mistralrs: models, approximate for servers).
+    #[arg(long, default_value_t = 512)]
+    pub prompt_tokens: usize,
+    /// Tokens to generate per sequence (mistralrs: models never stop early).
+    #[arg(long, default_value_t = 128)]
+    pub decode_tokens: u32,
+    /// Batch sizes: this many requests at once.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    pub batch: Vec<usize>,
+}
+
+/// One request's timings.
+struct Timing {
+    first: Duration,
+    end: Duration,
+    prompt_tokens: usize,
+    completion_tokens: usize,
+}
+
+/// Runs `weft bench`.
+pub fn bench(command: BenchCommand) -> ExitCode {
+    let BenchCommand::Model(arguments) = command;
+    block_on(bench_model(arguments))
+}
+
+async fn bench_model(arguments: ModelBenchArguments) -> ExitCode {
+    let settings = match crate::config::load() {
+        Ok(settings) => settings,
+        Err(message) => return fail(exit::INVALID, message),
+    };
+    let Some(spec) = models::default_spec(arguments.model.clone(), &settings) else {
+        return fail(exit::INVALID, "name a model: --model SPEC");
+    };
+    let base = std::env::current_dir().unwrap_or_default();
+    let resolved = match models::resolve(&spec, &base, &settings) {
+        Ok(resolved) => resolved,
+        Err(message) => return fail(exit::INVALID, message),
+    };
+    let opened = open_for_bench(&resolved);
+    let (model, exact_tokens, notes) = match opened {
+        Ok(opened) => opened,
+        Err(message) => return fail(exit::FAILED, message),
+    };
+    let request = prompt(
+        exact_tokens.as_deref(),
+        arguments.prompt_tokens,
+        arguments.decode_tokens,
+    );
+    println!("model: {spec}");
+    for note in &notes {
+        println!("note: {note}");
+    }
+    println!(
+        "prompt: {} tokens{}, {} new tokens per sequence, greedy{}",
+        exact_tokens
+            .as_ref()
+            .map_or(arguments.prompt_tokens, |count| count(&request)),
+        if exact_tokens.is_some() {
+            ""
+        } else {
+            " (approximate)"
+        },
+        arguments.decode_tokens,
+        if exact_tokens.is_some() {
+            ", end tokens ignored"
+        } else {
+            ""
+        },
+    );
+    // Warm-up: first-use costs (kernel compilation, caches) are not measured.
+    if let Err(message) = batch(&model, &request, 1).await {
+        return fail(exit::FAILED, message);
+    }
+    println!("| batch | prefill tok/s | decode tok/s (total) | decode tok/s (each) |");
+    println!("|---|---|---|---|");
+    for size in &arguments.batch {
+        let timings = match batch(&model, &request, (*size).max(1)).await {
+            Ok(timings) => timings,
+            Err(message) => return fail(exit::FAILED, message),
+        };
+        let first = timings
+            .iter()
+            .map(|timing| timing.first)
+            .max()
+            .unwrap_or_default();
+        let end = timings
+            .iter()
+            .map(|timing| timing.end)
+            .max()
+            .unwrap_or_default();
+        let prompt: usize = timings.iter().map(|timing| timing.prompt_tokens).sum();
+        let decoded: usize = timings
+            .iter()
+            .map(|timing| timing.completion_tokens.saturating_sub(1))
+            .sum();
+        let prefill = prompt as f64 / first.as_secs_f64().max(1e-9);
+        let decode = decoded as f64 / (end.saturating_sub(first)).as_secs_f64().max(1e-9);
+        println!(
+            "| {size} | {prefill:.0} | {decode:.1} | {:.1} |",
+            decode / *size as f64
+        );
+    }
+    println!("memory: {}", memory());
+    ExitCode::SUCCESS
+}
+
+type TokenCount = dyn Fn(&ChatRequest) -> usize + Send + Sync;
+
+/// The model, an exact token counter when weft tokenizes (in-process), and notes.
+#[allow(clippy::type_complexity)]
+fn open_for_bench(
+    resolved: &Resolved,
+) -> Result<(Arc<dyn ChatModel>, Option<Arc<TokenCount>>, Vec<String>), String> {
+    #[cfg(feature = "local")]
+    if let Resolved::Local(spec) = resolved {
+        let load = weft_mistralrs::LocalModel::load(spec);
+        let model =
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(load))
+                .map_err(|error| error.to_string())?
+                .ignoring_stop_tokens();
+        let plan = model.plan();
+        let mut notes = plan.notes.clone();
+        notes.push(format!(
+            "{} on {}, {:?}, paged attention {}, up to {} sequences at once",
+            plan.isq
+                .map_or_else(|| "no ISQ".to_owned(), |isq| format!("ISQ {isq:?}")),
+            if plan.cpu { "the CPU" } else { "CUDA" },
+            plan.dtype,
+            if plan.paged_attention { "on" } else { "off" },
+            plan.max_sequences
+        ));
+        let model = Arc::new(model);
+        let counter = model.clone();
+        let count: Arc<TokenCount> = Arc::new(move |request: &ChatRequest| {
+            counter
+                .prompt_tokens(request)
+                .map_or(0, |tokens| tokens.len())
+        });
+        return Ok((model, Some(count), notes));
+    }
+    Ok((models::open(resolved)?, None, Vec::new()))
+}
+
+/// A request whose prompt is about `tokens` long (exactly, with a counter).
+fn prompt(count: Option<&TokenCount>, tokens: usize, decode: u32) -> ChatRequest {
+    const SENTENCE: &str = "The quick brown fox jumps over the lazy dog near the river bank. ";
+    let request = |text: String| ChatRequest {
+        messages: vec![Message::user(text)],
+        sampling: Sampling {
+            max_tokens: Some(decode),
+            ..Sampling::default()
+        },
+        ..ChatRequest::default()
+    };
+    let Some(count) = count else {
+        // About one token per word for Llama-3's tokenizer.
+        let words: Vec<&str> = SENTENCE.split_whitespace().cycle().take(tokens).collect();
+        return request(words.join(" "));
+    };
+    let mut text = String::new();
+    while count(&request(text.clone())) < tokens {
+        text.push_str(SENTENCE);
+    }
+    // Trim back to at most the asked length.
+    while count(&request(text.clone())) > tokens && !text.is_empty() {
+        text.pop();
+    }
+    request(text)
+}
+
+/// Runs `size` copies of `request` at once.
+async fn batch(
+    model: &Arc<dyn ChatModel>,
+    request: &ChatRequest,
+    size: usize,
+) -> Result<Vec<Timing>, String> {
+    let started = Instant::now();
+    let runs = (0..size).map(|_| {
+        let model = model.clone();
+        let request = request.clone();
+        async move {
+            let mut stream = model.chat(request);
+            let mut first = None;
+            let mut usage = None;
+            let mut deltas = 0usize;
+            while let Some(event) = stream.next().await {
+                match event.map_err(|error| error.message)? {
+                    ChatEvent::TextDelta(_) | ChatEvent::ToolCall(_) => {
+                        first.get_or_insert_with(|| started.elapsed());
+                        deltas += 1;
+                    }
+                    ChatEvent::Usage(reported) => usage = Some(reported),
+                    _ => {}
+                }
+            }
+            let end = started.elapsed();
+            Ok::<Timing, String>(Timing {
+                first: first.unwrap_or(end),
+                end,
+                prompt_tokens: usage.map_or(0, |usage| usage.prompt_tokens as usize),
+                completion_tokens: usage.map_or(deltas, |usage| usage.completion_tokens as usize),
+            })
+        }
+    });
+    futures::future::join_all(runs).await.into_iter().collect()
+}
+
+/// GPU memory in use (nvidia-smi, when there is one) and this process's peak memory.
+fn memory() -> String {
+    let mut parts = Vec::new();
+    if let Ok(output) = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=memory.used", "--format=csv,noheader,nounits"])
+        .output()
+        && output.status.success()
+    {
+        let used: f64 = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.trim().parse::<f64>().ok())
+            .sum();
+        parts.push(format!("GPU {:.1} GiB in use (nvidia-smi)", used / 1024.0));
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|line| line.starts_with("VmHWM:"))
+    {
+        let kibibytes: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0);
+        parts.push(format!(
+            "weft's peak resident memory {:.2} GiB",
+            kibibytes / (1024.0 * 1024.0)
+        ));
+    }
+    if parts.is_empty() {
+        "not measured on this system".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}

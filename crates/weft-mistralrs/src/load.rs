@@ -1,0 +1,207 @@
+//! Turning a `mistralrs:` spec into a loaded mistralrs model.
+
+use crate::directory::{ModelFiles, inspect};
+use crate::error::LocalError;
+use mistralrs::core::{DeviceLayerMapMetadata, DeviceMapMetadata, DeviceMapSetting, TokenSource};
+use mistralrs::{
+    IsqType, MemoryGpuConfig, ModelDType, PagedAttentionMetaBuilder, TextModelBuilder,
+};
+use std::path::PathBuf;
+use weft_llm::spec::{Devices, LocalSource, LocalSpec, PagedMemory};
+
+/// The settings a model was loaded with, as weft resolved them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadPlan {
+    /// The directory or hub id.
+    pub model: String,
+    /// The directory's files, when it is local.
+    pub files: Option<ModelFiles>,
+    /// The ISQ type (mistralrs's), if any.
+    pub isq: Option<IsqType>,
+    /// The CPU only.
+    pub cpu: bool,
+    /// Paged attention on.
+    pub paged_attention: bool,
+    /// The most sequences decoded together.
+    pub max_sequences: usize,
+    /// The window weft enforces.
+    pub window: u32,
+    /// The dtype.
+    pub dtype: ModelDType,
+    /// Why weft changed what was asked for (FP8 kept to one sequence, ...), for the logs
+    /// and `weft bench model`.
+    pub notes: Vec<String>,
+}
+
+/// The ISQ names weft accepts, for messages.
+pub const ISQ_NAMES: &str = "fp8 (f8e4m3), q8_0, q4k, q5k, q6k, q8k, q4_0, q4_1, q5_0, q5_1, q8_1, q2k, q3k, hqq4, hqq8, f8q8, mxfp4, afq2-afq8";
+
+/// A mistralrs ISQ type by name.
+pub fn isq_type(name: &str) -> Result<IsqType, LocalError> {
+    let lowered = name.to_lowercase();
+    let lowered = if lowered == "f8e4m3" {
+        "fp8".to_owned()
+    } else {
+        lowered
+    };
+    mistralrs::core::parse_isq_value(&lowered, None).map_err(|_| {
+        LocalError::Option(format!(
+            "`isq={name}` is not an ISQ type; the types are {ISQ_NAMES}"
+        ))
+    })
+}
+
+/// Resolves a spec against the machine and the model's files.
+pub fn plan(spec: &LocalSpec) -> Result<LoadPlan, LocalError> {
+    let (model, files) = match &spec.source {
+        LocalSource::Directory(directory) => {
+            (directory.display().to_string(), Some(inspect(directory)?))
+        }
+        LocalSource::Hub(id) => (id.clone(), None),
+    };
+    let isq = spec.isq.as_deref().map(isq_type).transpose()?;
+    let cuda = cfg!(feature = "cuda");
+    let cpu = matches!(spec.devices, Devices::Cpu) || !cuda;
+    if !cuda && matches!(spec.devices, Devices::Gpus(_)) {
+        return Err(LocalError::Option(
+            "`devices=` names GPUs, but this weft was built without CUDA (build it with `--features cuda`)".into(),
+        ));
+    }
+    let dtype = match spec.dtype.as_deref() {
+        None | Some("auto") => {
+            if cpu {
+                ModelDType::Auto
+            } else {
+                // mistralrs's automatic choice runs nvidia-smi; bf16 is what Llama-3.1 ships.
+                ModelDType::BF16
+            }
+        }
+        Some("bf16") if cpu => {
+            return Err(LocalError::Option(
+                "`dtype=bf16` on the CPU loads but every request fails (candle has no CPU bf16 matmul); use auto, f16 or f32".into(),
+            ));
+        }
+        Some("bf16") => ModelDType::BF16,
+        Some("f16") => ModelDType::F16,
+        Some("f32") => ModelDType::F32,
+        Some(other) => {
+            return Err(LocalError::Option(format!(
+                "`dtype={other}` is not a dtype; use auto, bf16, f16 or f32"
+            )));
+        }
+    };
+    let paged_attention = match spec.paged_attention {
+        Some(true) if cpu => {
+            return Err(LocalError::Option(
+                "paged attention needs a CUDA GPU; this model runs on the CPU".into(),
+            ));
+        }
+        Some(choice) => choice,
+        None => !cpu,
+    };
+    let mut notes = Vec::new();
+    let mut max_sequences = spec.max_sequences.unwrap_or(32);
+    if isq == Some(IsqType::F8E4M3) && max_sequences > 1 {
+        max_sequences = 1;
+        notes.push(
+            "FP8 ISQ runs one sequence at a time: mistralrs 0.8.1 fails with more than one in a batch (\"`b` must have the same batch size as `a`\"); other requests wait their turn".into(),
+        );
+    }
+    if isq == Some(IsqType::F8Q8) && !cpu {
+        return Err(LocalError::Option(
+            "`isq=f8q8` fails on CUDA in mistralrs 0.8.1 (\"device mismatch in matmul\"); use fp8 or q8_0".into(),
+        ));
+    }
+    let model_window = files.as_ref().map_or(131_072, |files| files.window);
+    let window = spec
+        .context_window
+        .map_or(model_window, |asked| asked.min(model_window));
+    Ok(LoadPlan {
+        model,
+        files,
+        isq,
+        cpu,
+        paged_attention,
+        max_sequences,
+        window,
+        dtype,
+        notes,
+    })
+}
+
+/// The mistralrs builder for a plan.
+pub fn builder(spec: &LocalSpec, plan: &LoadPlan) -> Result<TextModelBuilder, LocalError> {
+    let mut builder = TextModelBuilder::new(&plan.model)
+        .with_dtype(plan.dtype)
+        .with_max_num_seqs(plan.max_sequences)
+        .with_prefix_cache_n(None);
+    builder = match &spec.source {
+        LocalSource::Directory(_) => builder.with_token_source(TokenSource::None),
+        LocalSource::Hub(_) => builder.with_token_source(TokenSource::EnvVar("HF_TOKEN".into())),
+    };
+    if let Some(isq) = plan.isq {
+        builder = builder.with_isq(isq);
+    }
+    if plan.cpu {
+        builder = builder.with_force_cpu();
+    }
+    if let Devices::Gpus(gpus) = &spec.devices {
+        let layers = plan
+            .files
+            .as_ref()
+            .map(|files| files.layers)
+            .ok_or_else(|| {
+                LocalError::Option(
+                "`devices=` with GPU numbers needs a local model directory (to count its layers)"
+                    .into(),
+            )
+            })?;
+        let counts: Vec<usize> = if gpus.iter().all(|(_, count)| count.is_some()) {
+            gpus.iter().map(|(_, count)| count.unwrap_or(0)).collect()
+        } else {
+            let share = layers / gpus.len().max(1);
+            let extra = layers % gpus.len().max(1);
+            (0..gpus.len())
+                .map(|index| share + usize::from(index < extra))
+                .collect()
+        };
+        if counts.iter().sum::<usize>() != layers {
+            return Err(LocalError::Option(format!(
+                "`devices=` places {} layers but the model has {layers}",
+                counts.iter().sum::<usize>()
+            )));
+        }
+        let mapping = gpus
+            .iter()
+            .zip(counts)
+            .map(|((ordinal, _), layers)| DeviceLayerMapMetadata {
+                ordinal: *ordinal,
+                layers,
+            })
+            .collect();
+        builder = builder.with_device_mapping(DeviceMapSetting::Map(
+            DeviceMapMetadata::from_num_device_layers(mapping),
+        ));
+    }
+    if plan.paged_attention {
+        let memory = match spec.paged_memory {
+            Some(PagedMemory::Fraction(fraction)) => MemoryGpuConfig::Utilization(fraction),
+            Some(PagedMemory::Megabytes(megabytes)) => MemoryGpuConfig::MbAmount(megabytes),
+            None => MemoryGpuConfig::ContextSize(plan.window as usize),
+        };
+        let mut paged = PagedAttentionMetaBuilder::default().with_gpu_memory(memory);
+        if let Some(block_size) = spec.block_size {
+            paged = paged.with_block_size(block_size);
+        }
+        let config = paged
+            .build()
+            .map_err(|error| LocalError::Option(format!("paged attention: {error}")))?;
+        builder = builder.with_paged_attn(config);
+    }
+    Ok(builder)
+}
+
+/// The directory of a plan's model, when it is local.
+pub fn directory(plan: &LoadPlan) -> Option<PathBuf> {
+    plan.files.as_ref().map(|files| files.directory.clone())
+}

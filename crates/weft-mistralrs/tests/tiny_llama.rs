@@ -1,0 +1,316 @@
+//! The mistralrs backend on the CPU with a tiny random-weight Llama-3.1 model made on the
+//! spot (weft-fixtures), quantized to FP8 in situ: loading, exact token counts, stopping at
+//! `<|eot_id|>`, streaming order, tool calls, and the errors a bad directory gives.
+
+// Test helpers outside `#[test]` functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::path::Path;
+use weft_core::{
+    ChatEvent, ChatModel, ChatRequest, ErrorKind, FinishReason, Message, ModelError, Sampling,
+    ToolSpec,
+};
+use weft_fixtures::{Shape, write_model};
+use weft_llm::ModelSpec;
+use weft_llm::spec::LocalSpec;
+use weft_mistralrs::{LocalError, LocalModel};
+
+fn spec(directory: &Path, query: &str) -> LocalSpec {
+    let text = format!("mistralrs:{}?{query}", directory.display());
+    match ModelSpec::parse(&text, Path::new("/")).unwrap() {
+        ModelSpec::Local(spec) => spec,
+        other => panic!("not a local spec: {other:?}"),
+    }
+}
+
+async fn events(model: &LocalModel, request: ChatRequest) -> Vec<ChatEvent> {
+    model
+        .chat(request)
+        .collect::<Vec<Result<ChatEvent, ModelError>>>()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn text_of(events: &[ChatEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            ChatEvent::TextDelta(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One test, so the model loads once: each step checks one part of the pipeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
+    let directory = tempfile::tempdir().unwrap();
+    write_model(directory.path(), Shape::TINY, 7).unwrap();
+    let model = LocalModel::load(&spec(directory.path(), "isq=fp8&devices=cpu"))
+        .await
+        .unwrap();
+    assert_eq!(
+        model.context_window(),
+        131_072,
+        "the window comes from config.json"
+    );
+    assert_eq!(
+        model.plan().max_sequences,
+        1,
+        "FP8 keeps to one sequence at a time"
+    );
+    assert!(
+        model
+            .plan()
+            .notes
+            .iter()
+            .any(|note| note.contains("one sequence"))
+    );
+
+    // Exactly 12 tokens when the end tokens are banned; counts are the tokenizer's.
+    let request = ChatRequest {
+        messages: vec![
+            Message::system("Be brief."),
+            Message::user("Say something."),
+        ],
+        sampling: Sampling {
+            max_tokens: Some(12),
+            ..Sampling::default()
+        },
+        ..ChatRequest::default()
+    };
+    let prompt_tokens = model.prompt_tokens(&request).unwrap().len() as u32;
+    let fixed = LocalModel::load(&spec(directory.path(), "isq=fp8&devices=cpu"))
+        .await
+        .unwrap()
+        .ignoring_stop_tokens();
+    let all = events(&fixed, request.clone()).await;
+    let (last, rest) = all.split_last().unwrap();
+    assert_eq!(*last, ChatEvent::Finished(FinishReason::Length));
+    let ChatEvent::Usage(usage) = rest.last().unwrap() else {
+        panic!("usage comes just before the end: {all:?}")
+    };
+    assert_eq!(usage.prompt_tokens, prompt_tokens);
+    assert_eq!(usage.completion_tokens, 12);
+    assert!(
+        rest[..rest.len() - 1]
+            .iter()
+            .all(|event| matches!(event, ChatEvent::TextDelta(_))),
+        "text first, then usage, then the end: {all:?}"
+    );
+
+    // A reply cut inside a UTF-8 character (random bytes often are) still ends properly:
+    // mistralrs 0.8.1 sends no last chunk then, and weft ends the reply itself.
+    for text in ["", "x", "The quick brown", "Ünïcödé ठीक है สวัสดี"] {
+        let all = events(
+            &fixed,
+            ChatRequest {
+                messages: vec![Message::user(text)],
+                sampling: Sampling {
+                    max_tokens: Some(6),
+                    ..Sampling::default()
+                },
+                ..ChatRequest::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            all.last(),
+            Some(&ChatEvent::Finished(FinishReason::Length)),
+            "{text:?}: {all:?}"
+        );
+        assert!(
+            all.iter().any(
+                |event| matches!(event, ChatEvent::Usage(usage) if usage.completion_tokens == 6)
+            ),
+            "{text:?}: {all:?}"
+        );
+    }
+
+    // Structured output: the grammar ends the JSON, then only <|eot_id|> may follow, and
+    // the model stops there. Every byte is one token of this tokenizer, plus the end token.
+    let schema = json!({
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 6}},
+        "required": ["answer"],
+        "additionalProperties": false
+    });
+    let all = events(
+        &model,
+        ChatRequest {
+            messages: vec![Message::user("Answer in JSON.")],
+            output_schema: Some(schema),
+            sampling: Sampling {
+                max_tokens: Some(200),
+                ..Sampling::default()
+            },
+            ..ChatRequest::default()
+        },
+    )
+    .await;
+    let text = text_of(&all);
+    let value: Value =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+    assert!(value["answer"].is_string(), "{text}");
+    assert!(!text.contains("<|"), "no special token in the text: {text}");
+    assert_eq!(all.last(), Some(&ChatEvent::Finished(FinishReason::Stop)));
+    let usage = all
+        .iter()
+        .find_map(|event| match event {
+            ChatEvent::Usage(usage) => Some(*usage),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(usage.completion_tokens as usize, text.len() + 1, "{text}");
+
+    // A tool call the model writes comes back as a tool call, not as text.
+    let call_schema = json!({
+        "type": "object",
+        "properties": {
+            "name": {"const": "get_weather"},
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 5}},
+                "required": ["city"],
+                "additionalProperties": false
+            }
+        },
+        "required": ["name", "parameters"],
+        "additionalProperties": false
+    });
+    let all = events(
+        &model,
+        ChatRequest {
+            messages: vec![Message::user("Weather in Paris?")],
+            tools: vec![ToolSpec {
+                name: "get_weather".into(),
+                description: "The weather in a city.".into(),
+                parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+            }],
+            output_schema: Some(call_schema),
+            sampling: Sampling {
+                max_tokens: Some(200),
+                ..Sampling::default()
+            },
+            ..ChatRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        text_of(&all),
+        "",
+        "the call was not streamed as text: {all:?}"
+    );
+    let calls: Vec<_> = all
+        .iter()
+        .filter_map(|event| match event {
+            ChatEvent::ToolCall(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 1, "{all:?}");
+    assert_eq!(calls[0].name, "get_weather");
+    assert!(calls[0].arguments["city"].is_string(), "{:?}", calls[0]);
+    assert_eq!(
+        all.last(),
+        Some(&ChatEvent::Finished(FinishReason::ToolCalls))
+    );
+
+    // A prompt that does not fit the window is refused before any work, with the counts.
+    let small = LocalModel::load(&spec(directory.path(), "devices=cpu&window=40"))
+        .await
+        .unwrap();
+    let error = small
+        .chat(ChatRequest {
+            messages: vec![Message::user(
+                "This prompt is far longer than forty tokens of one byte each.",
+            )],
+            ..ChatRequest::default()
+        })
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::LimitExceeded);
+    assert!(
+        error.message.contains("window is 40 tokens"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn a_bad_model_directory_is_a_clear_error() {
+    let directory = tempfile::tempdir().unwrap();
+    write_model(directory.path(), Shape::TINY, 1).unwrap();
+    let load = |query: &'static str| {
+        let spec = spec(directory.path(), query);
+        async move { LocalModel::load(&spec).await.unwrap_err() }
+    };
+
+    std::fs::rename(
+        directory.path().join("tokenizer.json"),
+        directory.path().join("tokenizer.json.away"),
+    )
+    .unwrap();
+    let error = load("devices=cpu").await;
+    assert!(
+        matches!(&error, LocalError::MissingFile { file, .. } if file == "tokenizer.json"),
+        "{error}"
+    );
+    std::fs::rename(
+        directory.path().join("tokenizer.json.away"),
+        directory.path().join("tokenizer.json"),
+    )
+    .unwrap();
+
+    let config_path = directory.path().join("config.json");
+    let original = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(
+        &config_path,
+        original.replace("LlamaForCausalLM", "MixtralForCausalLM"),
+    )
+    .unwrap();
+    let error = load("devices=cpu").await.to_string();
+    assert!(
+        error.contains("MixtralForCausalLM is not supported"),
+        "{error}"
+    );
+    std::fs::write(&config_path, &original).unwrap();
+
+    let settings_path = directory.path().join("tokenizer_config.json");
+    let settings = std::fs::read_to_string(&settings_path).unwrap();
+    std::fs::write(
+        &settings_path,
+        settings.replace("\"eos_token\": \"<|eot_id|>\"", "\"eos_token\": \"</s>\""),
+    )
+    .unwrap();
+    let error = load("devices=cpu").await.to_string();
+    assert!(
+        error.contains("eos_token </s> is not in tokenizer.json"),
+        "{error}"
+    );
+    std::fs::write(&settings_path, settings).unwrap();
+
+    let error = load("devices=cpu&isq=q9").await.to_string();
+    assert!(error.contains("`isq=q9` is not an ISQ type"), "{error}");
+    let error = load("devices=cpu&dtype=bf16").await.to_string();
+    assert!(error.contains("no CPU bf16 matmul"), "{error}");
+
+    std::fs::remove_file(directory.path().join("model.safetensors")).unwrap();
+    let error = load("devices=cpu").await;
+    assert!(
+        matches!(&error, LocalError::MissingFile { file, .. } if file == "model.safetensors"),
+        "{error}"
+    );
+
+    let error = LocalModel::load(&spec(&directory.path().join("nowhere"), "devices=cpu"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("does not exist"), "{error}");
+}
