@@ -10,7 +10,10 @@
 #   scripts/gpu-bench.sh run [WORK_DIR]
 #       On the GPU machine, in the folder holding weft.xz: unpacks weft, writes a
 #       random-weight Llama-3.1-8B-shaped model (`weft dev tiny-llama --shape 8b`, 15 GiB) and
-#       runs `weft bench model` for bf16, bf16 + paged attention and FP8 ISQ, at batch 1 and 8.
+#       the same shape as a block-scaled FP8 checkpoint (`--fp8-blocks 128`, 8 GiB), and runs
+#       `weft bench model` at batch 1 and 8 for: bf16, bf16 + paged attention, FP8 ISQ, FP8 ISQ
+#       on the inner feed-forward projections only, and the FP8 checkpoint (with and without
+#       paged attention).
 #       Needs the NVIDIA driver and the CUDA 13 runtime libraries (libcudart, libcublas,
 #       libcublasLt, libcurand): set CUDA_LIBRARIES to their folder if they are not on the
 #       loader's path (a PyTorch cu13 venv has them under .../site-packages/nvidia/cu13/lib).
@@ -76,13 +79,20 @@ run() {
         export LD_LIBRARY_PATH="$CUDA_LIBRARIES${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     fi
     export CUDA_CACHE_PATH="${CUDA_CACHE_PATH:-/tmp/weft-cuda-cache}"
-    local model="${MODEL_DIR:-/tmp/weft-llama-8b}"
+    local model="${MODEL_DIR:-/tmp/weft-llama-8b}" fp8="${FP8_MODEL_DIR:-/tmp/weft-llama-8b-fp8}"
     [ -f "$model/model.safetensors" ] || ./weft dev tiny-llama --shape 8b "$model"
+    [ -f "$fp8/model.safetensors" ] || ./weft dev tiny-llama --shape 8b --fp8-blocks 128 "$fp8"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     local prompt="${PROMPT_TOKENS:-512}" decode="${DECODE_TOKENS:-128}"
-    for options in "dtype=bf16&paged=off" "dtype=bf16&paged=on" "dtype=bf16&isq=fp8&paged=off"; do
-        echo "== mistralrs:$model?$options"
-        ./weft bench model --model "mistralrs:$model?$options" \
+    for spec in \
+        "$model?dtype=bf16&paged=off" \
+        "$model?dtype=bf16&paged=on" \
+        "$model?dtype=bf16&isq=fp8&paged=off" \
+        "$model?dtype=bf16&isq=fp8&isq_scope=ffn&paged=off" \
+        "$fp8?dtype=bf16&paged=off" \
+        "$fp8?dtype=bf16&paged=on"; do
+        echo "== mistralrs:$spec"
+        ./weft bench model --model "mistralrs:$spec" \
             --prompt-tokens "$prompt" --decode-tokens "$decode" --batch 1,8 || echo "(failed: exit $?)"
     done
 }

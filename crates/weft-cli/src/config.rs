@@ -55,6 +55,9 @@ pub struct ModelDefinition {
     pub max_retries: Option<u32>,
     /// mistralrs: in-situ quantization (`fp8`, `q8_0`, `q4k`, ...).
     pub isq: Option<String>,
+    /// mistralrs: `all` (default) or `ffn` (only the feed-forward projections of the inner
+    /// layers).
+    pub isq_scope: Option<String>,
     /// mistralrs: `auto`, `cpu`, `0,1` or `0:16,1:16`.
     pub devices: Option<String>,
     /// mistralrs: paged attention (default: on with CUDA).

@@ -59,6 +59,7 @@ fn definition_spec(
     ];
     let local_options: Vec<(&str, Option<String>)> = vec![
         ("isq", definition.isq.clone()),
+        ("isq_scope", definition.isq_scope.clone()),
         ("devices", definition.devices.clone()),
         (
             "paged",

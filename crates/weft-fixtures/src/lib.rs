@@ -11,4 +11,4 @@ pub mod safetensors;
 pub mod tiny_llama;
 mod tokenizer;
 
-pub use tiny_llama::{Shape, TinyLlamaError, write_model};
+pub use tiny_llama::{Shape, TinyLlamaError, Weights, write_model, write_model_with};

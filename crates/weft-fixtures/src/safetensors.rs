@@ -13,16 +13,39 @@ pub struct TensorPlan {
     pub fill: Fill,
 }
 
-/// How a tensor is filled.
+/// How a tensor is filled, and in which dtype.
 #[derive(Debug, Clone, Copy)]
 pub enum Fill {
-    /// Uniform random values in `[-scale, scale]`.
+    /// bf16: uniform random values in `[-scale, scale]`.
     Random {
         /// The bound.
         scale: f32,
     },
-    /// Every element this value (norm weights).
+    /// bf16: every element this value (norm weights).
     Constant(f32),
+    /// FP8 (E4M3): uniform random values spanning the whole FP8 range; the tensor's
+    /// `weight_scale_inv` brings them back to their real size.
+    RandomFp8,
+    /// f32: every element this value (FP8 block scales).
+    ConstantF32(f32),
+}
+
+impl Fill {
+    fn dtype(self) -> &'static str {
+        match self {
+            Self::Random { .. } | Self::Constant(_) => "BF16",
+            Self::RandomFp8 => "F8_E4M3",
+            Self::ConstantF32(_) => "F32",
+        }
+    }
+
+    fn element_bytes(self) -> usize {
+        match self {
+            Self::Random { .. } | Self::Constant(_) => 2,
+            Self::RandomFp8 => 1,
+            Self::ConstantF32(_) => 4,
+        }
+    }
 }
 
 impl TensorPlan {
@@ -31,17 +54,48 @@ impl TensorPlan {
     }
 }
 
-/// Writes `tensors` as bf16 to `out`, random values drawn from `seed`. Memory stays
-/// bounded: values are made and written a block at a time.
-pub fn write_bf16(out: &mut impl Write, tensors: &[TensorPlan], seed: u64) -> io::Result<u64> {
+/// The largest finite FP8 E4M3 value.
+pub const FP8_MAX: f32 = 448.0;
+
+/// A float as FP8 E4M3 (the `fn` variant: no infinities), rounded to nearest even and
+/// saturated at ±448.
+pub fn e4m3_bits(value: f32) -> u8 {
+    if value.is_nan() {
+        return 0x7f;
+    }
+    let sign = if value.is_sign_negative() { 0x80 } else { 0 };
+    let magnitude = value.abs().min(FP8_MAX);
+    // Below 2^-6 the format is subnormal: steps of 2^-9.
+    if magnitude < 2f32.powi(-6) {
+        let steps = (magnitude * 512.0).round_ties_even() as u8;
+        // Eight steps are 2^-6, the smallest normal number, whose code is also 8.
+        return sign | steps;
+    }
+    let bits = magnitude.to_bits();
+    let mut exponent = ((bits >> 23) & 0xff) as i32 - 127 + 7;
+    let fraction = (bits & 0x7f_ffff) as f32 / (1u32 << 23) as f32;
+    let mut mantissa = (fraction * 8.0).round_ties_even() as i32;
+    if mantissa == 8 {
+        mantissa = 0;
+        exponent += 1;
+    }
+    if exponent > 15 || (exponent == 15 && mantissa > 6) {
+        (exponent, mantissa) = (15, 6);
+    }
+    sign | ((exponent as u8) << 3) | mantissa as u8
+}
+
+/// Writes `tensors` to `out`, random values drawn from `seed`. Memory stays bounded:
+/// values are made and written a block at a time.
+pub fn write_tensors(out: &mut impl Write, tensors: &[TensorPlan], seed: u64) -> io::Result<u64> {
     let mut header = serde_json::Map::new();
     let mut offset = 0usize;
     for tensor in tensors {
-        let bytes = tensor.elements() * 2;
+        let bytes = tensor.elements() * tensor.fill.element_bytes();
         header.insert(
             tensor.name.clone(),
             serde_json::json!({
-                "dtype": "BF16",
+                "dtype": tensor.fill.dtype(),
                 "shape": tensor.shape,
                 "data_offsets": [offset, offset + bytes],
             }),
@@ -67,11 +121,19 @@ pub fn write_bf16(out: &mut impl Write, tensors: &[TensorPlan], seed: u64) -> io
             let count = left.min(1 << 19);
             block.clear();
             for _ in 0..count {
-                let value = match tensor.fill {
-                    Fill::Random { scale } => (random.unit() * 2.0 - 1.0) * scale,
-                    Fill::Constant(value) => value,
-                };
-                block.extend_from_slice(&bf16_bits(value).to_le_bytes());
+                match tensor.fill {
+                    Fill::Random { scale } => {
+                        let value = (random.unit() * 2.0 - 1.0) * scale;
+                        block.extend_from_slice(&bf16_bits(value).to_le_bytes());
+                    }
+                    Fill::Constant(value) => {
+                        block.extend_from_slice(&bf16_bits(value).to_le_bytes());
+                    }
+                    Fill::RandomFp8 => {
+                        block.push(e4m3_bits((random.unit() * 2.0 - 1.0) * FP8_MAX));
+                    }
+                    Fill::ConstantF32(value) => block.extend_from_slice(&value.to_le_bytes()),
+                }
             }
             out.write_all(&block)?;
             left -= count;
@@ -117,6 +179,19 @@ mod tests {
     }
 
     #[test]
+    fn fp8_e4m3_encodes_like_the_standard() {
+        assert_eq!(e4m3_bits(0.0), 0x00);
+        assert_eq!(e4m3_bits(1.0), 0x38);
+        assert_eq!(e4m3_bits(-2.0), 0xc0);
+        assert_eq!(e4m3_bits(448.0), 0x7e);
+        assert_eq!(e4m3_bits(1.0e6), 0x7e, "saturates");
+        assert_eq!(e4m3_bits(0.007_812_5), 0x04, "a subnormal: 4 x 2^-9");
+        assert_eq!(e4m3_bits(1.0625), 0x38, "a tie rounds to even");
+        assert_eq!(e4m3_bits(1.1875), 0x3a, "a tie rounds to even");
+        assert_eq!(e4m3_bits(2f32.powi(-6)), 0x08);
+    }
+
+    #[test]
     fn the_header_describes_the_bytes() {
         let tensors = [
             TensorPlan {
@@ -131,7 +206,7 @@ mod tests {
             },
         ];
         let mut bytes = Vec::new();
-        let written = write_bf16(&mut bytes, &tensors, 7).unwrap();
+        let written = write_tensors(&mut bytes, &tensors, 7).unwrap();
         assert_eq!(written as usize, bytes.len());
         let header_length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let header: serde_json::Value =

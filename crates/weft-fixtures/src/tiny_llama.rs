@@ -1,6 +1,6 @@
 //! Writing a random-weight model directory with the Llama-3.1 architecture.
 
-use crate::safetensors::{Fill, TensorPlan, write_bf16};
+use crate::safetensors::{FP8_MAX, Fill, TensorPlan, write_tensors};
 use crate::tokenizer::{SPECIAL_TOKENS, tokenizer_json};
 use serde_json::json;
 use std::io::BufWriter;
@@ -70,6 +70,18 @@ impl Shape {
     }
 }
 
+/// How the linear layers' weights are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Weights {
+    /// bf16, as Meta ships Llama-3.1.
+    #[default]
+    Bf16,
+    /// A prequantized FP8 checkpoint: E4M3 weights with one f32 scale per square block of
+    /// this many rows and columns (`quantization_config.quant_method: fp8`, as block-scaled
+    /// FP8 checkpoints are published); embeddings, norms and the head stay bf16.
+    Fp8Blocks(usize),
+}
+
 /// A model directory that could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum TinyLlamaError {
@@ -94,9 +106,27 @@ const CHAT_TEMPLATE: &str = "{{- bos_token }}\
 {%- endfor %}\
 {%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}";
 
-/// Writes a model of `shape` with weights drawn from `seed` into `directory` (created if
-/// needed); returns the bytes of weights written.
+/// Writes a bf16 model of `shape` with weights drawn from `seed` into `directory` (created
+/// if needed); returns the bytes of weights written.
 pub fn write_model(directory: &Path, shape: Shape, seed: u64) -> Result<u64, TinyLlamaError> {
+    write_model_with(directory, shape, seed, Weights::Bf16)
+}
+
+/// [`write_model`] with the linear layers stored as `weights` says.
+pub fn write_model_with(
+    directory: &Path,
+    shape: Shape,
+    seed: u64,
+    weights: Weights,
+) -> Result<u64, TinyLlamaError> {
+    if let Weights::Fp8Blocks(block) = weights
+        && (block == 0 || !shape.hidden.is_multiple_of(block))
+    {
+        return Err(TinyLlamaError::Shape(format!(
+            "FP8 blocks of {block} must divide the hidden size {}",
+            shape.hidden
+        )));
+    }
     if shape.heads == 0
         || shape.kv_heads == 0
         || !shape.hidden.is_multiple_of(shape.heads)
@@ -127,7 +157,7 @@ pub fn write_model(directory: &Path, shape: Shape, seed: u64) -> Result<u64, Tin
         special("<|eom_id|>"),
         special("<|eot_id|>"),
     ];
-    let config = json!({
+    let mut config = json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
         "hidden_size": shape.hidden,
@@ -158,6 +188,17 @@ pub fn write_model(directory: &Path, shape: Shape, seed: u64) -> Result<u64, Tin
         "pretraining_tp": 1,
         "use_cache": true
     });
+    if let (Weights::Fp8Blocks(block), Some(object)) = (weights, config.as_object_mut()) {
+        object.insert(
+            "quantization_config".into(),
+            json!({
+                "quant_method": "fp8",
+                "fmt": "e4m3",
+                "activation_scheme": "dynamic",
+                "weight_block_size": [block, block]
+            }),
+        );
+    }
     let generation = json!({
         "bos_token_id": begin,
         "eos_token_id": stops,
@@ -187,14 +228,14 @@ pub fn write_model(directory: &Path, shape: Shape, seed: u64) -> Result<u64, Tin
     let path = directory.join("model.safetensors");
     let file = std::fs::File::create(&path).map_err(io(&path))?;
     let mut out = BufWriter::with_capacity(1 << 22, file);
-    let written = write_bf16(&mut out, &tensors(shape), seed).map_err(io(&path))?;
+    let written = write_tensors(&mut out, &tensors(shape, weights), seed).map_err(io(&path))?;
     std::io::Write::flush(&mut out).map_err(io(&path))?;
     Ok(written)
 }
 
 /// Every tensor of `LlamaForCausalLM`, with weights scaled like a trained model's so that
 /// activations stay finite through the layers.
-fn tensors(shape: Shape) -> Vec<TensorPlan> {
+fn tensors(shape: Shape, weights: Weights) -> Vec<TensorPlan> {
     let head_dim = shape.head_dim();
     let random = |_rows: usize, columns: usize| Fill::Random {
         scale: (3.0 / columns as f32).sqrt(),
@@ -216,10 +257,26 @@ fn tensors(shape: Shape) -> Vec<TensorPlan> {
             ("mlp.down_proj", shape.hidden, shape.intermediate),
         ];
         for (name, rows, columns) in linears {
+            let Weights::Fp8Blocks(block) = weights else {
+                plans.push(TensorPlan {
+                    name: format!("{prefix}.{name}.weight"),
+                    shape: vec![rows, columns],
+                    fill: random(rows, columns),
+                });
+                continue;
+            };
+            let Fill::Random { scale } = random(rows, columns) else {
+                continue;
+            };
             plans.push(TensorPlan {
                 name: format!("{prefix}.{name}.weight"),
                 shape: vec![rows, columns],
-                fill: random(rows, columns),
+                fill: Fill::RandomFp8,
+            });
+            plans.push(TensorPlan {
+                name: format!("{prefix}.{name}.weight_scale_inv"),
+                shape: vec![rows.div_ceil(block), columns.div_ceil(block)],
+                fill: Fill::ConstantF32(scale / FP8_MAX),
             });
         }
         for norm in ["input_layernorm", "post_attention_layernorm"] {
@@ -286,6 +343,27 @@ mod tests {
         write_model(second.path(), Shape::TINY, 9).unwrap();
         let read = |path: &Path| std::fs::read(path.join("model.safetensors")).unwrap();
         assert_eq!(read(first.path()), read(second.path()));
+    }
+
+    #[test]
+    fn an_fp8_checkpoint_has_e4m3_weights_and_block_scales() {
+        let directory = tempfile::tempdir().unwrap();
+        write_model_with(directory.path(), Shape::TINY, 1, Weights::Fp8Blocks(32)).unwrap();
+        let config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(directory.path().join("config.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config["quantization_config"]["quant_method"], "fp8");
+        assert_eq!(config["quantization_config"]["weight_block_size"], json!([32, 32]));
+        let bytes = std::fs::read(directory.path().join("model.safetensors")).unwrap();
+        let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + length]).unwrap();
+        let up = &header["model.layers.0.mlp.up_proj.weight"];
+        assert_eq!(up["dtype"], "F8_E4M3");
+        let scales = &header["model.layers.0.mlp.up_proj.weight_scale_inv"];
+        assert_eq!(scales["dtype"], "F32");
+        assert_eq!(scales["shape"], json!([4, 2]), "128 x 64 in blocks of 32");
+        assert_eq!(header["lm_head.weight"]["dtype"], "BF16");
     }
 
     #[test]

@@ -57,6 +57,17 @@ pub enum LocalSource {
     Hub(String),
 }
 
+/// Which weights in-situ quantization applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IsqScope {
+    /// Every linear layer (mistralrs's choice of them).
+    #[default]
+    All,
+    /// Only the feed-forward projections (gate, up, down) of every layer but the first and
+    /// the last, as Meta's FP8 release of Llama-3.1-405B does; attention stays unquantized.
+    Ffn,
+}
+
 /// Which devices an in-process model uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Devices {
@@ -76,6 +87,8 @@ pub struct LocalSpec {
     pub source: LocalSource,
     /// In-situ quantization by mistralrs's name or weft's (`fp8`, `q8_0`, `q4k`, ...).
     pub isq: Option<String>,
+    /// Which weights the ISQ applies to.
+    pub isq_scope: IsqScope,
     /// Devices.
     pub devices: Devices,
     /// Paged attention: `None` is the default (on with CUDA, off on the CPU).
@@ -107,6 +120,7 @@ impl LocalSpec {
         Self {
             source,
             isq: None,
+            isq_scope: IsqScope::All,
             devices: Devices::Auto,
             paged_attention: None,
             paged_memory: None,
@@ -211,6 +225,13 @@ pub fn apply_local_option(spec: &mut LocalSpec, key: &str, value: &str) -> Resul
     };
     match key {
         "isq" => spec.isq = Some(value.to_owned()).filter(|isq| !isq.is_empty() && isq != "none"),
+        "isq_scope" => {
+            spec.isq_scope = match value {
+                "all" => IsqScope::All,
+                "ffn" => IsqScope::Ffn,
+                _ => return Err(format!("`isq_scope={value}`: expected all or ffn")),
+            }
+        }
         "devices" => spec.devices = parse_devices(value)?,
         "paged" => {
             spec.paged_attention = Some(match value {

@@ -7,7 +7,7 @@ use mistralrs::{
     IsqType, MemoryGpuConfig, ModelDType, PagedAttentionMetaBuilder, TextModelBuilder,
 };
 use std::path::PathBuf;
-use weft_llm::spec::{Devices, LocalSource, LocalSpec, PagedMemory};
+use weft_llm::spec::{Devices, IsqScope, LocalSource, LocalSpec, PagedMemory};
 
 /// The settings a model was loaded with, as weft resolved them.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,20 @@ pub fn plan(spec: &LocalSpec) -> Result<LoadPlan, LocalError> {
         None => !cpu,
     };
     let mut notes = Vec::new();
+    if spec.isq_scope == IsqScope::Ffn {
+        if isq.is_none() {
+            return Err(LocalError::Option(
+                "`isq_scope=ffn` says which weights to quantize; name the type too (`isq=fp8`)"
+                    .into(),
+            ));
+        }
+        if let Some(files) = files.as_ref().filter(|files| files.layers < 3) {
+            notes.push(format!(
+                "isq_scope=ffn keeps the first and last layers unquantized; this model has {} layers, so nothing is quantized",
+                files.layers
+            ));
+        }
+    }
     let mut max_sequences = spec.max_sequences.unwrap_or(32);
     if isq == Some(IsqType::F8E4M3) && max_sequences > 1 {
         max_sequences = 1;
@@ -139,8 +153,17 @@ pub fn builder(spec: &LocalSpec, plan: &LoadPlan) -> Result<TextModelBuilder, Lo
         LocalSource::Directory(_) => builder.with_token_source(TokenSource::None),
         LocalSource::Hub(_) => builder.with_token_source(TokenSource::EnvVar("HF_TOKEN".into())),
     };
-    if let Some(isq) = plan.isq {
-        builder = builder.with_isq(isq);
+    match (plan.isq, spec.isq_scope) {
+        (Some(isq), IsqScope::All) => builder = builder.with_isq(isq),
+        (Some(isq), IsqScope::Ffn) => {
+            let layers = plan.files.as_ref().map(|files| files.layers).ok_or_else(|| {
+                LocalError::Option("`isq_scope=ffn` needs a local model directory".into())
+            })?;
+            let topology = mistralrs::core::Topology::from_str(&ffn_topology(layers, isq))
+                .map_err(|error| LocalError::Option(format!("isq_scope=ffn: {error}")))?;
+            builder = builder.with_topology(topology);
+        }
+        (None, _) => {}
     }
     if plan.cpu {
         builder = builder.with_force_cpu();
@@ -201,7 +224,55 @@ pub fn builder(spec: &LocalSpec, plan: &LoadPlan) -> Result<TextModelBuilder, Lo
     Ok(builder)
 }
 
+/// A mistralrs topology that quantizes only the feed-forward projections of layers 1 to
+/// `layers - 2`: the first and the last layer, and all attention, keep their dtype.
+pub fn ffn_topology(layers: usize, isq: IsqType) -> String {
+    let inner: Vec<String> = (1..layers.saturating_sub(1))
+        .map(|layer| layer.to_string())
+        .collect();
+    if inner.is_empty() {
+        return "{}\n".to_owned();
+    }
+    let name = crate::load::isq_name(isq);
+    format!(
+        "'/layers\\.({})\\.mlp\\.(gate|up|down)_proj/':\n  isq: {name}\n",
+        inner.join("|")
+    )
+}
+
+/// The name mistralrs's parser takes for an ISQ type.
+pub fn isq_name(isq: IsqType) -> String {
+    match isq {
+        IsqType::F8E4M3 => "fp8".to_owned(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 /// The directory of a plan's model, when it is local.
 pub fn directory(plan: &LoadPlan) -> Option<PathBuf> {
     plan.files.as_ref().map(|files| files.directory.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ffn_scope_quantizes_inner_feed_forward_projections_only() {
+        let topology = mistralrs::core::Topology::from_str(&ffn_topology(32, IsqType::F8E4M3))
+            .expect("mistralrs reads the topology");
+        let quantized = |name: &str| {
+            topology
+                .match_for_name(name)
+                .and_then(|layer| layer.isq)
+                .is_some_and(|isq| isq == IsqType::F8E4M3)
+        };
+        assert!(quantized("model.layers.1.mlp.gate_proj"));
+        assert!(quantized("model.layers.17.mlp.up_proj"));
+        assert!(quantized("model.layers.30.mlp.down_proj"));
+        assert!(!quantized("model.layers.0.mlp.up_proj"));
+        assert!(!quantized("model.layers.31.mlp.up_proj"));
+        assert!(!quantized("model.layers.5.self_attn.q_proj"));
+        assert!(!quantized("lm_head"));
+    }
 }

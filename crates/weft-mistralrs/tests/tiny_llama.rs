@@ -314,3 +314,57 @@ async fn a_bad_model_directory_is_a_clear_error() {
         .to_string();
     assert!(error.contains("does not exist"), "{error}");
 }
+
+/// The greedy text of 16 tokens, the end tokens banned.
+async fn sixteen_tokens(directory: &Path, query: &str) -> (String, LocalModel) {
+    let model = LocalModel::load(&spec(directory, query))
+        .await
+        .unwrap()
+        .ignoring_stop_tokens();
+    let all = events(
+        &model,
+        ChatRequest {
+            messages: vec![Message::user("Tell me about Paris.")],
+            sampling: Sampling {
+                max_tokens: Some(16),
+                ..Sampling::default()
+            },
+            ..ChatRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(all.last(), Some(&ChatEvent::Finished(FinishReason::Length)), "{all:?}");
+    (text_of(&all), model)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_fp8_routes_load_and_generate() {
+    // A prequantized block-scaled FP8 checkpoint (different kernels from FP8 ISQ on CUDA).
+    let checkpoint = tempfile::tempdir().unwrap();
+    weft_fixtures::write_model_with(
+        checkpoint.path(),
+        Shape::TINY,
+        3,
+        weft_fixtures::Weights::Fp8Blocks(32),
+    )
+    .unwrap();
+    let (_, model) = sixteen_tokens(checkpoint.path(), "devices=cpu").await;
+    let files = model.plan().files.as_ref().unwrap();
+    assert_eq!(files.quantization.as_deref(), Some("fp8"));
+
+    // FP8 ISQ on the feed-forward projections of the inner layers only.
+    let four_layers = tempfile::tempdir().unwrap();
+    let shape = Shape {
+        layers: 4,
+        ..Shape::TINY
+    };
+    write_model(four_layers.path(), shape, 5).unwrap();
+    let (plain, _) = sixteen_tokens(four_layers.path(), "devices=cpu").await;
+    let (everywhere, _) = sixteen_tokens(four_layers.path(), "devices=cpu&isq=fp8").await;
+    assert_ne!(plain, everywhere, "FP8 everywhere changes this model's greedy text");
+    let (_, model) =
+        sixteen_tokens(four_layers.path(), "devices=cpu&isq=fp8&isq_scope=ffn").await;
+    assert_eq!(model.plan().max_sequences, 1, "FP8 linears: one sequence at a time");
+    // Which weights it quantizes is checked against mistralrs's own topology matcher in
+    // load.rs's tests; here the route loads and generates.
+}

@@ -3,7 +3,7 @@
 use super::{exit, fail};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use weft_fixtures::{Shape, write_model};
+use weft_fixtures::{Shape, Weights, write_model_with};
 
 /// `weft dev ...`
 #[derive(Debug, clap::Subcommand)]
@@ -19,20 +19,37 @@ pub enum DevCommand {
         /// The seed of the random weights.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Decoder layers, instead of the shape's.
+        #[arg(long)]
+        layers: Option<usize>,
+        /// Write a prequantized FP8 checkpoint: E4M3 linear weights with one scale per
+        /// square block of this size (128 for the 8b shape; it must divide the hidden size).
+        #[arg(long, value_name = "BLOCK")]
+        fp8_blocks: Option<usize>,
     },
 }
 
 /// Runs a `weft dev` command.
 pub fn dev(command: DevCommand) -> ExitCode {
     match command {
-        DevCommand::TinyLlama { dir, shape, seed } => {
-            let Some(chosen) = Shape::by_name(&shape) else {
+        DevCommand::TinyLlama {
+            dir,
+            shape,
+            seed,
+            layers,
+            fp8_blocks,
+        } => {
+            let Some(mut chosen) = Shape::by_name(&shape) else {
                 return fail(
                     exit::INVALID,
                     format!("unknown shape `{shape}`; the shapes are tiny and 8b"),
                 );
             };
-            match write_model(&dir, chosen, seed) {
+            if let Some(layers) = layers {
+                chosen.layers = layers.max(1);
+            }
+            let weights = fp8_blocks.map_or(Weights::Bf16, Weights::Fp8Blocks);
+            match write_model_with(&dir, chosen, seed, weights) {
                 Ok(bytes) => {
                     println!(
                         "wrote a random-weight Llama-3.1-architecture model to {} ({:.1} MiB of weights); run it with --model mistralrs:{}",
