@@ -99,6 +99,33 @@ fn an_openai_compatible_server_answers_a_workflow_and_its_key_stays_secret() {
     // Never printed, never stored: not in the output, not in the database files.
     assert!(!String::from_utf8_lossy(&output.stdout).contains("sk-test-secret"));
     assert!(!stderr(&output).contains("sk-test-secret"));
+    // The benchmark works with any backend: a server's counts come from its usage.
+    let output = weft_in(
+        folder.path(),
+        &[
+            "bench",
+            "model",
+            "--model",
+            &spec,
+            "--prompt-tokens",
+            "20",
+            "--decode-tokens",
+            "4",
+            "--batch",
+            "1,3",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("prompt: 20 tokens (approximate)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("| 1 |") && printed.contains("| 3 |"),
+        "{printed}"
+    );
     for entry in std::fs::read_dir(folder.path()).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();

@@ -354,7 +354,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config["quantization_config"]["quant_method"], "fp8");
-        assert_eq!(config["quantization_config"]["weight_block_size"], json!([32, 32]));
+        assert_eq!(
+            config["quantization_config"]["weight_block_size"],
+            json!([32, 32])
+        );
         let bytes = std::fs::read(directory.path().join("model.safetensors")).unwrap();
         let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + length]).unwrap();

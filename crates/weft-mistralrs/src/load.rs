@@ -156,9 +156,13 @@ pub fn builder(spec: &LocalSpec, plan: &LoadPlan) -> Result<TextModelBuilder, Lo
     match (plan.isq, spec.isq_scope) {
         (Some(isq), IsqScope::All) => builder = builder.with_isq(isq),
         (Some(isq), IsqScope::Ffn) => {
-            let layers = plan.files.as_ref().map(|files| files.layers).ok_or_else(|| {
-                LocalError::Option("`isq_scope=ffn` needs a local model directory".into())
-            })?;
+            let layers = plan
+                .files
+                .as_ref()
+                .map(|files| files.layers)
+                .ok_or_else(|| {
+                    LocalError::Option("`isq_scope=ffn` needs a local model directory".into())
+                })?;
             let topology = mistralrs::core::Topology::from_str(&ffn_topology(layers, isq))
                 .map_err(|error| LocalError::Option(format!("isq_scope=ffn: {error}")))?;
             builder = builder.with_topology(topology);

@@ -333,7 +333,11 @@ async fn sixteen_tokens(directory: &Path, query: &str) -> (String, LocalModel) {
         },
     )
     .await;
-    assert_eq!(all.last(), Some(&ChatEvent::Finished(FinishReason::Length)), "{all:?}");
+    assert_eq!(
+        all.last(),
+        Some(&ChatEvent::Finished(FinishReason::Length)),
+        "{all:?}"
+    );
     (text_of(&all), model)
 }
 
@@ -361,10 +365,16 @@ async fn the_other_fp8_routes_load_and_generate() {
     write_model(four_layers.path(), shape, 5).unwrap();
     let (plain, _) = sixteen_tokens(four_layers.path(), "devices=cpu").await;
     let (everywhere, _) = sixteen_tokens(four_layers.path(), "devices=cpu&isq=fp8").await;
-    assert_ne!(plain, everywhere, "FP8 everywhere changes this model's greedy text");
-    let (_, model) =
-        sixteen_tokens(four_layers.path(), "devices=cpu&isq=fp8&isq_scope=ffn").await;
-    assert_eq!(model.plan().max_sequences, 1, "FP8 linears: one sequence at a time");
+    assert_ne!(
+        plain, everywhere,
+        "FP8 everywhere changes this model's greedy text"
+    );
+    let (_, model) = sixteen_tokens(four_layers.path(), "devices=cpu&isq=fp8&isq_scope=ffn").await;
+    assert_eq!(
+        model.plan().max_sequences,
+        1,
+        "FP8 linears: one sequence at a time"
+    );
     // Which weights it quantizes is checked against mistralrs's own topology matcher in
     // load.rs's tests; here the route loads and generates.
 }
