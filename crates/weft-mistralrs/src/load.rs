@@ -68,11 +68,13 @@ pub fn plan(spec: &LocalSpec) -> Result<LoadPlan, LocalError> {
         ));
     }
     let dtype = match spec.dtype.as_deref() {
+        // mistralrs's automatic choice runs nvidia-smi in a CUDA build (and panics without
+        // it), so weft chooses: f16 on the CPU (what mistralrs picks there), bf16 on GPUs
+        // (what Llama-3.1 ships in).
         None | Some("auto") => {
             if cpu {
-                ModelDType::Auto
+                ModelDType::F16
             } else {
-                // mistralrs's automatic choice runs nvidia-smi; bf16 is what Llama-3.1 ships.
                 ModelDType::BF16
             }
         }
