@@ -36,6 +36,11 @@ impl StreamingReply {
         Some(std::mem::take(&mut self.held))
     }
 
+    /// The end, when the calls are known otherwise: what was held back, as text.
+    pub fn into_text(self) -> String {
+        self.held
+    }
+
     /// The end: what was held back, split into text and tool calls.
     pub fn finish(self) -> ParsedReply {
         if self.held.is_empty() {

@@ -8,7 +8,7 @@
 
 use super::sse::SseEvent;
 use super::wire::{Chunk, Delta, WireUsage};
-use crate::llama3;
+use crate::llama3::StreamingReply;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use weft_core::{ChatEvent, ErrorKind, FinishReason, ModelError, ToolCall, Usage};
@@ -17,21 +17,12 @@ use weft_core::{ChatEvent, ErrorKind, FinishReason, ModelError, ToolCall, Usage}
 #[derive(Debug)]
 pub struct Assembler {
     offered: Vec<String>,
-    hold: Hold,
-    held: String,
+    text: StreamingReply,
     calls: BTreeMap<u32, PartialCall>,
     finish_reason: Option<String>,
     usage: Option<WireUsage>,
     done: bool,
     chunks: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hold {
-    /// Tools were offered and no text has ruled a call out yet.
-    Undecided,
-    /// The text is not a call: it streams.
-    Streaming,
 }
 
 #[derive(Debug, Default)]
@@ -55,15 +46,9 @@ const TGI_NO_TOOL: [&str; 2] = ["no_tool", "notify_error"];
 impl Assembler {
     /// An assembler for a request that offered the tools `offered`.
     pub fn new(offered: Vec<String>) -> Self {
-        let hold = if offered.is_empty() {
-            Hold::Streaming
-        } else {
-            Hold::Undecided
-        };
         Self {
+            text: StreamingReply::new(offered.clone()),
             offered,
-            hold,
-            held: String::new(),
             calls: BTreeMap::new(),
             finish_reason: None,
             usage: None,
@@ -137,7 +122,7 @@ impl Assembler {
 
     fn on_chunk(&mut self, chunk: Chunk, out: &mut Vec<ChatEvent>) -> Result<(), ModelError> {
         self.chunks += 1;
-        if let Some(message) = chunk_error(&chunk) {
+        if let Some(message) = chunk.error_message() {
             return Err(ModelError::new(
                 ErrorKind::Upstream,
                 format!("the server reported an error mid-stream: {message}"),
@@ -190,15 +175,8 @@ impl Assembler {
     }
 
     fn on_text(&mut self, text: String, out: &mut Vec<ChatEvent>) {
-        match self.hold {
-            Hold::Streaming => out.push(ChatEvent::TextDelta(text)),
-            Hold::Undecided => {
-                self.held.push_str(&text);
-                if !llama3::may_be_call(&self.held) {
-                    self.hold = Hold::Streaming;
-                    out.push(ChatEvent::TextDelta(std::mem::take(&mut self.held)));
-                }
-            }
+        if let Some(shown) = self.text.push(&text) {
+            out.push(ChatEvent::TextDelta(shown));
         }
     }
 
@@ -238,18 +216,18 @@ impl Assembler {
             }
             true
         });
-        let held = std::mem::take(&mut self.held);
-        if !held.is_empty() {
-            let offered = &self.offered;
-            let parsed =
-                llama3::parse_reply(&held, &|name| offered.iter().any(|tool| tool == name));
-            if calls.is_empty() && !parsed.tool_calls.is_empty() {
-                if !parsed.text.is_empty() {
-                    out.push(ChatEvent::TextDelta(parsed.text));
-                }
-                calls = parsed.tool_calls;
-            } else {
-                out.push(ChatEvent::TextDelta(held));
+        let held = std::mem::take(&mut self.text);
+        if calls.is_empty() {
+            // A call the server's parser left in the text.
+            let parsed = held.finish();
+            if !parsed.text.is_empty() {
+                out.push(ChatEvent::TextDelta(parsed.text));
+            }
+            calls = parsed.tool_calls;
+        } else {
+            let text = held.into_text();
+            if !text.is_empty() {
+                out.push(ChatEvent::TextDelta(text));
             }
         }
         let has_calls = !calls.is_empty();
@@ -268,33 +246,6 @@ impl Assembler {
         out.push(ChatEvent::Finished(reason));
         Ok(out)
     }
-}
-
-fn chunk_error(chunk: &Chunk) -> Option<String> {
-    let text = |value: &Value| match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Null => None,
-        Value::Object(object) => Some(
-            object
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| value.to_string(), str::to_owned),
-        ),
-        other => Some(other.to_string()),
-    };
-    if let Some(message) = chunk.error.as_ref().and_then(text) {
-        return Some(message);
-    }
-    if chunk.object.as_deref() == Some("error") {
-        return Some(
-            chunk
-                .message
-                .as_ref()
-                .and_then(text)
-                .unwrap_or_else(|| "unknown error".to_owned()),
-        );
-    }
-    None
 }
 
 #[cfg(test)]

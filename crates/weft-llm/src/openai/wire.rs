@@ -217,24 +217,44 @@ where
         .collect()
 }
 
-/// A server's error message from a JSON error body or event: `{"error": "..."}`,
-/// `{"error": {"message": "..."}}` or `{"object": "error", "message": "..."}`.
-pub fn error_message(value: &Value) -> Option<String> {
-    let text = |value: &Value| match value {
+/// The text of an error value: a string, an object's `message`, or else its JSON.
+fn error_text(value: &Value) -> Option<String> {
+    match value {
         Value::String(text) => Some(text.clone()),
-        Value::Object(object) => object
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| Some(value.to_string())),
+        Value::Object(object) => Some(
+            object
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| value.to_string(), str::to_owned),
+        ),
         Value::Null => None,
         other => Some(other.to_string()),
-    };
-    if let Some(error) = value.get("error").and_then(text) {
+    }
+}
+
+/// A server's error message from a JSON error body: `{"error": "..."}`,
+/// `{"error": {"message": "..."}}` or `{"object": "error", "message": "..."}`.
+pub fn error_message(value: &Value) -> Option<String> {
+    if let Some(error) = value.get("error").and_then(error_text) {
         return Some(error);
     }
     if value.get("object").and_then(Value::as_str) == Some("error") {
-        return value.get("message").and_then(text);
+        return value.get("message").and_then(error_text);
     }
     None
+}
+
+impl Chunk {
+    /// The error a chunk reports instead of content, in either shape servers use.
+    pub fn error_message(&self) -> Option<String> {
+        if let Some(message) = self.error.as_ref().and_then(error_text) {
+            return Some(message);
+        }
+        (self.object.as_deref() == Some("error")).then(|| {
+            self.message
+                .as_ref()
+                .and_then(error_text)
+                .unwrap_or_else(|| "unknown error".to_owned())
+        })
+    }
 }
