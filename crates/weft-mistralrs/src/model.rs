@@ -26,6 +26,9 @@ pub struct LocalModel {
     plan: LoadPlan,
     stop_ids: Vec<u32>,
     ignore_stop_tokens: bool,
+    /// At most `max_sequences` replies at once: mistralrs 0.8.1's own limit lets requests
+    /// that arrive together run together, which FP8 ISQ cannot.
+    sequences: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for LocalModel {
@@ -100,12 +103,14 @@ impl LocalModel {
             .iter()
             .filter_map(|token| tokenizer.token_to_id(token))
             .collect();
+        let sequences = Arc::new(tokio::sync::Semaphore::new(plan.max_sequences.max(1)));
         Ok(Self {
             model: Arc::new(model),
             tokenizer: Arc::new(tokenizer),
             plan,
             stop_ids,
             ignore_stop_tokens: false,
+            sequences,
         })
     }
 
@@ -183,10 +188,19 @@ impl ChatModel for LocalModel {
     fn chat(&self, request: ChatRequest) -> ChatStream {
         let prepared = self.prepare(&request);
         let model = self.model.clone();
+        let sequences = self.sequences.clone();
         futures::stream::once(async move {
             let (tokens, counter, normal, receiver) = match prepared {
                 Ok(prepared) => prepared,
                 Err(error) => return futures::stream::iter(vec![Err(error)]).boxed(),
+            };
+            // Held until the reply is over (or dropped): the next request waits its turn.
+            let Ok(permit) = sequences.acquire_owned().await else {
+                return futures::stream::iter(vec![Err(ModelError::new(
+                    ErrorKind::Internal,
+                    "the model was closed",
+                ))])
+                .boxed();
             };
             let sender = match model.inner().get_sender(None) {
                 Ok(sender) => sender,
@@ -218,6 +232,10 @@ impl ChatModel for LocalModel {
                 max_tokens,
                 counter,
             )
+            .map(move |item| {
+                let _turn = &permit;
+                item
+            })
             .boxed()
         })
         .flatten()

@@ -103,6 +103,29 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
         "text first, then usage, then the end: {all:?}"
     );
 
+    // FP8 ISQ: requests that arrive together are answered one after the other (mistralrs's
+    // own limit lets them run together, which FP8 ISQ cannot on CUDA).
+    let fixed = std::sync::Arc::new(fixed);
+    let started = std::time::Instant::now();
+    let together = (0..3).map(|_| {
+        let model = fixed.clone();
+        let request = request.clone();
+        async move {
+            let mut stream = model.chat(request);
+            let mut first = None;
+            while let Some(event) = stream.next().await {
+                event.unwrap();
+                first.get_or_insert_with(|| started.elapsed());
+            }
+            (first.unwrap(), started.elapsed())
+        }
+    });
+    let mut spans = futures::future::join_all(together).await;
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "replies overlapped: {spans:?}");
+    }
+
     // A reply cut inside a UTF-8 character (random bytes often are) still ends properly:
     // mistralrs 0.8.1 sends no last chunk then, and weft ends the reply itself.
     for text in ["", "x", "The quick brown", "Ünïcödé ठीक है สวัสดี"] {

@@ -95,37 +95,48 @@ async fn bench_model(arguments: ModelBenchArguments) -> ExitCode {
     if let Err(message) = batch(&model, &request, 1).await {
         return fail(exit::FAILED, message);
     }
-    println!("| batch | prefill tok/s | decode tok/s (total) | decode tok/s (each) |");
+    println!(
+        "| batch | prefill tok/s | decode tok/s, all sequences | decode tok/s, one sequence |"
+    );
     println!("|---|---|---|---|");
     for size in &arguments.batch {
         let timings = match batch(&model, &request, (*size).max(1)).await {
             Ok(timings) => timings,
             Err(message) => return fail(exit::FAILED, message),
         };
-        let first = timings
-            .iter()
-            .map(|timing| timing.first)
-            .max()
-            .unwrap_or_default();
-        let end = timings
-            .iter()
-            .map(|timing| timing.end)
-            .max()
-            .unwrap_or_default();
-        let prompt: usize = timings.iter().map(|timing| timing.prompt_tokens).sum();
-        let decoded: usize = timings
-            .iter()
-            .map(|timing| timing.completion_tokens.saturating_sub(1))
-            .sum();
-        let prefill = prompt as f64 / first.as_secs_f64().max(1e-9);
-        let decode = decoded as f64 / (end.saturating_sub(first)).as_secs_f64().max(1e-9);
-        println!(
-            "| {size} | {prefill:.0} | {decode:.1} | {:.1} |",
-            decode / *size as f64
-        );
+        let (prefill, all, one) = rates(&timings);
+        println!("| {size} | {prefill:.0} | {all:.1} | {one:.1} |");
     }
     println!("memory: {}", memory());
     ExitCode::SUCCESS
+}
+
+/// Prefill tokens per second (every prompt, until the last first token), decode tokens per
+/// second of all sequences (from the first first token to the last end, so requests a
+/// model queues count in full), and the mean decode speed of one sequence.
+fn rates(timings: &[Timing]) -> (f64, f64, f64) {
+    let seconds = |duration: Duration| duration.as_secs_f64().max(1e-9);
+    let firsts = timings.iter().map(|timing| timing.first);
+    let last_first = firsts.clone().max().unwrap_or_default();
+    let first_first = firsts.min().unwrap_or_default();
+    let last_end = timings
+        .iter()
+        .map(|timing| timing.end)
+        .max()
+        .unwrap_or_default();
+    let prompt: usize = timings.iter().map(|timing| timing.prompt_tokens).sum();
+    let decoded = |timing: &Timing| timing.completion_tokens.saturating_sub(1) as f64;
+    let all: f64 = timings.iter().map(decoded).sum();
+    let one = timings
+        .iter()
+        .map(|timing| decoded(timing) / seconds(timing.end.saturating_sub(timing.first)))
+        .sum::<f64>()
+        / timings.len().max(1) as f64;
+    (
+        prompt as f64 / seconds(last_first),
+        all / seconds(last_end.saturating_sub(first_first)),
+        one,
+    )
 }
 
 type TokenCount = dyn Fn(&ChatRequest) -> usize + Send + Sync;
