@@ -74,6 +74,12 @@ impl LocalModel {
         let model = match receiver.await {
             Ok(Ok(model)) => model,
             Ok(Err(message)) => {
+                let message = match &spec.source {
+                    weft_llm::spec::LocalSource::Hub(id) => format!(
+                        "{message} (`{id}` is not a folder here, so it was taken for a Hugging Face hub id and fetched from the hub)"
+                    ),
+                    weft_llm::spec::LocalSource::Directory(_) => message,
+                };
                 return Err(LocalError::Load {
                     model: name,
                     message,

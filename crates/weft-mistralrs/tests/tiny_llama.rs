@@ -401,3 +401,23 @@ async fn the_other_fp8_routes_load_and_generate() {
     // Which weights it quantizes is checked against mistralrs's own topology matcher in
     // load.rs's tests; here the route loads and generates.
 }
+
+#[tokio::test]
+async fn a_missing_folder_taken_for_a_hub_id_says_so() {
+    let spec = match ModelSpec::parse(
+        "mistralrs:no-such-owner/no-such-model?devices=cpu",
+        Path::new("/nonexistent-base"),
+    )
+    .unwrap()
+    {
+        ModelSpec::Local(spec) => spec,
+        other => panic!("not a local spec: {other:?}"),
+    };
+    // This machine has no network: the hub cannot be reached, and the error says why the
+    // name was looked up there.
+    let error = LocalModel::load(&spec).await.unwrap_err().to_string();
+    assert!(
+        error.contains("is not a folder here, so it was taken for a Hugging Face hub id"),
+        "{error}"
+    );
+}
