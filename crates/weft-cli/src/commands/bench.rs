@@ -192,7 +192,13 @@ fn prompt(count: Option<&TokenCount>, tokens: usize, decode: u32) -> ChatRequest
         let words: Vec<&str> = SENTENCE.split_whitespace().cycle().take(tokens).collect();
         return request(words.join(" "));
     };
-    let mut text = String::new();
+    // Start from an estimate (tokenizing is linear, so growing a long prompt one sentence
+    // at a time would be quadratic), then grow and trim to the exact length.
+    let base = count(&request(String::new()));
+    let per_sentence = count(&request(SENTENCE.to_owned()))
+        .saturating_sub(base)
+        .max(1);
+    let mut text = SENTENCE.repeat(tokens.saturating_sub(base) / per_sentence);
     while count(&request(text.clone())) < tokens {
         text.push_str(SENTENCE);
     }
