@@ -99,13 +99,11 @@ fn logging() {
 fn worker() -> ExitCode {
     let arguments: Vec<String> = std::env::args().collect();
     let settings = config::load().unwrap_or_default();
-    let spec =
-        weft_mistralrs::worker::worker_model(&arguments, std::env::var(environment::MODEL).ok())
-            .or_else(|| settings.config.model.clone());
-    let Some(spec) = spec else {
+    // The parent's `--model` (the environment and weft.toml as for the parent after it).
+    let given = weft_mistralrs::worker::worker_model(&arguments, None);
+    let Ok(Some((spec, base))) = models::default_spec(given, &settings) else {
         return ExitCode::from(commands::exit::INVALID);
     };
-    let base = std::env::current_dir().unwrap_or_default();
     match models::resolve(&spec, &base, &settings) {
         Ok(models::Resolved::Local(local)) => weft_mistralrs::worker::run_worker(&local),
         _ => ExitCode::from(commands::exit::INVALID),

@@ -3,7 +3,7 @@
 //! `weft.toml`.
 
 use crate::config::{ModelDefinition, Settings};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weft_core::ChatModel;
 use weft_llm::spec::{ACCEPTED_SPECS, LocalSpec, ModelSpec, RemoteOptions, apply_local_option};
@@ -137,7 +137,13 @@ pub fn open(resolved: &Resolved) -> Result<Arc<dyn ChatModel>, String> {
 
 #[cfg(feature = "local")]
 fn open_local(spec: &LocalSpec) -> Result<Arc<dyn ChatModel>, String> {
-    let load = weft_mistralrs::open(spec);
+    Ok(Arc::new(load_local(spec)?))
+}
+
+/// Loads an in-process model, from inside a multi-threaded tokio runtime or outside any.
+#[cfg(feature = "local")]
+pub fn load_local(spec: &LocalSpec) -> Result<weft_mistralrs::LocalModel, String> {
+    let load = weft_mistralrs::LocalModel::load(spec);
     let result = match tokio::runtime::Handle::try_current() {
         Ok(handle) => tokio::task::block_in_place(|| handle.block_on(load)),
         Err(_) => tokio::runtime::Builder::new_multi_thread()
@@ -157,13 +163,25 @@ fn open_local(_spec: &LocalSpec) -> Result<Arc<dyn ChatModel>, String> {
     )
 }
 
-/// The default model's spec: `--model`, else `$WEFT_MODEL`, else weft.toml's `model`.
-pub fn default_spec(argument: Option<String>, settings: &Settings) -> Option<String> {
-    argument
-        .or_else(|| {
-            std::env::var(crate::environment::MODEL)
-                .ok()
-                .filter(|spec| !spec.trim().is_empty())
-        })
-        .or_else(|| settings.config.model.clone())
+/// The default model's spec and the folder its relative paths are read from: `--model` or
+/// `$WEFT_MODEL` (the current folder), else weft.toml's `model` (weft.toml's folder).
+pub fn default_spec(
+    argument: Option<String>,
+    settings: &Settings,
+) -> Result<Option<(String, PathBuf)>, String> {
+    let given = argument.or_else(|| {
+        std::env::var(crate::environment::MODEL)
+            .ok()
+            .filter(|spec| !spec.trim().is_empty())
+    });
+    if let Some(spec) = given {
+        let current = std::env::current_dir()
+            .map_err(|error| format!("cannot read the current folder: {error}"))?;
+        return Ok(Some((spec, current)));
+    }
+    Ok(settings
+        .config
+        .model
+        .clone()
+        .map(|spec| (spec, settings.directory())))
 }

@@ -19,4 +19,4 @@ pub mod model;
 pub mod worker;
 
 pub use error::LocalError;
-pub use model::{LocalModel, open};
+pub use model::LocalModel;

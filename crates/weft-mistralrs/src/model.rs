@@ -438,8 +438,3 @@ fn replies(
         }
     })
 }
-
-/// Opens the model a spec names, as a chat model.
-pub async fn open(spec: &LocalSpec) -> Result<Arc<dyn ChatModel>, LocalError> {
-    Ok(Arc::new(LocalModel::load(spec).await?))
-}

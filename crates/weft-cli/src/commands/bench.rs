@@ -52,10 +52,11 @@ async fn bench_model(arguments: ModelBenchArguments) -> ExitCode {
         Ok(settings) => settings,
         Err(message) => return fail(exit::INVALID, message),
     };
-    let Some(spec) = models::default_spec(arguments.model.clone(), &settings) else {
-        return fail(exit::INVALID, "name a model: --model SPEC");
+    let (spec, base) = match models::default_spec(arguments.model.clone(), &settings) {
+        Ok(Some(found)) => found,
+        Ok(None) => return fail(exit::INVALID, "name a model: --model SPEC"),
+        Err(message) => return fail(exit::INVALID, message),
     };
-    let base = std::env::current_dir().unwrap_or_default();
     let resolved = match models::resolve(&spec, &base, &settings) {
         Ok(resolved) => resolved,
         Err(message) => return fail(exit::INVALID, message),
@@ -148,11 +149,7 @@ fn open_for_bench(
 ) -> Result<(Arc<dyn ChatModel>, Option<Arc<TokenCount>>, Vec<String>), String> {
     #[cfg(feature = "local")]
     if let Resolved::Local(spec) = resolved {
-        let load = weft_mistralrs::LocalModel::load(spec);
-        let model =
-            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(load))
-                .map_err(|error| error.to_string())?
-                .ignoring_stop_tokens();
+        let model = models::load_local(spec)?.ignoring_stop_tokens();
         let plan = model.plan();
         let mut notes = plan.notes.clone();
         notes.push(format!(

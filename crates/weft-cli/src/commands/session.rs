@@ -331,17 +331,7 @@ fn models(argument: Option<String>) -> Result<Models, String> {
         },
     );
     let mut models = Models::new().with_opener(opener);
-    let from_file = argument.is_none()
-        && std::env::var(environment::MODEL)
-            .ok()
-            .is_none_or(|spec| spec.trim().is_empty());
-    if let Some(spec) = crate::models::default_spec(argument, &settings) {
-        let base = if from_file {
-            settings.directory()
-        } else {
-            std::env::current_dir()
-                .map_err(|error| format!("cannot read the current folder: {error}"))?
-        };
+    if let Some((spec, base)) = crate::models::default_spec(argument, &settings)? {
         let resolved = crate::models::resolve(&spec, &base, &settings)?;
         models = models.with_default(crate::models::open(&resolved)?);
     }
