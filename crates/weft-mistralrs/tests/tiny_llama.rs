@@ -35,6 +35,18 @@ async fn events(model: &LocalModel, request: ChatRequest) -> Vec<ChatEvent> {
         .collect()
 }
 
+/// A request for at most `max_tokens` new tokens.
+fn asking(messages: Vec<Message>, max_tokens: u32) -> ChatRequest {
+    ChatRequest {
+        messages,
+        sampling: Sampling {
+            max_tokens: Some(max_tokens),
+            ..Sampling::default()
+        },
+        ..ChatRequest::default()
+    }
+}
+
 fn text_of(events: &[ChatEvent]) -> String {
     events
         .iter()
@@ -72,17 +84,13 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
     );
 
     // Exactly 12 tokens when the end tokens are banned; counts are the tokenizer's.
-    let request = ChatRequest {
-        messages: vec![
+    let request = asking(
+        vec![
             Message::system("Be brief."),
             Message::user("Say something."),
         ],
-        sampling: Sampling {
-            max_tokens: Some(12),
-            ..Sampling::default()
-        },
-        ..ChatRequest::default()
-    };
+        12,
+    );
     let prompt_tokens = model.prompt_tokens(&request).unwrap().len() as u32;
     let fixed = LocalModel::load(&spec(directory.path(), "isq=fp8&devices=cpu"))
         .await
@@ -129,18 +137,7 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
     // A reply cut inside a UTF-8 character (random bytes often are) still ends properly:
     // mistralrs 0.8.1 sends no last chunk then, and weft ends the reply itself.
     for text in ["", "x", "The quick brown", "Ünïcödé ठीक है สวัสดี"] {
-        let all = events(
-            &fixed,
-            ChatRequest {
-                messages: vec![Message::user(text)],
-                sampling: Sampling {
-                    max_tokens: Some(6),
-                    ..Sampling::default()
-                },
-                ..ChatRequest::default()
-            },
-        )
-        .await;
+        let all = events(&fixed, asking(vec![Message::user(text)], 6)).await;
         assert_eq!(
             all.last(),
             Some(&ChatEvent::Finished(FinishReason::Length)),
@@ -165,13 +162,8 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
     let all = events(
         &model,
         ChatRequest {
-            messages: vec![Message::user("Answer in JSON.")],
             output_schema: Some(schema),
-            sampling: Sampling {
-                max_tokens: Some(200),
-                ..Sampling::default()
-            },
-            ..ChatRequest::default()
+            ..asking(vec![Message::user("Answer in JSON.")], 200)
         },
     )
     .await;
@@ -208,18 +200,13 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
     let all = events(
         &model,
         ChatRequest {
-            messages: vec![Message::user("Weather in Paris?")],
             tools: vec![ToolSpec {
                 name: "get_weather".into(),
                 description: "The weather in a city.".into(),
                 parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
             }],
             output_schema: Some(call_schema),
-            sampling: Sampling {
-                max_tokens: Some(200),
-                ..Sampling::default()
-            },
-            ..ChatRequest::default()
+            ..asking(vec![Message::user("Weather in Paris?")], 200)
         },
     )
     .await;
@@ -346,14 +333,7 @@ async fn sixteen_tokens(directory: &Path, query: &str) -> (String, LocalModel) {
         .ignoring_stop_tokens();
     let all = events(
         &model,
-        ChatRequest {
-            messages: vec![Message::user("Tell me about Paris.")],
-            sampling: Sampling {
-                max_tokens: Some(16),
-                ..Sampling::default()
-            },
-            ..ChatRequest::default()
-        },
+        asking(vec![Message::user("Tell me about Paris.")], 16),
     )
     .await;
     assert_eq!(
