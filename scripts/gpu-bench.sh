@@ -9,6 +9,9 @@
 #
 #   scripts/gpu-bench.sh run [WORK_DIR]
 #       On the GPU machine, in the folder holding weft.xz: unpacks weft, writes a
+#       first times the seven linears of one Llama-3.1-8B layer in each weight format
+#       (`weft dev bench-linear --device 0`: unquantized bf16, FP8 ISQ, its GEMM alone, FP8 ISQ
+#       with the batch folded into one sequence, block-scaled FP8, Q8_0; seconds), then writes a
 #       random-weight Llama-3.1-8B-shaped model (`weft dev tiny-llama --shape 8b`, 15 GiB) and
 #       the same shape as a block-scaled FP8 checkpoint (`--fp8-blocks 128`, 8 GiB), and runs
 #       `weft bench model` at batch 1 and 8 for: bf16, bf16 + paged attention, FP8 ISQ, FP8 ISQ
@@ -80,9 +83,11 @@ run() {
     fi
     export CUDA_CACHE_PATH="${CUDA_CACHE_PATH:-/tmp/weft-cuda-cache}"
     local model="${MODEL_DIR:-/tmp/weft-llama-8b}" fp8="${FP8_MODEL_DIR:-/tmp/weft-llama-8b-fp8}"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    echo "== weft dev bench-linear (one layer's linears, per weight format)"
+    ./weft dev bench-linear --shape 8b --device 0 --batch 1,8,32 --prefill 512 || echo "(failed: exit $?)"
     [ -f "$model/model.safetensors" ] || ./weft dev tiny-llama --shape 8b "$model"
     [ -f "$fp8/model.safetensors" ] || ./weft dev tiny-llama --shape 8b --fp8-blocks 128 "$fp8"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     local prompt="${PROMPT_TOKENS:-512}" decode="${DECODE_TOKENS:-128}"
     for spec in \
         "$model?dtype=bf16&paged=off" \

@@ -14,6 +14,7 @@
 
 pub mod directory;
 pub mod error;
+pub mod linear_bench;
 pub mod load;
 pub mod model;
 pub mod worker;

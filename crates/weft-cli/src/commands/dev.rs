@@ -27,6 +27,39 @@ pub enum DevCommand {
         #[arg(long, value_name = "BLOCK")]
         fp8_blocks: Option<usize>,
     },
+    /// Time the seven linears of one decoder layer in each weight format mistralrs offers
+    /// (unquantized, FP8 ISQ and its GEMM alone, a block-scaled FP8 checkpoint, Q8_0), at
+    /// decode batch sizes and prefill lengths, with each route's worst row error against an
+    /// f32 product: where a quantized model's time goes. Needs the `local` feature (and
+    /// `cuda` for `--device 0`).
+    BenchLinear {
+        /// `tiny` or `8b` (Llama-3.1-8B's linears).
+        #[arg(long, default_value = "8b")]
+        shape: String,
+        /// `cpu`, or the ordinal of a CUDA GPU.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Decode batch sizes (activations `[batch, 1, hidden]`).
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        batch: Vec<usize>,
+        /// Prefill lengths (activations `[1, tokens, hidden]`); 0 for none.
+        #[arg(long, value_delimiter = ',', default_value = "512")]
+        prefill: Vec<usize>,
+        /// Routes, of: unquantized, fp8-isq, fp8-isq-gemm, fp8-isq-folded, fp8-blockwise,
+        /// q8_0. All by default (fp8-isq-gemm only on CUDA).
+        #[arg(long, value_delimiter = ',')]
+        routes: Vec<String>,
+        /// The side of fp8-blockwise's scale blocks (default: 128, or the largest of 64, 32,
+        /// 16 that divides every linear).
+        #[arg(long)]
+        block: Option<usize>,
+        /// Timed samples per measurement (the median is reported).
+        #[arg(long, default_value_t = 7)]
+        samples: usize,
+        /// Calls per sample.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
 }
 
 /// Runs a `weft dev` command.
@@ -62,5 +95,134 @@ pub fn dev(command: DevCommand) -> ExitCode {
                 Err(error) => fail(exit::FAILED, error),
             }
         }
+        DevCommand::BenchLinear {
+            shape,
+            device,
+            batch,
+            prefill,
+            routes,
+            block,
+            samples,
+            iterations,
+        } => {
+            let Some(shape) = Shape::by_name(&shape) else {
+                return fail(
+                    exit::INVALID,
+                    format!("unknown shape `{shape}`; the shapes are tiny and 8b"),
+                );
+            };
+            let options = LinearOptions {
+                device,
+                batch,
+                prefill,
+                routes,
+                block,
+                samples,
+                iterations,
+            };
+            bench_linear(shape, options)
+        }
     }
+}
+
+/// `weft dev bench-linear`'s options past the shape.
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
+struct LinearOptions {
+    device: String,
+    batch: Vec<usize>,
+    prefill: Vec<usize>,
+    routes: Vec<String>,
+    block: Option<usize>,
+    samples: usize,
+    iterations: usize,
+}
+
+#[cfg(feature = "local")]
+fn bench_linear(shape: Shape, options: LinearOptions) -> ExitCode {
+    use weft_mistralrs::linear_bench::{
+        BenchDevice, LinearBenchError, LinearBenchPlan, LinearRoute, bench_linears,
+    };
+    let device = match options.device.as_str() {
+        "cpu" => BenchDevice::Cpu,
+        ordinal => match ordinal.parse() {
+            Ok(ordinal) => BenchDevice::Cuda(ordinal),
+            Err(_) => {
+                return fail(
+                    exit::INVALID,
+                    format!("--device `{ordinal}`: give `cpu` or a GPU's ordinal such as 0"),
+                );
+            }
+        },
+    };
+    let mut routes = Vec::new();
+    for name in &options.routes {
+        match LinearRoute::parse(name) {
+            Some(route) => routes.push(route),
+            None => {
+                let known: Vec<&str> = LinearRoute::ALL.iter().map(|route| route.name()).collect();
+                return fail(
+                    exit::INVALID,
+                    format!(
+                        "unknown route `{name}`; the routes are {}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    if routes.is_empty() {
+        routes = LinearRoute::ALL
+            .into_iter()
+            .filter(|route| device != BenchDevice::Cpu || *route != LinearRoute::Fp8IsqGemm)
+            .collect();
+    }
+    let key_value = shape.hidden / shape.heads.max(1) * shape.kv_heads;
+    let block = options.block.unwrap_or_else(|| {
+        [128, 64, 32, 16]
+            .into_iter()
+            .find(|block| {
+                [shape.hidden, shape.intermediate, key_value]
+                    .iter()
+                    .all(|side| side.is_multiple_of(*block))
+            })
+            .unwrap_or(1)
+    });
+    let plan = LinearBenchPlan {
+        device,
+        hidden: shape.hidden,
+        intermediate: shape.intermediate,
+        heads: shape.heads,
+        kv_heads: shape.kv_heads,
+        layers: shape.layers,
+        batches: options
+            .batch
+            .into_iter()
+            .filter(|batch| *batch > 0)
+            .collect(),
+        prefills: options
+            .prefill
+            .into_iter()
+            .filter(|tokens| *tokens > 0)
+            .collect(),
+        routes,
+        block,
+        samples: options.samples,
+        iterations: options.iterations,
+    };
+    match bench_linears(&plan) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error @ LinearBenchError::Plan(_)) => fail(exit::INVALID, error),
+        Err(error) => fail(exit::FAILED, error),
+    }
+}
+
+#[cfg(not(feature = "local"))]
+fn bench_linear(_shape: Shape, _options: LinearOptions) -> ExitCode {
+    fail(
+        exit::INVALID,
+        "weft dev bench-linear needs weft built with the `local` feature (mistralrs)",
+    )
 }

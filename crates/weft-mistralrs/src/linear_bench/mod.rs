@@ -1,0 +1,507 @@
+//! How fast one decoder layer's linear projections run in each weight format mistralrs
+//! offers, on the CPU or a CUDA GPU: the profile behind choosing an FP8 route.
+//!
+//! `weft bench model` says how fast a whole model is; this says where the time of the
+//! linears goes. Each route holds the same random weights of the seven linears of one Llama
+//! decoder layer (q, k, v, o, gate, up, down) in its own format, multiplies activations
+//! shaped the way the model passes them (`[batch, 1, hidden]` while decoding,
+//! `[1, tokens, hidden]` while prefilling), and is timed and checked against an f32 product,
+//! row by row: a route that mixes up the rows of a batch shows as a large worst-row error.
+//! Two routes take FP8 ISQ apart: its GEMM alone (activations handed over already in FP8),
+//! and the whole layer with the batch folded into one sequence.
+
+use candle_core::{DType, Device, Tensor};
+use mistralrs_quant::{
+    BlockwiseFP8Linear, IsqType, QuantMethod, QuantMethodConfig, QuantizeOntoGuard, UnquantLinear,
+};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+
+mod report;
+
+pub use report::{LinearReport, RouteResult, Rows};
+
+/// The largest magnitude E4M3 represents.
+const E4M3_MAX: f64 = 448.0;
+
+/// A weight format and the way the layer is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinearRoute {
+    /// Unquantized weights in the activation type (bf16 on CUDA, f16 on the CPU).
+    Unquantized,
+    /// `isq=fp8`: mistralrs's `FP8Linear`, one scale per tensor; the activation is
+    /// quantized on every call.
+    Fp8Isq,
+    /// The same layer handed activations already in FP8, the batch folded into one
+    /// sequence: its GEMM alone. CUDA only (on the CPU `FP8Linear` dequantizes its weight
+    /// instead).
+    Fp8IsqGemm,
+    /// `FP8Linear` with the rows of a batch folded into one sequence (`[1, batch, hidden]`).
+    Fp8IsqFolded,
+    /// A block-scaled FP8 checkpoint (`weight_scale_inv` per square block):
+    /// `BlockwiseFP8Linear`.
+    Fp8Blockwise,
+    /// `isq=q8_0` (GGUF Q8_0), an 8-bit format that is not FP8, for comparison.
+    Q8Zero,
+}
+
+impl LinearRoute {
+    /// Every route, in the order of the report.
+    pub const ALL: [LinearRoute; 6] = [
+        LinearRoute::Unquantized,
+        LinearRoute::Fp8Isq,
+        LinearRoute::Fp8IsqGemm,
+        LinearRoute::Fp8IsqFolded,
+        LinearRoute::Fp8Blockwise,
+        LinearRoute::Q8Zero,
+    ];
+
+    /// The route's name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinearRoute::Unquantized => "unquantized",
+            LinearRoute::Fp8Isq => "fp8-isq",
+            LinearRoute::Fp8IsqGemm => "fp8-isq-gemm",
+            LinearRoute::Fp8IsqFolded => "fp8-isq-folded",
+            LinearRoute::Fp8Blockwise => "fp8-blockwise",
+            LinearRoute::Q8Zero => "q8_0",
+        }
+    }
+
+    /// The route with this name.
+    pub fn parse(name: &str) -> Option<LinearRoute> {
+        LinearRoute::ALL
+            .into_iter()
+            .find(|route| route.name() == name)
+    }
+
+    /// Bytes the weights of an `out × in` linear take in this format.
+    fn weight_bytes(self, out_features: usize, in_features: usize, block: usize) -> u64 {
+        let elements = (out_features * in_features) as u64;
+        match self {
+            LinearRoute::Unquantized => elements * 2,
+            LinearRoute::Fp8Isq | LinearRoute::Fp8IsqGemm | LinearRoute::Fp8IsqFolded => elements,
+            LinearRoute::Fp8Blockwise => {
+                let blocks = out_features.div_ceil(block) * in_features.div_ceil(block);
+                elements + 4 * blocks as u64
+            }
+            // 32 one-byte values and one f16 scale per block of 32.
+            LinearRoute::Q8Zero => elements / 32 * 34,
+        }
+    }
+}
+
+/// Where the layers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchDevice {
+    /// The CPU (f16 activations).
+    Cpu,
+    /// A CUDA GPU by ordinal (bf16 activations); needs a build with the `cuda` feature.
+    Cuda(usize),
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct LinearBenchPlan {
+    /// Where to run.
+    pub device: BenchDevice,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Feed-forward size.
+    pub intermediate: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Decoder layers, to project one layer's time onto a whole model.
+    pub layers: usize,
+    /// Decode batch sizes (`[batch, 1, hidden]`).
+    pub batches: Vec<usize>,
+    /// Prefill lengths (`[1, tokens, hidden]`).
+    pub prefills: Vec<usize>,
+    /// The routes to measure.
+    pub routes: Vec<LinearRoute>,
+    /// The side of the square scale blocks of `fp8-blockwise`.
+    pub block: usize,
+    /// Timed samples per measurement (the median is reported).
+    pub samples: usize,
+    /// Calls per sample.
+    pub iterations: usize,
+}
+
+/// A measurement that could not be made at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LinearBenchError {
+    /// The plan does not make sense.
+    #[error("{0}")]
+    Plan(String),
+    /// The device or a tensor operation failed outside any one route.
+    #[error("{0}")]
+    Tensor(String),
+}
+
+fn tensor_error(error: candle_core::Error) -> LinearBenchError {
+    LinearBenchError::Tensor(message(&error))
+}
+
+/// candle's message without the backtrace it carries when `RUST_BACKTRACE` is set.
+fn message(error: &candle_core::Error) -> String {
+    match error {
+        candle_core::Error::WithBacktrace { inner, .. } => message(inner),
+        other => other.to_string(),
+    }
+}
+
+struct LinearShape {
+    name: &'static str,
+    out_features: usize,
+    in_features: usize,
+}
+
+fn layer_linears(plan: &LinearBenchPlan) -> Vec<LinearShape> {
+    let head = plan.hidden / plan.heads.max(1);
+    let key_value = head * plan.kv_heads;
+    let shape = |name, out_features, in_features| LinearShape {
+        name,
+        out_features,
+        in_features,
+    };
+    vec![
+        shape("q_proj", plan.hidden, plan.hidden),
+        shape("k_proj", key_value, plan.hidden),
+        shape("v_proj", key_value, plan.hidden),
+        shape("o_proj", plan.hidden, plan.hidden),
+        shape("gate_proj", plan.intermediate, plan.hidden),
+        shape("up_proj", plan.intermediate, plan.hidden),
+        shape("down_proj", plan.hidden, plan.intermediate),
+    ]
+}
+
+/// Runs the plan.
+pub fn bench_linears(plan: &LinearBenchPlan) -> Result<LinearReport, LinearBenchError> {
+    check_plan(plan)?;
+    let (device, dtype, label) = match plan.device {
+        BenchDevice::Cpu => (Device::Cpu, DType::F16, "cpu".to_owned()),
+        BenchDevice::Cuda(ordinal) => (
+            Device::new_cuda(ordinal).map_err(tensor_error)?,
+            DType::BF16,
+            format!("cuda:{ordinal}"),
+        ),
+    };
+    let all_rows: Vec<Rows> = plan
+        .batches
+        .iter()
+        .map(|batch| Rows::Decode(*batch))
+        .chain(plan.prefills.iter().map(|tokens| Rows::Prefill(*tokens)))
+        .collect();
+    let mut results: Vec<RouteResult> = Vec::new();
+    for route in &plan.routes {
+        for rows in &all_rows {
+            results.push(RouteResult {
+                route: *route,
+                rows: *rows,
+                outcome: Ok(Vec::new()),
+                worst_row_error: None,
+                weight_bytes: 0,
+            });
+        }
+    }
+    for linear in layer_linears(plan) {
+        let weight = Tensor::randn(
+            0f32,
+            (1.0 / linear.in_features as f64).sqrt() as f32,
+            (linear.out_features, linear.in_features),
+            &Device::Cpu,
+        )
+        .map_err(tensor_error)?;
+        let reference = weight.to_device(&device).map_err(tensor_error)?;
+        let inputs = all_rows
+            .iter()
+            .map(|rows| {
+                let (batch, length) = rows.dims();
+                Tensor::randn(
+                    0f32,
+                    1f32,
+                    (batch, length, linear.in_features),
+                    &Device::Cpu,
+                )
+                .and_then(|input| input.to_device(&device))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(tensor_error)?;
+        for result in &mut results {
+            result.weight_bytes +=
+                result
+                    .route
+                    .weight_bytes(linear.out_features, linear.in_features, plan.block);
+        }
+        for route in &plan.routes {
+            let layer = guarded(|| build_layer(*route, &weight, &device, dtype, plan.block));
+            for (rows, input) in all_rows.iter().zip(&inputs) {
+                let Some(result) = results
+                    .iter_mut()
+                    .find(|result| result.route == *route && result.rows == *rows)
+                else {
+                    continue;
+                };
+                let Ok(times) = &mut result.outcome else {
+                    continue;
+                };
+                let measured = layer.as_ref().map_err(Clone::clone).and_then(|layer| {
+                    guarded(|| {
+                        measure(*route, layer, input, &reference, &device, dtype, plan)
+                            .map_err(|error| message(&error))
+                    })
+                });
+                match measured {
+                    Ok((time, error)) => {
+                        times.push((linear.name, time));
+                        if let Some(error) = error {
+                            let worst = result.worst_row_error.get_or_insert(0.0);
+                            *worst = worst.max(error);
+                        }
+                    }
+                    Err(message) => result.outcome = Err(message),
+                }
+            }
+        }
+    }
+    Ok(LinearReport {
+        device: label,
+        dtype,
+        layers: plan.layers,
+        results,
+    })
+}
+
+/// Runs one route's work, turning a panic inside mistralrs into that route's failure, so
+/// one broken route does not cost the measurements of the others.
+fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| {
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+            })
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(format!("panicked in mistralrs: {message}"))
+    })
+}
+
+fn check_plan(plan: &LinearBenchPlan) -> Result<(), LinearBenchError> {
+    let problem =
+        if plan.heads == 0 || plan.kv_heads == 0 || !plan.hidden.is_multiple_of(plan.heads) {
+            Some("the hidden size must be a multiple of the number of heads".to_owned())
+        } else if plan.routes.is_empty() || plan.batches.len() + plan.prefills.len() == 0 {
+            Some("nothing to measure: give at least one route and one batch or prefill".to_owned())
+        } else if plan.batches.contains(&0) || plan.prefills.contains(&0) {
+            Some("batch sizes and prefill lengths must be at least 1".to_owned())
+        } else if plan.samples == 0 || plan.iterations == 0 {
+            Some("samples and iterations must be at least 1".to_owned())
+        } else if plan.routes.contains(&LinearRoute::Fp8Blockwise)
+            && layer_linears(plan).iter().any(|linear| {
+                plan.block == 0
+                    || !linear.out_features.is_multiple_of(plan.block)
+                    || !linear.in_features.is_multiple_of(plan.block)
+            })
+        {
+            Some(format!(
+                "the FP8 block size {} must divide every linear's sides",
+                plan.block
+            ))
+        } else {
+            None
+        };
+    problem.map_or(Ok(()), |message| Err(LinearBenchError::Plan(message)))
+}
+
+/// The layer of one route, or why it could not be built.
+fn build_layer(
+    route: LinearRoute,
+    weight: &Tensor,
+    device: &Device,
+    dtype: DType,
+    block: usize,
+) -> Result<Arc<dyn QuantMethod>, String> {
+    let build = || -> candle_core::Result<Arc<dyn QuantMethod>> {
+        let unquantized = || -> candle_core::Result<Arc<dyn QuantMethod>> {
+            let weight = weight.to_device(device)?.to_dtype(dtype)?;
+            Ok(Arc::new(UnquantLinear::new(
+                QuantMethodConfig::Unquantized(candle_nn::Linear::new(weight, None)),
+            )?))
+        };
+        let isq = |kind: IsqType| {
+            unquantized()?.apply_isq(
+                Some(kind),
+                device.clone(),
+                &AtomicUsize::new(0),
+                None,
+                QuantizeOntoGuard::new(),
+            )
+        };
+        match route {
+            LinearRoute::Unquantized => unquantized(),
+            LinearRoute::Fp8Isq | LinearRoute::Fp8IsqGemm | LinearRoute::Fp8IsqFolded => {
+                if route == LinearRoute::Fp8IsqGemm && device.is_cpu() {
+                    candle_core::bail!(
+                        "timed on CUDA only: on the CPU FP8Linear dequantizes its weight"
+                    );
+                }
+                isq(IsqType::F8E4M3)
+            }
+            LinearRoute::Q8Zero => isq(IsqType::Q8_0),
+            LinearRoute::Fp8Blockwise => {
+                let (quantized, scales) = quantize_blockwise(weight, block)?;
+                Ok(Arc::new(BlockwiseFP8Linear::new(
+                    QuantMethodConfig::BlockwiseFP8 {
+                        weight: quantized.to_device(device)?,
+                        weight_scale_inv: scales.to_device(device)?,
+                        bias: None,
+                        dequant_dtype: dtype,
+                        weight_block_size: vec![block, block],
+                    },
+                )?))
+            }
+        }
+    };
+    build().map_err(|error| message(&error))
+}
+
+/// E4M3 weights with one f32 scale per `block × block` square, as block-scaled FP8
+/// checkpoints store them (`weight × scale` gives the weight back).
+fn quantize_blockwise(weight: &Tensor, block: usize) -> candle_core::Result<(Tensor, Tensor)> {
+    let (rows, columns) = weight.dims2()?;
+    let blocks = weight
+        .to_device(&Device::Cpu)?
+        .to_dtype(DType::F32)?
+        .reshape((rows / block, block, columns / block, block))?;
+    let scales = (blocks.abs()?.max_keepdim(3)?.max_keepdim(1)? / E4M3_MAX)?.maximum(1e-12)?;
+    let quantized = blocks
+        .broadcast_div(&scales)?
+        .reshape((rows, columns))?
+        .to_dtype(DType::F8E4M3)?;
+    Ok((quantized, scales.reshape((rows / block, columns / block))?))
+}
+
+/// The median time of one call and the worst row error.
+fn measure(
+    route: LinearRoute,
+    layer: &Arc<dyn QuantMethod>,
+    input: &Tensor,
+    reference_weight: &Tensor,
+    device: &Device,
+    dtype: DType,
+    plan: &LinearBenchPlan,
+) -> candle_core::Result<(Duration, Option<f64>)> {
+    let (batch, length, in_features) = input.dims3()?;
+    let activations = match route {
+        // Handed over in FP8 with a scale of one (the values are far inside its range), the
+        // rows folded into one sequence as the GEMM takes them.
+        LinearRoute::Fp8IsqGemm => input
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F8E4M3)?
+            .reshape((1, batch * length, in_features))?
+            .to_device(device)?,
+        LinearRoute::Fp8IsqFolded => {
+            input
+                .to_dtype(dtype)?
+                .reshape((1, batch * length, in_features))?
+        }
+        _ => input.to_dtype(dtype)?,
+    };
+    let call = || layer.forward_autocast(&activations);
+    let output = call()?;
+    device.synchronize()?;
+    let mut samples = Vec::with_capacity(plan.samples);
+    for _ in 0..plan.samples {
+        let started = Instant::now();
+        for _ in 0..plan.iterations {
+            drop(call()?);
+        }
+        device.synchronize()?;
+        samples.push(started.elapsed() / plan.iterations as u32);
+    }
+    samples.sort();
+    let median = samples
+        .get(samples.len() / 2)
+        .copied()
+        .unwrap_or(Duration::ZERO);
+    if route == LinearRoute::Fp8IsqGemm {
+        return Ok((median, None));
+    }
+    let expected = input.broadcast_matmul(&reference_weight.t()?)?;
+    let error = worst_row_error(&output.reshape(expected.shape())?, &expected)?;
+    Ok((median, Some(error)))
+}
+
+/// The largest `|row − expected row| / |expected row|` over all rows.
+fn worst_row_error(output: &Tensor, expected: &Tensor) -> candle_core::Result<f64> {
+    let columns = expected.dims().last().copied().unwrap_or(1);
+    let expected = expected.to_dtype(DType::F32)?.reshape(((), columns))?;
+    let output = output.to_dtype(DType::F32)?.reshape(((), columns))?;
+    let difference = (&output - &expected)?.sqr()?.sum_keepdim(1)?.sqrt()?;
+    let size = expected.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-30)?;
+    let worst = (difference / size)?
+        .max_keepdim(0)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok(worst.first().copied().map_or(f64::NAN, f64::from))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_batch_with_its_rows_mixed_up_has_a_large_worst_row_error() {
+        let expected = Tensor::new(&[[1f32, 0.0], [0.0, 2.0], [3.0, 3.0]], &Device::Cpu).unwrap();
+        let close = Tensor::new(&[[1.01f32, 0.0], [0.0, 2.0], [3.0, 3.0]], &Device::Cpu).unwrap();
+        let swapped = Tensor::new(&[[0f32, 2.0], [1.0, 0.0], [3.0, 3.0]], &Device::Cpu).unwrap();
+        let small = worst_row_error(&close, &expected).unwrap();
+        assert!((small - 0.01).abs() < 1e-4, "{small}");
+        let large = worst_row_error(&swapped, &expected).unwrap();
+        assert!(large > 1.0, "{large}");
+    }
+
+    #[test]
+    fn blockwise_scales_bring_each_block_back() {
+        let weight = Tensor::new(
+            &[
+                [1f32, -2.0, 100.0, 0.5],
+                [0.25, 4.0, -300.0, 1.0],
+                [0.0, 0.0, 0.001, 0.002],
+                [0.0, 0.0, -0.004, 0.0],
+            ],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let (quantized, scales) = quantize_blockwise(&weight, 2).unwrap();
+        assert_eq!(quantized.dtype(), DType::F8E4M3);
+        assert_eq!(scales.dims(), &[2, 2]);
+        let scales_values = scales.to_vec2::<f32>().unwrap();
+        assert!((scales_values[0][0] - 4.0 / 448.0).abs() < 1e-7);
+        assert!((scales_values[0][1] - 300.0 / 448.0).abs() < 1e-6);
+        assert!((scales_values[1][1] - 0.004 / 448.0).abs() < 1e-9);
+        let back = quantized
+            .to_dtype(DType::F32)
+            .unwrap()
+            .reshape((2, 2, 2, 2))
+            .unwrap()
+            .broadcast_mul(&scales.reshape((2, 1, 2, 1)).unwrap())
+            .unwrap()
+            .reshape((4, 4))
+            .unwrap();
+        let error = worst_row_error(&back, &weight).unwrap();
+        assert!(error < 0.07, "{error}");
+        let values = back.to_vec2::<f32>().unwrap();
+        assert!(
+            (values[1][2] + 300.0).abs() < 1e-3,
+            "the block's largest value is exact"
+        );
+    }
+}
