@@ -243,3 +243,57 @@ fn a_tiny_llama_runs_a_workflow_in_process_and_is_benchmarked() {
     assert!(printed.contains("one sequence at a time"), "{printed}");
     assert!(printed.contains("peak resident memory"), "{printed}");
 }
+
+#[test]
+fn bench_linear_times_each_weight_format_and_refuses_unknown_ones() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = weft_in(
+        folder.path(),
+        &[
+            "dev",
+            "bench-linear",
+            "--shape",
+            "tiny",
+            "--batch",
+            "1,4",
+            "--prefill",
+            "6",
+            "--samples",
+            "2",
+            "--iterations",
+            "2",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for route in [
+        "unquantized",
+        "fp8-isq",
+        "fp8-isq-folded",
+        "fp8-blockwise",
+        "q8_0",
+    ] {
+        for rows in ["decode, batch 1", "decode, batch 4", "prefill 6"] {
+            let line = printed
+                .lines()
+                .find(|line| line.starts_with(&format!("| {route} | {rows} |")))
+                .unwrap_or_else(|| panic!("no {route} {rows} in {printed}"));
+            assert!(line.ends_with("% |"), "{line}");
+        }
+    }
+    // Not on the CPU, where FP8Linear has no GEMM of its own.
+    assert!(!printed.contains("fp8-isq-gemm"), "{printed}");
+
+    let output = weft_in(
+        folder.path(),
+        &["dev", "bench-linear", "--routes", "fp9"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown route `fp9`; the routes are unquantized, fp8-isq"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -36,29 +36,8 @@ pub enum DevCommand {
         /// `tiny` or `8b` (Llama-3.1-8B's linears).
         #[arg(long, default_value = "8b")]
         shape: String,
-        /// `cpu`, or the ordinal of a CUDA GPU.
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Decode batch sizes (activations `[batch, 1, hidden]`).
-        #[arg(long, value_delimiter = ',', default_value = "1,8")]
-        batch: Vec<usize>,
-        /// Prefill lengths (activations `[1, tokens, hidden]`); 0 for none.
-        #[arg(long, value_delimiter = ',', default_value = "512")]
-        prefill: Vec<usize>,
-        /// Routes, of: unquantized, fp8-isq, fp8-isq-gemm, fp8-isq-folded, fp8-blockwise,
-        /// q8_0. All by default (fp8-isq-gemm only on CUDA).
-        #[arg(long, value_delimiter = ',')]
-        routes: Vec<String>,
-        /// The side of fp8-blockwise's scale blocks (default: 128, or the largest of 64, 32,
-        /// 16 that divides every linear).
-        #[arg(long)]
-        block: Option<usize>,
-        /// Timed samples per measurement (the median is reported).
-        #[arg(long, default_value_t = 7)]
-        samples: usize,
-        /// Calls per sample.
-        #[arg(long, default_value_t = 20)]
-        iterations: usize,
+        #[command(flatten)]
+        options: LinearOptions,
     },
 }
 
@@ -72,11 +51,9 @@ pub fn dev(command: DevCommand) -> ExitCode {
             layers,
             fp8_blocks,
         } => {
-            let Some(mut chosen) = Shape::by_name(&shape) else {
-                return fail(
-                    exit::INVALID,
-                    format!("unknown shape `{shape}`; the shapes are tiny and 8b"),
-                );
+            let mut chosen = match shape_named(&shape) {
+                Ok(chosen) => chosen,
+                Err(code) => return code,
             };
             if let Some(layers) = layers {
                 chosen.layers = layers.max(1);
@@ -95,45 +72,49 @@ pub fn dev(command: DevCommand) -> ExitCode {
                 Err(error) => fail(exit::FAILED, error),
             }
         }
-        DevCommand::BenchLinear {
-            shape,
-            device,
-            batch,
-            prefill,
-            routes,
-            block,
-            samples,
-            iterations,
-        } => {
-            let Some(shape) = Shape::by_name(&shape) else {
-                return fail(
-                    exit::INVALID,
-                    format!("unknown shape `{shape}`; the shapes are tiny and 8b"),
-                );
-            };
-            let options = LinearOptions {
-                device,
-                batch,
-                prefill,
-                routes,
-                block,
-                samples,
-                iterations,
-            };
-            bench_linear(shape, options)
-        }
+        DevCommand::BenchLinear { shape, options } => match shape_named(&shape) {
+            Ok(shape) => bench_linear(shape, options),
+            Err(code) => code,
+        },
     }
 }
 
+/// The shape of that name, or the failure that lists the shapes.
+fn shape_named(name: &str) -> Result<Shape, ExitCode> {
+    Shape::by_name(name).ok_or_else(|| {
+        fail(
+            exit::INVALID,
+            format!("unknown shape `{name}`; the shapes are tiny and 8b"),
+        )
+    })
+}
+
 /// `weft dev bench-linear`'s options past the shape.
+#[derive(Debug, clap::Args)]
 #[cfg_attr(not(feature = "local"), allow(dead_code))]
-struct LinearOptions {
+pub struct LinearOptions {
+    /// `cpu`, or the ordinal of a CUDA GPU.
+    #[arg(long, default_value = "cpu")]
     device: String,
+    /// Decode batch sizes (activations `[batch, 1, hidden]`).
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
     batch: Vec<usize>,
+    /// Prefill lengths (activations `[1, tokens, hidden]`); 0 for none.
+    #[arg(long, value_delimiter = ',', default_value = "512")]
     prefill: Vec<usize>,
+    /// Routes, of: unquantized, fp8-isq, fp8-isq-gemm, fp8-isq-folded, fp8-blockwise,
+    /// q8_0. All by default (fp8-isq-gemm only on CUDA).
+    #[arg(long, value_delimiter = ',')]
     routes: Vec<String>,
+    /// The side of fp8-blockwise's scale blocks (default: 128, or the largest of 64, 32,
+    /// 16 that divides every linear).
+    #[arg(long)]
     block: Option<usize>,
+    /// Timed samples per measurement (the median is reported).
+    #[arg(long, default_value_t = 7)]
     samples: usize,
+    /// Calls per sample.
+    #[arg(long, default_value_t = 20)]
     iterations: usize,
 }
 
