@@ -17,7 +17,7 @@ fn tiny_plan(routes: Vec<LinearRoute>) -> LinearBenchPlan {
         batches: vec![1, 3],
         prefills: vec![5],
         routes,
-        block: 16,
+        block: Some(16),
         samples: 3,
         iterations: 2,
     }
@@ -105,10 +105,16 @@ fn the_fp8_gemm_alone_is_refused_on_the_cpu_with_the_reason() {
 #[test]
 fn a_plan_that_cannot_run_says_why() {
     let mut plan = tiny_plan(vec![LinearRoute::Fp8Blockwise]);
-    plan.block = 48;
+    plan.block = Some(48);
     let error = bench_linears(&plan).unwrap_err();
     assert!(matches!(error, LinearBenchError::Plan(_)));
     assert!(error.to_string().contains("block size 48"), "{error}");
+
+    // Without a block size, the largest of 128, 64, 32, 16 that fits (32 here) is used.
+    let mut plan = tiny_plan(vec![LinearRoute::Fp8Blockwise]);
+    plan.block = None;
+    let report = bench_linears(&plan).unwrap();
+    assert!(report.results.iter().all(|result| result.outcome.is_ok()));
 
     let mut plan = tiny_plan(vec![LinearRoute::Unquantized]);
     plan.batches = vec![0];

@@ -157,17 +157,6 @@ fn bench_linear(shape: Shape, options: LinearOptions) -> ExitCode {
             .filter(|route| device != BenchDevice::Cpu || *route != LinearRoute::Fp8IsqGemm)
             .collect();
     }
-    let key_value = shape.hidden / shape.heads.max(1) * shape.kv_heads;
-    let block = options.block.unwrap_or_else(|| {
-        [128, 64, 32, 16]
-            .into_iter()
-            .find(|block| {
-                [shape.hidden, shape.intermediate, key_value]
-                    .iter()
-                    .all(|side| side.is_multiple_of(*block))
-            })
-            .unwrap_or(1)
-    });
     let plan = LinearBenchPlan {
         device,
         hidden: shape.hidden,
@@ -186,7 +175,7 @@ fn bench_linear(shape: Shape, options: LinearOptions) -> ExitCode {
             .filter(|tokens| *tokens > 0)
             .collect(),
         routes,
-        block,
+        block: options.block,
         samples: options.samples,
         iterations: options.iterations,
     };

@@ -122,8 +122,9 @@ pub struct LinearBenchPlan {
     pub prefills: Vec<usize>,
     /// The routes to measure.
     pub routes: Vec<LinearRoute>,
-    /// The side of the square scale blocks of `fp8-blockwise`.
-    pub block: usize,
+    /// The side of the square scale blocks of `fp8-blockwise`; by default 128, or the
+    /// largest of 64, 32 and 16 that divides every linear's sides.
+    pub block: Option<usize>,
     /// Timed samples per measurement (the median is reported).
     pub samples: usize,
     /// Calls per sample.
@@ -180,7 +181,7 @@ fn layer_linears(plan: &LinearBenchPlan) -> Vec<LinearShape> {
 
 /// Runs the plan.
 pub fn bench_linears(plan: &LinearBenchPlan) -> Result<LinearReport, LinearBenchError> {
-    check_plan(plan)?;
+    let block = check_plan(plan)?;
     let (device, dtype, label) = match plan.device {
         BenchDevice::Cpu => (Device::Cpu, DType::F16, "cpu".to_owned()),
         BenchDevice::Cuda(ordinal) => (
@@ -234,17 +235,12 @@ pub fn bench_linears(plan: &LinearBenchPlan) -> Result<LinearReport, LinearBench
             result.weight_bytes +=
                 result
                     .route
-                    .weight_bytes(linear.out_features, linear.in_features, plan.block);
+                    .weight_bytes(linear.out_features, linear.in_features, block);
         }
-        for route in &plan.routes {
-            let layer = guarded(|| build_layer(*route, &weight, &device, dtype, plan.block));
-            for (rows, input) in all_rows.iter().zip(&inputs) {
-                let Some(result) = results
-                    .iter_mut()
-                    .find(|result| result.route == *route && result.rows == *rows)
-                else {
-                    continue;
-                };
+        // `results` holds each route's shapes in a row, in the order of `all_rows`.
+        for (route, route_results) in plan.routes.iter().zip(results.chunks_mut(all_rows.len())) {
+            let layer = guarded(|| build_layer(*route, &weight, &device, dtype, block));
+            for (result, input) in route_results.iter_mut().zip(&inputs) {
                 let Ok(times) = &mut result.outcome else {
                     continue;
                 };
@@ -292,7 +288,21 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     })
 }
 
-fn check_plan(plan: &LinearBenchPlan) -> Result<(), LinearBenchError> {
+/// Checks the plan; gives the side of the FP8 scale blocks to use.
+fn check_plan(plan: &LinearBenchPlan) -> Result<usize, LinearBenchError> {
+    let divides_every_linear = |block: usize| {
+        block > 0
+            && layer_linears(plan).iter().all(|linear| {
+                linear.out_features.is_multiple_of(block)
+                    && linear.in_features.is_multiple_of(block)
+            })
+    };
+    let block = plan.block.unwrap_or_else(|| {
+        [128, 64, 32, 16]
+            .into_iter()
+            .find(|block| divides_every_linear(*block))
+            .unwrap_or(128)
+    });
     let problem =
         if plan.heads == 0 || plan.kv_heads == 0 || !plan.hidden.is_multiple_of(plan.heads) {
             Some("the hidden size must be a multiple of the number of heads".to_owned())
@@ -302,21 +312,14 @@ fn check_plan(plan: &LinearBenchPlan) -> Result<(), LinearBenchError> {
             Some("batch sizes and prefill lengths must be at least 1".to_owned())
         } else if plan.samples == 0 || plan.iterations == 0 {
             Some("samples and iterations must be at least 1".to_owned())
-        } else if plan.routes.contains(&LinearRoute::Fp8Blockwise)
-            && layer_linears(plan).iter().any(|linear| {
-                plan.block == 0
-                    || !linear.out_features.is_multiple_of(plan.block)
-                    || !linear.in_features.is_multiple_of(plan.block)
-            })
-        {
+        } else if plan.routes.contains(&LinearRoute::Fp8Blockwise) && !divides_every_linear(block) {
             Some(format!(
-                "the FP8 block size {} must divide every linear's sides",
-                plan.block
+                "the FP8 block size {block} must divide every linear's sides"
             ))
         } else {
             None
         };
-    problem.map_or(Ok(()), |message| Err(LinearBenchError::Plan(message)))
+    problem.map_or(Ok(block), |message| Err(LinearBenchError::Plan(message)))
 }
 
 /// The layer of one route, or why it could not be built.
