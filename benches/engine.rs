@@ -186,6 +186,7 @@ fn run_machine(workflow: &Arc<Workflow>) -> usize {
                 text: "reply".into(),
                 ..ModelReply::default()
             },
+            answered_by: None,
         };
         let next = machine.on_event(&reply).expect("machine accepts the reply");
         events += 1 + next.events.len();

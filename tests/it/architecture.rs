@@ -107,8 +107,8 @@ fn the_workflow_crate_stays_sans_io() {
 }
 
 #[test]
-fn only_the_cli_picks_concrete_backends() {
-    for layer in ["weft-runtime", "weft-llm"] {
+fn only_the_composition_picks_concrete_backends() {
+    for layer in ["weft-runtime", "weft-llm", "weft"] {
         let dependencies = dependencies_of(layer);
         assert!(
             !dependencies.contains("weft-cli"),
@@ -123,6 +123,21 @@ fn only_the_cli_picks_concrete_backends() {
         !dependencies_of("weft-runtime").contains("mistralrs"),
         "the runtime sees models only through the port"
     );
+}
+
+#[test]
+fn the_tool_trait_crate_stays_thin() {
+    let dependencies = dependencies_of("weft-tool");
+    assert!(
+        dependencies.contains("schemars"),
+        "the walk found the real graph: {dependencies:?}"
+    );
+    for forbidden in ["reqwest", "rmcp", "nix", "tokio", "sqlx", "weft-tools"] {
+        assert!(
+            !dependencies.contains(forbidden),
+            "weft-tool must not depend on {forbidden}"
+        );
+    }
 }
 
 #[test]
@@ -144,4 +159,56 @@ fn mistralrs_stays_in_its_own_crate() {
         );
     }
     assert!(dependencies_of("weft-mistralrs").contains("mistralrs"));
+}
+
+#[test]
+fn an_application_with_its_own_tools_builds_without_the_command_line_or_mistralrs() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "weft-custom-tools-example",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let packages: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(
+        packages.contains("weft") && packages.contains("weft-tool"),
+        "the tree is the example's: {packages:?}"
+    );
+    for forbidden in [
+        "clap",
+        "indicatif",
+        "mistralrs",
+        "mistralrs-core",
+        "candle-core",
+        "weft-cli",
+        "weft-mistralrs",
+        "reqwest",
+        "rmcp",
+        "nix",
+        "sqlx",
+    ] {
+        assert!(
+            !packages.contains(forbidden),
+            "the custom-tools example pulls in {forbidden}"
+        );
+    }
 }

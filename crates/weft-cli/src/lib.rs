@@ -1,14 +1,14 @@
 //! The `weft` command: run, validate, draw and describe workflows.
 //!
-//! This crate is the composition root: the only place that picks concrete backends, tools
-//! and sinks and wires them into the runtime. The `weft` binary of the facade package calls
-//! [`main`].
+//! The command line over the library: arguments, terminal output and exit codes. What it
+//! composes (model specs, weft.toml, tools, stores) is the facade's (`weft::config`,
+//! `weft::models`, `weft::toolbox`, `weft::store`), which the daemon calls too. The
+//! package's `weft` binary calls [`main`].
 
 mod commands;
-mod config;
 mod environment;
-mod models;
 mod observer;
+mod project;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -19,8 +19,38 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "weft", version, about, propagate_version = true)]
 struct Cli {
+    /// When to color log lines: auto (when standard error is a terminal and $NO_COLOR is
+    /// unset), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
     #[command(subcommand)]
     command: Commands,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Color {
+    /// On a terminal, unless $NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Color {
+    /// Whether to write color codes to standard error.
+    fn on_stderr(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => {
+                std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,11 +63,7 @@ enum Commands {
     #[command(subcommand)]
     Runs(commands::runs::RunsCommand),
     /// Check workflow files and report every error, with file:line:column.
-    Validate {
-        /// The workflow files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Validate(commands::validate::ValidateArguments),
     /// Print a workflow as a Mermaid flowchart.
     Graph {
         /// The workflow file.
@@ -60,17 +86,17 @@ enum Commands {
 pub fn main() -> ExitCode {
     // A tensor-parallel worker that mistralrs started from this program: it loads the model
     // and serves its GPU, nothing else (no run, no database, no output).
-    #[cfg(feature = "local")]
+    #[cfg(feature = "mistralrs")]
     if weft_mistralrs::worker::is_worker() {
         return worker();
     }
     let cli = Cli::parse();
-    logging();
+    logging(cli.color.on_stderr());
     match cli.command {
         Commands::Run(arguments) => commands::run::run(arguments),
         Commands::Resume(arguments) => commands::resume::resume(arguments),
         Commands::Runs(command) => commands::runs::runs(command),
-        Commands::Validate { files } => commands::validate::validate(&files),
+        Commands::Validate(arguments) => commands::validate::validate(arguments),
         Commands::Graph { file } => commands::graph::graph(&file),
         Commands::Schema => commands::schema::schema(),
         Commands::Tools(command) => commands::tools::tools(command),
@@ -80,8 +106,8 @@ pub fn main() -> ExitCode {
 }
 
 /// Sends the libraries' logs (mistralrs's above all) to standard error, filtered by
-/// `WEFT_LOG` or `RUST_LOG`; warnings and errors by default.
-fn logging() {
+/// `WEFT_LOG` or `RUST_LOG`; warnings and errors by default; colored only if `color`.
+fn logging(color: bool) {
     let filter = std::env::var(environment::LOG)
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "warn".to_owned());
@@ -90,22 +116,27 @@ fn logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(true)
         .try_init();
 }
 
 /// The model a tensor-parallel worker loads: the one its parent was given.
-#[cfg(feature = "local")]
+#[cfg(feature = "mistralrs")]
 fn worker() -> ExitCode {
     let arguments: Vec<String> = std::env::args().collect();
-    let settings = config::load().unwrap_or_default();
-    // The parent's `--model` (the environment and weft.toml as for the parent after it).
-    let given = weft_mistralrs::worker::worker_model(&arguments, None);
-    let Ok(Some((spec, base))) = models::default_spec(given, &settings) else {
+    let Ok(project) = project::Project::open(None) else {
         return ExitCode::from(commands::exit::INVALID);
     };
-    match models::resolve(&spec, &base, &settings) {
-        Ok(models::Resolved::Local(local)) => weft_mistralrs::worker::run_worker(&local),
+    // The parent's `--model` (the environment and weft.toml as for the parent after it).
+    let given = weft_mistralrs::worker::worker_model(&arguments, None)
+        .or_else(|| std::env::var(environment::MODEL).ok());
+    let Some(default) = weft::models::default_spec(given, &project.workspace, &project.settings)
+    else {
+        return ExitCode::from(commands::exit::INVALID);
+    };
+    match weft::models::resolve(&default.spec, &default.base, &project.settings) {
+        Ok(weft::models::Resolved::Local(local)) => weft_mistralrs::worker::run_worker(&local),
         _ => ExitCode::from(commands::exit::INVALID),
     }
 }

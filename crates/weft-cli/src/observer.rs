@@ -1,8 +1,9 @@
-//! How `weft run` shows a run: lines and a spinner on a terminal, one JSON event per line
-//! with `--json`, plain lines otherwise.
+//! How `weft run` shows a run: on a terminal, a line per event, model text as it streams
+//! and a spinner while nothing streams; one JSON event per line with `--json`; plain lines
+//! otherwise (a log file, a pipe).
 
-use crate::render::describe;
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::render::{describe, reply_calls};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,15 +27,34 @@ impl RunObserver for JsonLines {
     }
 }
 
-/// Prints a line per event on standard error, with a spinner while models think when
-/// standard error is a terminal.
+/// The model call whose text is on screen as it streams: one at a time, so replies of
+/// calls running together (a map's branches) do not interleave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Streaming {
+    run: RunId,
+    step: u64,
+    branch: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The top-level run; child runs are indented under it.
+    root: Option<RunId>,
+    /// Model calls in flight.
+    calls: u32,
+    /// The call whose text streams, with whether its line has text on it yet.
+    streaming: Option<(Streaming, bool)>,
+}
+
+/// Prints a line per event on standard error; on a terminal also model text as it streams,
+/// and a spinner while models think and nothing streams.
 pub struct Terminal {
     spinner: Option<ProgressBar>,
-    running_calls: Mutex<u32>,
-    root: Mutex<Option<RunId>>,
+    state: Mutex<State>,
 }
 
 impl Terminal {
+    /// `interactive`: standard error is a terminal (stream text, show a spinner).
     pub fn new(interactive: bool) -> Self {
         let spinner = interactive.then(|| {
             let spinner = ProgressBar::new_spinner();
@@ -45,26 +65,22 @@ impl Terminal {
         });
         Self {
             spinner,
-            running_calls: Mutex::new(0),
-            root: Mutex::new(None),
+            state: Mutex::new(State::default()),
         }
     }
 
     fn print(&self, line: &str) {
         match &self.spinner {
-            Some(spinner) => spinner.println(line),
-            None => eprintln!("{line}"),
+            Some(spinner) if !spinner.is_hidden() => spinner.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 
     /// Child runs are indented under their parent.
-    fn indent(&self, run: RunId) -> &'static str {
-        let Ok(mut root) = self.root.lock() else {
-            return "";
-        };
-        match *root {
+    fn indent(state: &mut State, run: RunId) -> &'static str {
+        match state.root {
             None => {
-                *root = Some(run);
+                state.root = Some(run);
                 ""
             }
             Some(root) if root == run => "",
@@ -72,22 +88,22 @@ impl Terminal {
         }
     }
 
-    fn set_calls(&self, change: i32) {
-        let Ok(mut calls) = self.running_calls.lock() else {
+    /// Shows the spinner with what it waits for, or hides it while text streams or
+    /// nothing is in flight.
+    fn update_spinner(&self, state: &State) {
+        let Some(spinner) = &self.spinner else {
             return;
         };
-        *calls = calls.saturating_add_signed(change);
-        if let Some(spinner) = &self.spinner {
-            if *calls == 0 {
-                spinner.disable_steady_tick();
-                spinner.set_message("");
-                spinner.tick();
-            } else {
-                let plural = if *calls == 1 { "call" } else { "calls" };
-                spinner.set_message(format!("waiting for the model ({calls} {plural})"));
-                spinner.enable_steady_tick(Duration::from_millis(80));
-            }
+        if state.streaming.is_some() || state.calls == 0 {
+            spinner.disable_steady_tick();
+            spinner.set_message("");
+            spinner.set_draw_target(ProgressDrawTarget::hidden());
+            return;
         }
+        spinner.set_draw_target(ProgressDrawTarget::stderr());
+        let plural = if state.calls == 1 { "call" } else { "calls" };
+        spinner.set_message(format!("waiting for the model ({} {plural})", state.calls));
+        spinner.enable_steady_tick(Duration::from_millis(80));
     }
 
     /// Removes the spinner before the final output.
@@ -96,23 +112,114 @@ impl Terminal {
             spinner.finish_and_clear();
         }
     }
+
+    /// A model call ended (`reply` when it replied): its streamed line, if it was the one
+    /// streaming, is closed, and only what the text did not show is said about it.
+    fn model_ended(
+        &self,
+        state: &mut State,
+        call: Streaming,
+        reply: Option<&weft_core::ModelReply>,
+        event: &Event,
+    ) -> Option<String> {
+        state.calls = state.calls.saturating_sub(1);
+        let Some((_, started)) = state.streaming.filter(|(key, _)| *key == call) else {
+            return describe(event);
+        };
+        state.streaming = None;
+        if !started {
+            return describe(event);
+        }
+        eprintln!();
+        match reply {
+            Some(reply) => reply_calls(reply),
+            None => describe(event),
+        }
+    }
 }
 
 impl RunObserver for Terminal {
     fn on_event(&self, run: RunId, record: &EventRecord) {
-        if matches!(
-            record.event,
-            Event::ModelReplied { .. } | Event::ModelFailed { .. }
-        ) {
-            self.set_calls(-1);
-        }
-        if let Some(line) = describe(&record.event) {
-            let indent = self.indent(run);
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let indent = Self::indent(&mut state, run);
+        let event = &record.event;
+        let line = if let Event::ModelReplied {
+            step,
+            branch,
+            reply,
+            ..
+        } = event
+        {
+            let call = Streaming {
+                run,
+                step: *step,
+                branch: *branch,
+            };
+            self.model_ended(&mut state, call, Some(reply), event)
+        } else if let Event::ModelFailed { step, branch, .. } = event {
+            let call = Streaming {
+                run,
+                step: *step,
+                branch: *branch,
+            };
+            self.model_ended(&mut state, call, None, event)
+        } else {
+            describe(event)
+        };
+        self.update_spinner(&state);
+        if let Some(line) = line {
             self.print(&format!("{indent}{line}"));
         }
     }
 
     fn on_model_call(&self, _run: RunId, _step: u64, _branch: Option<u32>) {
-        self.set_calls(1);
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.calls += 1;
+        self.update_spinner(&state);
+    }
+
+    fn on_text_delta(&self, run: RunId, step: u64, branch: Option<u32>, text: &str) {
+        if self.spinner.is_none() {
+            return;
+        }
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let key = Streaming { run, step, branch };
+        let started = match state.streaming {
+            None => {
+                state.streaming = Some((key, false));
+                self.update_spinner(&state);
+                false
+            }
+            Some((streaming, started)) if streaming == key => started,
+            Some(_) => return,
+        };
+        let indent = Self::indent(&mut state, run);
+        let mut stderr = std::io::stderr().lock();
+        if !started {
+            let _ = write!(stderr, "{indent}  model: ");
+            state.streaming = Some((key, true));
+        }
+        let _ = write!(stderr, "{text}");
+        let _ = stderr.flush();
+    }
+
+    fn on_restarted(&self, run: RunId, step: u64, branch: Option<u32>, reason: &str) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let key = Streaming { run, step, branch };
+        if let Some((streaming, true)) = state.streaming
+            && streaming == key
+        {
+            let indent = Self::indent(&mut state, run);
+            eprintln!("\n{indent}  [withdrawn: the text above is void ({reason}); asking again]");
+            state.streaming = Some((key, false));
+        }
     }
 }

@@ -1,7 +1,7 @@
-//! One human-readable line per event, for the terminal.
+//! One human-readable line per event, for the terminal and `weft runs events`.
 
 use serde_json::Value;
-use weft_core::{Event, ToolOutcome, WriteOp};
+use weft_core::{Event, ModelReply, StateDelta, ToolCall, ToolOutcome, WriteOp};
 
 const PREVIEW: usize = 100;
 
@@ -18,42 +18,19 @@ pub fn describe(event: &Event) -> Option<String> {
             ),
         },
         Event::StepStarted { step, node, kind } => format!("step {step}: {node} ({kind})"),
-        Event::ModelReplied { branch, reply, .. } => {
-            let mut line = format!("{}model: {}", branch_prefix(*branch), preview(&reply.text));
-            if !reply.tool_calls.is_empty() {
-                let names: Vec<&str> = reply
-                    .tool_calls
-                    .iter()
-                    .map(|call| call.name.as_str())
-                    .collect();
-                line.push_str(&format!(" [calls {}]", names.join(", ")));
-            }
-            line
-        }
+        Event::ModelReplied { branch, reply, .. } => reply_line(*branch, reply),
         Event::ModelFailed { branch, error, .. } => {
             format!("{}model failed: {}", branch_prefix(*branch), error.message)
         }
-        Event::ToolCallStarted { branch, call, .. } => {
-            format!(
-                "{}tool {}({})",
-                branch_prefix(*branch),
-                call.name,
-                preview_json(&call.arguments)
-            )
-        }
+        Event::ToolCallStarted { branch, call, .. } => format!(
+            "{}tool {}({})",
+            branch_prefix(*branch),
+            call.name,
+            preview_json(&call.arguments)
+        ),
         Event::ToolCallFinished {
             branch, outcome, ..
-        } => match outcome {
-            ToolOutcome::Ok { output } => {
-                format!("{}  -> {}", branch_prefix(*branch), preview_json(output))
-            }
-            ToolOutcome::Error { error } => format!(
-                "{}  -> error ({}): {}",
-                branch_prefix(*branch),
-                error.kind,
-                error.message
-            ),
-        },
+        } => outcome_line(*branch, outcome),
         Event::ChildStarted {
             branch,
             workflow,
@@ -63,43 +40,31 @@ pub fn describe(event: &Event) -> Option<String> {
             "{}sub-workflow `{workflow}` started (run {run})",
             branch_prefix(*branch)
         ),
-        Event::ChildFinished { branch, output, .. } => format!(
-            "{}sub-workflow finished: {}",
-            branch_prefix(*branch),
-            preview_json(output)
-        ),
-        Event::ChildFailed { branch, error, .. } => format!(
-            "{}sub-workflow failed: {}",
-            branch_prefix(*branch),
-            error.message
-        ),
+        Event::ChildFinished { branch, output, .. } => {
+            format!(
+                "{}sub-workflow finished: {}",
+                branch_prefix(*branch),
+                preview_json(output)
+            )
+        }
+        Event::ChildFailed { branch, error, .. } => {
+            format!(
+                "{}sub-workflow failed: {}",
+                branch_prefix(*branch),
+                error.message
+            )
+        }
         Event::ChildInterrupted {
             branch, question, ..
         } => format!("{}sub-workflow asks: {question}", branch_prefix(*branch)),
-        Event::StateChanged { delta, .. } => {
-            let writes: Vec<String> = delta
-                .writes
-                .iter()
-                .map(|write| {
-                    let operator = match write.op {
-                        WriteOp::Replace => "=",
-                        WriteOp::Append => "+= [..]",
-                        WriteOp::Merge => "|=",
-                        WriteOp::Add => "+=",
-                    };
-                    format!("{} {operator} {}", write.field, preview_json(&write.value))
-                })
-                .collect();
-            format!("  state: {}", writes.join("; "))
+        Event::StateChanged { delta, .. } => describe_delta(delta),
+        Event::StepFinished { next, .. } => format!("  -> {}", next.as_ref()?),
+        Event::StepFailed { node, error, .. } => {
+            format!(
+                "step failed at `{node}` ({}): {}",
+                error.kind, error.message
+            )
         }
-        Event::StepFinished { next, .. } => match next {
-            Some(next) => format!("  -> {next}"),
-            None => return None,
-        },
-        Event::StepFailed { node, error, .. } => format!(
-            "step failed at `{node}` ({}): {}",
-            error.kind, error.message
-        ),
         Event::Interrupted { node, question, .. } => format!("waiting at `{node}`: {question}"),
         Event::AttentionNeeded { calls, .. } => {
             let tools: Vec<&str> = calls.iter().map(|call| call.tool.as_str()).collect();
@@ -116,6 +81,60 @@ pub fn describe(event: &Event) -> Option<String> {
     })
 }
 
+/// A model's reply: its text, cut, and the tools it calls.
+fn reply_line(branch: Option<u32>, reply: &ModelReply) -> String {
+    let mut line = format!("{}model: {}", branch_prefix(branch), preview(&reply.text));
+    if let Some(calls) = call_names(&reply.tool_calls) {
+        line.push_str(&format!(" [calls {calls}]"));
+    }
+    line
+}
+
+/// A tool call's result or error.
+fn outcome_line(branch: Option<u32>, outcome: &ToolOutcome) -> String {
+    match outcome {
+        ToolOutcome::Ok { output } => {
+            format!("{}  -> {}", branch_prefix(branch), preview_json(output))
+        }
+        ToolOutcome::Error { error } => format!(
+            "{}  -> error ({}): {}",
+            branch_prefix(branch),
+            error.kind,
+            error.message
+        ),
+    }
+}
+
+/// What a streamed reply's text did not show: the tools it calls.
+pub fn reply_calls(reply: &ModelReply) -> Option<String> {
+    call_names(&reply.tool_calls).map(|calls| format!("  [calls {calls}]"))
+}
+
+fn call_names(calls: &[ToolCall]) -> Option<String> {
+    if calls.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = calls.iter().map(|call| call.name.as_str()).collect();
+    Some(names.join(", "))
+}
+
+fn describe_delta(delta: &StateDelta) -> String {
+    let writes: Vec<String> = delta
+        .writes
+        .iter()
+        .map(|write| {
+            let operator = match write.op {
+                WriteOp::Replace => "=",
+                WriteOp::Append => "+= [..]",
+                WriteOp::Merge => "|=",
+                WriteOp::Add => "+=",
+            };
+            format!("{} {operator} {}", write.field, preview_json(&write.value))
+        })
+        .collect();
+    format!("  state: {}", writes.join("; "))
+}
+
 fn branch_prefix(branch: Option<u32>) -> String {
     match branch {
         Some(branch) => format!("  [{branch}] "),
@@ -123,7 +142,8 @@ fn branch_prefix(branch: Option<u32>) -> String {
     }
 }
 
-fn preview(text: &str) -> String {
+/// `text` on one line, cut at a readable length.
+pub fn preview(text: &str) -> String {
     let single_line = text.replace('\n', " ");
     if single_line.chars().count() > PREVIEW {
         let cut: String = single_line.chars().take(PREVIEW).collect();
@@ -133,6 +153,7 @@ fn preview(text: &str) -> String {
     }
 }
 
-fn preview_json(value: &Value) -> String {
+/// A JSON value on one line, cut at a readable length.
+pub fn preview_json(value: &Value) -> String {
     preview(&value.to_string())
 }

@@ -1,4 +1,5 @@
-//! Error kinds shared by every layer, and the error a failed step records.
+//! Error kinds shared by every layer, the error a failed step records and the error a
+//! failed tool call returns.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,26 @@ pub struct StepError {
 
 impl StepError {
     /// A step error of the given kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A tool call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    /// What sort of failure.
+    pub kind: ErrorKind,
+    /// A message the model or a person can act on.
+    pub message: String,
+}
+
+impl ToolError {
+    /// A tool error of the given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,

@@ -109,8 +109,15 @@ pub enum RunStatus {
     NeedsAttention,
 }
 
+/// A run status that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown run status `{0}`; expected running, interrupted, finished, failed, cancelled or needs_attention"
+)]
+pub struct UnknownStatus(pub String);
+
 impl std::str::FromStr for RunStatus {
-    type Err = String;
+    type Err = UnknownStatus;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
@@ -120,9 +127,7 @@ impl std::str::FromStr for RunStatus {
             "failed" => Ok(Self::Failed),
             "cancelled" => Ok(Self::Cancelled),
             "needs_attention" => Ok(Self::NeedsAttention),
-            other => Err(format!(
-                "unknown run status `{other}`; expected running, interrupted, finished, failed, cancelled or needs_attention"
-            )),
+            other => Err(UnknownStatus(other.to_owned())),
         }
     }
 }
@@ -139,6 +144,81 @@ impl RunStatus {
             Self::NeedsAttention => "needs_attention",
         }
     }
+}
+
+/// What a front end set a run up with, so that resuming it elsewhere (another folder,
+/// another process) behaves as the first process did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSetup {
+    /// The folder the run works in: the file tools' workspace, its `tools/` manifests and
+    /// its `weft.toml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// The settings file it read, when it read one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<String>,
+    /// The model that replaced the workflow's own (`--model`), its relative paths made
+    /// absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Models that replaced nodes' own (`--node-model NODE=SPEC`), by node.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub node_models: std::collections::BTreeMap<String, String>,
+}
+
+/// The kind of a workflow node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// A model <-> tools loop.
+    Agent,
+    /// One model call.
+    Llm,
+    /// One tool call.
+    Tool,
+    /// Writes and routing only.
+    Router,
+    /// A branch per item of a list.
+    Map,
+    /// A sub-workflow, as a child run.
+    Workflow,
+    /// A question to a person.
+    Human,
+    /// The end.
+    End,
+}
+
+impl NodeKind {
+    /// The name workflow files use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Llm => "llm",
+            Self::Tool => "tool",
+            Self::Router => "router",
+            Self::Map => "map",
+            Self::Workflow => "workflow",
+            Self::Human => "human",
+            Self::End => "end",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeKind {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// The model that answered a call: how the run reached it, and what it calls itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnsweredBy {
+    /// The model spec or weft.toml name the call was made with (`scripted:replies.yaml`,
+    /// `openai:http://...#meta-llama/Llama-3.1-8B-Instruct`, `llama`).
+    pub spec: String,
+    /// The model's own name, as its backend gives it, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// One fact in a run's log.
@@ -160,6 +240,9 @@ pub enum Event {
         /// The run and step this run was forked from (`weft runs fork`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         forked_from: Option<ForkPoint>,
+        /// What the front end set the run up with (logs from before it lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        setup: Option<RunSetup>,
     },
     /// A node began to execute.
     StepStarted {
@@ -168,7 +251,7 @@ pub enum Event {
         /// The node's name.
         node: String,
         /// The node's kind.
-        kind: String,
+        kind: NodeKind,
     },
     /// A model finished a reply.
     ModelReplied {
@@ -181,6 +264,9 @@ pub enum Event {
         turn: u32,
         /// The reply.
         reply: ModelReply,
+        /// The model that answered (logs from before it lack it: unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answered_by: Option<AnsweredBy>,
     },
     /// A model call failed.
     ModelFailed {

@@ -6,6 +6,7 @@
 //! the facade package checks that it stays that way.
 
 pub mod clock;
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -16,9 +17,10 @@ pub mod store;
 pub mod tool;
 
 pub use clock::{Clock, SystemClock};
-pub use error::{ErrorKind, StepError};
+pub use error::{ErrorKind, StepError, ToolError};
 pub use event::{
-    ChildPlace, Event, EventRecord, ForkPoint, ParentLink, RunStatus, ToolOutcome, UnsettledCall,
+    AnsweredBy, ChildPlace, Event, EventRecord, ForkPoint, NodeKind, ParentLink, RunSetup,
+    RunStatus, ToolOutcome, UnknownStatus, UnsettledCall,
 };
 pub use ids::RunId;
 pub use message::{Message, Role, ToolCall, ToolSpec};
@@ -29,6 +31,6 @@ pub use model::{
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};
 pub use tool::{
-    McpServer, McpTransport, ToolBox, ToolContext, ToolError, ToolFuture, ToolPolicy,
-    idempotency_key, tool_matches,
+    McpServer, McpTransport, ToolBox, ToolContext, ToolFuture, ToolPolicy, idempotency_key,
+    tool_matches,
 };

@@ -1,7 +1,6 @@
 //! Chat messages, tool calls and tool specifications.
 
-use crate::error::ErrorKind;
-use crate::tool::ToolError;
+use crate::error::{ErrorKind, ToolError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

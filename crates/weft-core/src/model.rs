@@ -136,6 +136,11 @@ pub trait ChatModel: Send + Sync {
     fn context_window(&self) -> u32;
     /// Starts one call; the reply streams back.
     fn chat(&self, request: ChatRequest) -> ChatStream;
+    /// The model's own name (the `model` an OpenAI-compatible server is asked for, an
+    /// in-process model's folder), recorded with each reply; `None` when it has none.
+    fn model_name(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A model's whole reply, assembled from its stream.

@@ -1,6 +1,6 @@
 //! The tool port: how the runtime calls tools without knowing how they are implemented.
 
-use crate::error::ErrorKind;
+use crate::error::ToolError;
 use crate::ids::RunId;
 use crate::message::{ToolCall, ToolSpec};
 use futures_core::future::BoxFuture;
@@ -13,26 +13,6 @@ pub struct ToolContext {
     pub run: RunId,
     /// A key that is the same every time this call is attempted: `run/step/branch/index`.
     pub idempotency_key: String,
-}
-
-/// A tool call that failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ToolError {
-    /// What sort of failure.
-    pub kind: ErrorKind,
-    /// A message the model or a person can act on.
-    pub message: String,
-}
-
-impl ToolError {
-    /// A tool error of the given kind.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
 }
 
 /// How the runtime runs a tool's calls.

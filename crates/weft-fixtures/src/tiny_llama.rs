@@ -2,7 +2,7 @@
 
 use crate::safetensors::{FP8_MAX, Fill, TensorPlan, write_tensors};
 use crate::tokenizer::{SPECIAL_TOKENS, tokenizer_json};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -119,6 +119,15 @@ pub fn write_model_with(
     seed: u64,
     weights: Weights,
 ) -> Result<u64, TinyLlamaError> {
+    check_shape(shape, weights)?;
+    std::fs::create_dir_all(directory).map_err(io_error(directory))?;
+    write_settings(directory, shape, weights)?;
+    write_weights(directory, shape, weights, seed)
+}
+
+/// Refuses a shape (and block size) that no Llama checkpoint could have, before anything
+/// is written.
+fn check_shape(shape: Shape, weights: Weights) -> Result<(), TinyLlamaError> {
     if let Weights::Fp8Blocks(block) = weights
         && (block == 0 || !shape.hidden.is_multiple_of(block))
     {
@@ -145,11 +154,18 @@ pub fn write_model_with(
             SPECIAL_TOKENS.len()
         )));
     }
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| TinyLlamaError::Io { path, source }
-    };
-    std::fs::create_dir_all(directory).map_err(io(directory))?;
+    Ok(())
+}
+
+/// Turns an I/O error on `path` into the error that names the file.
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TinyLlamaError + use<> {
+    let path = path.to_owned();
+    move |source| TinyLlamaError::Io { path, source }
+}
+
+/// The ids of `<|begin_of_text|>` and of the three tokens that end a turn
+/// (`<|end_of_text|>`, `<|eom_id|>`, `<|eot_id|>`), as the configs name them.
+fn begin_and_stop_ids(shape: Shape) -> (usize, [usize; 3]) {
     let special = |token: &str| shape.special_id(token).unwrap_or(shape.first_special);
     let begin = special("<|begin_of_text|>");
     let stops = [
@@ -157,6 +173,45 @@ pub fn write_model_with(
         special("<|eom_id|>"),
         special("<|eot_id|>"),
     ];
+    (begin, stops)
+}
+
+/// Writes the JSON files beside the weights: `config.json`, `generation_config.json`,
+/// `tokenizer_config.json` and `tokenizer.json`, pretty-printed, in that order.
+fn write_settings(directory: &Path, shape: Shape, weights: Weights) -> Result<(), TinyLlamaError> {
+    let (begin, stops) = begin_and_stop_ids(shape);
+    let generation = json!({
+        "bos_token_id": begin,
+        "eos_token_id": stops,
+        "do_sample": false
+    });
+    let tokenizer_config = json!({
+        "bos_token": "<|begin_of_text|>",
+        "eos_token": "<|eot_id|>",
+        "chat_template": CHAT_TEMPLATE,
+        "model_max_length": 131_072,
+        "clean_up_tokenization_spaces": true,
+        "tokenizer_class": "PreTrainedTokenizerFast"
+    });
+    for (name, value) in [
+        ("config.json", model_config(shape, weights, begin, stops)),
+        ("generation_config.json", generation),
+        ("tokenizer_config.json", tokenizer_config),
+        (
+            "tokenizer.json",
+            tokenizer_json(shape.vocab, shape.first_special),
+        ),
+    ] {
+        let path = directory.join(name);
+        let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
+        std::fs::write(&path, text).map_err(io_error(&path))?;
+    }
+    Ok(())
+}
+
+/// `config.json`: the Llama-3.1 architecture at `shape`'s sizes, with a
+/// `quantization_config` when the linears are block-scaled FP8.
+fn model_config(shape: Shape, weights: Weights, begin: usize, stops: [usize; 3]) -> Value {
     let mut config = json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
@@ -199,37 +254,22 @@ pub fn write_model_with(
             }),
         );
     }
-    let generation = json!({
-        "bos_token_id": begin,
-        "eos_token_id": stops,
-        "do_sample": false
-    });
-    let tokenizer_config = json!({
-        "bos_token": "<|begin_of_text|>",
-        "eos_token": "<|eot_id|>",
-        "chat_template": CHAT_TEMPLATE,
-        "model_max_length": 131_072,
-        "clean_up_tokenization_spaces": true,
-        "tokenizer_class": "PreTrainedTokenizerFast"
-    });
-    for (name, value) in [
-        ("config.json", config),
-        ("generation_config.json", generation),
-        ("tokenizer_config.json", tokenizer_config),
-        (
-            "tokenizer.json",
-            tokenizer_json(shape.vocab, shape.first_special),
-        ),
-    ] {
-        let path = directory.join(name);
-        let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
-        std::fs::write(&path, text).map_err(io(&path))?;
-    }
+    config
+}
+
+/// Writes `model.safetensors` with weights drawn from `seed`; returns the bytes written.
+fn write_weights(
+    directory: &Path,
+    shape: Shape,
+    weights: Weights,
+    seed: u64,
+) -> Result<u64, TinyLlamaError> {
     let path = directory.join("model.safetensors");
-    let file = std::fs::File::create(&path).map_err(io(&path))?;
+    let file = std::fs::File::create(&path).map_err(io_error(&path))?;
     let mut out = BufWriter::with_capacity(1 << 22, file);
-    let written = write_tensors(&mut out, &tensors(shape, weights), seed).map_err(io(&path))?;
-    std::io::Write::flush(&mut out).map_err(io(&path))?;
+    let written =
+        write_tensors(&mut out, &tensors(shape, weights), seed).map_err(io_error(&path))?;
+    std::io::Write::flush(&mut out).map_err(io_error(&path))?;
     Ok(written)
 }
 

@@ -45,12 +45,62 @@ fn byte_characters() -> Vec<char> {
 /// `first_special`; returns the JSON and the ids of the special tokens.
 pub fn tokenizer_json(vocab_size: usize, first_special: usize) -> Value {
     let characters = byte_characters();
+    let mut vocab = byte_and_filler_vocabulary(&characters, first_special);
+    let added = add_special_tokens(&mut vocab, first_special, vocab_size);
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {
+            "type": "ByteLevel",
+            "add_prefix_space": false,
+            "trim_offsets": true,
+            "use_regex": true
+        },
+        "post_processor": post_processor(first_special),
+        "decoder": {
+            "type": "ByteLevel",
+            "add_prefix_space": true,
+            "trim_offsets": true,
+            "use_regex": true
+        },
+        "model": {
+            "type": "BPE",
+            "dropout": null,
+            "unk_token": null,
+            "continuing_subword_prefix": null,
+            "end_of_word_suffix": null,
+            "fuse_unk": false,
+            "byte_fallback": false,
+            "ignore_merges": false,
+            "vocab": vocab,
+            "merges": []
+        }
+    })
+}
+
+/// The ids below `first_special`: every byte's character at its byte's id, then filler
+/// tokens up to the first special id.
+fn byte_and_filler_vocabulary(characters: &[char], first_special: usize) -> Map<String, Value> {
     let mut vocab = Map::new();
     for (byte, character) in characters.iter().enumerate() {
         vocab.insert(character.to_string(), json!(byte));
     }
-    // Fillers: two-, then three-character strings of byte characters.
-    let mut filler = (0usize..).map(|index| {
+    let mut filler = filler_tokens(characters);
+    for id in 256..first_special {
+        if let Some(token) = filler.next() {
+            vocab.insert(token, json!(id));
+        }
+    }
+    vocab
+}
+
+/// Fillers: two-, then three-character strings of byte characters, decodable tokens that
+/// no merge ever produces (the merges are empty).
+fn filler_tokens(characters: &[char]) -> impl Iterator<Item = String> + '_ {
+    (0usize..).map(|index| {
         if index < 256 * 256 {
             format!("{}{}", characters[index / 256], characters[index % 256])
         } else {
@@ -62,12 +112,16 @@ pub fn tokenizer_json(vocab_size: usize, first_special: usize) -> Value {
                 characters[index % 256]
             )
         }
-    });
-    for id in 256..first_special {
-        if let Some(token) = filler.next() {
-            vocab.insert(token, json!(id));
-        }
-    }
+    })
+}
+
+/// Puts the special tokens (Llama-3.1's, then reserved ones to fill the vocabulary) into
+/// `vocab` from `first_special` to `vocab_size`; returns their `added_tokens` entries.
+fn add_special_tokens(
+    vocab: &mut Map<String, Value>,
+    first_special: usize,
+    vocab_size: usize,
+) -> Vec<Value> {
     let mut added = Vec::new();
     for id in first_special..vocab_size {
         let offset = id - first_special;
@@ -86,52 +140,27 @@ pub fn tokenizer_json(vocab_size: usize, first_special: usize) -> Value {
             "special": true,
         }));
     }
+    added
+}
+
+/// The post-processor that puts `<|begin_of_text|>` (id `first_special`) before every
+/// sequence.
+fn post_processor(first_special: usize) -> Value {
     let begin = SPECIAL_TOKENS[0];
     json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": added,
-        "normalizer": null,
-        "pre_tokenizer": {
-            "type": "ByteLevel",
-            "add_prefix_space": false,
-            "trim_offsets": true,
-            "use_regex": true
-        },
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [
-                {"SpecialToken": {"id": begin, "type_id": 0}},
-                {"Sequence": {"id": "A", "type_id": 0}}
-            ],
-            "pair": [
-                {"SpecialToken": {"id": begin, "type_id": 0}},
-                {"Sequence": {"id": "A", "type_id": 0}},
-                {"SpecialToken": {"id": begin, "type_id": 1}},
-                {"Sequence": {"id": "B", "type_id": 1}}
-            ],
-            "special_tokens": {
-                begin: {"id": begin, "ids": [first_special], "tokens": [begin]}
-            }
-        },
-        "decoder": {
-            "type": "ByteLevel",
-            "add_prefix_space": true,
-            "trim_offsets": true,
-            "use_regex": true
-        },
-        "model": {
-            "type": "BPE",
-            "dropout": null,
-            "unk_token": null,
-            "continuing_subword_prefix": null,
-            "end_of_word_suffix": null,
-            "fuse_unk": false,
-            "byte_fallback": false,
-            "ignore_merges": false,
-            "vocab": vocab,
-            "merges": []
+        "type": "TemplateProcessing",
+        "single": [
+            {"SpecialToken": {"id": begin, "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}}
+        ],
+        "pair": [
+            {"SpecialToken": {"id": begin, "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+            {"SpecialToken": {"id": begin, "type_id": 1}},
+            {"Sequence": {"id": "B", "type_id": 1}}
+        ],
+        "special_tokens": {
+            begin: {"id": begin, "ids": [first_special], "tokens": [begin]}
         }
     })
 }

@@ -38,4 +38,12 @@ pub enum BackendError {
     /// A backend that cannot be set up as configured.
     #[error("{0}")]
     Configuration(String),
+    /// A backend that this build of weft leaves out.
+    #[error("{what} needs weft's `{feature}` feature, which this build does not have")]
+    FeatureMissing {
+        /// The cargo feature.
+        feature: &'static str,
+        /// What needed it.
+        what: String,
+    },
 }

@@ -106,7 +106,11 @@ impl ScriptedModel {
             column,
             message,
         };
-        let file: ScriptFile = serde_saphyr::from_str(text).map_err(|error| {
+        // YAML 1.2: only `true` and `false` are booleans, so `text: no` or an argument
+        // `country: NO` stays the text it is.
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let parsed: Result<ScriptFile, _> = serde_saphyr::from_str_with_options(text, options);
+        let file = parsed.map_err(|error| {
             let (line, column) = error
                 .location()
                 .map(|location| (location.line() as usize, location.column() as usize))
@@ -380,6 +384,22 @@ mod tests {
         assert_eq!(
             reply.tool_calls[0].arguments,
             serde_json::json!({"line": "item alpha", "tags": ["42", 7]})
+        );
+    }
+
+    #[tokio::test]
+    async fn scripts_are_yaml_1_2_so_yes_and_no_stay_text() {
+        let script = "replies:\n  - text: no\n  - json: { answer: n, sure: True }\n  - tool_calls: [{name: visit, arguments: {country: NO, open: off, guided: false}}]\n";
+        let model = ScriptedModel::from_yaml(Path::new("s.yaml"), script).unwrap();
+        assert_eq!(reply(&model, "Coming?").await.unwrap().text, "no");
+        assert_eq!(
+            reply(&model, "Sure?").await.unwrap().text,
+            r#"{"answer":"n","sure":true}"#
+        );
+        let calls = reply(&model, "Where?").await.unwrap();
+        assert_eq!(
+            calls.tool_calls[0].arguments,
+            serde_json::json!({"country": "NO", "open": "off", "guided": false})
         );
     }
 

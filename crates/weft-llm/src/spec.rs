@@ -10,12 +10,8 @@
 //! | `NAME` | a model defined in `weft.toml` under `[models.NAME]` |
 
 use crate::error::BackendError;
-use crate::openai::{ApiKey, Flavor, OpenAiConfig, OpenAiModel};
-use crate::scripted::ScriptedModel;
+use crate::options::{LocalOptions, OptionError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-use weft_core::ChatModel;
 
 /// The accepted forms, for error messages.
 pub const ACCEPTED_SPECS: &str = "`openai:URL[#model]` (an OpenAI-compatible server), \
@@ -24,9 +20,22 @@ pub const ACCEPTED_SPECS: &str = "`openai:URL[#model]` (an OpenAI-compatible ser
 `scripted:FILE` (replies listed in a YAML file), \
 or the name of a model defined in weft.toml (`[models.NAME]`)";
 
-/// The keys a `mistralrs:` spec's query accepts.
-pub const LOCAL_OPTIONS: &str =
-    "isq, devices, paged, paged_memory, block_size, dtype, max_seqs, window";
+/// Which dialect of the chat-completions API a server speaks, where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// OpenAI, vLLM, llama.cpp server, `mistralrs serve`, Hugging Face Inference.
+    OpenAi,
+    /// Hugging Face text-generation-inference: structured output is `{"type": "json",
+    /// "value": schema}` and `stream_options` is not sent.
+    Tgi,
+}
+
+impl Flavor {
+    /// Whether the server takes `stream_options` (usage in the last chunk).
+    pub fn sends_stream_options(self) -> bool {
+        matches!(self, Self::OpenAi)
+    }
+}
 
 /// A parsed model spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,61 +66,13 @@ pub enum LocalSource {
     Hub(String),
 }
 
-/// Which weights in-situ quantization applies to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum IsqScope {
-    /// Every linear layer (mistralrs's choice of them).
-    #[default]
-    All,
-    /// Only the feed-forward projections (gate, up, down) of every layer but the first and
-    /// the last, as Meta's FP8 release of Llama-3.1-405B does; attention stays unquantized.
-    Ffn,
-}
-
-/// Which devices an in-process model uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Devices {
-    /// Whatever mistralrs chooses: every GPU it finds, else the CPU.
-    #[default]
-    Auto,
-    /// The CPU only.
-    Cpu,
-    /// These GPUs, each with the number of layers it holds (`None`: an even share).
-    Gpus(Vec<(usize, Option<usize>)>),
-}
-
 /// An in-process model and how to run it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalSpec {
     /// Its files.
     pub source: LocalSource,
-    /// In-situ quantization by mistralrs's name or weft's (`fp8`, `q8_0`, `q4k`, ...).
-    pub isq: Option<String>,
-    /// Which weights the ISQ applies to.
-    pub isq_scope: IsqScope,
-    /// Devices.
-    pub devices: Devices,
-    /// Paged attention: `None` is the default (on with CUDA, off on the CPU).
-    pub paged_attention: Option<bool>,
-    /// The memory for the paged KV cache: a fraction of free GPU memory (`0.9`) or MiB.
-    pub paged_memory: Option<PagedMemory>,
-    /// Paged attention's block size in tokens.
-    pub block_size: Option<usize>,
-    /// The weights' dtype (`auto`, `bf16`, `f16`, `f32`).
-    pub dtype: Option<String>,
-    /// The most sequences decoded together.
-    pub max_sequences: Option<usize>,
-    /// A smaller window than the model's, to save KV-cache memory.
-    pub context_window: Option<u32>,
-}
-
-/// How much memory the paged KV cache takes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PagedMemory {
-    /// A fraction of the GPU's memory.
-    Fraction(f32),
-    /// MiB.
-    Megabytes(usize),
+    /// How to run it.
+    pub options: LocalOptions,
 }
 
 impl LocalSpec {
@@ -119,15 +80,7 @@ impl LocalSpec {
     pub fn new(source: LocalSource) -> Self {
         Self {
             source,
-            isq: None,
-            isq_scope: IsqScope::All,
-            devices: Devices::Auto,
-            paged_attention: None,
-            paged_memory: None,
-            block_size: None,
-            dtype: None,
-            max_sequences: None,
-            context_window: None,
+            options: LocalOptions::default(),
         }
     }
 }
@@ -172,9 +125,9 @@ impl ModelSpec {
                     flavor,
                 })
             }
-            "mistralrs" if !rest.is_empty() => {
-                parse_local(rest, base).map(Self::Local).map_err(unknown)
-            }
+            "mistralrs" if !rest.is_empty() => parse_local(rest, base)
+                .map(Self::Local)
+                .map_err(|error| unknown(error.to_string())),
             "scripted" | "mistralrs" => Err(unknown(format!("`{scheme}:` needs what follows it"))),
             "http" | "https" => Err(unknown(
                 "a bare URL does not say which API it speaks: write `openai:URL` or `tgi:URL`"
@@ -185,6 +138,40 @@ impl ModelSpec {
     }
 }
 
+/// `spec` with its relative paths made absolute against `base` (a `scripted:` file, a
+/// `mistralrs:` folder), so it names the same model read from any folder; other specs,
+/// names and specs that do not parse come back as they are.
+pub fn anchored(spec: &str, base: &Path) -> String {
+    let Some((scheme, rest)) = spec.trim().split_once(':') else {
+        return spec.to_owned();
+    };
+    let absolute = |path: &str| {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            base.join(path)
+        }
+    };
+    match scheme {
+        "scripted" if !rest.is_empty() => format!("scripted:{}", absolute(rest).display()),
+        "mistralrs" if !rest.is_empty() => {
+            let (source, query) = match rest.split_once('?') {
+                Some((source, query)) => (source, Some(query)),
+                None => (rest, None),
+            };
+            let query = query.map(|query| format!("?{query}")).unwrap_or_default();
+            match parse_local(rest, base).map(|local| local.source) {
+                Ok(LocalSource::Directory(_)) => {
+                    format!("mistralrs:{}{query}", absolute(source).display())
+                }
+                Ok(LocalSource::Hub(_)) | Err(_) => spec.to_owned(),
+            }
+        }
+        _ => spec.to_owned(),
+    }
+}
+
 fn is_name(text: &str) -> bool {
     !text.is_empty()
         && text
@@ -192,7 +179,7 @@ fn is_name(text: &str) -> bool {
             .all(|character| character.is_alphanumeric() || matches!(character, '_' | '-' | '.'))
 }
 
-fn parse_local(rest: &str, base: &Path) -> Result<LocalSpec, String> {
+fn parse_local(rest: &str, base: &Path) -> Result<LocalSpec, OptionError> {
     let (source, query) = match rest.split_once('?') {
         Some((source, query)) => (source, Some(query)),
         None => (rest, None),
@@ -211,171 +198,15 @@ fn parse_local(rest: &str, base: &Path) -> Result<LocalSpec, String> {
             continue;
         }
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        apply_local_option(&mut spec, key, value)?;
+        spec.options.set(key, value)?;
     }
     Ok(spec)
-}
-
-/// Sets one option of an in-process model from its text (a spec's query, or weft.toml).
-pub fn apply_local_option(spec: &mut LocalSpec, key: &str, value: &str) -> Result<(), String> {
-    let number = |value: &str| {
-        value
-            .parse::<usize>()
-            .map_err(|_| format!("`{key}={value}`: expected a whole number"))
-    };
-    match key {
-        "isq" => spec.isq = Some(value.to_owned()).filter(|isq| !isq.is_empty() && isq != "none"),
-        "isq_scope" => {
-            spec.isq_scope = match value {
-                "all" => IsqScope::All,
-                "ffn" => IsqScope::Ffn,
-                _ => return Err(format!("`isq_scope={value}`: expected all or ffn")),
-            }
-        }
-        "devices" => spec.devices = parse_devices(value)?,
-        "paged" => {
-            spec.paged_attention = Some(match value {
-                "on" | "true" | "yes" | "1" | "" => true,
-                "off" | "false" | "no" | "0" => false,
-                _ => return Err(format!("`paged={value}`: expected on or off")),
-            })
-        }
-        "paged_memory" => {
-            spec.paged_memory = Some(if let Some(megabytes) = value.strip_suffix("mb") {
-                PagedMemory::Megabytes(number(megabytes)?)
-            } else {
-                match value.parse::<f32>() {
-                    Ok(fraction) if fraction > 0.0 && fraction <= 1.0 => {
-                        PagedMemory::Fraction(fraction)
-                    }
-                    _ => {
-                        return Err(format!(
-                            "`paged_memory={value}`: expected a fraction of GPU memory (0.9) or MiB (8192mb)"
-                        ));
-                    }
-                }
-            })
-        }
-        "block_size" => spec.block_size = Some(number(value)?),
-        "dtype" => spec.dtype = Some(value.to_owned()),
-        "max_seqs" => spec.max_sequences = Some(number(value)?.max(1)),
-        "window" => {
-            spec.context_window = Some(
-                u32::try_from(number(value)?)
-                    .map_err(|_| format!("`window={value}`: too large"))?,
-            )
-        }
-        _ => {
-            return Err(format!(
-                "`{key}` is not an option of `mistralrs:`; the options are {LOCAL_OPTIONS}"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `auto`, `cpu`, `0,1` or `0:16,1:16` (GPU:layers).
-fn parse_devices(value: &str) -> Result<Devices, String> {
-    match value {
-        "auto" | "" => return Ok(Devices::Auto),
-        "cpu" => return Ok(Devices::Cpu),
-        _ => {}
-    }
-    let bad = || {
-        format!(
-            "`devices={value}`: expected auto, cpu, GPU numbers (0,1) or GPUs with layer counts (0:16,1:16)"
-        )
-    };
-    let mut gpus = Vec::new();
-    for item in value.split(',') {
-        let (ordinal, layers) = match item.split_once(':') {
-            Some((ordinal, layers)) => (ordinal, Some(layers.parse::<usize>().map_err(|_| bad())?)),
-            None => (item, None),
-        };
-        gpus.push((ordinal.trim().parse::<usize>().map_err(|_| bad())?, layers));
-    }
-    let counted = gpus.iter().filter(|(_, layers)| layers.is_some()).count();
-    if counted != 0 && counted != gpus.len() {
-        return Err(format!(
-            "`devices={value}`: give a layer count for every GPU or for none"
-        ));
-    }
-    Ok(Devices::Gpus(gpus))
-}
-
-/// Settings beyond the spec for an OpenAI-compatible model (from weft.toml).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RemoteOptions {
-    /// The environment variable holding the API key (default `OPENAI_API_KEY`, or
-    /// `HF_TOKEN` for `tgi:`); a named variable that is not set is an error.
-    pub api_key_env: Option<String>,
-    /// The window in tokens (default 131,072, Llama-3.1's).
-    pub context_window: Option<u32>,
-    /// The longest wait for a response's headers.
-    pub timeout: Option<Duration>,
-    /// The longest silence inside a streamed reply.
-    pub idle_timeout: Option<Duration>,
-    /// Retries after the first try.
-    pub max_retries: Option<u32>,
-}
-
-/// Opens a backend this crate holds (`scripted:`, `openai:`, `tgi:`). `mistralrs:` and named
-/// models are the caller's to open.
-pub fn open_model(
-    spec: &ModelSpec,
-    options: &RemoteOptions,
-) -> Result<Arc<dyn ChatModel>, BackendError> {
-    match spec {
-        ModelSpec::Scripted(path) => Ok(Arc::new(ScriptedModel::from_file(path)?)),
-        ModelSpec::OpenAi { url, model, flavor } => {
-            let default_model = match flavor {
-                Flavor::Tgi => "tgi",
-                Flavor::OpenAi => "default",
-            };
-            let mut config = OpenAiConfig::new(
-                url,
-                model.clone().unwrap_or_else(|| default_model.to_owned()),
-                *flavor,
-            );
-            config.api_key = match &options.api_key_env {
-                Some(variable) => Some(ApiKey::from_environment(variable).ok_or_else(|| {
-                    BackendError::Configuration(format!(
-                        "the API key variable ${variable} is not set (weft.toml names it in `api_key_env`)"
-                    ))
-                })?),
-                None => ApiKey::from_environment(match flavor {
-                    Flavor::Tgi => "HF_TOKEN",
-                    Flavor::OpenAi => "OPENAI_API_KEY",
-                }),
-            };
-            if let Some(window) = options.context_window {
-                config.context_window = window;
-            }
-            if let Some(timeout) = options.timeout {
-                config.request_timeout = timeout;
-            }
-            if let Some(timeout) = options.idle_timeout {
-                config.idle_timeout = timeout;
-            }
-            if let Some(retries) = options.max_retries {
-                config.retry.max_retries = retries;
-            }
-            let model = OpenAiModel::new(config)
-                .map_err(|error| BackendError::Configuration(error.message))?;
-            Ok(Arc::new(model))
-        }
-        ModelSpec::Local(_) => Err(BackendError::Configuration(
-            "`mistralrs:` models are opened by the weft-mistralrs crate".into(),
-        )),
-        ModelSpec::Named(name) => Err(BackendError::Configuration(format!(
-            "`{name}` names a model defined in weft.toml; look it up there first"
-        ))),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::{Devices, Isq};
 
     fn parse(spec: &str) -> Result<ModelSpec, String> {
         ModelSpec::parse(spec, Path::new("/w")).map_err(|error| error.to_string())
@@ -416,13 +247,13 @@ mod tests {
             local.source,
             LocalSource::Hub("meta-llama/Llama-3.1-8B-Instruct".into())
         );
-        assert_eq!(local.isq.as_deref(), Some("fp8"));
+        assert_eq!(local.options.isq, Some(Isq::Fp8));
         assert_eq!(
-            local.devices,
-            Devices::Gpus(vec![(0, Some(20)), (1, Some(12))])
+            local.options.devices,
+            Some(Devices::Gpus(vec![(0, Some(20)), (1, Some(12))]))
         );
-        assert_eq!(local.paged_attention, Some(false));
-        assert_eq!(local.max_sequences, Some(8));
+        assert_eq!(local.options.paged_attention, Some(false));
+        assert_eq!(local.options.max_sequences, Some(8));
         let ModelSpec::Local(local) = parse("mistralrs:./models/tiny?devices=cpu").unwrap() else {
             panic!("not local")
         };
@@ -430,7 +261,33 @@ mod tests {
             local.source,
             LocalSource::Directory(PathBuf::from("/w/./models/tiny"))
         );
-        assert_eq!(local.devices, Devices::Cpu);
+        assert_eq!(local.options.devices, Some(Devices::Cpu));
+    }
+
+    #[test]
+    fn anchored_specs_name_the_same_files_from_anywhere() {
+        let base = Path::new("/work/project");
+        assert_eq!(
+            anchored("scripted:replies/a.yaml", base),
+            "scripted:/work/project/replies/a.yaml"
+        );
+        assert_eq!(anchored("scripted:/r.yaml", base), "scripted:/r.yaml");
+        assert_eq!(
+            anchored("mistralrs:./models/tiny?isq=fp8", base),
+            "mistralrs:/work/project/./models/tiny?isq=fp8"
+        );
+        assert_eq!(
+            anchored("mistralrs:meta-llama/Llama-3.1-8B-Instruct", base),
+            "mistralrs:meta-llama/Llama-3.1-8B-Instruct",
+            "a hub id stays one"
+        );
+        for unchanged in [
+            "openai:http://127.0.0.1:8000/v1#m",
+            "llama",
+            "nonsense spec",
+        ] {
+            assert_eq!(anchored(unchanged, base), unchanged);
+        }
     }
 
     #[test]

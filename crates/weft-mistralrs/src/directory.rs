@@ -60,29 +60,43 @@ pub fn inspect(directory: &Path) -> Result<ModelFiles, LocalError> {
         "the model's architecture and sizes",
     )?;
     let tokenizer_path = require(directory, "tokenizer.json", "the tokenizer")?;
-    let config = read_json(&config_path)?;
-    let architectures: Vec<&str> = config
-        .get("architectures")
-        .and_then(Value::as_array)
-        .map(|names| names.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !architectures.contains(&"LlamaForCausalLM") {
-        return Err(LocalError::Unsupported {
-            path: config_path,
-            found: if architectures.is_empty() {
-                "(none named)".to_owned()
-            } else {
-                architectures.join(", ")
-            },
-            supported: SUPPORTED,
-        });
-    }
+    let config = read_config(&config_path)?;
+    let tokenizer = read_tokenizer(&tokenizer_path)?;
+    check_end_of_sequence(directory, &tokenizer)?;
+    let weights = weights(directory)?;
+    Ok(ModelFiles {
+        directory: directory.to_owned(),
+        window: u32::try_from(config.window).unwrap_or(u32::MAX),
+        llama3_rope: config.llama3_rope,
+        layers: config.layers,
+        weights,
+        quantization: config.quantization,
+    })
+}
+
+/// What weft takes from `config.json`.
+struct ModelConfig {
+    /// `max_position_embeddings`.
+    window: u64,
+    /// `num_hidden_layers`.
+    layers: usize,
+    /// Whether `rope_scaling.rope_type` is `llama3`.
+    llama3_rope: bool,
+    /// `quantization_config.quant_method`.
+    quantization: Option<String>,
+}
+
+/// Reads `config.json`, refusing an architecture weft does not run and sizes that are
+/// missing or do not fit together.
+fn read_config(config_path: &Path) -> Result<ModelConfig, LocalError> {
+    let config = read_json(config_path)?;
+    check_architecture(&config, config_path)?;
     let number = |key: &str| -> Result<u64, LocalError> {
         config
             .get(key)
             .and_then(Value::as_u64)
             .ok_or_else(|| LocalError::BadFile {
-                path: config_path.clone(),
+                path: config_path.to_owned(),
                 message: format!("`{key}` is missing or not a whole number"),
             })
     };
@@ -92,7 +106,7 @@ pub fn inspect(directory: &Path) -> Result<ModelFiles, LocalError> {
     let heads = number("num_attention_heads")?;
     if heads == 0 || hidden % heads != 0 {
         return Err(LocalError::BadFile {
-            path: config_path,
+            path: config_path.to_owned(),
             message: format!("hidden_size {hidden} does not divide into {heads} attention heads"),
         });
     }
@@ -104,62 +118,95 @@ pub fn inspect(directory: &Path) -> Result<ModelFiles, LocalError> {
         .pointer("/quantization_config/quant_method")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    Ok(ModelConfig {
+        window,
+        layers,
+        llama3_rope,
+        quantization,
+    })
+}
 
-    let tokenizer = read_json(&tokenizer_path)?;
-    let has_token = |token: &str| {
-        tokenizer
-            .pointer("/model/vocab")
-            .and_then(Value::as_object)
-            .is_some_and(|vocab| vocab.contains_key(token))
-            || tokenizer
-                .get("added_tokens")
-                .and_then(Value::as_array)
-                .is_some_and(|added| {
-                    added
-                        .iter()
-                        .any(|entry| entry.get("content").and_then(Value::as_str) == Some(token))
-                })
-    };
+/// Refuses a config whose `architectures` do not name `LlamaForCausalLM`, saying what it
+/// names instead.
+fn check_architecture(config: &Value, config_path: &Path) -> Result<(), LocalError> {
+    let architectures: Vec<&str> = config
+        .get("architectures")
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if architectures.contains(&"LlamaForCausalLM") {
+        return Ok(());
+    }
+    Err(LocalError::Unsupported {
+        path: config_path.to_owned(),
+        found: if architectures.is_empty() {
+            "(none named)".to_owned()
+        } else {
+            architectures.join(", ")
+        },
+        supported: SUPPORTED,
+    })
+}
+
+/// Reads `tokenizer.json`, refusing one without the Llama-3 special tokens the chat
+/// format is written in.
+fn read_tokenizer(tokenizer_path: &Path) -> Result<Value, LocalError> {
+    let tokenizer = read_json(tokenizer_path)?;
     for token in [
         "<|begin_of_text|>",
         "<|eot_id|>",
         "<|start_header_id|>",
         "<|end_header_id|>",
     ] {
-        if !has_token(token) {
+        if !has_token(&tokenizer, token) {
             return Err(LocalError::BadFile {
-                path: tokenizer_path,
+                path: tokenizer_path.to_owned(),
                 message: format!("the tokenizer lacks the Llama-3 special token {token}"),
             });
         }
     }
+    Ok(tokenizer)
+}
+
+/// Whether `token` is in the tokenizer's vocabulary or among its added tokens.
+fn has_token(tokenizer: &Value, token: &str) -> bool {
+    tokenizer
+        .pointer("/model/vocab")
+        .and_then(Value::as_object)
+        .is_some_and(|vocab| vocab.contains_key(token))
+        || tokenizer
+            .get("added_tokens")
+            .and_then(Value::as_array)
+            .is_some_and(|added| {
+                added
+                    .iter()
+                    .any(|entry| entry.get("content").and_then(Value::as_str) == Some(token))
+            })
+}
+
+/// Refuses a `tokenizer_config.json` (when there is one) whose `eos_token` the tokenizer
+/// does not have: generation would never stop on it.
+fn check_end_of_sequence(directory: &Path, tokenizer: &Value) -> Result<(), LocalError> {
     let tokenizer_config = directory.join("tokenizer_config.json");
-    if tokenizer_config.is_file() {
-        let settings = read_json(&tokenizer_config)?;
-        let eos = match settings.get("eos_token") {
-            Some(Value::String(token)) => Some(token.clone()),
-            Some(Value::Object(token)) => token
-                .get("content")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            _ => None,
-        };
-        if let Some(eos) = eos.filter(|eos| !has_token(eos)) {
-            return Err(LocalError::BadFile {
-                path: tokenizer_config,
-                message: format!("eos_token {eos} is not in tokenizer.json"),
-            });
-        }
+    if !tokenizer_config.is_file() {
+        return Ok(());
     }
-    let weights = weights(directory)?;
-    Ok(ModelFiles {
-        directory: directory.to_owned(),
-        window: u32::try_from(window).unwrap_or(u32::MAX),
-        llama3_rope,
-        layers,
-        weights,
-        quantization,
-    })
+    let settings = read_json(&tokenizer_config)?;
+    let end_of_sequence = match settings.get("eos_token") {
+        Some(Value::String(token)) => Some(token.clone()),
+        Some(Value::Object(token)) => token
+            .get("content")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    };
+    if let Some(token) = end_of_sequence.filter(|token| !has_token(tokenizer, token)) {
+        return Err(LocalError::BadFile {
+            path: tokenizer_config,
+            message: format!("eos_token {token} is not in tokenizer.json"),
+        });
+    }
+    Ok(())
 }
 
 /// `model.safetensors`, or every shard an index names (each must be there).

@@ -7,7 +7,8 @@ use mistralrs::{
     IsqType, MemoryGpuConfig, ModelDType, PagedAttentionMetaBuilder, TextModelBuilder,
 };
 use std::path::PathBuf;
-use weft_llm::spec::{Devices, IsqScope, LocalSource, LocalSpec, PagedMemory};
+use weft_llm::options::{Devices, Dtype, Isq, IsqScope, LocalOptions, PagedMemory};
+use weft_llm::spec::{LocalSource, LocalSpec};
 
 /// The settings a model was loaded with, as weft resolved them.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,66 +34,57 @@ pub struct LoadPlan {
     pub notes: Vec<String>,
 }
 
-/// The ISQ names weft accepts, for messages.
-pub const ISQ_NAMES: &str = "fp8 (f8e4m3), q8_0, q4k, q5k, q6k, q8k, q4_0, q4_1, q5_0, q5_1, q8_1, q2k, q3k, hqq4, hqq8, f8q8, mxfp4, afq2-afq8";
-
-/// A mistralrs ISQ type by name.
-pub fn isq_type(name: &str) -> Result<IsqType, LocalError> {
-    let lowered = name.to_lowercase();
-    let lowered = if lowered == "f8e4m3" {
-        "fp8".to_owned()
-    } else {
-        lowered
-    };
-    mistralrs::core::parse_isq_value(&lowered, None).map_err(|_| {
-        LocalError::Option(format!(
-            "`isq={name}` is not an ISQ type; the types are {ISQ_NAMES}"
-        ))
+/// mistralrs's ISQ type for weft's name of it.
+pub fn isq_type(isq: Isq) -> Result<IsqType, LocalError> {
+    Ok(match isq {
+        Isq::Fp8 => IsqType::F8E4M3,
+        Isq::F8Q8 => IsqType::F8Q8,
+        Isq::Q4_0 => IsqType::Q4_0,
+        Isq::Q4_1 => IsqType::Q4_1,
+        Isq::Q5_0 => IsqType::Q5_0,
+        Isq::Q5_1 => IsqType::Q5_1,
+        Isq::Q8_0 => IsqType::Q8_0,
+        Isq::Q8_1 => IsqType::Q8_1,
+        Isq::Q2K => IsqType::Q2K,
+        Isq::Q3K => IsqType::Q3K,
+        Isq::Q4K => IsqType::Q4K,
+        Isq::Q5K => IsqType::Q5K,
+        Isq::Q6K => IsqType::Q6K,
+        Isq::Q8K => IsqType::Q8K,
+        Isq::Hqq4 => IsqType::HQQ4,
+        Isq::Hqq8 => IsqType::HQQ8,
+        Isq::Mxfp4 => IsqType::MXFP4,
+        Isq::Afq2 => IsqType::AFQ2,
+        Isq::Afq3 => IsqType::AFQ3,
+        Isq::Afq4 => IsqType::AFQ4,
+        Isq::Afq6 => IsqType::AFQ6,
+        Isq::Afq8 => IsqType::AFQ8,
+        // The device decides which type a number of bits means.
+        Isq::Bits(bits) => mistralrs::core::parse_isq_value(&bits.to_string(), None)
+            .map_err(|error| LocalError::Option(format!("`isq={bits}`: {error}")))?,
     })
 }
 
 /// Resolves a spec against the machine and the model's files.
 pub fn plan(spec: &LocalSpec) -> Result<LoadPlan, LocalError> {
+    let options = &spec.options;
     let (model, files) = match &spec.source {
         LocalSource::Directory(directory) => {
             (directory.display().to_string(), Some(inspect(directory)?))
         }
         LocalSource::Hub(id) => (id.clone(), None),
     };
-    let isq = spec.isq.as_deref().map(isq_type).transpose()?;
+    let isq = options.isq.map(isq_type).transpose()?;
     let cuda = cfg!(feature = "cuda");
-    let cpu = matches!(spec.devices, Devices::Cpu) || !cuda;
-    if !cuda && matches!(spec.devices, Devices::Gpus(_)) {
+    let devices = options.devices.clone().unwrap_or_default();
+    let cpu = matches!(devices, Devices::Cpu) || !cuda;
+    if !cuda && matches!(devices, Devices::Gpus(_)) {
         return Err(LocalError::Option(
             "`devices=` names GPUs, but this weft was built without CUDA (build it with `--features cuda`)".into(),
         ));
     }
-    let dtype = match spec.dtype.as_deref() {
-        // mistralrs's automatic choice runs nvidia-smi in a CUDA build (and panics without
-        // it), so weft chooses: f16 on the CPU (what mistralrs picks there), bf16 on GPUs
-        // (what Llama-3.1 ships in).
-        None | Some("auto") => {
-            if cpu {
-                ModelDType::F16
-            } else {
-                ModelDType::BF16
-            }
-        }
-        Some("bf16") if cpu => {
-            return Err(LocalError::Option(
-                "`dtype=bf16` on the CPU loads but every request fails (candle has no CPU bf16 matmul); use auto, f16 or f32".into(),
-            ));
-        }
-        Some("bf16") => ModelDType::BF16,
-        Some("f16") => ModelDType::F16,
-        Some("f32") => ModelDType::F32,
-        Some(other) => {
-            return Err(LocalError::Option(format!(
-                "`dtype={other}` is not a dtype; use auto, bf16, f16 or f32"
-            )));
-        }
-    };
-    let paged_attention = match spec.paged_attention {
+    let dtype = dtype(options.dtype, cpu)?;
+    let paged_attention = match options.paged_attention {
         Some(true) if cpu => {
             return Err(LocalError::Option(
                 "paged attention needs a CUDA GPU; this model runs on the CPU".into(),
@@ -102,34 +94,15 @@ pub fn plan(spec: &LocalSpec) -> Result<LoadPlan, LocalError> {
         None => !cpu,
     };
     let mut notes = Vec::new();
-    if spec.isq_scope == IsqScope::Ffn {
-        if isq.is_none() {
-            return Err(LocalError::Option(
-                "`isq_scope=ffn` says which weights to quantize; name the type too (`isq=fp8`)"
-                    .into(),
-            ));
-        }
-        if let Some(files) = files.as_ref().filter(|files| files.layers < 3) {
-            notes.push(format!(
-                "isq_scope=ffn keeps the first and last layers unquantized; this model has {} layers, so nothing is quantized",
-                files.layers
-            ));
-        }
-    }
-    let mut max_sequences = spec.max_sequences.unwrap_or(32);
-    if isq == Some(IsqType::F8E4M3) && max_sequences > 1 {
-        max_sequences = 1;
-        notes.push(
-            "FP8 ISQ runs one sequence at a time: mistralrs 0.8.1 fails with more than one in a batch (\"`b` must have the same batch size as `a`\"); other requests wait their turn".into(),
-        );
-    }
-    if isq == Some(IsqType::F8Q8) && !cpu {
-        return Err(LocalError::Option(
-            "`isq=f8q8` fails on CUDA in mistralrs 0.8.1 (\"device mismatch in matmul\"); use fp8 or q8_0".into(),
-        ));
-    }
+    check_scope(
+        options.isq_scope.unwrap_or_default(),
+        isq,
+        files.as_ref(),
+        &mut notes,
+    )?;
+    let max_sequences = max_sequences(options.max_sequences, isq, cpu, &mut notes)?;
     let model_window = files.as_ref().map_or(131_072, |files| files.window);
-    let window = spec
+    let window = options
         .context_window
         .map_or(model_window, |asked| asked.min(model_window));
     Ok(LoadPlan {
@@ -145,8 +118,73 @@ pub fn plan(spec: &LocalSpec) -> Result<LoadPlan, LocalError> {
     })
 }
 
+/// The dtype to load in. mistralrs's automatic choice runs nvidia-smi in a CUDA build (and
+/// panics without it), so weft chooses: f16 on the CPU (what mistralrs picks there), bf16
+/// on GPUs (what Llama-3.1 ships in).
+fn dtype(asked: Option<Dtype>, cpu: bool) -> Result<ModelDType, LocalError> {
+    Ok(match asked.unwrap_or(Dtype::Auto) {
+        Dtype::Auto if cpu => ModelDType::F16,
+        Dtype::Auto => ModelDType::BF16,
+        Dtype::Bf16 if cpu => {
+            return Err(LocalError::Option(
+                "`dtype=bf16` on the CPU loads but every request fails (candle has no CPU bf16 matmul); use auto, f16 or f32".into(),
+            ));
+        }
+        Dtype::Bf16 => ModelDType::BF16,
+        Dtype::F16 => ModelDType::F16,
+        Dtype::F32 => ModelDType::F32,
+    })
+}
+
+/// Checks `isq_scope` against the ISQ type and the model.
+fn check_scope(
+    scope: IsqScope,
+    isq: Option<IsqType>,
+    files: Option<&ModelFiles>,
+    notes: &mut Vec<String>,
+) -> Result<(), LocalError> {
+    if scope == IsqScope::All {
+        return Ok(());
+    }
+    if isq.is_none() {
+        return Err(LocalError::Option(
+            "`isq_scope=ffn` says which weights to quantize; name the type too (`isq=fp8`)".into(),
+        ));
+    }
+    if let Some(files) = files.filter(|files| files.layers < 3) {
+        notes.push(format!(
+            "isq_scope=ffn keeps the first and last layers unquantized; this model has {} layers, so nothing is quantized",
+            files.layers
+        ));
+    }
+    Ok(())
+}
+
+/// The most sequences decoded together: FP8 ISQ is kept to one, F8Q8 refused on CUDA.
+fn max_sequences(
+    asked: Option<usize>,
+    isq: Option<IsqType>,
+    cpu: bool,
+    notes: &mut Vec<String>,
+) -> Result<usize, LocalError> {
+    let mut max_sequences = asked.unwrap_or(32);
+    if isq == Some(IsqType::F8E4M3) && max_sequences > 1 {
+        max_sequences = 1;
+        notes.push(
+            "FP8 ISQ runs one sequence at a time: mistralrs 0.8.1 fails with more than one in a batch (\"`b` must have the same batch size as `a`\"); other requests wait their turn".into(),
+        );
+    }
+    if isq == Some(IsqType::F8Q8) && !cpu {
+        return Err(LocalError::Option(
+            "`isq=f8q8` fails on CUDA in mistralrs 0.8.1 (\"device mismatch in matmul\"); use fp8 or q8_0".into(),
+        ));
+    }
+    Ok(max_sequences)
+}
+
 /// The mistralrs builder for a plan.
 pub fn builder(spec: &LocalSpec, plan: &LoadPlan) -> Result<TextModelBuilder, LocalError> {
+    let options = &spec.options;
     let mut builder = TextModelBuilder::new(&plan.model)
         .with_dtype(plan.dtype)
         .with_max_num_seqs(plan.max_sequences)
@@ -155,7 +193,7 @@ pub fn builder(spec: &LocalSpec, plan: &LoadPlan) -> Result<TextModelBuilder, Lo
         LocalSource::Directory(_) => builder.with_token_source(TokenSource::None),
         LocalSource::Hub(_) => builder.with_token_source(TokenSource::EnvVar("HF_TOKEN".into())),
     };
-    match (plan.isq, spec.isq_scope) {
+    match (plan.isq, options.isq_scope.unwrap_or_default()) {
         (Some(isq), IsqScope::All) => builder = builder.with_isq(isq),
         (Some(isq), IsqScope::Ffn) => {
             let layers = plan
@@ -174,60 +212,75 @@ pub fn builder(spec: &LocalSpec, plan: &LoadPlan) -> Result<TextModelBuilder, Lo
     if plan.cpu {
         builder = builder.with_force_cpu();
     }
-    if let Devices::Gpus(gpus) = &spec.devices {
-        let layers = plan
-            .files
-            .as_ref()
-            .map(|files| files.layers)
-            .ok_or_else(|| {
-                LocalError::Option(
+    if let Some(Devices::Gpus(gpus)) = &options.devices {
+        builder = builder.with_device_mapping(device_mapping(gpus, plan)?);
+    }
+    if plan.paged_attention {
+        builder = builder.with_paged_attn(paged_attention(options, plan)?);
+    }
+    Ok(builder)
+}
+
+/// The layers each GPU holds: as given, or an even share.
+fn device_mapping(
+    gpus: &[(usize, Option<usize>)],
+    plan: &LoadPlan,
+) -> Result<DeviceMapSetting, LocalError> {
+    let layers = plan
+        .files
+        .as_ref()
+        .map(|files| files.layers)
+        .ok_or_else(|| {
+            LocalError::Option(
                 "`devices=` with GPU numbers needs a local model directory (to count its layers)"
                     .into(),
             )
-            })?;
-        let counts: Vec<usize> = if gpus.iter().all(|(_, count)| count.is_some()) {
-            gpus.iter().map(|(_, count)| count.unwrap_or(0)).collect()
-        } else {
-            let share = layers / gpus.len().max(1);
-            let extra = layers % gpus.len().max(1);
-            (0..gpus.len())
-                .map(|index| share + usize::from(index < extra))
-                .collect()
-        };
-        if counts.iter().sum::<usize>() != layers {
-            return Err(LocalError::Option(format!(
-                "`devices=` places {} layers but the model has {layers}",
-                counts.iter().sum::<usize>()
-            )));
-        }
-        let mapping = gpus
-            .iter()
-            .zip(counts)
-            .map(|((ordinal, _), layers)| DeviceLayerMapMetadata {
-                ordinal: *ordinal,
-                layers,
-            })
-            .collect();
-        builder = builder.with_device_mapping(DeviceMapSetting::Map(
-            DeviceMapMetadata::from_num_device_layers(mapping),
-        ));
+        })?;
+    let counts: Vec<usize> = if gpus.iter().all(|(_, count)| count.is_some()) {
+        gpus.iter().map(|(_, count)| count.unwrap_or(0)).collect()
+    } else {
+        let share = layers / gpus.len().max(1);
+        let extra = layers % gpus.len().max(1);
+        (0..gpus.len())
+            .map(|index| share + usize::from(index < extra))
+            .collect()
+    };
+    if counts.iter().sum::<usize>() != layers {
+        return Err(LocalError::Option(format!(
+            "`devices=` places {} layers but the model has {layers}",
+            counts.iter().sum::<usize>()
+        )));
     }
-    if plan.paged_attention {
-        let memory = match spec.paged_memory {
-            Some(PagedMemory::Fraction(fraction)) => MemoryGpuConfig::Utilization(fraction),
-            Some(PagedMemory::Megabytes(megabytes)) => MemoryGpuConfig::MbAmount(megabytes),
-            None => MemoryGpuConfig::ContextSize(plan.window as usize),
-        };
-        let mut paged = PagedAttentionMetaBuilder::default().with_gpu_memory(memory);
-        if let Some(block_size) = spec.block_size {
-            paged = paged.with_block_size(block_size);
-        }
-        let config = paged
-            .build()
-            .map_err(|error| LocalError::Option(format!("paged attention: {error}")))?;
-        builder = builder.with_paged_attn(config);
+    let mapping = gpus
+        .iter()
+        .zip(counts)
+        .map(|((ordinal, _), layers)| DeviceLayerMapMetadata {
+            ordinal: *ordinal,
+            layers,
+        })
+        .collect();
+    Ok(DeviceMapSetting::Map(
+        DeviceMapMetadata::from_num_device_layers(mapping),
+    ))
+}
+
+/// Paged attention's settings: its KV cache's memory and block size.
+fn paged_attention(
+    options: &LocalOptions,
+    plan: &LoadPlan,
+) -> Result<mistralrs::PagedAttentionConfig, LocalError> {
+    let memory = match options.paged_memory {
+        Some(PagedMemory::Fraction(fraction)) => MemoryGpuConfig::Utilization(fraction),
+        Some(PagedMemory::Megabytes(megabytes)) => MemoryGpuConfig::MbAmount(megabytes),
+        None => MemoryGpuConfig::ContextSize(plan.window as usize),
+    };
+    let mut paged = PagedAttentionMetaBuilder::default().with_gpu_memory(memory);
+    if let Some(block_size) = options.block_size {
+        paged = paged.with_block_size(block_size);
     }
-    Ok(builder)
+    paged
+        .build()
+        .map_err(|error| LocalError::Option(format!("paged attention: {error}")))
 }
 
 /// A mistralrs topology that quantizes only the feed-forward projections of layers 1 to

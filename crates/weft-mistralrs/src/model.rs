@@ -191,6 +191,10 @@ impl ChatModel for LocalModel {
         self.plan.window
     }
 
+    fn model_name(&self) -> Option<String> {
+        Some(self.plan.model.clone())
+    }
+
     fn chat(&self, request: ChatRequest) -> ChatStream {
         let prepared = self.prepare(&request);
         let model = self.model.clone();

@@ -306,8 +306,15 @@ async fn a_bad_model_directory_is_a_clear_error() {
     );
     std::fs::write(&settings_path, settings).unwrap();
 
-    let error = load("devices=cpu&isq=q9").await.to_string();
-    assert!(error.contains("`isq=q9` is not an ISQ type"), "{error}");
+    // An unknown ISQ type is refused when the spec is read, before any file is.
+    let text = format!(
+        "mistralrs:{}?devices=cpu&isq=q9",
+        directory.path().display()
+    );
+    let error = ModelSpec::parse(&text, Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`isq=q9`: not an ISQ type"), "{error}");
     let error = load("devices=cpu&dtype=bf16").await.to_string();
     assert!(error.contains("no CPU bf16 matmul"), "{error}");
 

@@ -3,8 +3,9 @@
 //! call, until a person retries it ([`Runtime::retry`]) or fails the run
 //! ([`Runtime::fail`]).
 
-use crate::driver::{ActiveRun, Runtime};
+use crate::active::ActiveRun;
 use crate::error::RuntimeError;
+use crate::runtime::Runtime;
 use futures::future::BoxFuture;
 use weft_core::{ErrorKind, RunStatus, StepError};
 use weft_workflow::Decision;

@@ -2,7 +2,7 @@
 //! per attempt, and retried with exponential backoff and jitter while it fails with a
 //! retryable error.
 
-use crate::driver::Runtime;
+use crate::runtime::Runtime;
 use std::time::Duration;
 use weft_core::{ErrorKind, ToolCall, ToolContext, ToolError};
 

@@ -1,29 +1,43 @@
 //! The effects the machine asks for, as futures: a model call streamed into a reply, a tool
 //! call, a child run. Each ends in the event that records its result.
 
-use crate::driver::{ActiveRun, Runtime};
+use crate::active::ActiveRun;
 use crate::error::RuntimeError;
+use crate::runtime::Runtime;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use weft_core::{
-    ChildPlace, ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId, RunStatus,
-    StepError, ToolContext, ToolOutcome,
+    AnsweredBy, ChildPlace, ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId,
+    RunStatus, StepError, ToolContext, ToolOutcome,
 };
 use weft_workflow::{ChildAnswer, ChildRun, ModelCall, RunMachine, ToolCallCommand};
 
+/// A child run that stopped at a `human` node, by its place in the parent, kept until it
+/// is answered.
+pub(crate) type WaitingChild = ((u64, Option<u32>), ActiveRun);
+
 /// What a finished effect gives back.
 pub(crate) struct EffectDone {
-    /// The event that records the result.
-    pub event: Event,
-    /// A child run that stopped at a `human` node, kept until it is answered.
-    pub waiting_child: Option<((u64, Option<u32>), ActiveRun)>,
+    /// The event that records the result; `None` when the runtime shut down before there
+    /// was a result, so there is nothing to record.
+    pub event: Option<Event>,
+    /// A child run that stopped at a `human` node.
+    pub waiting_child: Option<WaitingChild>,
 }
 
 impl EffectDone {
     fn event(event: Event) -> Self {
         Self {
-            event,
+            event: Some(event),
+            waiting_child: None,
+        }
+    }
+
+    /// Nothing to record: the runtime shut down first.
+    fn stopped() -> Self {
+        Self {
+            event: None,
             waiting_child: None,
         }
     }
@@ -50,6 +64,15 @@ impl Runtime {
             let model = match self.models.resolve(call.model.as_deref(), &workflow_dir) {
                 Ok(model) => model,
                 Err(error) => return Ok(failed(model_error(error))),
+            };
+            let answered_by = AnsweredBy {
+                spec: call
+                    .model
+                    .clone()
+                    .filter(|name| name != "default")
+                    .or_else(|| self.models.default_spec())
+                    .unwrap_or_else(|| "default".to_owned()),
+                model: model.model_name(),
             };
             let mut request = call.request;
             let known = self.tools.names();
@@ -80,13 +103,17 @@ impl Runtime {
             self.observer.on_model_call(run, call.step, call.branch);
             let mut stream = model.chat(request);
             let mut reply = ReplyBuilder::new();
-            while let Some(item) = stream.next().await {
+            loop {
+                // A shutdown drops the call: the reply is asked for again after a restart.
+                let item = tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => return Ok(EffectDone::stopped()),
+                    item = stream.next() => item,
+                };
+                let Some(item) = item else { break };
                 match item {
                     Ok(event) => {
-                        if let weft_core::ChatEvent::TextDelta(text) = &event {
-                            self.observer
-                                .on_text_delta(run, call.step, call.branch, text);
-                        }
+                        self.observe_stream(run, call.step, call.branch, &event);
                         reply.push(event);
                     }
                     Err(error) => return Ok(failed(model_error(error))),
@@ -97,8 +124,30 @@ impl Runtime {
                 branch: call.branch,
                 turn: call.turn,
                 reply: reply.finish(),
+                answered_by: Some(answered_by),
             }))
         })
+    }
+
+    /// Tells the observer about streamed text, and about text a backend withdrew.
+    fn observe_stream(
+        &self,
+        run: RunId,
+        step: u64,
+        branch: Option<u32>,
+        event: &weft_core::ChatEvent,
+    ) {
+        match event {
+            weft_core::ChatEvent::TextDelta(text) => {
+                self.observer.on_text_delta(run, step, branch, text);
+            }
+            weft_core::ChatEvent::Restarted { reason } => {
+                self.observer.on_restarted(run, step, branch, reason);
+            }
+            weft_core::ChatEvent::ToolCall(_)
+            | weft_core::ChatEvent::Usage(_)
+            | weft_core::ChatEvent::Finished(_) => {}
+        }
     }
 
     pub(crate) fn tool_effect<'a>(
@@ -210,6 +259,10 @@ impl Runtime {
 }
 
 fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDone {
+    if active.stopped {
+        // The child stopped with the runtime; its log says where, for the next load.
+        return EffectDone::stopped();
+    }
     let workflow = active.machine.workflow().name.clone();
     match active.status() {
         RunStatus::Finished => EffectDone::event(Event::ChildFinished {
@@ -220,7 +273,7 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
         RunStatus::Interrupted => {
             let question = active.machine.question();
             EffectDone {
-                event: Event::ChildInterrupted {
+                event: Some(Event::ChildInterrupted {
                     step,
                     branch,
                     question: question
@@ -228,7 +281,7 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
                         .map(|question| question.question.clone())
                         .unwrap_or_default(),
                     input_schema: question.and_then(|question| question.input_schema),
-                },
+                }),
                 waiting_child: Some(((step, branch), active)),
             }
         }

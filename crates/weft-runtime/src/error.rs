@@ -24,6 +24,14 @@ pub enum RuntimeError {
         /// Its last step.
         last: u64,
     },
+    /// A run that is over for good cannot be ended again.
+    #[error("run {run} is already {status}; only an unfinished run can be failed or cancelled")]
+    AlreadyOver {
+        /// The run.
+        run: weft_core::RunId,
+        /// Its status.
+        status: &'static str,
+    },
     /// The machine waits on nothing although the run is not over: a bug in weft.
     #[error("run {run} is {status} but waits on no effect; this is a bug in weft")]
     Stalled {

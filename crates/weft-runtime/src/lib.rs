@@ -5,22 +5,30 @@
 //! enforces step and run timeouts and cancellation, appends each step's events to an
 //! [`EventSink`](weft_core::EventSink) and tells a [`RunObserver`] as things happen.
 
+mod active;
 mod attention;
 mod dispatch;
 mod driver;
 mod effects;
+mod ending;
 pub mod error;
+mod lifecycle;
 pub mod models;
 pub mod observer;
+pub mod report;
+mod runtime;
 pub mod sink;
 mod snapshots;
 pub mod tools;
 
+pub use active::ActiveRun;
 pub use dispatch::{DEFAULT_CONCURRENT_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT};
-pub use driver::{ActiveRun, Runtime, RuntimeBuilder, SNAPSHOT_EVERY};
+pub use ending::Ending;
 pub use error::RuntimeError;
 pub use models::{ModelSource, Models};
 pub use observer::{NoObserver, RunObserver};
+pub use report::{ModelUsage, OpenQuestion, RunReport};
+pub use runtime::{Runtime, RuntimeBuilder, SHUTDOWN_GRACE, SNAPSHOT_EVERY};
 pub use sink::MemorySink;
 pub use tokio_util::sync::CancellationToken;
 pub use tools::NoTools;

@@ -5,6 +5,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use weft_core::{ChatModel, ErrorKind, ModelError};
 
+/// The start of the error of a model call when neither the node, its workflow nor the
+/// runtime names a model.
+pub const NO_MODEL: &str = "no model is configured";
+
 /// Resolves a node's model (`None`: the default) to a backend.
 pub trait ModelSource: Send + Sync {
     /// The model for `name`; `workflow_dir` resolves relative paths in specs.
@@ -13,6 +17,10 @@ pub trait ModelSource: Send + Sync {
         name: Option<&str>,
         workflow_dir: &Path,
     ) -> Result<Arc<dyn ChatModel>, ModelError>;
+    /// The spec or name the default model was given by, for the record of who answered.
+    fn default_spec(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Opens a model from a spec string such as `scripted:replies.yaml`.
@@ -22,6 +30,7 @@ pub type SpecOpener = dyn Fn(&str, &Path) -> Result<Arc<dyn ChatModel>, ModelErr
 #[derive(Default)]
 pub struct Models {
     default: Option<Arc<dyn ChatModel>>,
+    default_spec: Option<String>,
     named: HashMap<String, Arc<dyn ChatModel>>,
     opener: Option<Box<SpecOpener>>,
     opened: Mutex<HashMap<(String, std::path::PathBuf), Arc<dyn ChatModel>>>,
@@ -49,6 +58,14 @@ impl Models {
         self
     }
 
+    /// [`Models::with_default`], with the spec or name it was given by (recorded with each
+    /// of its replies).
+    pub fn with_default_spec(mut self, spec: impl Into<String>, model: Arc<dyn ChatModel>) -> Self {
+        self.default = Some(model);
+        self.default_spec = Some(spec.into());
+        self
+    }
+
     /// Adds a named model.
     pub fn with_named(mut self, name: impl Into<String>, model: Arc<dyn ChatModel>) -> Self {
         self.named.insert(name.into(), model);
@@ -63,6 +80,10 @@ impl Models {
 }
 
 impl ModelSource for Models {
+    fn default_spec(&self) -> Option<String> {
+        self.default_spec.clone()
+    }
+
     fn resolve(
         &self,
         name: Option<&str>,
@@ -71,7 +92,9 @@ impl ModelSource for Models {
         let missing_default = || {
             ModelError::new(
                 ErrorKind::NotFound,
-                "no model is configured: pass --model (e.g. --model scripted:replies.yaml) or set `model:` in the workflow",
+                format!(
+                    "{NO_MODEL}: the workflow names none (`model:`) and there is no default model"
+                ),
             )
         };
         let Some(name) = name.filter(|name| *name != "default") else {

@@ -17,6 +17,11 @@ pub trait RunObserver: Send + Sync {
     fn on_text_delta(&self, run: RunId, step: u64, branch: Option<u32>, text: &str) {
         let _ = (run, step, branch, text);
     }
+    /// A backend lost a reply part-way and asks again: the text streamed for this call so
+    /// far is void (the recorded `ModelReplied` will hold only the new reply).
+    fn on_restarted(&self, run: RunId, step: u64, branch: Option<u32>, reason: &str) {
+        let _ = (run, step, branch, reason);
+    }
 }
 
 /// An observer that ignores everything.

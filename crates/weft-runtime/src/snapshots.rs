@@ -2,8 +2,9 @@
 //! at the next step boundary and stores it, and loading a run starts from its latest
 //! snapshot, reading only the events after it.
 
-use crate::driver::{ActiveRun, Runtime};
+use crate::active::ActiveRun;
 use crate::error::RuntimeError;
+use crate::runtime::Runtime;
 use std::sync::Arc;
 use weft_core::{Event, EventRecord, RunId};
 use weft_workflow::{RunMachine, Snapshot, Workflow};

@@ -14,7 +14,7 @@ use weft_core::{
 };
 
 /// A run's first facts, from its `RunStarted` event.
-pub(crate) struct NewRun {
+pub struct NewRun {
     pub workflow: String,
     pub source: String,
     pub parent: Option<ParentLink>,
@@ -34,7 +34,7 @@ const COMPRESS_FROM: usize = 512;
 const ZSTD_LEVEL: i32 = 3;
 
 /// A journal entry.
-pub(crate) enum ToolJournal {
+pub enum ToolJournal {
     Started {
         key: String,
         step: i64,
@@ -49,7 +49,7 @@ pub(crate) enum ToolJournal {
 }
 
 /// Everything one append writes.
-pub(crate) struct Batch {
+pub struct Batch {
     pub new_run: Option<NewRun>,
     pub status: Option<(RunStatus, Option<String>)>,
     pub journal: Vec<ToolJournal>,
@@ -98,60 +98,7 @@ impl Batch {
                     format!("run {run}: the records of one append must be numbered consecutively"),
                 ));
             }
-            let sequence = number(record.sequence, "sequence")?;
-            match &record.event {
-                Event::RunStarted {
-                    workflow,
-                    source,
-                    parent,
-                    ..
-                } => {
-                    batch.new_run = Some(NewRun {
-                        workflow: workflow.clone(),
-                        source: source.clone(),
-                        parent: parent.clone(),
-                    });
-                }
-                Event::ToolCallStarted {
-                    step,
-                    branch,
-                    turn,
-                    index,
-                    call,
-                } => {
-                    batch.journal.push(ToolJournal::Started {
-                        key: idempotency_key(run, *step, *branch, *turn, *index),
-                        step: number(*step, "step")?,
-                        tool: call.name.clone(),
-                        sequence,
-                    });
-                }
-                Event::ToolCallFinished {
-                    step,
-                    branch,
-                    turn,
-                    index,
-                    outcome,
-                } => {
-                    let outcome = match outcome {
-                        ToolOutcome::Ok { output } => {
-                            serde_json::json!({"status": "ok", "output": output})
-                        }
-                        ToolOutcome::Error { error } => {
-                            serde_json::json!({"status": "error", "error": error})
-                        }
-                    };
-                    batch.journal.push(ToolJournal::Finished {
-                        key: idempotency_key(run, *step, *branch, *turn, *index),
-                        sequence,
-                        outcome: outcome.to_string(),
-                    });
-                }
-                _ => {}
-            }
-            if let Some(change) = status_after(&record.event) {
-                batch.status = Some(change);
-            }
+            batch.derive(run, record)?;
         }
         let json = serde_json::to_vec(
             &records
@@ -170,6 +117,81 @@ impl Batch {
         })?;
         (batch.encoding, batch.events) = compress(json);
         Ok(batch)
+    }
+
+    /// What one record changes: the run's first facts, the journal, the run's status.
+    fn derive(&mut self, run: RunId, record: &EventRecord) -> Result<(), StoreError> {
+        let sequence = number(record.sequence, "sequence")?;
+        match &record.event {
+            Event::RunStarted {
+                workflow,
+                source,
+                parent,
+                ..
+            } => {
+                self.new_run = Some(NewRun {
+                    workflow: workflow.clone(),
+                    source: source.clone(),
+                    parent: parent.clone(),
+                });
+            }
+            Event::ToolCallStarted {
+                step,
+                branch,
+                turn,
+                index,
+                call,
+            } => {
+                self.journal.push(ToolJournal::Started {
+                    key: idempotency_key(run, *step, *branch, *turn, *index),
+                    step: number(*step, "step")?,
+                    tool: call.name.clone(),
+                    sequence,
+                });
+            }
+            Event::ToolCallFinished {
+                step,
+                branch,
+                turn,
+                index,
+                outcome,
+            } => {
+                let outcome = match outcome {
+                    ToolOutcome::Ok { output } => {
+                        serde_json::json!({"status": "ok", "output": output})
+                    }
+                    ToolOutcome::Error { error } => {
+                        serde_json::json!({"status": "error", "error": error})
+                    }
+                };
+                self.journal.push(ToolJournal::Finished {
+                    key: idempotency_key(run, *step, *branch, *turn, *index),
+                    sequence,
+                    outcome: outcome.to_string(),
+                });
+            }
+            Event::StepStarted { .. }
+            | Event::ModelReplied { .. }
+            | Event::ModelFailed { .. }
+            | Event::ChildStarted { .. }
+            | Event::ChildFinished { .. }
+            | Event::ChildFailed { .. }
+            | Event::ChildInterrupted { .. }
+            | Event::StateChanged { .. }
+            | Event::StepFinished { .. }
+            | Event::StepFailed { .. }
+            | Event::Interrupted { .. }
+            | Event::AttentionNeeded { .. }
+            | Event::Retried { .. }
+            | Event::Resumed { .. }
+            | Event::RunFinished { .. }
+            | Event::RunFailed { .. }
+            | Event::RunCancelled { .. } => {}
+        }
+        if let Some(change) = status_after(&record.event) {
+            self.status = Some(change);
+        }
+        Ok(())
     }
 }
 

@@ -1,22 +1,44 @@
 //! weft-store: durable run logs behind the `RunStore` port of `weft-core`.
 //!
-//! - [`SqliteStore`]: the embedded default, one file (WAL, `synchronous=NORMAL`, foreign
-//!   keys, one writer connection with `BEGIN IMMEDIATE`, a pool of readers, a busy timeout);
-//! - [`PostgresStore`]: for several daemons on several machines sharing one database.
+//! - [`SqliteStore`] (cargo feature `sqlite`, on by default): the embedded default, one
+//!   file (WAL, `synchronous=NORMAL`, foreign keys, one writer connection with `BEGIN
+//!   IMMEDIATE`, a pool of readers, a busy timeout);
+//! - [`PostgresStore`] (feature `postgres`): for several daemons on several machines
+//!   sharing one database;
+//! - [`open`]: either, from a `postgres://` URL or an SQLite file path;
+//! - `testing` (feature `testing`): tests against a PostgreSQL server, skipped (and said
+//!   so) where there is none.
 //!
-//! A run's events are appended in one transaction per batch, checked against the log's last
-//! sequence number; the run's row (status, error, counts) and the tool-call journal are
+//! Both stores are one implementation (`store.rs`) over a `Dialect` (`dialect.rs`) that
+//! holds what differs: SQL text, how an append checks where the log ends, and how a write
+//! travels. A run's events are appended in one transaction per batch, checked against the
+//! log's last sequence number; the run's row (status, error) and the tool-call journal are
 //! derived from the same events in the same transaction.
 
+// A build with neither database compiles, and has nothing to open.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
 mod batch;
+mod dialect;
 pub mod error;
+mod location;
+mod open;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
+mod schema;
+#[cfg(feature = "sqlite")]
 mod sqlite;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::OpenError;
+pub use location::Location;
+pub use open::{OpenMode, open};
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use schema::SCHEMA_VERSION;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteSettings, SqliteStore};
-
-/// The schema version this weft writes and reads (`weft_meta.schema_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub use store::Store;

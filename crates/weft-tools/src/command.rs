@@ -19,12 +19,12 @@
 //! or times out.
 
 use crate::process::{self, Program};
-use crate::registry::{Registry, RegistryError};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use weft_core::{ErrorKind, ToolContext, ToolError, ToolPolicy, ToolSpec};
+use weft_tool::{Registry, RegistryError};
 
 /// The most bytes read from a program's standard output.
 const MAX_OUTPUT_BYTES: u64 = 4 * 1024 * 1024;
@@ -103,7 +103,11 @@ pub fn register_file(registry: &mut Registry, path: &Path) -> Result<(), Manifes
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|error| invalid(error.to_string()))?;
-    let manifest: CommandManifest = serde_saphyr::from_str(&text).map_err(|error| {
+    // YAML 1.2: only `true` and `false` are booleans, so a schema property named `y` or
+    // `on` (in `required: [x, y]`, say) stays the name it is rather than becoming `true`.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let parsed: Result<CommandManifest, _> = serde_saphyr::from_str_with_options(&text, options);
+    let manifest = parsed.map_err(|error| {
         let at = error
             .location()
             .map(|location| format!("{}:{}: ", location.line(), location.column()))
@@ -198,7 +202,7 @@ impl Command {
         })
         .await
         .map_err(|error| failed(error.to_string()))?;
-        let tail = process::stderr_tail(&finished.stderr, STDERR_TAIL);
+        let tail = crate::stderr::stderr_tail(&finished.stderr, STDERR_TAIL);
         match finished.status.code() {
             Some(0) => {}
             Some(RETRY_STATUS) => {

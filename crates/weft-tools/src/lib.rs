@@ -1,27 +1,25 @@
-//! weft-tools: tools as typed Rust code.
+//! weft-tools: the tools weft brings, and the tools it finds outside Rust.
 //!
-//! A [`Tool`] declares its argument type (`Deserialize + JsonSchema`) and its output type
-//! (`Serialize`); the [`Registry`] derives each tool's JSON Schema from its argument type
-//! (draft 2020-12, subschemas inlined, `additionalProperties: false` on every object),
-//! compiles a validator for it once, and checks every call's arguments before the tool
-//! sees them. Types are erased only at the registry's boundary, where it serves the
-//! runtime as a [`weft_core::ToolBox`].
+//! - [`builtin`]: `echo`, `add`, `calculator`, `now` and the file tools confined to a
+//!   [`builtin::Workspace`]; `shell` (feature `process`) and `http_get` (feature `http`),
+//!   off unless a workflow turns them on;
+//! - [`command`] (feature `process`): programs described by YAML manifests, called with JSON
+//!   on standard input;
+//! - [`mcp`] (feature `mcp`): the tools of MCP servers, over stdio or streamable HTTP.
+//!
+//! What a tool is (the [`Tool`] trait, argument schemas, the [`Registry`] that checks every
+//! call) lives in the thin crate `weft-tool` and is re-exported here.
 
 pub mod builtin;
+#[cfg(feature = "process")]
 pub mod command;
+#[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(feature = "process")]
 mod process;
-mod registry;
-mod schema;
-mod tool;
+#[cfg(any(feature = "process", feature = "mcp"))]
+mod stderr;
 
-pub use registry::{Registry, RegistryError};
-pub use schema::schema_for;
-pub use tool::{Tool, ToolFailure, ToolFailureKind};
-
-/// What `#[weft::tool]`'s generated code names; not for use by hand.
-#[doc(hidden)]
-pub mod __private {
-    pub use schemars;
-    pub use serde;
-}
+pub use weft_tool::{
+    Origin, Registry, RegistryError, Tool, ToolFailure, ToolFailureKind, schema_for,
+};

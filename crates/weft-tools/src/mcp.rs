@@ -2,7 +2,6 @@
 //! output, or a streamable HTTP endpoint), lists the server's tools and registers each as
 //! `<server>.<tool>`, checked against the schema the server gives like any other tool.
 
-use crate::registry::{Registry, RegistryError};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
@@ -13,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use weft_core::{ErrorKind, McpServer, McpTransport, ToolError, ToolPolicy, ToolSpec};
+use weft_tool::{Registry, RegistryError};
 
 /// How long connecting and listing a server's tools may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,51 +72,14 @@ pub async fn connect(name: &str, server: &McpServer) -> Result<McpConnection, Mc
         message,
     };
     let stderr = Arc::new(Mutex::new(String::new()));
-    let reader: Mutex<Option<tokio::task::JoinHandle<()>>> = Mutex::new(None);
+    let reader: StderrReader = Mutex::new(None);
     let connecting = async {
         let client = match &server.transport {
             McpTransport::Stdio {
                 program,
                 arguments,
                 environment,
-            } => {
-                let mut command = tokio::process::Command::new(program);
-                command.args(arguments);
-                for (variable, value) in environment {
-                    command.env(variable, value);
-                }
-                let (transport, error_output) = TokioChildProcess::builder(command)
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .map_err(|error| format!("cannot start `{program}`: {error}"))?;
-                if let Some(mut error_output) = error_output {
-                    let stderr = stderr.clone();
-                    let handle = tokio::spawn(async move {
-                        let mut buffer = [0u8; 4096];
-                        while let Ok(read) = error_output.read(&mut buffer).await {
-                            if read == 0 {
-                                break;
-                            }
-                            if let Ok(mut kept) = stderr.lock() {
-                                kept.push_str(&String::from_utf8_lossy(&buffer[..read]));
-                                let excess = kept.len().saturating_sub(STDERR_TAIL * 4);
-                                if excess > 0 {
-                                    let cut = (excess..kept.len())
-                                        .find(|index| kept.is_char_boundary(*index))
-                                        .unwrap_or(kept.len());
-                                    kept.drain(..cut);
-                                }
-                            }
-                        }
-                    });
-                    if let Ok(mut slot) = reader.lock() {
-                        *slot = Some(handle);
-                    }
-                }
-                ().serve(transport)
-                    .await
-                    .map_err(|error| format!("the MCP handshake failed: {error}"))?
-            }
+            } => start_child(program, arguments, environment, &stderr, &reader).await?,
             McpTransport::Http { url } => {
                 let transport = StreamableHttpClientTransport::from_uri(url.as_str());
                 ().serve(transport)
@@ -157,9 +120,64 @@ pub async fn connect(name: &str, server: &McpServer) -> Result<McpConnection, Mc
     })
 }
 
+/// The task that keeps a child server's standard error, once it is started: a failed
+/// connection waits for it to finish so that the error quotes all the server said.
+type StderrReader = Mutex<Option<tokio::task::JoinHandle<()>>>;
+
+/// Starts `program` as a child server, keeps its standard error in `stderr` (the task that
+/// reads it goes into `reader`) and does the MCP handshake over its standard input and
+/// output.
+async fn start_child(
+    program: &str,
+    arguments: &[String],
+    environment: &[(String, String)],
+    stderr: &Arc<Mutex<String>>,
+    reader: &StderrReader,
+) -> Result<Client, String> {
+    let mut command = tokio::process::Command::new(program);
+    command.args(arguments);
+    for (variable, value) in environment {
+        command.env(variable, value);
+    }
+    let (transport, error_output) = TokioChildProcess::builder(command)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot start `{program}`: {error}"))?;
+    if let Some(error_output) = error_output {
+        let handle = tokio::spawn(keep_stderr(error_output, stderr.clone()));
+        if let Ok(mut slot) = reader.lock() {
+            *slot = Some(handle);
+        }
+    }
+    ().serve(transport)
+        .await
+        .map_err(|error| format!("the MCP handshake failed: {error}"))
+}
+
+/// Reads a child server's standard error until it ends, keeping the last
+/// `4 × STDERR_TAIL` bytes or so in `stderr` (cut at a character boundary).
+async fn keep_stderr(mut error_output: tokio::process::ChildStderr, stderr: Arc<Mutex<String>>) {
+    let mut buffer = [0u8; 4096];
+    while let Ok(read) = error_output.read(&mut buffer).await {
+        if read == 0 {
+            break;
+        }
+        if let Ok(mut kept) = stderr.lock() {
+            kept.push_str(&String::from_utf8_lossy(&buffer[..read]));
+            let excess = kept.len().saturating_sub(STDERR_TAIL * 4);
+            if excess > 0 {
+                let cut = (excess..kept.len())
+                    .find(|index| kept.is_char_boundary(*index))
+                    .unwrap_or(kept.len());
+                kept.drain(..cut);
+            }
+        }
+    }
+}
+
 fn with_stderr(message: String, stderr: &Mutex<String>) -> String {
     let kept = stderr.lock().map(|kept| kept.clone()).unwrap_or_default();
-    match crate::process::stderr_tail(kept.as_bytes(), STDERR_TAIL) {
+    match crate::stderr::stderr_tail(kept.as_bytes(), STDERR_TAIL) {
         tail if tail.is_empty() => message,
         tail => format!("{message}; its standard error ends{tail}"),
     }

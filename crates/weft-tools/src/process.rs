@@ -129,22 +129,6 @@ async fn read_capped(
     }
 }
 
-/// The last `characters` characters of a program's standard error, as `: <text>`, or
-/// nothing when it wrote none.
-pub(crate) fn stderr_tail(stderr: &[u8], characters: usize) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let text = text.trim();
-    if text.is_empty() {
-        return String::new();
-    }
-    let start = text
-        .char_indices()
-        .rev()
-        .nth(characters)
-        .map_or(0, |(index, _)| index);
-    format!(": {}", &text[start..])
-}
-
 /// A running program's process group, killed when dropped before the program finished.
 struct ProcessGroup(Option<u32>);
 

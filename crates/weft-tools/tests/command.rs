@@ -116,6 +116,44 @@ async fn a_call_stopped_early_kills_the_whole_process_group() {
     assert_ends(&pid_file);
 }
 
+#[tokio::test]
+async fn manifests_are_yaml_1_2_so_properties_named_y_or_no_stay_names() {
+    // Under YAML 1.1 `y`, `no`, `n` and `off` would be booleans, and `required: [x, y]`
+    // would be no schema at all.
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("math_hypot.yaml");
+    std::fs::write(
+        &path,
+        "name: math_hypot\ndescription: The hypotenuse of a right triangle with legs x and y.\ncommand: [cat]\nparameters:\n  type: object\n  properties: { x: { type: number }, y: { type: number }, no: { enum: [n, off] } }\n  required: [x, y]\nidempotent: false\n",
+    )
+    .unwrap();
+    let mut registry = Registry::new();
+    register_file(&mut registry, &path).unwrap();
+    let parameters = registry.spec("math_hypot").unwrap().parameters;
+    assert_eq!(parameters["required"], json!(["x", "y"]));
+    assert_eq!(parameters["properties"]["y"], json!({"type": "number"}));
+    assert_eq!(
+        parameters["properties"]["no"],
+        json!({"enum": ["n", "off"]})
+    );
+    let arguments = json!({"x": 3, "y": 4, "no": "off"});
+    assert_eq!(
+        call(&registry, "math_hypot", arguments.clone())
+            .await
+            .unwrap(),
+        arguments
+    );
+    let error = call(&registry, "math_hypot", json!({"x": 3}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidInput);
+    assert!(
+        error.message.contains("\\\"y\\\" is a required property"),
+        "{}",
+        error.message
+    );
+}
+
 #[test]
 fn bad_manifests_are_located_errors() {
     let folder = tempfile::tempdir().unwrap();

@@ -1,4 +1,5 @@
-//! Errors of the workflow layer: diagnostics for workflow files, and run-time failures.
+//! Errors of the workflow layer: diagnostics for workflow files, templates that fail, values
+//! that do not fit a schema, and run-time failures.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -52,6 +53,33 @@ pub enum LoadError {
         /// The problems, in file order.
         diagnostics: Vec<Diagnostic>,
     },
+    /// A node's model cannot be replaced as asked (`--node-model`).
+    #[error("cannot replace the model of node `{node}`: {problem}")]
+    NodeModel {
+        /// The node named.
+        node: String,
+        /// Why not.
+        problem: NodeModelProblem,
+    },
+}
+
+/// Why a node's model cannot be replaced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeModelProblem {
+    /// The workflow has no node of that name.
+    #[error("the workflow has no such node{}", suggestion.as_ref().map(|name| format!("; did you mean `{name}`?")).unwrap_or_default())]
+    NoSuchNode {
+        /// The closest node name, when one is close.
+        suggestion: Option<String>,
+    },
+    /// The node calls no model.
+    #[error(
+        "it is a `{kind}` node, which calls no model (only `agent` and `llm` nodes do, and `map` nodes whose branch is one)"
+    )]
+    CallsNoModel {
+        /// The node's kind.
+        kind: &'static str,
+    },
 }
 
 fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
@@ -69,7 +97,7 @@ impl LoadError {
     /// The diagnostics, when the file was read but is invalid.
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
-            Self::Io { .. } => &[],
+            Self::Io { .. } | Self::NodeModel { .. } => &[],
             Self::Invalid { diagnostics } => diagnostics,
         }
     }
@@ -110,6 +138,123 @@ pub enum RunError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// YAML text that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct YamlError {
+    /// What the parser says, with the line and column, without a snippet of the text.
+    pub message: String,
+}
+
+/// A template or condition failed to compile or to evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ExpressionError {
+    /// What went wrong, as minijinja explains it.
+    pub message: String,
+}
+
+impl From<minijinja::Error> for ExpressionError {
+    fn from(error: minijinja::Error) -> Self {
+        let mut message = error.to_string();
+        if let Some(detail) = error.detail()
+            && !message.contains(detail)
+        {
+            message = format!("{message}: {detail}");
+        }
+        Self { message }
+    }
+}
+
+/// A value that does not match a JSON Schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", problems.join("; "))]
+pub struct SchemaViolation {
+    /// Each problem, as `at <JSON path>: <what is wrong>`.
+    pub problems: Vec<String>,
+}
+
+/// Why a value cannot be written to a state field through its reducer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WriteMismatch {
+    /// The value (or, for `append`, the item) does not match the field's schema.
+    #[error(transparent)]
+    Schema(#[from] SchemaViolation),
+    /// `add` of a fraction to an integer field.
+    #[error("{number} is not an integer")]
+    NotAnInteger {
+        /// The number written.
+        number: serde_json::Number,
+    },
+    /// `add` of something that is not a number.
+    #[error("`add` needs a number, got {got}")]
+    AddNeedsNumber {
+        /// The type written, such as `a string`.
+        got: &'static str,
+    },
+    /// `merge` of something that is not an object.
+    #[error("`merge` needs an object, got {got}")]
+    MergeNeedsObject {
+        /// The type written, such as `a list`.
+        got: &'static str,
+    },
+}
+
+/// An effect's result that does not fit the activity it names: a corrupt or foreign log,
+/// reported as [`RunError::UnexpectedEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ActivityMismatch {
+    /// A model reply for another turn than the agent's current one.
+    #[error("a reply for turn {turn} while the agent is at turn {current}")]
+    ReplyForOtherTurn {
+        /// The reply's turn.
+        turn: u32,
+        /// The agent's turn.
+        current: u32,
+    },
+    /// A model reply for a `tool` or child-run activity.
+    #[error("a model reply for an activity that calls no model")]
+    CallsNoModel,
+    /// A tool result for another turn than the agent's current one.
+    #[error("a tool result for turn {turn} while the agent is at turn {current}")]
+    ToolResultForOtherTurn {
+        /// The result's turn.
+        turn: u32,
+        /// The agent's turn.
+        current: u32,
+    },
+    /// A tool result for a call the turn does not have.
+    #[error("no tool call {index} in turn {turn}")]
+    NoSuchToolCall {
+        /// The turn.
+        turn: u32,
+        /// The call's position in the turn.
+        index: u32,
+    },
+    /// A tool result for an `llm` or child-run activity.
+    #[error("a tool result for an activity that calls no tools")]
+    CallsNoTools,
+    /// A child-run event for an activity that is not a sub-workflow.
+    #[error("a child-run event for an activity that starts no child")]
+    StartsNoChild,
+}
+
+/// Two workflow files of one run define an MCP server of the same name differently.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "MCP server `{name}` is defined differently in {} and {}",
+    first.display(),
+    second.display()
+)]
+pub struct McpServerConflict {
+    /// The server's name.
+    pub name: String,
+    /// The file that defined it first.
+    pub first: PathBuf,
+    /// The file that defines it differently.
+    pub second: PathBuf,
 }
 
 /// Suggests the closest candidate to `word`, if one is close enough to be a likely typo.

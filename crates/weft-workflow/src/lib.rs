@@ -17,7 +17,7 @@ pub mod tooling;
 pub mod workflow;
 
 pub use error::{Diagnostic, LoadError, RunError};
-pub use load::Loader;
+pub use load::{Loader, ModelOverrides};
 pub use machine::{
     Attention, ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine, Snapshot,
     ToolCallCommand,

@@ -2,10 +2,10 @@
 //! MCP servers, checked and ready for whoever builds the run's tool box. The same MCP
 //! server settings are read from `weft.toml`.
 
-use crate::load::parse_duration;
 use crate::spec::{HttpGetSpec, McpServerSpec, ShellSpec};
 use indexmap::IndexMap;
 use std::time::Duration;
+use weft_core::duration::parse_duration;
 pub use weft_core::{McpServer, McpTransport};
 
 /// The default for `http_get.max_bytes`.
@@ -22,6 +22,9 @@ pub struct ToolSettings {
     pub http_get: Option<HttpGetSettings>,
     /// MCP servers by name.
     pub mcp: IndexMap<String, McpServer>,
+    /// The workflow file that defines each server in `mcp` (filled in for a workflow and its
+    /// sub-workflows together, by `Workflow::all_tool_settings`).
+    pub mcp_files: IndexMap<String, std::path::PathBuf>,
 }
 
 /// `http_get`'s limits.
@@ -124,8 +127,8 @@ impl HttpGetSpec {
         }
         let timeout = match self.timeout.as_deref().map(parse_duration) {
             Some(Ok(timeout)) => timeout,
-            Some(Err(message)) => {
-                errors.push(SettingError::new(&["timeout"], message, None));
+            Some(Err(error)) => {
+                errors.push(SettingError::new(&["timeout"], error.to_string(), None));
                 DEFAULT_HTTP_TIMEOUT
             }
             None => DEFAULT_HTTP_TIMEOUT,
@@ -151,8 +154,8 @@ impl McpServerSpec {
         let mut errors = Vec::new();
         let timeout = match self.timeout.as_deref().map(parse_duration) {
             Some(Ok(timeout)) => Some(timeout),
-            Some(Err(message)) => {
-                errors.push(SettingError::new(&["timeout"], message, None));
+            Some(Err(error)) => {
+                errors.push(SettingError::new(&["timeout"], error.to_string(), None));
                 None
             }
             None => None,

@@ -1,6 +1,7 @@
 //! A validated, compiled workflow: what the run machine executes. Built only by the loader,
 //! so holding a `Workflow` means every name resolves and every template compiled.
 
+use crate::error::SchemaViolation;
 use crate::expression::{Expression, Expressions, TextTemplate, ValueTemplate};
 use crate::spec::{FieldType, Reducer, WorkflowSpec};
 use indexmap::IndexMap;
@@ -10,6 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use weft_core::NodeKind;
 use weft_core::{Sampling, WriteOp};
 
 /// The maps of a compiled workflow: looked up on every step, keyed by names the workflow's
@@ -113,15 +115,20 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node's kind.
+    pub fn kind(&self) -> NodeKind {
+        match &self.body {
+            NodeBody::Activity(activity) => activity.kind(),
+            NodeBody::Router => NodeKind::Router,
+            NodeBody::Map(_) => NodeKind::Map,
+            NodeBody::Human(_) => NodeKind::Human,
+            NodeBody::End(_) => NodeKind::End,
+        }
+    }
+
     /// The kind's name.
     pub fn kind_name(&self) -> &'static str {
-        match &self.body {
-            NodeBody::Activity(activity) => activity.kind_name(),
-            NodeBody::Router => "router",
-            NodeBody::Map(_) => "map",
-            NodeBody::Human(_) => "human",
-            NodeBody::End(_) => "end",
-        }
+        self.kind().as_str()
     }
 }
 
@@ -183,14 +190,19 @@ pub enum Activity {
 }
 
 impl Activity {
+    /// The activity's node kind.
+    pub fn kind(&self) -> NodeKind {
+        match self {
+            Self::Agent(_) => NodeKind::Agent,
+            Self::Llm(_) => NodeKind::Llm,
+            Self::Tool(_) => NodeKind::Tool,
+            Self::Workflow(_) => NodeKind::Workflow,
+        }
+    }
+
     /// The kind's name.
     pub fn kind_name(&self) -> &'static str {
-        match self {
-            Self::Agent(_) => "agent",
-            Self::Llm(_) => "llm",
-            Self::Tool(_) => "tool",
-            Self::Workflow(_) => "workflow",
-        }
+        self.kind().as_str()
     }
 }
 
@@ -256,13 +268,16 @@ impl fmt::Debug for OutputSchema {
 
 impl OutputSchema {
     /// Checks `value`; the error names the JSON path of the first problem.
-    pub fn check(&self, value: &Value) -> Result<(), String> {
+    pub fn check(&self, value: &Value) -> Result<(), SchemaViolation> {
         check_schema(&self.validator, value)
     }
 }
 
 /// Checks `value` against a compiled schema, naming the JSON path of each problem.
-pub fn check_schema(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
+pub fn check_schema(
+    validator: &jsonschema::Validator,
+    value: &Value,
+) -> Result<(), SchemaViolation> {
     if validator.is_valid(value) {
         return Ok(());
     }
@@ -281,7 +296,7 @@ pub fn check_schema(validator: &jsonschema::Validator, value: &Value) -> Result<
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems.join("; "))
+        Err(SchemaViolation { problems })
     }
 }
 

@@ -4,12 +4,11 @@
 //!
 //! Run it from the repository root: `cargo run -p weft-custom-tools-example`.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
-use weft::core::ToolContext;
-use weft::tools::{Tool, ToolFailure, builtin};
+use weft::serde_json::{self, json};
+use weft::tools::builtin;
+use weft::{Tool, ToolContext, ToolFailure};
 
 /// Estimates the shipping cost of a parcel, in cents.
 #[weft::tool(idempotent)]
@@ -26,8 +25,11 @@ async fn shipping_cost(
     Ok(if abroad { base * 2 } else { base })
 }
 
-/// The arguments of `format_price`.
-#[derive(Deserialize, JsonSchema)]
+/// The arguments of `format_price`. The derives come through weft's re-exports, so the
+/// application needs no serde or schemars of its own.
+#[derive(weft::serde::Deserialize, weft::schemars::JsonSchema)]
+#[serde(crate = "weft::serde")]
+#[schemars(crate = "weft::schemars")]
 struct FormatPriceArgs {
     /// The amount in cents.
     cents: u32,
@@ -36,7 +38,8 @@ struct FormatPriceArgs {
 }
 
 /// A price as people read it.
-#[derive(Serialize)]
+#[derive(weft::serde::Serialize)]
+#[serde(crate = "weft::serde")]
 struct Price {
     text: String,
 }
@@ -76,13 +79,13 @@ impl Tool for FormatPrice {
 async fn run(workflow: &Path) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     let mut tools = builtin::registry(&builtin::Workspace::new(Path::new("."))?);
     tools.register(ShippingCost)?.register(FormatPrice)?;
-    let names = weft::core::ToolBox::names(&tools);
-    let workflow = weft::workflow::Loader::with_tools(names).load(workflow)?;
     let runtime = weft::Runtime::builder().tools(Arc::new(tools)).build();
+    // The runtime's loader checks the workflow against the tools it was given.
+    let workflow = runtime.workflow_loader().load(workflow)?;
     let run = runtime
         .start(
             workflow,
-            serde_json::json!({"grams": 1200}),
+            json!({"grams": 1200}),
             &weft::runtime::CancellationToken::new(),
         )
         .await?;
@@ -103,6 +106,6 @@ mod tests {
         let workflow = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../workflows/custom/shipping.yaml");
         let output = super::run(&workflow).await.unwrap();
-        assert_eq!(output["price"], serde_json::json!("16.20 EUR"));
+        assert_eq!(output["price"], super::json!("16.20 EUR"));
     }
 }

@@ -2,11 +2,11 @@
 //! and the memory it takes.
 
 use super::{block_on, exit, fail};
-use crate::models::{self, Resolved};
 use futures::StreamExt;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weft::models::{self, Resolved};
 use weft_core::{ChatEvent, ChatModel, ChatRequest, Message, Sampling};
 
 /// `weft bench ...`
@@ -19,8 +19,9 @@ pub enum BenchCommand {
 /// `weft bench model` options.
 #[derive(Debug, clap::Args)]
 pub struct ModelBenchArguments {
-    /// The model spec (as for `weft run --model`; default: $WEFT_MODEL, weft.toml).
-    #[arg(long, short)]
+    /// The model spec (as for `weft run --model`; default: $WEFT_MODEL, weft.toml's
+    /// `model`).
+    #[arg(long, short, value_name = "SPEC")]
     pub model: Option<String>,
     /// Tokens in each prompt (exact for mistralrs: models, approximate for servers).
     #[arg(long, default_value_t = 512)]
@@ -31,6 +32,9 @@ pub struct ModelBenchArguments {
     /// Batch sizes: this many requests at once.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub batch: Vec<usize>,
+    /// One JSON report instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One request's timings.
@@ -48,68 +52,138 @@ pub fn bench(command: BenchCommand) -> ExitCode {
 }
 
 async fn bench_model(arguments: ModelBenchArguments) -> ExitCode {
-    let settings = match crate::config::load() {
-        Ok(settings) => settings,
-        Err(message) => return fail(exit::INVALID, message),
+    let project = match crate::project::Project::open(None) {
+        Ok(project) => project,
+        Err(code) => return code,
     };
-    let (spec, base) = match models::default_spec(arguments.model.clone(), &settings) {
-        Ok(Some(found)) => found,
-        Ok(None) => return fail(exit::INVALID, "name a model: --model SPEC"),
-        Err(message) => return fail(exit::INVALID, message),
+    let given = arguments
+        .model
+        .clone()
+        .or_else(|| std::env::var(crate::environment::MODEL).ok());
+    let Some(default) = models::default_spec(given, &project.workspace, &project.settings) else {
+        return fail(exit::INVALID, "name a model: --model SPEC");
     };
-    let resolved = match models::resolve(&spec, &base, &settings) {
+    let resolved = match models::resolve(&default.spec, &default.base, &project.settings) {
         Ok(resolved) => resolved,
-        Err(message) => return fail(exit::INVALID, message),
+        Err(error) => return fail(exit::INVALID, error),
     };
-    let opened = open_for_bench(&resolved);
-    let (model, exact_tokens, notes) = match opened {
+    let (model, exact_tokens, notes) = match open_for_bench(&resolved) {
         Ok(opened) => opened,
-        Err(message) => return fail(exit::FAILED, message),
+        Err(error) => return fail(exit::FAILED, error),
     };
     let request = prompt(
         exact_tokens.as_deref(),
         arguments.prompt_tokens,
         arguments.decode_tokens,
     );
-    println!("model: {spec}");
-    for note in &notes {
-        println!("note: {note}");
-    }
-    println!(
-        "prompt: {} tokens{}, {} new tokens per sequence, greedy{}",
-        exact_tokens
+    let report = BenchReport {
+        model: default.spec.clone(),
+        notes,
+        prompt_tokens: exact_tokens
             .as_ref()
             .map_or(arguments.prompt_tokens, |count| count(&request)),
-        if exact_tokens.is_some() {
-            ""
-        } else {
-            " (approximate)"
+        exact: exact_tokens.is_some(),
+        decode_tokens: arguments.decode_tokens,
+        batches: Vec::new(),
+        memory: String::new(),
+    };
+    if !arguments.json {
+        report.print_header();
+    }
+    match measure(report, &model, &request, &arguments).await {
+        Ok(report) if arguments.json => match serde_json::to_string_pretty(&report) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(exit::FAILED, error),
         },
-        arguments.decode_tokens,
-        if exact_tokens.is_some() {
-            ", end tokens ignored"
-        } else {
-            ""
-        },
-    );
+        Ok(report) => {
+            println!("memory: {}", report.memory);
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail(exit::FAILED, message),
+    }
+}
+
+/// What `weft bench model` measured.
+#[derive(Debug, serde::Serialize)]
+struct BenchReport {
+    /// The spec measured.
+    model: String,
+    /// What weft changed or chose for it.
+    notes: Vec<String>,
+    /// Tokens in each prompt.
+    prompt_tokens: usize,
+    /// Whether `prompt_tokens` is exact (weft tokenizes) or approximate.
+    exact: bool,
+    /// Tokens generated per sequence.
+    decode_tokens: u32,
+    /// One row per batch size.
+    batches: Vec<BatchRow>,
+    /// GPU memory and the process's peak memory.
+    memory: String,
+}
+
+/// The speeds at one batch size.
+#[derive(Debug, serde::Serialize)]
+struct BatchRow {
+    batch: usize,
+    prefill_tokens_per_second: f64,
+    decode_tokens_per_second: f64,
+    decode_tokens_per_second_per_sequence: f64,
+}
+
+impl BenchReport {
+    fn print_header(&self) {
+        println!("model: {}", self.model);
+        for note in &self.notes {
+            println!("note: {note}");
+        }
+        println!(
+            "prompt: {} tokens{}, {} new tokens per sequence, greedy{}",
+            self.prompt_tokens,
+            if self.exact { "" } else { " (approximate)" },
+            self.decode_tokens,
+            if self.exact {
+                ", end tokens ignored"
+            } else {
+                ""
+            },
+        );
+    }
+}
+
+/// Runs the batches (after a warm-up), printing each row as it comes unless `--json`.
+async fn measure(
+    mut report: BenchReport,
+    model: &Arc<dyn ChatModel>,
+    request: &ChatRequest,
+    arguments: &ModelBenchArguments,
+) -> Result<BenchReport, String> {
     // Warm-up: first-use costs (kernel compilation, caches) are not measured.
-    if let Err(message) = batch(&model, &request, 1).await {
-        return fail(exit::FAILED, message);
+    batch(model, request, 1).await?;
+    if !arguments.json {
+        println!(
+            "| batch | prefill tok/s | decode tok/s, all sequences | decode tok/s, one sequence |"
+        );
+        println!("|---|---|---|---|");
     }
-    println!(
-        "| batch | prefill tok/s | decode tok/s, all sequences | decode tok/s, one sequence |"
-    );
-    println!("|---|---|---|---|");
     for size in &arguments.batch {
-        let timings = match batch(&model, &request, (*size).max(1)).await {
-            Ok(timings) => timings,
-            Err(message) => return fail(exit::FAILED, message),
-        };
+        let timings = batch(model, request, (*size).max(1)).await?;
         let (prefill, all, one) = rates(&timings);
-        println!("| {size} | {prefill:.0} | {all:.1} | {one:.1} |");
+        if !arguments.json {
+            println!("| {size} | {prefill:.0} | {all:.1} | {one:.1} |");
+        }
+        report.batches.push(BatchRow {
+            batch: *size,
+            prefill_tokens_per_second: prefill,
+            decode_tokens_per_second: all,
+            decode_tokens_per_second_per_sequence: one,
+        });
     }
-    println!("memory: {}", memory());
-    ExitCode::SUCCESS
+    report.memory = memory();
+    Ok(report)
 }
 
 /// Prefill tokens per second (every prompt, until the last first token), decode tokens per
@@ -146,8 +220,8 @@ type TokenCount = dyn Fn(&ChatRequest) -> usize + Send + Sync;
 #[allow(clippy::type_complexity)]
 fn open_for_bench(
     resolved: &Resolved,
-) -> Result<(Arc<dyn ChatModel>, Option<Arc<TokenCount>>, Vec<String>), String> {
-    #[cfg(feature = "local")]
+) -> Result<(Arc<dyn ChatModel>, Option<Arc<TokenCount>>, Vec<String>), models::ModelSetupError> {
+    #[cfg(feature = "mistralrs")]
     if let Resolved::Local(spec) = resolved {
         let model = models::load_local(spec)?.ignoring_stop_tokens();
         let plan = model.plan();

@@ -30,7 +30,7 @@ pub enum DevCommand {
     /// Time the seven linears of one decoder layer in each weight format mistralrs offers
     /// (unquantized, FP8 ISQ and its GEMM alone, a block-scaled FP8 checkpoint, Q8_0), at
     /// decode batch sizes and prefill lengths, with each route's worst row error against an
-    /// f32 product: where a quantized model's time goes. Needs the `local` feature (and
+    /// f32 product: where a quantized model's time goes. Needs the `mistralrs` feature (and
     /// `cuda` for `--device 0`).
     BenchLinear {
         /// `tiny` or `8b` (Llama-3.1-8B's linears).
@@ -91,7 +91,7 @@ fn shape_named(name: &str) -> Result<Shape, ExitCode> {
 
 /// `weft dev bench-linear`'s options past the shape.
 #[derive(Debug, clap::Args)]
-#[cfg_attr(not(feature = "local"), allow(dead_code))]
+#[cfg_attr(not(feature = "mistralrs"), allow(dead_code))]
 pub struct LinearOptions {
     /// `cpu`, or the ordinal of a CUDA GPU.
     #[arg(long, default_value = "cpu")]
@@ -118,7 +118,7 @@ pub struct LinearOptions {
     iterations: usize,
 }
 
-#[cfg(feature = "local")]
+#[cfg(feature = "mistralrs")]
 fn bench_linear(shape: Shape, options: LinearOptions) -> ExitCode {
     use weft_mistralrs::linear_bench::{
         BenchDevice, LinearBenchError, LinearBenchPlan, LinearRoute, bench_linears,
@@ -189,10 +189,10 @@ fn bench_linear(shape: Shape, options: LinearOptions) -> ExitCode {
     }
 }
 
-#[cfg(not(feature = "local"))]
+#[cfg(not(feature = "mistralrs"))]
 fn bench_linear(_shape: Shape, _options: LinearOptions) -> ExitCode {
     fail(
         exit::INVALID,
-        "weft dev bench-linear needs weft built with the `local` feature (mistralrs)",
+        "weft dev bench-linear needs weft built with the `mistralrs` feature (on by default)",
     )
 }

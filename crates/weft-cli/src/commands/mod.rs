@@ -1,18 +1,24 @@
-//! One module per subcommand.
+//! One module per subcommand, and what they share.
 
+pub mod arguments;
 pub mod bench;
 pub mod dev;
 pub mod graph;
+pub mod hints;
 pub mod resume;
 pub mod run;
+pub mod runner;
 pub mod runs;
 pub mod schema;
-pub mod session;
-pub mod toolbox;
+pub mod stored;
 pub mod tools;
 pub mod validate;
 
+use arguments::DatabaseArgument;
 use std::process::ExitCode;
+use std::sync::Arc;
+use weft::store::{OpenError, OpenMode};
+use weft_core::RunStore;
 
 /// Exit codes, so scripts can tell outcomes apart.
 pub mod exit {
@@ -24,7 +30,7 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 3;
     /// The run needs a person's decision about a tool call a crash interrupted.
     pub const NEEDS_ATTENTION: u8 = 4;
-    /// The run was cancelled (Ctrl-C).
+    /// The run was stopped (Ctrl-C) or cancelled.
     pub const CANCELLED: u8 = 130;
 }
 
@@ -46,4 +52,21 @@ pub fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCod
             format!("cannot start the async runtime: {error}"),
         ),
     }
+}
+
+/// Opens the database `--db` names; `mode` says whether a missing SQLite file is created
+/// (commands that run workflows) or an error (commands that only read or change runs).
+pub async fn open_store(
+    database: &DatabaseArgument,
+    mode: OpenMode,
+) -> Result<Arc<dyn RunStore>, ExitCode> {
+    weft::store::open(database.location(), mode)
+        .await
+        .map_err(|error| match error {
+            OpenError::Missing { .. } => fail(
+                exit::INVALID,
+                format!("{error}; runs are kept where `weft run --db` put them (the default is weft.db in the current folder)"),
+            ),
+            other => fail(exit::INVALID, other),
+        })
 }

@@ -1,10 +1,14 @@
 //! `weft run FILE`: run a workflow to its end, answering `human` nodes from `--answer`, the
 //! terminal or standard input; every event is kept in the database.
 
-use super::session::{SessionArguments, open, open_store, read_input};
-use super::{exit, fail};
+use super::arguments::{self, DatabaseArgument};
+use super::runner::{Runner, RunnerArguments};
+use super::{exit, fail, hints, open_store};
+use crate::project::Project;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use weft::store::OpenMode;
 use weft_core::{RunFilter, RunStatus, RunStore};
 
 #[derive(Debug, clap::Args)]
@@ -12,10 +16,10 @@ pub struct RunArguments {
     /// The workflow file.
     file: PathBuf,
     /// The run's input: a JSON object of state fields, or @FILE to read it from a file.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "JSON|@FILE")]
     input: Option<String>,
     #[command(flatten)]
-    session: SessionArguments,
+    runner: RunnerArguments,
 }
 
 pub fn run(arguments: RunArguments) -> ExitCode {
@@ -23,7 +27,21 @@ pub fn run(arguments: RunArguments) -> ExitCode {
 }
 
 async fn run_async(arguments: RunArguments) -> ExitCode {
-    let (workflow, tools) = match super::toolbox::load_workflow(&arguments.file).await {
+    let project = match Project::open(arguments.runner.workspace.workspace.as_deref()) {
+        Ok(project) => project,
+        Err(code) => return code,
+    };
+    let current = match std::env::current_dir() {
+        Ok(current) => current,
+        Err(error) => {
+            return fail(
+                exit::INVALID,
+                format!("cannot read the current folder: {error}"),
+            );
+        }
+    };
+    let models = arguments.runner.models.overrides(&current);
+    let (workflow, tools) = match project.load_workflow(&arguments.file, &models).await {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -31,31 +49,58 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
         Ok(input) => input,
         Err(message) => return fail(exit::INVALID, message),
     };
-    let store = match open_store(&arguments.session.db).await {
+    let store = match open_store(&arguments.runner.database, OpenMode::CreateIfMissing).await {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let mut session = match open(&arguments.session, store, tools).await {
-        Ok(session) => session,
+    let mut runner = match Runner::open(&arguments.runner, &project, &models, store, tools) {
+        Ok(runner) => runner,
         Err(code) => return code,
     };
-    if !session.json {
-        tell_about_unfinished_runs(session.store.as_ref(), &arguments.session.db).await;
+    if !runner.json() {
+        tell_about_unfinished_runs(runner.store.as_ref(), &arguments.runner.database).await;
     }
+    let setup = arguments::setup(
+        &project.workspace,
+        project.settings.path.as_deref(),
+        &models,
+    );
     let started = std::time::Instant::now();
-    let mut run = match session
+    let mut run = match runner
         .runtime
-        .start(workflow, input, &session.cancel)
+        .start_with_setup(workflow, input, Some(setup), &runner.cancel)
         .await
     {
         Ok(run) => run,
         Err(error) => return fail(exit::INVALID, error),
     };
-    session.finish(&mut run, started).await
+    runner.finish(&mut run, started).await
+}
+
+/// The run's input: JSON, or `@FILE` to read it from a file; none is `null`.
+fn read_input(argument: Option<&str>) -> Result<Value, String> {
+    let Some(argument) = argument else {
+        return Ok(Value::Null);
+    };
+    let (text, origin) = match argument.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read --input file {path}: {error}"))?,
+            path.to_owned(),
+        ),
+        None => (argument.to_owned(), "--input".to_owned()),
+    };
+    serde_json::from_str(&text).map_err(|error| {
+        format!(
+            "{origin}:{}:{}: the input is not valid JSON: {error}; give a JSON object such as '{{\"question\": \"...\"}}'",
+            error.line(),
+            error.column()
+        )
+    })
 }
 
 /// Says which earlier runs of this database did not finish, and how to go on with them.
-async fn tell_about_unfinished_runs(store: &dyn RunStore, db: &str) {
+async fn tell_about_unfinished_runs(store: &dyn RunStore, database: &DatabaseArgument) {
     let mut unfinished = Vec::new();
     for status in [
         RunStatus::NeedsAttention,
@@ -74,17 +119,22 @@ async fn tell_about_unfinished_runs(store: &dyn RunStore, db: &str) {
     if unfinished.is_empty() {
         return;
     }
-    eprintln!("note: {db} holds {} unfinished run(s):", unfinished.len());
+    eprintln!(
+        "note: {} holds {} unfinished run(s):",
+        database.location(),
+        unfinished.len()
+    );
+    let db = database.hint();
     for run in &unfinished {
         let how = if run.status == RunStatus::NeedsAttention {
             format!(
-                "{}; weft resume {} --retry, or weft runs fail {}",
+                "{}; weft resume {} --retry{db}, or weft runs fail {}{db}",
                 run.error.as_deref().unwrap_or("a tool call did not finish"),
                 run.id,
                 run.id
             )
         } else {
-            format!("weft resume {}", run.id)
+            hints::resume(run.id, database)
         };
         eprintln!(
             "  {} {} ({}): {how}",

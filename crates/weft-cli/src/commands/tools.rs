@@ -1,9 +1,13 @@
 //! `weft tools list [--json] [--workflow FILE]`: every tool a workflow can name, with its
-//! argument schema; with `--workflow`, also the ones that workflow turns on or brings.
+//! argument schema; with `--workflow`, also the ones that workflow turns on or brings. A
+//! project's tool that takes a built-in's name is marked with what it shadows.
 
+use super::arguments::WorkspaceArgument;
+use crate::project::Project;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use weft_core::ToolBox;
+use weft_tools::{Origin, Registry};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ToolsCommand {
@@ -16,6 +20,8 @@ pub enum ToolsCommand {
         /// servers.
         #[arg(long, value_name = "FILE")]
         workflow: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        workspace: WorkspaceArgument,
     },
 }
 
@@ -24,30 +30,31 @@ pub fn tools(command: ToolsCommand) -> ExitCode {
 }
 
 async fn tools_async(command: ToolsCommand) -> ExitCode {
-    let ToolsCommand::List { json, workflow } = command;
+    let ToolsCommand::List {
+        json,
+        workflow,
+        workspace,
+    } = command;
+    let project = match Project::open(workspace.workspace.as_deref()) {
+        Ok(project) => project,
+        Err(code) => return code,
+    };
     let registry = match &workflow {
-        Some(file) => super::toolbox::load_workflow(file)
+        Some(file) => project
+            .load_workflow(file, &Default::default())
             .await
             .map(|(_, registry)| registry),
-        None => super::toolbox::default_registry().await,
+        None => project
+            .toolbox()
+            .assemble(&weft::workflow::ToolSettings::default(), Registry::new())
+            .await
+            .map_err(|error| super::fail(super::exit::INVALID, error)),
     };
     let registry = match registry {
         Ok(registry) => registry,
         Err(code) => return code,
     };
-    let tools: Vec<Value> = registry
-        .names()
-        .iter()
-        .filter_map(|name| registry.spec(name))
-        .map(|spec| {
-            json!({
-                "name": spec.name,
-                "description": spec.description,
-                "idempotent": registry.is_idempotent(&spec.name),
-                "parameters": spec.parameters,
-            })
-        })
-        .collect();
+    let tools = describe(&registry);
     if json {
         match serde_json::to_string_pretty(&tools) {
             Ok(text) => println!("{text}"),
@@ -61,12 +68,48 @@ async fn tools_async(command: ToolsCommand) -> ExitCode {
         } else {
             ""
         };
+        let shadows = match &tool["shadows"] {
+            Value::String(description) => format!("\n  shadows the built-in: {description}"),
+            _ => String::new(),
+        };
         println!(
-            "{}{idempotent}\n  {}\n  arguments: {}\n",
+            "{}{idempotent}\n  {}{shadows}\n  arguments: {}\n",
             tool["name"].as_str().unwrap_or_default(),
             tool["description"].as_str().unwrap_or_default(),
             tool["parameters"]
         );
     }
     ExitCode::SUCCESS
+}
+
+/// Every tool as JSON: name, description, whether idempotent, its schema, where it comes
+/// from, and the built-in it shadows when it does.
+fn describe(registry: &Registry) -> Vec<Value> {
+    registry
+        .names()
+        .iter()
+        .filter_map(|name| registry.spec(name))
+        .map(|spec| {
+            let shadowed = registry
+                .shadowed()
+                .iter()
+                .find(|builtin| builtin.name == spec.name)
+                .map(|builtin| builtin.description.clone());
+            let origin = match registry.origin(&spec.name) {
+                Some(Origin::BuiltIn) => "built-in",
+                Some(Origin::Project) | None => "project",
+            };
+            let mut tool = json!({
+                "name": spec.name,
+                "description": spec.description,
+                "idempotent": registry.is_idempotent(&spec.name),
+                "origin": origin,
+                "parameters": spec.parameters,
+            });
+            if let (Some(description), Some(object)) = (shadowed, tool.as_object_mut()) {
+                object.insert("shadows".to_owned(), Value::String(description));
+            }
+            tool
+        })
+        .collect()
 }

@@ -3,21 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Which dialect of the chat-completions API a server speaks, where they differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
-    /// OpenAI, vLLM, llama.cpp server, `mistralrs serve`, Hugging Face Inference.
-    OpenAi,
-    /// Hugging Face text-generation-inference: structured output is `{"type": "json",
-    /// "value": schema}` and `stream_options` is not sent.
-    Tgi,
-}
-
-impl Flavor {
-    pub(crate) fn sends_stream_options(self) -> bool {
-        matches!(self, Self::OpenAi)
-    }
-}
+pub use crate::spec::Flavor;
 
 /// When and how often a failed request is tried again.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,10 @@ impl ChatModel for OpenAiModel {
         self.inner.config.context_window
     }
 
+    fn model_name(&self) -> Option<String> {
+        Some(self.inner.config.model.clone())
+    }
+
     fn chat(&self, request: ChatRequest) -> ChatStream {
         let inner = self.inner.clone();
         let body = wire::request_body(&request, &inner.config.model, inner.config.flavor);

@@ -11,19 +11,15 @@
 //! and the whole layer with the batch folded into one sequence.
 
 use candle_core::{DType, Device, Tensor};
-use mistralrs_quant::{
-    BlockwiseFP8Linear, IsqType, QuantMethod, QuantMethodConfig, QuantizeOntoGuard, UnquantLinear,
-};
+use layer::build_layer;
+use mistralrs_quant::QuantMethod;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
+mod layer;
 mod report;
 
 pub use report::{LinearReport, RouteResult, Rows};
-
-/// The largest magnitude E4M3 represents.
-const E4M3_MAX: f64 = 448.0;
 
 /// A weight format and the way the layer is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,23 +178,114 @@ fn layer_linears(plan: &LinearBenchPlan) -> Vec<LinearShape> {
 /// Runs the plan.
 pub fn bench_linears(plan: &LinearBenchPlan) -> Result<LinearReport, LinearBenchError> {
     let block = check_plan(plan)?;
-    let (device, dtype, label) = match plan.device {
-        BenchDevice::Cpu => (Device::Cpu, DType::F16, "cpu".to_owned()),
-        BenchDevice::Cuda(ordinal) => (
-            Device::new_cuda(ordinal).map_err(tensor_error)?,
-            DType::BF16,
-            format!("cuda:{ordinal}"),
-        ),
-    };
-    let all_rows: Vec<Rows> = plan
-        .batches
+    let target = open_target(plan.device)?;
+    let all_rows = rows_to_measure(plan);
+    let mut results = empty_results(&plan.routes, &all_rows);
+    for linear in layer_linears(plan) {
+        let operands = random_operands(&linear, &all_rows, &target.device)?;
+        for result in &mut results {
+            result.weight_bytes +=
+                result
+                    .route
+                    .weight_bytes(linear.out_features, linear.in_features, block);
+        }
+        // `results` holds each route's shapes in a row, in the order of `all_rows`.
+        for (route, route_results) in plan.routes.iter().zip(results.chunks_mut(all_rows.len())) {
+            measure_route(
+                *route,
+                linear.name,
+                &operands,
+                route_results,
+                &target,
+                block,
+                plan,
+            );
+        }
+    }
+    Ok(LinearReport {
+        device: target.label,
+        dtype: target.dtype,
+        layers: plan.layers,
+        results,
+    })
+}
+
+/// Builds `route`'s layer from one linear's weight and times it on every input, adding
+/// each measurement to `route_results` (one per input, in the same order). A layer that
+/// cannot be built fails the route on every shape; a shape the route already failed on
+/// (with an earlier linear) is not measured again.
+fn measure_route(
+    route: LinearRoute,
+    linear_name: &'static str,
+    operands: &Operands,
+    route_results: &mut [RouteResult],
+    target: &Target,
+    block: usize,
+    plan: &LinearBenchPlan,
+) {
+    let layer =
+        guarded(|| build_layer(route, &operands.weight, &target.device, target.dtype, block));
+    for (result, input) in route_results.iter_mut().zip(&operands.inputs) {
+        if result.outcome.is_err() {
+            continue;
+        }
+        let measured = layer.as_ref().map_err(Clone::clone).and_then(|layer| {
+            guarded(|| {
+                measure(
+                    route,
+                    layer,
+                    input,
+                    &operands.reference,
+                    &target.device,
+                    target.dtype,
+                    plan,
+                )
+                .map_err(|error| message(&error))
+            })
+        });
+        record(result, linear_name, measured);
+    }
+}
+
+/// The device the layers run on, with the activation type used there and its name in the
+/// report.
+struct Target {
+    device: Device,
+    dtype: DType,
+    label: String,
+}
+
+/// Opens `device`: f16 activations on the CPU, bf16 on a CUDA GPU.
+fn open_target(device: BenchDevice) -> Result<Target, LinearBenchError> {
+    Ok(match device {
+        BenchDevice::Cpu => Target {
+            device: Device::Cpu,
+            dtype: DType::F16,
+            label: "cpu".to_owned(),
+        },
+        BenchDevice::Cuda(ordinal) => Target {
+            device: Device::new_cuda(ordinal).map_err(tensor_error)?,
+            dtype: DType::BF16,
+            label: format!("cuda:{ordinal}"),
+        },
+    })
+}
+
+/// Every shape of activations the plan measures: the decode batches, then the prefills.
+fn rows_to_measure(plan: &LinearBenchPlan) -> Vec<Rows> {
+    plan.batches
         .iter()
         .map(|batch| Rows::Decode(*batch))
         .chain(plan.prefills.iter().map(|tokens| Rows::Prefill(*tokens)))
-        .collect();
-    let mut results: Vec<RouteResult> = Vec::new();
-    for route in &plan.routes {
-        for rows in &all_rows {
+        .collect()
+}
+
+/// One result per route and shape of activations, each route's in a row, before anything
+/// is measured.
+fn empty_results(routes: &[LinearRoute], all_rows: &[Rows]) -> Vec<RouteResult> {
+    let mut results = Vec::new();
+    for route in routes {
+        for rows in all_rows {
             results.push(RouteResult {
                 route: *route,
                 rows: *rows,
@@ -208,67 +295,75 @@ pub fn bench_linears(plan: &LinearBenchPlan) -> Result<LinearReport, LinearBench
             });
         }
     }
-    for linear in layer_linears(plan) {
-        let weight = Tensor::randn(
-            0f32,
-            (1.0 / linear.in_features as f64).sqrt() as f32,
-            (linear.out_features, linear.in_features),
-            &Device::Cpu,
-        )
+    results
+}
+
+/// What every route of one linear multiplies: the same random weights and activations.
+struct Operands {
+    /// The weight in f32 on the CPU, which each route converts to its own format.
+    weight: Tensor,
+    /// The same weight on the device, for the f32 product routes are checked against.
+    reference: Tensor,
+    /// One input per shape of activations, on the device, in the order of the rows.
+    inputs: Vec<Tensor>,
+}
+
+/// Draws one linear's weight (scaled by `1/√in`, as trained weights are), then one input
+/// per shape in `all_rows`.
+fn random_operands(
+    linear: &LinearShape,
+    all_rows: &[Rows],
+    device: &Device,
+) -> Result<Operands, LinearBenchError> {
+    let weight = Tensor::randn(
+        0f32,
+        (1.0 / linear.in_features as f64).sqrt() as f32,
+        (linear.out_features, linear.in_features),
+        &Device::Cpu,
+    )
+    .map_err(tensor_error)?;
+    let reference = weight.to_device(device).map_err(tensor_error)?;
+    let inputs = all_rows
+        .iter()
+        .map(|rows| {
+            let (batch, length) = rows.dims();
+            Tensor::randn(
+                0f32,
+                1f32,
+                (batch, length, linear.in_features),
+                &Device::Cpu,
+            )
+            .and_then(|input| input.to_device(device))
+        })
+        .collect::<Result<Vec<_>, _>>()
         .map_err(tensor_error)?;
-        let reference = weight.to_device(&device).map_err(tensor_error)?;
-        let inputs = all_rows
-            .iter()
-            .map(|rows| {
-                let (batch, length) = rows.dims();
-                Tensor::randn(
-                    0f32,
-                    1f32,
-                    (batch, length, linear.in_features),
-                    &Device::Cpu,
-                )
-                .and_then(|input| input.to_device(&device))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(tensor_error)?;
-        for result in &mut results {
-            result.weight_bytes +=
-                result
-                    .route
-                    .weight_bytes(linear.out_features, linear.in_features, block);
-        }
-        // `results` holds each route's shapes in a row, in the order of `all_rows`.
-        for (route, route_results) in plan.routes.iter().zip(results.chunks_mut(all_rows.len())) {
-            let layer = guarded(|| build_layer(*route, &weight, &device, dtype, block));
-            for (result, input) in route_results.iter_mut().zip(&inputs) {
-                let Ok(times) = &mut result.outcome else {
-                    continue;
-                };
-                let measured = layer.as_ref().map_err(Clone::clone).and_then(|layer| {
-                    guarded(|| {
-                        measure(*route, layer, input, &reference, &device, dtype, plan)
-                            .map_err(|error| message(&error))
-                    })
-                });
-                match measured {
-                    Ok((time, error)) => {
-                        times.push((linear.name, time));
-                        if let Some(error) = error {
-                            let worst = result.worst_row_error.get_or_insert(0.0);
-                            *worst = worst.max(error);
-                        }
-                    }
-                    Err(message) => result.outcome = Err(message),
-                }
+    Ok(Operands {
+        weight,
+        reference,
+        inputs,
+    })
+}
+
+/// Adds one linear's measurement to a route's result: its time and worst row error, or
+/// the failure that ends the route at this shape.
+fn record(
+    result: &mut RouteResult,
+    linear_name: &'static str,
+    measured: Result<(Duration, Option<f64>), String>,
+) {
+    let Ok(times) = &mut result.outcome else {
+        return;
+    };
+    match measured {
+        Ok((time, error)) => {
+            times.push((linear_name, time));
+            if let Some(error) = error {
+                let worst = result.worst_row_error.get_or_insert(0.0);
+                *worst = worst.max(error);
             }
         }
+        Err(message) => result.outcome = Err(message),
     }
-    Ok(LinearReport {
-        device: label,
-        dtype,
-        layers: plan.layers,
-        results,
-    })
 }
 
 /// Runs one route's work, turning a panic inside mistralrs into that route's failure, so
@@ -320,74 +415,6 @@ fn check_plan(plan: &LinearBenchPlan) -> Result<usize, LinearBenchError> {
             None
         };
     problem.map_or(Ok(block), |message| Err(LinearBenchError::Plan(message)))
-}
-
-/// The layer of one route, or why it could not be built.
-fn build_layer(
-    route: LinearRoute,
-    weight: &Tensor,
-    device: &Device,
-    dtype: DType,
-    block: usize,
-) -> Result<Arc<dyn QuantMethod>, String> {
-    let build = || -> candle_core::Result<Arc<dyn QuantMethod>> {
-        let unquantized = || -> candle_core::Result<Arc<dyn QuantMethod>> {
-            let weight = weight.to_device(device)?.to_dtype(dtype)?;
-            Ok(Arc::new(UnquantLinear::new(
-                QuantMethodConfig::Unquantized(candle_nn::Linear::new(weight, None)),
-            )?))
-        };
-        let isq = |kind: IsqType| {
-            unquantized()?.apply_isq(
-                Some(kind),
-                device.clone(),
-                &AtomicUsize::new(0),
-                None,
-                QuantizeOntoGuard::new(),
-            )
-        };
-        match route {
-            LinearRoute::Unquantized => unquantized(),
-            LinearRoute::Fp8Isq | LinearRoute::Fp8IsqGemm | LinearRoute::Fp8IsqFolded => {
-                if route == LinearRoute::Fp8IsqGemm && device.is_cpu() {
-                    candle_core::bail!(
-                        "timed on CUDA only: on the CPU FP8Linear dequantizes its weight"
-                    );
-                }
-                isq(IsqType::F8E4M3)
-            }
-            LinearRoute::Q8Zero => isq(IsqType::Q8_0),
-            LinearRoute::Fp8Blockwise => {
-                let (quantized, scales) = quantize_blockwise(weight, block)?;
-                Ok(Arc::new(BlockwiseFP8Linear::new(
-                    QuantMethodConfig::BlockwiseFP8 {
-                        weight: quantized.to_device(device)?,
-                        weight_scale_inv: scales.to_device(device)?,
-                        bias: None,
-                        dequant_dtype: dtype,
-                        weight_block_size: vec![block, block],
-                    },
-                )?))
-            }
-        }
-    };
-    build().map_err(|error| message(&error))
-}
-
-/// E4M3 weights with one f32 scale per `block × block` square, as block-scaled FP8
-/// checkpoints store them (`weight × scale` gives the weight back).
-fn quantize_blockwise(weight: &Tensor, block: usize) -> candle_core::Result<(Tensor, Tensor)> {
-    let (rows, columns) = weight.dims2()?;
-    let blocks = weight
-        .to_device(&Device::Cpu)?
-        .to_dtype(DType::F32)?
-        .reshape((rows / block, block, columns / block, block))?;
-    let scales = (blocks.abs()?.max_keepdim(3)?.max_keepdim(1)? / E4M3_MAX)?.maximum(1e-12)?;
-    let quantized = blocks
-        .broadcast_div(&scales)?
-        .reshape((rows, columns))?
-        .to_dtype(DType::F8E4M3)?;
-    Ok((quantized, scales.reshape((rows / block, columns / block))?))
 }
 
 /// The median time of one call and the worst row error.
@@ -469,42 +496,5 @@ mod tests {
         assert!((small - 0.01).abs() < 1e-4, "{small}");
         let large = worst_row_error(&swapped, &expected).unwrap();
         assert!(large > 1.0, "{large}");
-    }
-
-    #[test]
-    fn blockwise_scales_bring_each_block_back() {
-        let weight = Tensor::new(
-            &[
-                [1f32, -2.0, 100.0, 0.5],
-                [0.25, 4.0, -300.0, 1.0],
-                [0.0, 0.0, 0.001, 0.002],
-                [0.0, 0.0, -0.004, 0.0],
-            ],
-            &Device::Cpu,
-        )
-        .unwrap();
-        let (quantized, scales) = quantize_blockwise(&weight, 2).unwrap();
-        assert_eq!(quantized.dtype(), DType::F8E4M3);
-        assert_eq!(scales.dims(), &[2, 2]);
-        let scales_values = scales.to_vec2::<f32>().unwrap();
-        assert!((scales_values[0][0] - 4.0 / 448.0).abs() < 1e-7);
-        assert!((scales_values[0][1] - 300.0 / 448.0).abs() < 1e-6);
-        assert!((scales_values[1][1] - 0.004 / 448.0).abs() < 1e-9);
-        let back = quantized
-            .to_dtype(DType::F32)
-            .unwrap()
-            .reshape((2, 2, 2, 2))
-            .unwrap()
-            .broadcast_mul(&scales.reshape((2, 1, 2, 1)).unwrap())
-            .unwrap()
-            .reshape((4, 4))
-            .unwrap();
-        let error = worst_row_error(&back, &weight).unwrap();
-        assert!(error < 0.07, "{error}");
-        let values = back.to_vec2::<f32>().unwrap();
-        assert!(
-            (values[1][2] + 300.0).abs() < 1e-3,
-            "the block's largest value is exact"
-        );
     }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod dispatch;
+mod shutdown;
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -284,7 +285,7 @@ async fn an_agent_offered_an_unknown_tool_fails_clearly() {
 }
 
 #[tokio::test]
-async fn a_run_without_a_model_says_how_to_configure_one() {
+async fn a_run_without_a_model_says_so_in_library_terms() {
     let runtime = Runtime::builder().build();
     let source = "name: t\nentry: a\nnodes:\n  a: { kind: llm, prompt: hi, next: end }\n";
     let finished = runtime
@@ -293,7 +294,9 @@ async fn a_run_without_a_model_says_how_to_configure_one() {
         .unwrap();
     assert_eq!(finished.status(), RunStatus::Failed);
     assert!(
-        failure(&finished).contains("no model is configured: pass --model"),
+        failure(&finished).contains(weft_runtime::models::NO_MODEL)
+            && failure(&finished).contains("the workflow names none (`model:`)")
+            && !failure(&finished).contains("--model"),
         "{}",
         failure(&finished)
     );

@@ -5,14 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
-use std::path::Path;
-use std::sync::Arc;
 use weft_core::{
-    ErrorKind, Event, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, ToolCall,
-    ToolOutcome,
+    ErrorKind, Event, EventRecord, RunFilter, RunId, RunStatus, RunStore, ToolCall, ToolOutcome,
 };
-use weft_runtime::{CancellationToken, Runtime};
-use weft_store::{OpenError, SqliteStore};
+#[cfg(feature = "sqlite")]
+use {
+    std::path::Path,
+    std::sync::Arc,
+    weft_core::EventSink,
+    weft_runtime::{CancellationToken, Runtime},
+    weft_store::{OpenError, SqliteStore},
+};
 
 /// A record at `sequence`.
 pub fn record(sequence: u64, event: Event) -> EventRecord {
@@ -31,14 +34,19 @@ pub fn started() -> Event {
         input: json!({}),
         parent: None,
         forked_from: None,
+        setup: None,
     }
 }
 
+#[cfg(feature = "sqlite")]
 mod attention;
+#[cfg(feature = "sqlite")]
 mod full;
+mod open;
 mod postgres;
 pub mod snapshots;
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_appends_are_read_back_and_derive_the_run_row() {
     let folder = tempfile::tempdir().unwrap();
@@ -48,6 +56,7 @@ async fn sqlite_appends_are_read_back_and_derive_the_run_row() {
     appends_are_read_back_and_derive_the_run_row(&store).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_appends_at_the_wrong_sequence_conflict() {
     let folder = tempfile::tempdir().unwrap();
@@ -71,7 +80,7 @@ pub async fn appends_are_read_back_and_derive_the_run_row(store: &dyn RunStore) 
                     Event::StepStarted {
                         step: 1,
                         node: "a".into(),
-                        kind: "tool".into(),
+                        kind: weft_core::NodeKind::Tool,
                     },
                 ),
                 record(
@@ -182,6 +191,7 @@ pub async fn an_append_at_the_wrong_sequence_is_a_conflict_and_writes_nothing(
     assert_eq!(error.kind, ErrorKind::NotFound);
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn foreign_and_newer_files_are_refused_untouched() {
     let folder = tempfile::tempdir().unwrap();
@@ -235,6 +245,7 @@ async fn foreign_and_newer_files_are_refused_untouched() {
     assert_eq!(std::fs::read(&newer).unwrap(), newer_before);
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn a_corrupt_event_names_its_sequence_and_leaves_other_runs_readable() {
     let folder = tempfile::tempdir().unwrap();
@@ -326,6 +337,7 @@ nodes:
     next: end
 ";
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
     let folder = tempfile::tempdir().unwrap();
@@ -386,6 +398,7 @@ async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
 }
 
 /// A database of schema 1 (one row per event) keeps its runs when this weft opens it.
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn a_schema_1_database_is_migrated_with_its_events() {
     let folder = tempfile::tempdir().unwrap();
@@ -468,6 +481,7 @@ async fn a_schema_1_database_is_migrated_with_its_events() {
 
 /// What a killed process leaves: a write-ahead log with committed events and no shared
 /// memory index. Opening the database recovers the log instead of refusing the file.
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn a_database_left_by_a_killed_process_opens_with_its_events() {
     let folder = tempfile::tempdir().unwrap();

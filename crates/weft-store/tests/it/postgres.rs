@@ -1,76 +1,68 @@
-//! The store suite against the PostgreSQL server on 127.0.0.1:5432 (database `test`, trust
-//! auth); each test works in a schema of its own, so tests run in parallel.
+//! The store suite against a PostgreSQL server: `WEFT_TEST_POSTGRES_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/test` (database `test`, trust auth). Each test works
+//! in a schema of its own, so tests run in parallel. Without a server they pass as skipped
+//! and one line says so (`weft_store::testing`); `WEFT_REQUIRE_POSTGRES=1` fails them instead.
 
 use super::{
     an_append_at_the_wrong_sequence_is_a_conflict_and_writes_nothing,
     appends_are_read_back_and_derive_the_run_row, record, started,
 };
 use serde_json::json;
-use std::str::FromStr;
 use std::sync::Arc;
 use weft_core::{ErrorKind, Event, EventSink, RunId, RunStatus, RunStore};
 use weft_runtime::{CancellationToken, Runtime};
-use weft_store::{OpenError, PostgresStore};
+use weft_store::OpenMode;
+use weft_store::testing::{PostgresTests, TestSchema};
 
-const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// Every PostgreSQL test of this binary.
+pub static POSTGRES: PostgresTests = PostgresTests::new(
+    "weft-store tests/it",
+    &[
+        "postgres_appends_are_read_back_and_derive_the_run_row",
+        "postgres_appends_at_the_wrong_sequence_conflict",
+        "postgres_refuses_a_newer_schema_and_reports_corrupt_events",
+        "two_writers_cannot_interleave_one_log",
+        "a_run_is_resumed_from_postgres_by_a_new_runtime",
+        "postgres_keeps_snapshots",
+        "a_postgres_url_opens_a_store",
+    ],
+);
 
-/// A fresh schema and a store whose connections use it.
-struct Schema {
-    name: String,
-    admin: sqlx::PgPool,
-}
-
-impl Schema {
-    async fn new() -> Self {
-        let admin = sqlx::PgPool::connect(URL)
-            .await
-            .expect("PostgreSQL runs on 127.0.0.1:5432 (see README)");
-        let name = format!("weft_test_{}", RunId::new().as_uuid().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        Self { name, admin }
-    }
-
-    async fn store(&self) -> Result<PostgresStore, OpenError> {
-        let options = sqlx::postgres::PgConnectOptions::from_str(URL)
-            .unwrap()
-            .options([("search_path", self.name.as_str())]);
-        PostgresStore::connect_with(URL, options).await
-    }
-
-    async fn drop(self) {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA {} CASCADE",
-            self.name
-        )))
-        .execute(&self.admin)
+/// A fresh schema for `test`; `None` when the PostgreSQL tests are skipped.
+pub async fn schema(test: &str) -> Option<TestSchema> {
+    POSTGRES
+        .schema(test)
         .await
-        .unwrap();
-    }
+        .unwrap_or_else(|error| panic!("{error}"))
 }
 
 #[tokio::test]
 async fn postgres_appends_are_read_back_and_derive_the_run_row() {
-    let schema = Schema::new().await;
+    let Some(schema) = schema("postgres_appends_are_read_back_and_derive_the_run_row").await else {
+        return;
+    };
     appends_are_read_back_and_derive_the_run_row(&schema.store().await.unwrap()).await;
-    schema.drop().await;
+    schema.remove().await.unwrap();
 }
 
 #[tokio::test]
 async fn postgres_appends_at_the_wrong_sequence_conflict() {
-    let schema = Schema::new().await;
+    let Some(schema) = schema("postgres_appends_at_the_wrong_sequence_conflict").await else {
+        return;
+    };
     an_append_at_the_wrong_sequence_is_a_conflict_and_writes_nothing(
         &schema.store().await.unwrap(),
     )
     .await;
-    schema.drop().await;
+    schema.remove().await.unwrap();
 }
 
 #[tokio::test]
 async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
-    let schema = Schema::new().await;
+    let Some(schema) = schema("postgres_refuses_a_newer_schema_and_reports_corrupt_events").await
+    else {
+        return;
+    };
     let store = schema.store().await.unwrap();
     let (broken, healthy) = (RunId::new(), RunId::new());
     for run in [broken, healthy] {
@@ -83,12 +75,12 @@ async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
             .await
             .unwrap();
     }
-    let table = format!("{}.event_batches", schema.name);
+    let table = format!("{}.event_batches", schema.name());
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {table} SET encoding = 0, events = convert_to('{{not json', 'UTF8') WHERE run_id = $1 AND first_sequence = 2"
     )))
     .bind(broken.to_string())
-    .execute(&schema.admin)
+    .execute(schema.admin())
     .await
     .unwrap();
     let error = store.events(broken, 0).await.unwrap_err();
@@ -104,9 +96,9 @@ async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
 
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {}.weft_meta SET value = '7' WHERE key = 'schema_version'",
-        schema.name
+        schema.name()
     )))
-    .execute(&schema.admin)
+    .execute(schema.admin())
     .await
     .unwrap();
     let error = schema.store().await.unwrap_err();
@@ -116,12 +108,14 @@ async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
             .contains("schema version 7, newer than the 2"),
         "{error}"
     );
-    schema.drop().await;
+    schema.remove().await.unwrap();
 }
 
 #[tokio::test]
 async fn two_writers_cannot_interleave_one_log() {
-    let schema = Schema::new().await;
+    let Some(schema) = schema("two_writers_cannot_interleave_one_log").await else {
+        return;
+    };
     let (first, second) = (schema.store().await.unwrap(), schema.store().await.unwrap());
     let run = RunId::new();
     first.append(run, &[record(1, started())]).await.unwrap();
@@ -135,12 +129,14 @@ async fn two_writers_cannot_interleave_one_log() {
     let loser = a.err().or(b.err()).unwrap();
     assert_eq!(loser.kind, ErrorKind::Conflict, "{}", loser.message);
     assert_eq!(first.events(run, 0).await.unwrap().len(), 2);
-    schema.drop().await;
+    schema.remove().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_run_is_resumed_from_postgres_by_a_new_runtime() {
-    let schema = Schema::new().await;
+    let Some(schema) = schema("a_run_is_resumed_from_postgres_by_a_new_runtime").await else {
+        return;
+    };
     let folder = tempfile::tempdir().unwrap();
     let workflow_path = folder.path().join("approval.yaml");
     std::fs::write(&workflow_path, super::APPROVAL).unwrap();
@@ -171,12 +167,14 @@ async fn a_run_is_resumed_from_postgres_by_a_new_runtime() {
         .await
         .unwrap();
     assert_eq!(store.run(run_id).await.unwrap().status, RunStatus::Finished);
-    schema.drop().await;
+    schema.remove().await.unwrap();
 }
 
 #[tokio::test]
 async fn postgres_keeps_snapshots() {
-    let schema = Schema::new().await;
+    let Some(schema) = schema("postgres_keeps_snapshots").await else {
+        return;
+    };
     let store = Arc::new(schema.store().await.unwrap());
     let run = super::snapshots::snapshots_are_taken_and_loaded(store.clone()).await;
     let (first, _) = store.latest_snapshot(run).await.unwrap().unwrap();
@@ -191,11 +189,39 @@ async fn postgres_keeps_snapshots() {
     );
     let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {}.snapshots",
-        schema.name
+        schema.name()
     )))
-    .fetch_one(&schema.admin)
+    .fetch_one(schema.admin())
     .await
     .unwrap();
     assert_eq!(count, 1);
-    schema.drop().await;
+    schema.remove().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_postgres_url_opens_a_store() {
+    let Some(schema) = schema("a_postgres_url_opens_a_store").await else {
+        return;
+    };
+    let store = weft_store::open(&schema.url(), OpenMode::MustExist)
+        .await
+        .unwrap();
+    appends_are_read_back_and_derive_the_run_row(store.as_ref()).await;
+    // A server needs no file: either mode opens it, with its runs.
+    let store = weft_store::open(&schema.url(), OpenMode::CreateIfMissing)
+        .await
+        .unwrap();
+    assert_eq!(store.runs(Default::default()).await.unwrap().len(), 1);
+    let runs: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}.runs",
+        schema.name()
+    )))
+    .fetch_one(schema.admin())
+    .await
+    .unwrap();
+    assert_eq!(
+        runs, 1,
+        "the URL's options put the store in the test's schema"
+    );
+    schema.remove().await.unwrap();
 }

@@ -4,9 +4,10 @@
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
-use weft_core::{ErrorKind, RunStatus, RunStore};
+use weft_core::{RunStatus, RunStore};
 use weft_runtime::{CancellationToken, Models, Runtime};
-use weft_store::SqliteStore;
+#[cfg(feature = "sqlite")]
+use {weft_core::ErrorKind, weft_store::SqliteStore};
 
 const LOOP: &str = "
 name: long
@@ -74,6 +75,7 @@ pub async fn snapshots_are_taken_and_loaded(store: Arc<dyn RunStore>) -> weft_co
     run.id()
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn a_long_run_is_loaded_from_its_latest_snapshot() {
     let folder = tempfile::tempdir().unwrap();

@@ -1,13 +1,13 @@
 //! `append_line`: appends a line to a file, once per call however often the call is made.
 
 use super::workspace::Workspace;
-use crate::tool::{Tool, ToolFailure};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use weft_core::ToolContext;
+use weft_tool::{Tool, ToolFailure};
 
 /// `append_line`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -1,10 +1,10 @@
 //! `echo` and `add`: small pure tools, handy in examples and tests.
 
-use crate::tool::{Tool, ToolFailure};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Number, Value, json};
 use weft_core::ToolContext;
+use weft_tool::{Tool, ToolFailure};
 
 /// `echo`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]

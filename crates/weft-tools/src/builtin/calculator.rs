@@ -1,12 +1,12 @@
 //! `calculator`: exact decimal arithmetic on an expression. It parses numbers, `+ - * / %`
 //! and parentheses itself; nothing in the expression is ever run as code.
 
-use crate::tool::{Tool, ToolFailure};
 use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::str::FromStr;
 use weft_core::ToolContext;
+use weft_tool::{Tool, ToolFailure};
 
 /// The longest expression taken, and the deepest nesting of parentheses and signs.
 const MAX_LENGTH: usize = 2_000;

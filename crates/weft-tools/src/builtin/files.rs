@@ -1,11 +1,11 @@
 //! `read_file`, `write_file` and `list_files`, confined to a [`Workspace`].
 
 use super::workspace::Workspace;
-use crate::tool::{Tool, ToolFailure};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use weft_core::ToolContext;
+use weft_tool::{Tool, ToolFailure};
 
 /// The largest file `read_file` returns, and the most entries `list_files` lists.
 const MAX_READ_BYTES: u64 = 1024 * 1024;

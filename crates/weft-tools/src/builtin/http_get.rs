@@ -4,11 +4,11 @@
 //! allowed hosts. A GET changes nothing, so the tool is idempotent and a busy or
 //! unreachable server is retried.
 
-use crate::tool::{Tool, ToolFailure};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use weft_core::ToolContext;
+use weft_tool::{Tool, ToolFailure};
 
 /// Redirects followed before giving up.
 const MAX_REDIRECTS: usize = 5;
@@ -64,6 +64,11 @@ pub struct HttpGetOutput {
     pub truncated: bool,
 }
 
+/// The HTTP client of `http_get` could not be set up (no TLS roots, say).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {0}")]
+pub struct HttpClientError(#[from] reqwest::Error);
+
 /// The `http_get` tool.
 #[derive(Debug, Clone)]
 pub struct HttpGet {
@@ -74,7 +79,7 @@ pub struct HttpGet {
 
 impl HttpGet {
     /// An `http_get` that keeps to `policy`.
-    pub fn new(policy: HttpPolicy) -> Result<Self, String> {
+    pub fn new(policy: HttpPolicy) -> Result<Self, HttpClientError> {
         let policy = std::sync::Arc::new(policy);
         let redirects = policy.clone();
         let client = reqwest::Client::builder()
@@ -93,8 +98,7 @@ impl HttpGet {
                     attempt.follow()
                 }
             }))
-            .build()
-            .map_err(|error| format!("cannot set up the HTTP client: {error}"))?;
+            .build()?;
         let description = format!(
             "Fetches a URL with HTTP GET and returns its status, content type and body as text \
              (at most {} bytes). Allowed hosts: {}.",

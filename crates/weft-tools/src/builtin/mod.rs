@@ -2,26 +2,32 @@
 //! `read_file` and `list_files` (without effects, so idempotent), `write_file` (idempotent:
 //! the same content twice leaves the same file) and `append_line` (a side effect made
 //! idempotent by its key). The file tools are confined to a [`Workspace`]. Two more are off
-//! unless enabled: [`Shell`] (by a workflow's `shell: { allow: [...] }`) and `http_get`.
+//! unless enabled: `Shell` (by a workflow's `shell: { allow: [...] }`; feature `process`)
+//! and `http_get` (by its `http_get:` section; feature `http`). A project's own tool of the
+//! same name replaces a built-in one (see [`weft_tool::Origin`]).
 
 mod append_line;
 mod arithmetic;
 mod calculator;
 mod files;
+#[cfg(feature = "http")]
 mod http_get;
 mod now;
+#[cfg(feature = "process")]
 mod shell;
 mod workspace;
 
-use crate::registry::Registry;
 pub use append_line::AppendLine;
 pub use arithmetic::{Add, Echo};
 pub use calculator::{Calculator, evaluate};
 pub use files::{Entry, ListFiles, ReadFile, WriteFile};
-pub use http_get::{HttpGet, HttpGetArgs, HttpGetOutput, HttpPolicy};
+#[cfg(feature = "http")]
+pub use http_get::{HttpClientError, HttpGet, HttpGetArgs, HttpGetOutput, HttpPolicy};
 pub use now::{Clock, Now, rfc3339};
+#[cfg(feature = "process")]
 pub use shell::{SHELL_MAX_OUTPUT_BYTES, Shell, ShellArgs, ShellOutput};
 use std::sync::Arc;
+use weft_tool::Registry;
 pub use workspace::Workspace;
 
 /// The built-in tools' names, in the registry's order.
@@ -38,20 +44,33 @@ pub const NAMES: [&str; 8] = [
 
 /// A registry holding every built-in tool, the file tools confined to `workspace`.
 pub fn registry(workspace: &Workspace) -> Registry {
-    let workspace = Arc::new(workspace.clone());
     let mut registry = Registry::new();
-    // The built-in names are distinct, so none of these can clash.
+    add_to(&mut registry, workspace);
+    registry
+}
+
+/// Adds every built-in tool to `registry` as a built-in: a tool `registry` already has
+/// under a built-in's name stays, and the built-in is listed as shadowed.
+pub fn add_to(registry: &mut Registry, workspace: &Workspace) {
+    let workspace = Arc::new(workspace.clone());
+    // Built-in names are distinct, and a built-in only gives way to a project's tool, so
+    // none of these can fail.
     for result in [
-        registry.register(Echo).map(|_| ()),
-        registry.register(Add).map(|_| ()),
-        registry.register(Calculator).map(|_| ()),
-        registry.register(Clock).map(|_| ()),
-        registry.register(ReadFile(workspace.clone())).map(|_| ()),
-        registry.register(ListFiles(workspace.clone())).map(|_| ()),
-        registry.register(WriteFile(workspace.clone())).map(|_| ()),
-        registry.register(AppendLine(workspace)).map(|_| ()),
+        registry.register_builtin(Echo).map(|_| ()),
+        registry.register_builtin(Add).map(|_| ()),
+        registry.register_builtin(Calculator).map(|_| ()),
+        registry.register_builtin(Clock).map(|_| ()),
+        registry
+            .register_builtin(ReadFile(workspace.clone()))
+            .map(|_| ()),
+        registry
+            .register_builtin(ListFiles(workspace.clone()))
+            .map(|_| ()),
+        registry
+            .register_builtin(WriteFile(workspace.clone()))
+            .map(|_| ()),
+        registry.register_builtin(AppendLine(workspace)).map(|_| ()),
     ] {
         debug_assert!(result.is_ok(), "{result:?}");
     }
-    registry
 }

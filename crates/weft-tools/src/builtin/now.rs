@@ -1,10 +1,10 @@
 //! `now`: the current time.
 
-use crate::tool::{Tool, ToolFailure};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 use weft_core::ToolContext;
+use weft_tool::{Tool, ToolFailure};
 
 /// `now` takes no arguments.
 #[derive(Debug, Deserialize, JsonSchema)]

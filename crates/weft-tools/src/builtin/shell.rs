@@ -6,12 +6,12 @@
 
 use super::Workspace;
 use crate::process::{self, Program};
-use crate::tool::{Tool, ToolFailure};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use weft_core::ToolContext;
+use weft_tool::{Tool, ToolFailure};
 
 /// The most bytes of standard output, and of standard error, the model is given.
 pub const SHELL_MAX_OUTPUT_BYTES: u64 = 64 * 1024;

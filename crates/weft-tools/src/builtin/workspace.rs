@@ -1,8 +1,8 @@
 //! The folder file tools are confined to. A path a tool is given is relative to it; `..`,
 //! absolute paths and symbolic links that lead outside are refused.
 
-use crate::tool::ToolFailure;
 use std::path::{Component, Path, PathBuf};
+use weft_tool::ToolFailure;
 
 /// A folder that file tools may read and write under.
 #[derive(Debug, Clone)]

@@ -2,27 +2,31 @@
 //! compile, writes fit their fields, every node is reachable. Problems are collected, not
 //! thrown, so a file's every error is reported at once.
 
-use super::{File, Session, invalid, parse_duration};
-use crate::error::{Diagnostic, LoadError, did_you_mean};
-use crate::expression::{Expressions, ValueTemplate};
-use crate::spec::{FieldSpec, FieldType, LimitsSpec, NextSpec, NodeSpec, Reducer, WorkflowSpec};
-use crate::workflow::NameMap;
+use super::compiler::{Compiler, LoadContext};
+use super::file::{File, invalid};
+use crate::error::{LoadError, did_you_mean};
+use crate::expression::Expressions;
+use crate::spec::{
+    EdgeSpec, FieldSpec, FieldType, LimitsSpec, NextSpec, NodeSpec, Reducer, WorkflowSpec,
+};
 use crate::workflow::{
-    END, Edge, EndBody, Field, HumanBody, Limits, Node, NodeBody, OutputSchema, Transition,
-    Workflow, Write, check_schema,
+    END, Edge, EndBody, Field, HumanBody, Limits, NameMap, Node, NodeBody, Transition, Workflow,
+    Write, check_schema,
 };
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use weft_core::duration::parse_duration;
 
+/// Validates and compiles the spec read from `file`; `context` loads its sub-workflows.
 pub(super) fn compile(
-    session: &mut Session<'_>,
+    context: &mut dyn LoadContext,
     file: &File,
     spec: WorkflowSpec,
 ) -> Result<Workflow, LoadError> {
     let mut compiler = Compiler {
-        session,
+        context,
         file,
         spec: &spec,
         diagnostics: Vec::new(),
@@ -82,32 +86,9 @@ pub(super) fn compile(
     })
 }
 
-pub(super) struct Compiler<'s, 'a> {
-    pub(super) session: &'s mut Session<'a>,
-    pub(super) file: &'s File,
-    pub(super) spec: &'s WorkflowSpec,
-    pub(super) diagnostics: Vec<Diagnostic>,
-    pub(super) expressions: Expressions,
-    pub(super) fields: NameMap<Field>,
-}
-
-impl Compiler<'_, '_> {
-    pub(super) fn error_at_value(&mut self, path: &[&str], message: String, help: Option<String>) {
-        self.diagnostics
-            .push(self.file.at_value(path, message, help));
-    }
-
-    pub(super) fn error_at_key(&mut self, path: &[&str], message: String, help: Option<String>) {
-        self.diagnostics.push(self.file.at_key(path, message, help));
-    }
-
-    pub(super) fn suggest_node(&self, name: &str) -> Option<String> {
-        let mut candidates: Vec<&str> = self.spec.nodes.keys().map(String::as_str).collect();
-        candidates.push(END);
-        did_you_mean(name, candidates).map(|candidate| format!("did you mean `{candidate}`?"))
-    }
-
-    pub(super) fn field(&mut self, name: &str, spec: &FieldSpec) -> Option<Field> {
+impl Compiler<'_> {
+    /// A state field: its reducer fits its type, its default fits its schema.
+    fn field(&mut self, name: &str, spec: &FieldSpec) -> Option<Field> {
         let fits = match spec.reducer {
             Reducer::Replace => true,
             Reducer::Append => matches!(spec.field_type, FieldType::Array | FieldType::Any),
@@ -180,20 +161,6 @@ impl Compiler<'_, '_> {
         })
     }
 
-    pub(super) fn schema_validator(
-        &mut self,
-        path: &[&str],
-        schema: &Value,
-    ) -> Option<Arc<jsonschema::Validator>> {
-        match jsonschema::validator_for(schema) {
-            Ok(validator) => Some(Arc::new(validator)),
-            Err(error) => {
-                self.error_at_value(path, format!("not a valid JSON Schema: {error}"), None);
-                None
-            }
-        }
-    }
-
     fn node(&mut self, name: &str, spec: &NodeSpec) -> Option<Node> {
         let path = ["nodes", name];
         let kind = spec.kind_name();
@@ -253,6 +220,7 @@ impl Compiler<'_, '_> {
         })
     }
 
+    /// Where a node goes next; an `end` node goes nowhere, every other node must say.
     fn transition(&mut self, name: &str, kind: &str, spec: &NodeSpec) -> Option<Transition> {
         let next = spec.next();
         if kind == END {
@@ -278,74 +246,86 @@ impl Compiler<'_, '_> {
                 self.check_target(&["nodes", name, "next"], target)?;
                 Some(self.target(target))
             }
-            NextSpec::Edges(edges) => {
-                if edges.is_empty() {
-                    self.error_at_value(
-                        &["nodes", name, "next"],
-                        "`next` has no edges".into(),
-                        Some("add `- to: <node>`".into()),
-                    );
-                    return None;
-                }
-                let mut compiled = Vec::with_capacity(edges.len());
-                let mut ok = true;
-                for (index, edge) in edges.iter().enumerate() {
-                    let index_text = index.to_string();
-                    let edge_path = ["nodes", name, "next", index_text.as_str()];
-                    let is_last = index + 1 == edges.len();
-                    let when = match &edge.when {
-                        Some(condition) => {
-                            let mut when_path = edge_path.to_vec();
-                            when_path.push("when");
-                            match self
-                                .expressions
-                                .expression(format!("nodes.{name}.next.{index}.when"), condition)
-                            {
-                                Ok(expression) => Some(expression),
-                                Err(error) => {
-                                    self.error_at_value(
-                                        &when_path,
-                                        format!("`when` does not compile: {}", error.message),
-                                        None,
-                                    );
-                                    ok = false;
-                                    None
-                                }
-                            }
-                        }
-                        None => {
-                            if !is_last {
-                                self.error_at_value(
-                                    &edge_path,
-                                    format!("edge {index} of node `{name}` has no `when`, so the edges after it can never be taken"),
-                                    Some("give it a `when`, or move it last as the default".into()),
-                                );
-                                ok = false;
-                            }
-                            None
-                        }
-                    };
-                    if is_last && edge.when.is_some() {
-                        self.error_at_value(
-                            &edge_path,
-                            format!("the edges of node `{name}` need a final default edge without `when`"),
-                            Some("add `- to: <node>` (or `- to: end`) as the last edge".into()),
-                        );
-                        ok = false;
-                    }
-                    let mut to_path = edge_path.to_vec();
-                    to_path.push("to");
-                    if self.check_target(&to_path, &edge.to).is_none() {
-                        ok = false;
-                    }
-                    compiled.push(Edge {
-                        when,
-                        to: edge.to.clone(),
-                    });
-                }
-                ok.then_some(Transition::Edges(compiled))
+            NextSpec::Edges(edges) => self.edges(name, edges),
+        }
+    }
+
+    /// Conditional edges: each has a `when` but the last, the default, which has none.
+    fn edges(&mut self, name: &str, edges: &[EdgeSpec]) -> Option<Transition> {
+        if edges.is_empty() {
+            self.error_at_value(
+                &["nodes", name, "next"],
+                "`next` has no edges".into(),
+                Some("add `- to: <node>`".into()),
+            );
+            return None;
+        }
+        let mut compiled = Vec::with_capacity(edges.len());
+        let mut ok = true;
+        for (index, edge) in edges.iter().enumerate() {
+            let is_last = index + 1 == edges.len();
+            match self.edge(name, index, is_last, edge) {
+                Some(edge) => compiled.push(edge),
+                None => ok = false,
             }
         }
+        ok.then_some(Transition::Edges(compiled))
+    }
+
+    /// Edge `index` of node `name`: its condition compiles, only the last one lacks a
+    /// condition, and its target exists. Every problem is reported, not only the first.
+    fn edge(&mut self, name: &str, index: usize, is_last: bool, edge: &EdgeSpec) -> Option<Edge> {
+        let index_text = index.to_string();
+        let edge_path = ["nodes", name, "next", index_text.as_str()];
+        let mut ok = true;
+        let when = match &edge.when {
+            Some(condition) => {
+                let compiled = self
+                    .expressions
+                    .expression(format!("nodes.{name}.next.{index}.when"), condition);
+                match compiled {
+                    Ok(expression) => Some(expression),
+                    Err(error) => {
+                        self.error_at_value(
+                            &[&edge_path[..], &["when"][..]].concat(),
+                            format!("`when` does not compile: {}", error.message),
+                            None,
+                        );
+                        ok = false;
+                        None
+                    }
+                }
+            }
+            None => {
+                if !is_last {
+                    self.error_at_value(
+                        &edge_path,
+                        format!("edge {index} of node `{name}` has no `when`, so the edges after it can never be taken"),
+                        Some("give it a `when`, or move it last as the default".into()),
+                    );
+                    ok = false;
+                }
+                None
+            }
+        };
+        if is_last && edge.when.is_some() {
+            self.error_at_value(
+                &edge_path,
+                format!("the edges of node `{name}` need a final default edge without `when`"),
+                Some("add `- to: <node>` (or `- to: end`) as the last edge".into()),
+            );
+            ok = false;
+        }
+        if self
+            .check_target(&[&edge_path[..], &["to"][..]].concat(), &edge.to)
+            .is_none()
+        {
+            ok = false;
+        }
+        ok.then(|| Edge {
+            when,
+            to: edge.to.clone(),
+        })
     }
 
     fn target(&self, target: &str) -> Transition {
@@ -402,9 +382,11 @@ impl Compiler<'_, '_> {
                         Reducer::Merge if !literal.is_object() => {
                             Some("`merge` needs an object".to_owned())
                         }
-                        _ => {
-                            validator.and_then(|validator| check_schema(&validator, literal).err())
-                        }
+                        _ => validator.and_then(|validator| {
+                            check_schema(&validator, literal)
+                                .err()
+                                .map(|violation| violation.to_string())
+                        }),
                     }
                 }
             };
@@ -428,7 +410,8 @@ impl Compiler<'_, '_> {
         ok.then_some(compiled)
     }
 
-    pub(super) fn limits(&mut self, path: &[&str], spec: Option<&LimitsSpec>) -> Limits {
+    /// A workflow's or node's limits; a bad timeout or a zero step count is reported.
+    fn limits(&mut self, path: &[&str], spec: Option<&LimitsSpec>) -> Limits {
         let Some(spec) = spec else {
             return Limits::default();
         };
@@ -437,10 +420,10 @@ impl Compiler<'_, '_> {
             .as_ref()
             .and_then(|text| match parse_duration(text) {
                 Ok(duration) => Some(duration),
-                Err(message) => {
+                Err(error) => {
                     let mut timeout_path = path.to_vec();
                     timeout_path.push("timeout");
-                    self.error_at_value(&timeout_path, message, None);
+                    self.error_at_value(&timeout_path, error.to_string(), None);
                     None
                 }
             });
@@ -453,52 +436,6 @@ impl Compiler<'_, '_> {
             max_steps: spec.max_steps,
             timeout,
         }
-    }
-
-    pub(super) fn text(
-        &mut self,
-        path: &[&str],
-        name: &str,
-        source: &str,
-    ) -> Option<crate::expression::TextTemplate> {
-        match self.expressions.text(name.to_owned(), source) {
-            Ok(template) => Some(template),
-            Err(error) => {
-                self.error_at_value(
-                    path,
-                    format!("template does not compile: {}", error.message),
-                    None,
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn value_template(
-        &mut self,
-        path: &[&str],
-        name: &str,
-        value: &Value,
-    ) -> Option<ValueTemplate> {
-        match self.expressions.value(name, value) {
-            Ok(template) => Some(template),
-            Err(error) => {
-                self.error_at_value(
-                    path,
-                    format!("template does not compile: {}", error.message),
-                    None,
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn output_schema(&mut self, path: &[&str], schema: &Value) -> Option<OutputSchema> {
-        let validator = self.schema_validator(path, schema)?;
-        Some(OutputSchema {
-            schema: schema.clone(),
-            validator,
-        })
     }
 
     fn check_reachable(&mut self, nodes: &NameMap<Node>) {

@@ -1,11 +1,12 @@
 //! The workflow's tool sections (`shell`, `http_get`, `mcp`), checked where they are
 //! written, and the settings of a workflow together with its sub-workflows'.
 
-use super::compile::Compiler;
+use super::compiler::Compiler;
+use crate::error::McpServerConflict;
 use crate::tooling::{SettingError, ToolSettings, valid_server_name};
 use crate::workflow::{Activity, NodeBody, Workflow};
 
-impl Compiler<'_, '_> {
+impl Compiler<'_> {
     /// The tool settings of this file's spec; problems are reported at their fields.
     pub(super) fn tool_settings(&mut self) -> ToolSettings {
         let spec = self.spec;
@@ -60,9 +61,8 @@ impl Workflow {
     /// The tool settings of this workflow and every sub-workflow it runs: shell programs and
     /// allowed hosts together, MCP servers by name. Two files that define one server name
     /// differently are an error naming both.
-    pub fn all_tool_settings(&self) -> Result<ToolSettings, String> {
+    pub fn all_tool_settings(&self) -> Result<ToolSettings, McpServerConflict> {
         let mut combined = ToolSettings::default();
-        let mut origin = std::collections::HashMap::new();
         let mut stack = vec![self];
         let mut seen = std::collections::HashSet::new();
         while let Some(workflow) = stack.pop() {
@@ -96,17 +96,19 @@ impl Workflow {
                 match combined.mcp.get(name) {
                     Some(existing) if existing != server => {
                         let first: &std::path::PathBuf =
-                            origin.get(name).unwrap_or(&workflow.source);
-                        return Err(format!(
-                            "MCP server `{name}` is defined differently in {} and {}",
-                            first.display(),
-                            workflow.source.display()
-                        ));
+                            combined.mcp_files.get(name).unwrap_or(&workflow.source);
+                        return Err(McpServerConflict {
+                            name: name.clone(),
+                            first: first.clone(),
+                            second: workflow.source.clone(),
+                        });
                     }
                     Some(_) => {}
                     None => {
                         combined.mcp.insert(name.clone(), server.clone());
-                        origin.insert(name.clone(), workflow.source.clone());
+                        combined
+                            .mcp_files
+                            .insert(name.clone(), workflow.source.clone());
                     }
                 }
             }
@@ -114,7 +116,7 @@ impl Workflow {
                 let activity = match &node.body {
                     NodeBody::Activity(activity) => Some(activity),
                     NodeBody::Map(map) => Some(&map.branch),
-                    _ => None,
+                    NodeBody::Router | NodeBody::Human(_) | NodeBody::End(_) => None,
                 };
                 if let Some(Activity::Workflow(child)) = activity {
                     stack.push(&child.workflow);

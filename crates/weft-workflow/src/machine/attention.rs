@@ -3,18 +3,12 @@
 //! the calls (`AttentionNeeded`), and either runs them again when told to (`Retried`) or
 //! is failed (`fail_run`).
 
-use super::{Command, Decision, RunMachine};
+use super::RunMachine;
+use super::command::{Command, Decision};
+use super::fold::unexpected;
+use super::waiting::Attention;
 use crate::error::RunError;
 use weft_core::{ChildPlace, Event, RunStatus, UnsettledCall};
-
-/// What a run waits on while it needs attention.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attention {
-    /// The calls.
-    pub calls: Vec<UnsettledCall>,
-    /// The sub-workflow run they belong to, when they are not this run's own.
-    pub child: Option<ChildPlace>,
-}
 
 impl RunMachine {
     /// The tool calls among `decision`'s commands that a previous process started: their
@@ -26,7 +20,7 @@ impl RunMachine {
             .iter()
             .filter_map(|command| match command {
                 Command::CallTool(call) => Some(call),
-                _ => None,
+                Command::CallModel(_) | Command::StartChild(_) | Command::ResumeChild(_) => None,
             })
             .filter(|call| {
                 !decision.events.iter().any(|event| {
@@ -106,10 +100,7 @@ impl RunMachine {
         calls: &[UnsettledCall],
     ) -> Result<(), RunError> {
         if self.status != RunStatus::NeedsAttention {
-            return Err(super::fold::unexpected(
-                event,
-                "the run does not need attention",
-            ));
+            return Err(unexpected(event, "the run does not need attention"));
         }
         self.status = RunStatus::Running;
         self.attention = None;

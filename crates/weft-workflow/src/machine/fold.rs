@@ -1,14 +1,20 @@
 //! The fold: how each event changes a run. Replaying a log is applying its events in order.
+//! `RunMachine::apply` hands each event to the fold of its family: the run's start and
+//! end, a step's start and end, the results of effects (model calls, tool calls, child
+//! runs), state changes, and interruptions.
 
 use super::activity::{ActivityState, ChildUpdate, Progress};
+use super::effect::{Effect, EffectKey};
 use super::map::MapState;
-use super::{Effect, EffectKey, Next, Phase, RunMachine, StepState, activity_of};
-use crate::error::RunError;
+use super::{Next, Phase, RunMachine, StepState, activity_of};
+use crate::error::{ActivityMismatch, RunError};
 use crate::expression::to_template_value;
-use crate::workflow::{Activity, NodeBody};
+use crate::workflow::{Activity, NodeBody, OutputSchema};
 use serde_json::Value;
-use weft_core::{ErrorKind, Event, RunStatus, StepError};
+use std::sync::Arc;
+use weft_core::{ErrorKind, Event, ModelReply, RunStatus, StateDelta, StepError};
 
+/// The error of an event that does not fit where the run stands.
 pub(super) fn unexpected(event: &Event, reason: impl Into<String>) -> RunError {
     RunError::UnexpectedEvent {
         event: event.name(),
@@ -20,105 +26,30 @@ impl RunMachine {
     /// Folds one event into the run.
     pub(super) fn apply(&mut self, event: &Event) -> Result<(), RunError> {
         match event {
-            Event::RunStarted { input, .. } => {
-                if !matches!(self.next, Next::Nothing) || self.step > 0 {
-                    return Err(unexpected(event, "the run has started already"));
-                }
-                for (name, field) in &self.workflow.fields {
-                    self.state.insert(name.clone(), field.initial.clone());
-                }
-                if let Value::Object(entries) = input {
-                    for (key, value) in entries {
-                        self.state.insert(key.clone(), value.clone());
-                    }
-                }
-                self.field_values = self
-                    .workflow
-                    .field_names
-                    .iter()
-                    .map(|name| {
-                        self.state
-                            .get(name)
-                            .map(to_template_value)
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                self.state_value = None;
-                self.input = input.clone();
-                self.input_value = to_template_value(input);
-                self.status = RunStatus::Running;
-                self.next = Next::Entry;
-            }
-            Event::StepStarted { step, node, .. } => {
-                if self.current.is_some() {
-                    return Err(unexpected(event, "a step is still running"));
-                }
-                let Some(index) = self.workflow.nodes.get_index_of(node) else {
-                    return Err(unexpected(
-                        event,
-                        format!("the workflow has no node `{node}`"),
-                    ));
-                };
-                self.step = *step;
-                if let Some(visits) = self.visits.get_mut(index) {
-                    *visits += 1;
-                }
-                self.next = Next::Nothing;
-                let phase = self.enter(node);
-                self.current = Some(StepState {
-                    number: *step,
-                    node: node.clone(),
-                    phase,
-                    failed: None,
-                });
-            }
+            Event::RunStarted { input, .. } => self.fold_run_started(event, input)?,
+            Event::StepStarted { step, node, .. } => self.fold_step_started(event, *step, node)?,
             Event::ModelReplied {
                 step,
                 branch,
                 turn,
                 reply,
-            } => {
-                let output_schema = self.output_schema_of_current();
-                let place = self.place(*branch);
-                let activity = self.activity_mut(event, *step, *branch)?;
-                activity
-                    .on_model_reply(
-                        place,
-                        *turn,
-                        reply,
-                        output_schema.as_ref().map(|schema| schema.as_ref()),
-                    )
-                    .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey {
-                    step: *step,
-                    branch: *branch,
-                    effect: Effect::Model(*turn),
-                });
-            }
+                ..
+            } => self.fold_model_replied(event, *step, *branch, *turn, reply)?,
             Event::ModelFailed {
                 step,
                 branch,
                 turn,
                 error,
-            } => {
-                self.activity_mut(event, *step, *branch)?
-                    .fail(error.clone());
-                self.in_flight.remove(&EffectKey {
-                    step: *step,
-                    branch: *branch,
-                    effect: Effect::Model(*turn),
-                });
-            }
+            } => self.fold_effect_failed(event, *step, *branch, Effect::Model(*turn), error)?,
             Event::ToolCallStarted {
                 step,
                 branch,
                 turn,
                 index,
                 ..
-            } => {
-                self.activity_mut(event, *step, *branch)?
-                    .on_tool_started(*turn, *index);
-            }
+            } => self
+                .activity_mut(event, *step, *branch)?
+                .on_tool_started(*turn, *index),
             Event::ToolCallFinished {
                 step,
                 branch,
@@ -126,163 +57,287 @@ impl RunMachine {
                 index,
                 outcome,
             } => {
-                self.activity_mut(event, *step, *branch)?
-                    .on_tool_finished(*turn, *index, outcome)
-                    .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey {
-                    step: *step,
-                    branch: *branch,
-                    effect: Effect::Tool(*turn, *index),
-                });
+                let key = EffectKey::new(*step, *branch, Effect::Tool(*turn, *index));
+                self.fold_effect_result(event, key, true, |activity| {
+                    activity.on_tool_finished(*turn, *index, outcome)
+                })?;
             }
             Event::ChildStarted {
                 step, branch, run, ..
-            } => {
-                self.activity_mut(event, *step, *branch)?
-                    .on_child(ChildUpdate::Started(*run))
-                    .map_err(|reason| unexpected(event, reason))?;
-            }
+            } => self.fold_child(event, *step, *branch, ChildUpdate::Started(*run))?,
             Event::ChildFinished {
                 step,
                 branch,
                 output,
-            } => {
-                self.activity_mut(event, *step, *branch)?
-                    .on_child(ChildUpdate::Finished(output))
-                    .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey {
-                    step: *step,
-                    branch: *branch,
-                    effect: Effect::Child,
-                });
-            }
+            } => self.fold_child(event, *step, *branch, ChildUpdate::Finished(output))?,
             Event::ChildFailed {
                 step,
                 branch,
                 error,
-            } => {
-                self.activity_mut(event, *step, *branch)?
-                    .fail(error.clone());
-                self.in_flight.remove(&EffectKey {
-                    step: *step,
-                    branch: *branch,
-                    effect: Effect::Child,
-                });
-            }
+            } => self.fold_effect_failed(event, *step, *branch, Effect::Child, error)?,
             Event::ChildInterrupted {
                 step,
                 branch,
                 question,
                 input_schema,
             } => {
-                self.activity_mut(event, *step, *branch)?
-                    .on_child(ChildUpdate::Interrupted(question, input_schema.as_ref()))
-                    .map_err(|reason| unexpected(event, reason))?;
-                self.in_flight.remove(&EffectKey {
-                    step: *step,
-                    branch: *branch,
-                    effect: Effect::Child,
-                });
+                let update = ChildUpdate::Interrupted(question, input_schema.as_ref());
+                self.fold_child(event, *step, *branch, update)?;
             }
-            Event::StateChanged { delta, .. } => {
-                delta
-                    .apply_to(&mut self.state)
-                    .map_err(|error| unexpected(event, error.to_string()))?;
-                for write in &delta.writes {
-                    if let Some(index) = self.workflow.fields.get_index_of(&write.field)
-                        && let (Some(slot), Some(value)) = (
-                            self.field_values.get_mut(index),
-                            self.state.get(&write.field),
-                        )
-                    {
-                        *slot = to_template_value(value);
-                    }
-                }
-                self.state_value = None;
-            }
-            Event::StepFinished { node, next, .. } => {
-                self.current = None;
-                self.next = match next {
-                    Some(target) => Next::Node(target.clone()),
-                    None => Next::Finish(node.clone()),
-                };
-                self.on_boundary(node);
-            }
-            Event::StepFailed { error, .. } => {
-                let step = self
-                    .current
-                    .as_mut()
-                    .ok_or_else(|| unexpected(event, "no step is running"))?;
-                step.failed = Some(error.clone());
-            }
-            Event::Interrupted { .. } => {
-                if let Some(StepState {
-                    phase: Phase::Human { interrupted, .. },
-                    ..
-                }) = &mut self.current
-                {
-                    *interrupted = true;
-                }
-                self.status = RunStatus::Interrupted;
-            }
-            Event::Resumed { input, .. } => {
-                if self.status != RunStatus::Interrupted {
-                    return Err(unexpected(event, "the run is not interrupted"));
-                }
-                self.status = RunStatus::Running;
-                match self.current.as_mut().map(|step| &mut step.phase) {
-                    Some(Phase::Human { answer, .. }) => *answer = Some(input.clone()),
-                    Some(Phase::Activity(activity)) => {
-                        activity
-                            .on_child(ChildUpdate::Resumed)
-                            .map_err(|reason| unexpected(event, reason))?;
-                    }
-                    Some(Phase::Map(map)) => {
-                        for branch in map.branches.iter_mut().flatten() {
-                            if matches!(branch.progress(), Progress::Waiting(..)) {
-                                branch
-                                    .on_child(ChildUpdate::Resumed)
-                                    .map_err(|reason| unexpected(event, reason))?;
-                                break;
-                            }
-                        }
-                    }
-                    _ => return Err(unexpected(event, "no step waits for input")),
-                }
-            }
+            Event::StateChanged { delta, .. } => self.fold_state_changed(event, delta)?,
+            Event::StepFinished { node, next, .. } => self.fold_step_finished(node, next.as_ref()),
+            Event::StepFailed { error, .. } => self.fold_step_failed(event, error)?,
+            Event::Interrupted { .. } => self.fold_interrupted(),
+            Event::Resumed { input, .. } => self.fold_resumed(event, input)?,
             Event::AttentionNeeded { calls, child } => {
                 self.on_attention_needed(calls, child.as_ref());
             }
             Event::Retried { calls } => self.on_retried(event, calls)?,
-            Event::RunFinished { output } => {
-                self.status = RunStatus::Finished;
-                self.output = Some(output.clone());
-                self.next = Next::Nothing;
+            Event::RunFinished { output } => self.fold_run_finished(output),
+            Event::RunFailed { error, .. } => self.fold_run_failed(error),
+            Event::RunCancelled { .. } => self.fold_run_cancelled(),
+        }
+        Ok(())
+    }
+
+    // The run's start and end.
+
+    /// The state starts from the fields' initial values and the input; the entry node is next.
+    fn fold_run_started(&mut self, event: &Event, input: &Value) -> Result<(), RunError> {
+        if !matches!(self.next, Next::Nothing) || self.step > 0 {
+            return Err(unexpected(event, "the run has started already"));
+        }
+        for (name, field) in &self.workflow.fields {
+            self.state.insert(name.clone(), field.initial.clone());
+        }
+        if let Value::Object(entries) = input {
+            for (key, value) in entries {
+                self.state.insert(key.clone(), value.clone());
             }
-            Event::RunFailed { error, .. } => {
-                self.status = RunStatus::Failed;
-                self.attention = None;
-                self.failure = Some(error.clone());
-                self.next = Next::Nothing;
+        }
+        self.field_values = self
+            .workflow
+            .field_names
+            .iter()
+            .map(|name| {
+                self.state
+                    .get(name)
+                    .map(to_template_value)
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.state_value = None;
+        self.input = input.clone();
+        self.input_value = to_template_value(input);
+        self.status = RunStatus::Running;
+        self.next = Next::Entry;
+        Ok(())
+    }
+
+    fn fold_run_finished(&mut self, output: &Value) {
+        self.status = RunStatus::Finished;
+        self.output = Some(output.clone());
+        self.next = Next::Nothing;
+    }
+
+    fn fold_run_failed(&mut self, error: &StepError) {
+        self.status = RunStatus::Failed;
+        self.attention = None;
+        self.failure = Some(error.clone());
+        self.next = Next::Nothing;
+    }
+
+    fn fold_run_cancelled(&mut self) {
+        self.status = RunStatus::Cancelled;
+        self.next = Next::Nothing;
+    }
+
+    // A step's start and end.
+
+    /// The node's step starts: it is counted, and its phase entered.
+    fn fold_step_started(&mut self, event: &Event, step: u64, node: &str) -> Result<(), RunError> {
+        if self.current.is_some() {
+            return Err(unexpected(event, "a step is still running"));
+        }
+        let Some(index) = self.workflow.nodes.get_index_of(node) else {
+            return Err(unexpected(
+                event,
+                format!("the workflow has no node `{node}`"),
+            ));
+        };
+        self.step = step;
+        if let Some(visits) = self.visits.get_mut(index) {
+            *visits += 1;
+        }
+        self.next = Next::Nothing;
+        let phase = self.enter(node);
+        self.current = Some(StepState {
+            number: step,
+            node: node.to_owned(),
+            phase,
+            failed: None,
+        });
+        Ok(())
+    }
+
+    /// The step is over; the run goes to `next`, or ends after `node`.
+    fn fold_step_finished(&mut self, node: &str, next: Option<&String>) {
+        self.current = None;
+        self.next = match next {
+            Some(target) => Next::Node(target.clone()),
+            None => Next::Finish(node.to_owned()),
+        };
+        self.on_boundary(node);
+    }
+
+    /// The step failed; the run fails with it when the machine next decides.
+    fn fold_step_failed(&mut self, event: &Event, error: &StepError) -> Result<(), RunError> {
+        let step = self
+            .current
+            .as_mut()
+            .ok_or_else(|| unexpected(event, "no step is running"))?;
+        step.failed = Some(error.clone());
+        Ok(())
+    }
+
+    // The results of effects.
+
+    /// A model's reply, for the activity of its step and branch.
+    fn fold_model_replied(
+        &mut self,
+        event: &Event,
+        step: u64,
+        branch: Option<u32>,
+        turn: u32,
+        reply: &ModelReply,
+    ) -> Result<(), RunError> {
+        let output_schema = self.output_schema_of_current();
+        let place = self.place(branch);
+        let key = EffectKey::new(step, branch, Effect::Model(turn));
+        self.fold_effect_result(event, key, true, |activity| {
+            activity.on_model_reply(place, turn, reply, output_schema.as_deref())
+        })
+    }
+
+    /// A child run's progress, for the activity of its step and branch.
+    fn fold_child(
+        &mut self,
+        event: &Event,
+        step: u64,
+        branch: Option<u32>,
+        update: ChildUpdate<'_>,
+    ) -> Result<(), RunError> {
+        let settles = update.settles_effect();
+        let key = EffectKey::new(step, branch, Effect::Child);
+        self.fold_effect_result(event, key, settles, |activity| activity.on_child(update))
+    }
+
+    /// A failed model call or child run fails its activity.
+    fn fold_effect_failed(
+        &mut self,
+        event: &Event,
+        step: u64,
+        branch: Option<u32>,
+        effect: Effect,
+        error: &StepError,
+    ) -> Result<(), RunError> {
+        let key = EffectKey::new(step, branch, effect);
+        self.fold_effect_result(event, key, true, |activity| {
+            activity.fail(error.clone());
+            Ok(())
+        })
+    }
+
+    /// Hands an effect's result to its activity with `take`; when the result `settles` the
+    /// effect, it is no longer in flight.
+    fn fold_effect_result(
+        &mut self,
+        event: &Event,
+        key: EffectKey,
+        settles: bool,
+        take: impl FnOnce(&mut ActivityState) -> Result<(), ActivityMismatch>,
+    ) -> Result<(), RunError> {
+        let activity = self.activity_mut(event, key.step, key.branch)?;
+        take(activity).map_err(|mismatch| unexpected(event, mismatch.to_string()))?;
+        if settles {
+            self.in_flight.remove(&key);
+        }
+        Ok(())
+    }
+
+    // State changes and interruptions.
+
+    /// Applies a delta, and refreshes the template values of the fields it wrote.
+    fn fold_state_changed(&mut self, event: &Event, delta: &StateDelta) -> Result<(), RunError> {
+        delta
+            .apply_to(&mut self.state)
+            .map_err(|error| unexpected(event, error.to_string()))?;
+        for write in &delta.writes {
+            if let Some(index) = self.workflow.fields.get_index_of(&write.field)
+                && let (Some(slot), Some(value)) = (
+                    self.field_values.get_mut(index),
+                    self.state.get(&write.field),
+                )
+            {
+                *slot = to_template_value(value);
             }
-            Event::RunCancelled { .. } => {
-                self.status = RunStatus::Cancelled;
-                self.next = Next::Nothing;
+        }
+        self.state_value = None;
+        Ok(())
+    }
+
+    fn fold_interrupted(&mut self) {
+        if let Some(StepState {
+            phase: Phase::Human { interrupted, .. },
+            ..
+        }) = &mut self.current
+        {
+            *interrupted = true;
+        }
+        self.status = RunStatus::Interrupted;
+    }
+
+    /// The answer goes to the waiting `human` node, or to the waiting child run.
+    fn fold_resumed(&mut self, event: &Event, input: &Value) -> Result<(), RunError> {
+        if self.status != RunStatus::Interrupted {
+            return Err(unexpected(event, "the run is not interrupted"));
+        }
+        self.status = RunStatus::Running;
+        let resumed = |activity: &mut ActivityState| {
+            activity
+                .on_child(ChildUpdate::Resumed)
+                .map_err(|mismatch| unexpected(event, mismatch.to_string()))
+        };
+        match self.current.as_mut().map(|step| &mut step.phase) {
+            Some(Phase::Human { answer, .. }) => *answer = Some(input.clone()),
+            Some(Phase::Activity(activity)) => resumed(activity)?,
+            Some(Phase::Map(map)) => {
+                if let Some(branch) = map
+                    .branches
+                    .iter_mut()
+                    .flatten()
+                    .find(|branch| matches!(branch.progress(), Progress::Waiting(..)))
+                {
+                    resumed(branch)?;
+                }
+            }
+            Some(Phase::Broken(_) | Phase::Router | Phase::End) | None => {
+                return Err(unexpected(event, "no step waits for input"));
             }
         }
         Ok(())
     }
 
-    fn output_schema_of_current(&self) -> Option<std::sync::Arc<crate::workflow::OutputSchema>> {
+    fn output_schema_of_current(&self) -> Option<Arc<OutputSchema>> {
         let step = self.current.as_ref()?;
         match activity_of(&self.workflow, &step.node)? {
             Activity::Llm(llm) => llm.output_schema.as_ref().map(|schema| {
-                std::sync::Arc::new(crate::workflow::OutputSchema {
+                Arc::new(OutputSchema {
                     schema: schema.schema.clone(),
                     validator: schema.validator.clone(),
                 })
             }),
-            _ => None,
+            Activity::Agent(_) | Activity::Tool(_) | Activity::Workflow(_) => None,
         }
     }
 
@@ -334,7 +389,11 @@ impl RunMachine {
                     }),
                 }
             }
-            _ => Err(unexpected(event, "the running step has no such activity")),
+            (Phase::Activity(_), Some(_))
+            | (Phase::Map(_), None)
+            | (Phase::Broken(_) | Phase::Human { .. } | Phase::Router | Phase::End, _) => {
+                Err(unexpected(event, "the running step has no such activity"))
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! A map step: one activity per list item, at most `max_parallel` running at once. Branch
 //! states are created when a branch starts, or when replay meets an event of a branch.
 
-use super::activity::{ActivityState, Place, Progress};
+use super::activity::{ActivityState, Progress};
+use super::effect::Place;
 use crate::expression::Scope;
 use crate::workflow::{MapBody, Workflow};
 use serde_json::Value;
@@ -107,7 +108,8 @@ impl MapState {
             .filter_map(
                 |branch| match branch.as_ref().map(ActivityState::progress) {
                     Some(Progress::Done(output, reply)) => Some((output, reply)),
-                    _ => None,
+                    Some(Progress::Working | Progress::Waiting(..) | Progress::Failed(_))
+                    | None => None,
                 },
             )
             .collect();

@@ -3,230 +3,38 @@
 //! run finishes) and effects for a driver to perform (call a model, call a tool, start a
 //! child run). It never awaits and never touches the clock, so it is tested without tokio,
 //! and replaying a log through it rebuilds a run exactly.
+//!
+//! The machine's files, each leaning only on those before it: `effect.rs` (effects in
+//! flight), `command.rs` and `waiting.rs` (what it hands the driver), `activity/` (one
+//! file per activity kind), `map.rs` (fan-out), `snapshot.rs` (the snapshot format); this
+//! file (the machine and its API), then the parts of the machine itself: `fold.rs` applies
+//! events, `step.rs` decides, `attention.rs` handles unsettled tool calls and `restore.rs`
+//! rebuilds a machine from a log or a snapshot.
 
 mod activity;
 mod attention;
+mod command;
+mod effect;
 mod fold;
 mod map;
+mod restore;
 mod snapshot;
 mod step;
+mod waiting;
+
+pub use command::{ChildAnswer, ChildRun, Command, Decision, ModelCall, ToolCallCommand};
+pub use snapshot::Snapshot;
+pub use waiting::{Attention, Question};
 
 use crate::error::{RunError, did_you_mean};
 use crate::expression::Scope;
 use crate::workflow::{Activity, Limits, NodeBody, Workflow, check_schema};
-use activity::{ActivityState, Place};
-pub use attention::Attention;
-use map::MapState;
+use activity::{ActivityState, Progress};
+use effect::{EffectKey, InFlight, Place};
+use map::{MapProgress, MapState};
 use serde_json::{Map, Value};
-pub use snapshot::Snapshot;
 use std::sync::Arc;
-use weft_core::{ChatRequest, Event, RunId, RunStatus, StepError, ToolCall};
-
-/// What the machine decided after an event: events to record (already applied to the
-/// machine) and effects to perform.
-#[derive(Debug, Default)]
-pub struct Decision {
-    /// Events to append to the run's log, in order.
-    pub events: Vec<Event>,
-    /// Effects to perform; each one's result comes back as an event.
-    pub commands: Vec<Command>,
-}
-
-/// An effect for the driver.
-#[derive(Debug, Clone)]
-pub enum Command {
-    /// Call a model; answer with `ModelReplied` or `ModelFailed`.
-    CallModel(ModelCall),
-    /// Call a tool; answer with `ToolCallFinished`.
-    CallTool(ToolCallCommand),
-    /// Start (or, with `run` set, continue) a child run; answer with `ChildStarted`, then
-    /// `ChildFinished`, `ChildFailed` or `ChildInterrupted`.
-    StartChild(ChildRun),
-    /// Give a waiting child run its answer; then answer as for `StartChild`.
-    ResumeChild(ChildAnswer),
-}
-
-/// A model call to make.
-#[derive(Debug, Clone)]
-pub struct ModelCall {
-    /// The step.
-    pub step: u64,
-    /// The map branch.
-    pub branch: Option<u32>,
-    /// Which call of the step.
-    pub turn: u32,
-    /// The model name or spec; `None` for the default model.
-    pub model: Option<String>,
-    /// The tools to offer; the driver fills in their specs.
-    pub tool_names: Vec<String>,
-    /// The request, without tool specs.
-    pub request: ChatRequest,
-}
-
-/// A tool call to make.
-#[derive(Debug, Clone)]
-pub struct ToolCallCommand {
-    /// The step.
-    pub step: u64,
-    /// The map branch.
-    pub branch: Option<u32>,
-    /// The model call that asked for it.
-    pub turn: u32,
-    /// Its position among that reply's calls.
-    pub index: u32,
-    /// The call.
-    pub call: ToolCall,
-    /// The same on every attempt of this call.
-    pub idempotency_key: String,
-    /// How long it may take, when its node says.
-    pub timeout: Option<std::time::Duration>,
-}
-
-/// A child run to start or continue.
-#[derive(Debug, Clone)]
-pub struct ChildRun {
-    /// The step.
-    pub step: u64,
-    /// The map branch.
-    pub branch: Option<u32>,
-    /// The child run, when it exists already (after a resume from the log).
-    pub run: Option<RunId>,
-    /// The child's workflow.
-    pub workflow: Arc<Workflow>,
-    /// The child's input.
-    pub input: Value,
-}
-
-/// An answer for a waiting child run.
-#[derive(Debug, Clone)]
-pub struct ChildAnswer {
-    /// The step.
-    pub step: u64,
-    /// The map branch.
-    pub branch: Option<u32>,
-    /// The child run.
-    pub run: Option<RunId>,
-    /// The answer.
-    pub input: Value,
-}
-
-/// A question the run waits on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Question {
-    /// The step.
-    pub step: u64,
-    /// The node.
-    pub node: String,
-    /// The question.
-    pub question: String,
-    /// The answer's schema.
-    pub input_schema: Option<Value>,
-    /// The child run that asks, when the question comes from a sub-workflow.
-    pub child: Option<(Option<u32>, Option<RunId>)>,
-}
-
-/// Identifies one effect, so that each is issued once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct EffectKey {
-    step: u64,
-    branch: Option<u32>,
-    effect: Effect,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Effect {
-    Model(u32),
-    Tool(u32, u32),
-    Child,
-}
-
-impl EffectKey {
-    pub(crate) fn model(place: Place, turn: u32) -> Self {
-        Self {
-            step: place.step,
-            branch: place.branch,
-            effect: Effect::Model(turn),
-        }
-    }
-    pub(crate) fn tool(place: Place, turn: u32, index: u32) -> Self {
-        Self {
-            step: place.step,
-            branch: place.branch,
-            effect: Effect::Tool(turn, index),
-        }
-    }
-    pub(crate) fn child(place: Place) -> Self {
-        Self {
-            step: place.step,
-            branch: place.branch,
-            effect: Effect::Child,
-        }
-    }
-}
-
-/// The effects issued and not yet answered: one per tool call or map branch of the
-/// current step. Usually a handful, sometimes hundreds.
-#[derive(Debug, Default)]
-pub(crate) struct InFlight {
-    /// While few are in flight: a list, cheaper than hashing.
-    few: Vec<EffectKey>,
-    /// Past [`InFlight::FEW`] (a reply with many tool calls, a wide map): a hash set, so
-    /// each check stays constant time.
-    many: rustc_hash::FxHashSet<EffectKey>,
-    /// Counts the times the set was cleared, so what was learnt about it can expire.
-    generation: u64,
-}
-
-impl InFlight {
-    const FEW: usize = 16;
-
-    /// Changes whenever the set is cleared.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// Adds `key`; false if it was there already.
-    pub(crate) fn insert(&mut self, key: EffectKey) -> bool {
-        if !self.many.is_empty() {
-            return self.many.insert(key);
-        }
-        if self.few.contains(&key) {
-            return false;
-        }
-        if self.few.len() < Self::FEW {
-            self.few.push(key);
-        } else {
-            self.many.extend(self.few.drain(..));
-            self.many.insert(key);
-        }
-        true
-    }
-
-    /// Whether `key` is in flight.
-    pub(crate) fn contains(&self, key: &EffectKey) -> bool {
-        if self.many.is_empty() {
-            self.few.contains(key)
-        } else {
-            self.many.contains(key)
-        }
-    }
-
-    /// Removes `key`.
-    pub(crate) fn remove(&mut self, key: &EffectKey) {
-        if self.many.is_empty() {
-            self.few.retain(|entry| entry != key);
-        } else {
-            self.many.remove(key);
-        }
-    }
-
-    /// Forgets everything: the driver stopped, so nothing it started is in flight.
-    pub(crate) fn clear(&mut self) {
-        self.few.clear();
-        self.many.clear();
-        self.generation += 1;
-    }
-}
+use weft_core::{Event, RunId, RunStatus, StepError};
 
 /// Where the run goes when no step is running.
 #[derive(Debug, Clone)]
@@ -318,6 +126,17 @@ impl RunMachine {
         input: Value,
         parent: Option<weft_core::ParentLink>,
     ) -> Result<(Self, Decision), RunError> {
+        Self::start_with_setup(workflow, run, input, parent, None)
+    }
+
+    /// [`RunMachine::start`], recording what the front end set the run up with.
+    pub fn start_with_setup(
+        workflow: Arc<Workflow>,
+        run: RunId,
+        input: Value,
+        parent: Option<weft_core::ParentLink>,
+        setup: Option<weft_core::RunSetup>,
+    ) -> Result<(Self, Decision), RunError> {
         check_input(&workflow, &input)?;
         let mut machine = Self::empty(workflow.clone(), run);
         let mut decision = Decision::default();
@@ -328,24 +147,12 @@ impl RunMachine {
                 input,
                 parent,
                 forked_from: None,
+                setup,
             },
             &mut decision,
         )?;
         machine.advance(&mut decision)?;
         Ok((machine, decision))
-    }
-
-    /// Rebuilds a run from its log. Call [`RunMachine::pending`] for the effects to redo.
-    pub fn restore<'a>(
-        workflow: Arc<Workflow>,
-        run: RunId,
-        events: impl IntoIterator<Item = &'a Event>,
-    ) -> Result<Self, RunError> {
-        let mut machine = Self::empty(workflow, run);
-        for event in events {
-            machine.apply(event)?;
-        }
-        Ok(machine)
     }
 
     /// What a restored run must do next (the effects that were in flight, or the next step).
@@ -375,11 +182,11 @@ impl RunMachine {
             &mut decision,
         )?;
         if let Some((branch, run)) = question.child {
-            self.in_flight.insert(EffectKey {
+            self.in_flight.insert(EffectKey::child(Place {
+                run: self.run,
                 step: question.step,
                 branch,
-                effect: Effect::Child,
-            });
+            }));
             decision.commands.push(Command::ResumeChild(ChildAnswer {
                 step: question.step,
                 branch,
@@ -407,7 +214,9 @@ impl RunMachine {
         {
             schema
                 .check(input)
-                .map_err(|message| RunError::InvalidAnswer { message })?;
+                .map_err(|violation| RunError::InvalidAnswer {
+                    message: violation.to_string(),
+                })?;
         }
         Ok(question)
     }
@@ -516,7 +325,9 @@ impl RunMachine {
         let activity = match (&self.workflow.nodes.get(&current.node)?.body, branch) {
             (NodeBody::Activity(activity), None) => activity,
             (NodeBody::Map(map), Some(_)) => &map.branch,
-            _ => return None,
+            (NodeBody::Activity(_), Some(_))
+            | (NodeBody::Map(_), None)
+            | (NodeBody::Router | NodeBody::Human(_) | NodeBody::End(_), _) => return None,
         };
         match activity {
             Activity::Workflow(child) => Some(child.workflow.clone()),
@@ -538,20 +349,23 @@ impl RunMachine {
                         .input_schema
                         .as_ref()
                         .map(|schema| schema.schema.clone()),
-                    _ => None,
+                    NodeBody::Activity(_)
+                    | NodeBody::Router
+                    | NodeBody::Map(_)
+                    | NodeBody::End(_) => None,
                 };
                 (question.clone(), schema, None)
             }
             Phase::Activity(activity) => match activity.progress() {
-                activity::Progress::Waiting(question, schema) => (
+                Progress::Waiting(question, schema) => (
                     question.to_owned(),
                     schema.cloned(),
                     Some((None, activity.child_run())),
                 ),
-                _ => return None,
+                Progress::Working | Progress::Done(..) | Progress::Failed(_) => return None,
             },
             Phase::Map(map) => match map.progress() {
-                map::MapProgress::Waiting(branch, question, schema) => {
+                MapProgress::Waiting(branch, question, schema) => {
                     let run = map
                         .branches
                         .get(usize::try_from(branch).unwrap_or(usize::MAX))
@@ -563,9 +377,11 @@ impl RunMachine {
                         Some((Some(branch), run)),
                     )
                 }
-                _ => return None,
+                MapProgress::Working | MapProgress::Done(_) | MapProgress::Failed(..) => {
+                    return None;
+                }
             },
-            _ => return None,
+            Phase::Broken(_) | Phase::Router | Phase::End => return None,
         };
         Some(Question {
             step: step.number,

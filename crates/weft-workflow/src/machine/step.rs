@@ -1,13 +1,15 @@
 //! The decisions of the run machine: which step starts next, what the current step needs,
 //! and how a finished step writes the state and routes.
 
-use super::activity::Progress;
-use super::map::MapProgress;
-use super::{Decision, Next, Phase, RunMachine};
-use crate::error::RunError;
+use super::activity::{ActivityState, Progress};
+use super::command::Decision;
+use super::effect::{InFlight, Place};
+use super::map::{MapProgress, MapState};
+use super::{Next, Phase, RunMachine};
+use crate::error::{RunError, WriteMismatch};
 use crate::expression::{Scope, StateView, to_template_value};
 use crate::spec::FieldType;
-use crate::workflow::{END, NodeBody, Transition, check_schema};
+use crate::workflow::{END, Field, MapBody, Node, NodeBody, Transition, Workflow, check_schema};
 use serde_json::Value;
 use weft_core::{ErrorKind, Event, FieldWrite, RunStatus, StateDelta, StepError, WriteOp};
 
@@ -146,12 +148,14 @@ impl RunMachine {
         let event = Event::StepStarted {
             step: self.step + 1,
             node: target,
-            kind: node.kind_name().to_owned(),
+            kind: node.kind(),
         };
         self.record(event, decision)?;
         Ok(true)
     }
 
+    /// What the current step needs now: its phase is polled, and the effects its activity
+    /// (or map branches) need are added to `decision`.
     fn poll_step(&mut self, decision: &mut Decision) -> Result<StepAction, RunError> {
         let workflow = self.workflow.clone();
         let mut scope = self.scope();
@@ -160,7 +164,7 @@ impl RunMachine {
         let Some(step) = self.current.as_mut() else {
             return Ok(StepAction::Wait);
         };
-        let place = super::activity::Place {
+        let place = Place {
             run,
             step: step.number,
             branch: None,
@@ -189,27 +193,7 @@ impl RunMachine {
                     &mut decision.events,
                     &mut decision.commands,
                 );
-                match activity.progress() {
-                    Progress::Working => StepAction::Wait,
-                    Progress::Failed(error) => StepAction::Fail(error.clone()),
-                    Progress::Waiting(question, schema) => {
-                        StepAction::Interrupt(question.to_owned(), schema.cloned())
-                    }
-                    Progress::Done(output, reply) => {
-                        let output_value = to_template_value(output);
-                        // Without an output schema the output is the reply: one value serves both.
-                        if let Some(reply) = reply {
-                            let reply_value = if output.as_str() == Some(reply) {
-                                output_value.clone()
-                            } else {
-                                minijinja::Value::from(reply)
-                            };
-                            scope.set("reply", reply_value);
-                        }
-                        scope.set("output", output_value);
-                        StepAction::complete_with(scope)
-                    }
-                }
+                activity_action(activity, scope)
             }
             Phase::Map(map) => {
                 let Some(NodeBody::Map(body)) =
@@ -220,75 +204,12 @@ impl RunMachine {
                         "map step without a map node",
                     )));
                 };
-                for index in map.branches_to_start(body.max_parallel) {
-                    let branch_place = super::activity::Place {
-                        branch: u32::try_from(index).ok(),
-                        ..place
-                    };
-                    if let Err(error) =
-                        map.start_branch(&workflow, body, &scope, branch_place, index)
-                    {
-                        return Ok(StepAction::Fail(StepError::new(
-                            error.kind,
-                            format!("map branch {index}: {}", error.message),
-                        )));
-                    }
-                }
-                for (index, branch) in map.branches.iter_mut().enumerate() {
-                    if let Some(branch) = branch {
-                        let branch_place = super::activity::Place {
-                            branch: u32::try_from(index).ok(),
-                            ..place
-                        };
-                        branch.commands(
-                            branch_place,
-                            in_flight,
-                            &mut decision.events,
-                            &mut decision.commands,
-                        );
-                    }
-                }
-                match map.progress() {
-                    MapProgress::Working => StepAction::Wait,
-                    MapProgress::Failed(index, error) => StepAction::Fail(StepError::new(
-                        error.kind,
-                        format!("map branch {index}: {}", error.message),
-                    )),
-                    MapProgress::Waiting(_, question, schema) => {
-                        StepAction::Interrupt(question.to_owned(), schema.cloned())
-                    }
-                    MapProgress::Done(outputs) => {
-                        let outputs_value = Value::Array(
-                            outputs
-                                .iter()
-                                .map(|(output, _)| (*output).clone())
-                                .collect(),
-                        );
-                        let outputs_template = to_template_value(&outputs_value);
-                        let writes = outputs
-                            .into_iter()
-                            .enumerate()
-                            .map(|(index, (output, reply))| {
-                                let mut branch_scope = map.branch_scope(&scope, body, index);
-                                branch_scope
-                                    .set_json("output", output)
-                                    .set("outputs", outputs_template.clone());
-                                if let Some(reply) = reply {
-                                    branch_scope.set("reply", minijinja::Value::from(reply));
-                                }
-                                branch_scope
-                            })
-                            .collect::<Vec<_>>();
-                        // Routing sees every output; an empty list runs no branch and no writes.
-                        scope
-                            .set("outputs", outputs_template.clone())
-                            .set("output", outputs_template);
-                        StepAction::Complete {
-                            per_branch: Some(writes),
-                            route: scope,
-                        }
-                    }
-                }
+                let branches = MapStep {
+                    workflow: &workflow,
+                    body,
+                    place,
+                };
+                branches.poll(map, in_flight, decision, scope)
             }
         })
     }
@@ -309,40 +230,19 @@ impl RunMachine {
                 reason: format!("no node `{node_name}`"),
             });
         };
-        let fail = |message: String| Event::StepFailed {
+        let failed = |error: StepError| Event::StepFailed {
             step: number,
             node: node_name.to_owned(),
-            error: StepError::new(ErrorKind::InvalidInput, message),
+            error,
         };
-        let mut delta = StateDelta::default();
         let write_scopes = per_branch.unwrap_or(std::slice::from_ref(&route));
-        for scope in write_scopes {
-            for write in &node.writes {
-                let Some(field) = workflow.fields.get(&write.field) else {
-                    return self.record(
-                        fail(format!("state field `{}` is not declared", write.field)),
-                        decision,
-                    );
-                };
-                let value = match workflow.expressions.render_value(&write.value, scope) {
-                    Ok(value) => value,
-                    Err(error) => {
-                        return self.record(
-                            fail(format!("writes.{} failed: {}", write.field, error.message)),
-                            decision,
-                        );
-                    }
-                };
-                delta.writes.push(FieldWrite {
-                    field: write.field.clone(),
-                    op: field.write_op(),
-                    value,
-                });
-            }
-        }
+        let delta = match node_writes(&workflow, node, write_scopes) {
+            Ok(delta) => delta,
+            Err(error) => return self.record(failed(error), decision),
+        };
         if !delta.writes.is_empty() {
-            if let Err(message) = self.check_delta(&delta) {
-                return self.record(fail(message), decision);
+            if let Err(error) = self.check_delta(&delta) {
+                return self.record(failed(error), decision);
             }
             self.record(
                 Event::StateChanged {
@@ -354,38 +254,9 @@ impl RunMachine {
             let state = self.state_value();
             route.set("state", state);
         }
-        let next = match &node.next {
-            Transition::End => None,
-            Transition::To(target) => Some(target.clone()),
-            Transition::Edges(edges) => {
-                let mut chosen = None;
-                for edge in edges {
-                    let holds = match &edge.when {
-                        None => true,
-                        Some(condition) => match workflow.expressions.holds(condition, &route) {
-                            Ok(holds) => holds,
-                            Err(error) => {
-                                let message = format!(
-                                    "`when: {}` failed: {}",
-                                    condition.source, error.message
-                                );
-                                return self.record(fail(message), decision);
-                            }
-                        },
-                    };
-                    if holds {
-                        chosen = Some(edge.to.clone());
-                        break;
-                    }
-                }
-                chosen
-            }
-        };
-        let next = next.filter(|target| target != END || workflow.nodes.contains_key(END));
-        let next = if matches!(node.body, NodeBody::End(_)) {
-            None
-        } else {
-            next
+        let next = match next_node(&workflow, node, &route) {
+            Ok(next) => next,
+            Err(error) => return self.record(failed(error), decision),
         };
         self.record(
             Event::StepFinished {
@@ -399,43 +270,20 @@ impl RunMachine {
 
     /// Checks that a delta fits the declared fields. Each write is checked on its own: the
     /// value of a replace, the item of an append, the number of an add, the object of a merge.
-    fn check_delta(&self, delta: &StateDelta) -> Result<(), String> {
+    fn check_delta(&self, delta: &StateDelta) -> Result<(), StepError> {
         for write in &delta.writes {
             let Some(field) = self.workflow.fields.get(&write.field) else {
-                return Err(format!("state field `{}` is not declared", write.field));
+                return Err(invalid_step(format!(
+                    "state field `{}` is not declared",
+                    write.field
+                )));
             };
-            let result = match write.op {
-                WriteOp::Replace => check_schema(&field.validator, &write.value),
-                WriteOp::Append => field
-                    .item_validator
-                    .as_ref()
-                    .map_or(Ok(()), |items| check_schema(items, &write.value)),
-                WriteOp::Add => match (&write.value, field.field_type) {
-                    (Value::Number(number), FieldType::Integer)
-                        if !(number.is_i64() || number.is_u64()) =>
-                    {
-                        Err(format!("{number} is not an integer"))
-                    }
-                    (Value::Number(_), _) => Ok(()),
-                    (other, _) => Err(format!(
-                        "`add` needs a number, got {}",
-                        weft_core::state::type_name(other)
-                    )),
-                },
-                WriteOp::Merge => match &write.value {
-                    Value::Object(_) => Ok(()),
-                    other => Err(format!(
-                        "`merge` needs an object, got {}",
-                        weft_core::state::type_name(other)
-                    )),
-                },
-            };
-            result.map_err(|problem| {
-                format!(
+            check_write(field, write).map_err(|problem| {
+                invalid_step(format!(
                     "the value written to `{}` does not fit its type {}: {problem}",
                     write.field,
                     field.field_type.as_str()
-                )
+                ))
             })?;
         }
         Ok(())
@@ -476,12 +324,249 @@ impl RunMachine {
     }
 }
 
-fn human_schema(workflow: &crate::workflow::Workflow, node: &str) -> Option<Value> {
+/// The answer's schema of the `human` node `node`.
+fn human_schema(workflow: &Workflow, node: &str) -> Option<Value> {
     match workflow.nodes.get(node).map(|node| &node.body) {
         Some(NodeBody::Human(human)) => human
             .input_schema
             .as_ref()
             .map(|schema| schema.schema.clone()),
-        _ => None,
+        Some(NodeBody::Activity(_) | NodeBody::Router | NodeBody::Map(_) | NodeBody::End(_))
+        | None => None,
     }
+}
+
+/// What an activity step came to; a done one completes with its output (and reply) in
+/// `scope`.
+fn activity_action(activity: &ActivityState, mut scope: Scope) -> StepAction {
+    match activity.progress() {
+        Progress::Working => StepAction::Wait,
+        Progress::Failed(error) => StepAction::Fail(error.clone()),
+        Progress::Waiting(question, schema) => {
+            StepAction::Interrupt(question.to_owned(), schema.cloned())
+        }
+        Progress::Done(output, reply) => {
+            let output_value = to_template_value(output);
+            // Without an output schema the output is the reply: one value serves both.
+            if let Some(reply) = reply {
+                let reply_value = if output.as_str() == Some(reply) {
+                    output_value.clone()
+                } else {
+                    minijinja::Value::from(reply)
+                };
+                scope.set("reply", reply_value);
+            }
+            scope.set("output", output_value);
+            StepAction::complete_with(scope)
+        }
+    }
+}
+
+/// A map step being polled: its workflow, its node's settings and where it runs.
+struct MapStep<'a> {
+    workflow: &'a Workflow,
+    body: &'a MapBody,
+    place: Place,
+}
+
+impl MapStep<'_> {
+    /// Starts the branches that may start, collects the effects of every started branch,
+    /// and says what the map came to.
+    fn poll(
+        &self,
+        map: &mut MapState,
+        in_flight: &mut InFlight,
+        decision: &mut Decision,
+        scope: Scope,
+    ) -> StepAction {
+        for index in map.branches_to_start(self.body.max_parallel) {
+            if let Err(error) =
+                map.start_branch(self.workflow, self.body, &scope, self.branch(index), index)
+            {
+                return StepAction::Fail(StepError::new(
+                    error.kind,
+                    format!("map branch {index}: {}", error.message),
+                ));
+            }
+        }
+        for (index, branch) in map.branches.iter_mut().enumerate() {
+            if let Some(branch) = branch {
+                branch.commands(
+                    self.branch(index),
+                    in_flight,
+                    &mut decision.events,
+                    &mut decision.commands,
+                );
+            }
+        }
+        match map.progress() {
+            MapProgress::Working => StepAction::Wait,
+            MapProgress::Failed(index, error) => StepAction::Fail(StepError::new(
+                error.kind,
+                format!("map branch {index}: {}", error.message),
+            )),
+            MapProgress::Waiting(_, question, schema) => {
+                StepAction::Interrupt(question.to_owned(), schema.cloned())
+            }
+            MapProgress::Done(outputs) => self.done(map, outputs, scope),
+        }
+    }
+
+    /// Where branch `index` runs.
+    fn branch(&self, index: usize) -> Place {
+        Place {
+            branch: u32::try_from(index).ok(),
+            ..self.place
+        }
+    }
+
+    /// Every branch is done: the writes run once per branch, each seeing its own `output`
+    /// (and `reply`), `item`, `index` and every branch's `outputs`.
+    fn done(
+        &self,
+        map: &MapState,
+        outputs: Vec<(&Value, Option<&str>)>,
+        mut scope: Scope,
+    ) -> StepAction {
+        let outputs_value = Value::Array(
+            outputs
+                .iter()
+                .map(|(output, _)| (*output).clone())
+                .collect(),
+        );
+        let outputs_template = to_template_value(&outputs_value);
+        let writes = outputs
+            .into_iter()
+            .enumerate()
+            .map(|(index, (output, reply))| {
+                let mut branch_scope = map.branch_scope(&scope, self.body, index);
+                branch_scope
+                    .set_json("output", output)
+                    .set("outputs", outputs_template.clone());
+                if let Some(reply) = reply {
+                    branch_scope.set("reply", minijinja::Value::from(reply));
+                }
+                branch_scope
+            })
+            .collect::<Vec<_>>();
+        // Routing sees every output; an empty list runs no branch and no writes.
+        scope
+            .set("outputs", outputs_template.clone())
+            .set("output", outputs_template);
+        StepAction::Complete {
+            per_branch: Some(writes),
+            route: scope,
+        }
+    }
+}
+
+/// The step error of a write or a route that failed.
+fn invalid_step(message: String) -> StepError {
+    StepError::new(ErrorKind::InvalidInput, message)
+}
+
+/// The delta of a finished step: `node`'s writes, evaluated in each of `scopes`.
+fn node_writes(
+    workflow: &Workflow,
+    node: &Node,
+    scopes: &[Scope],
+) -> Result<StateDelta, StepError> {
+    let mut delta = StateDelta::default();
+    for scope in scopes {
+        for write in &node.writes {
+            let Some(field) = workflow.fields.get(&write.field) else {
+                return Err(invalid_step(format!(
+                    "state field `{}` is not declared",
+                    write.field
+                )));
+            };
+            let value = workflow
+                .expressions
+                .render_value(&write.value, scope)
+                .map_err(|error| {
+                    invalid_step(format!("writes.{} failed: {}", write.field, error.message))
+                })?;
+            delta.writes.push(FieldWrite {
+                field: write.field.clone(),
+                op: field.write_op(),
+                value,
+            });
+        }
+    }
+    Ok(delta)
+}
+
+/// Where a finished step goes: the first edge whose condition holds in `scope`; `None`
+/// when the run ends after it.
+fn next_node(workflow: &Workflow, node: &Node, scope: &Scope) -> Result<Option<String>, StepError> {
+    let next = match &node.next {
+        Transition::End => None,
+        Transition::To(target) => Some(target.clone()),
+        Transition::Edges(edges) => {
+            let mut chosen = None;
+            for edge in edges {
+                let holds = match &edge.when {
+                    None => true,
+                    Some(condition) => {
+                        workflow
+                            .expressions
+                            .holds(condition, scope)
+                            .map_err(|error| {
+                                invalid_step(format!(
+                                    "`when: {}` failed: {}",
+                                    condition.source, error.message
+                                ))
+                            })?
+                    }
+                };
+                if holds {
+                    chosen = Some(edge.to.clone());
+                    break;
+                }
+            }
+            chosen
+        }
+    };
+    let next = next.filter(|target| target != END || workflow.nodes.contains_key(END));
+    Ok(if matches!(node.body, NodeBody::End(_)) {
+        None
+    } else {
+        next
+    })
+}
+
+/// Checks one write against its field: the value of a replace, the item of an append, the
+/// number of an add, the object of a merge.
+fn check_write(field: &Field, write: &FieldWrite) -> Result<(), WriteMismatch> {
+    match write.op {
+        WriteOp::Replace => check_schema(&field.validator, &write.value)?,
+        WriteOp::Append => {
+            if let Some(items) = &field.item_validator {
+                check_schema(items, &write.value)?;
+            }
+        }
+        WriteOp::Add => match (&write.value, field.field_type) {
+            (Value::Number(number), FieldType::Integer)
+                if !(number.is_i64() || number.is_u64()) =>
+            {
+                return Err(WriteMismatch::NotAnInteger {
+                    number: number.clone(),
+                });
+            }
+            (Value::Number(_), _) => {}
+            (other, _) => {
+                return Err(WriteMismatch::AddNeedsNumber {
+                    got: weft_core::state::type_name(other),
+                });
+            }
+        },
+        WriteOp::Merge => {
+            if !write.value.is_object() {
+                return Err(WriteMismatch::MergeNeedsObject {
+                    got: weft_core::state::type_name(&write.value),
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -34,6 +34,7 @@ fn tool_calls(step: u64, turn: u32, calls: &[(&str, Value)]) -> Event {
                 .collect(),
             ..ModelReply::default()
         },
+        answered_by: None,
     }
 }
 

@@ -73,5 +73,6 @@ pub fn model_reply(step: u64, branch: Option<u32>, turn: u32, text: &str) -> Eve
             text: text.to_owned(),
             ..ModelReply::default()
         },
+        answered_by: None,
     }
 }

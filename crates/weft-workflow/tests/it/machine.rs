@@ -378,11 +378,12 @@ fn a_log_that_does_not_fit_the_workflow_is_refused() {
             input: json!({}),
             parent: None,
             forked_from: None,
+            setup: None,
         },
         Event::StepStarted {
             step: 1,
             node: "nonexistent".into(),
-            kind: "llm".into(),
+            kind: weft_core::NodeKind::Llm,
         },
     ];
     let error = RunMachine::restore(load(CHAIN), RunId::new(), &events).unwrap_err();

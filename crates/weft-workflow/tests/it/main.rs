@@ -9,6 +9,7 @@ mod harness;
 mod machine;
 mod parser_properties;
 mod validation;
+mod yaml;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub fn errors(source: &str) -> Vec<String> {
     match Loader::new().load_source(Path::new("test.yaml"), source) {
         Ok(_) => panic!("the workflow should not load"),
         Err(LoadError::Io { .. }) => panic!("unexpected I/O error"),
+        Err(error @ LoadError::NodeModel { .. }) => panic!("unexpected: {error}"),
         Err(LoadError::Invalid { diagnostics }) => diagnostics
             .iter()
             .map(|diagnostic| {

@@ -20,6 +20,7 @@ fn check(source: &str) {
             }
         }
         Err(LoadError::Io { .. }) => {}
+        Err(error @ LoadError::NodeModel { .. }) => panic!("no node model was replaced: {error}"),
     }
 }
 

@@ -1,0 +1,145 @@
+//! `weft runs show RUN_ID`: what a person wants to know about a run, from the database
+//! alone: where it stands, its output, the question it waits on (and how to answer), the
+//! calls that need a decision, why it failed, when it ran, tokens per model and its
+//! sub-workflow runs; `--json` for scripts.
+
+use super::super::arguments::DatabaseArgument;
+use super::super::{exit, fail, hints, open_store};
+use crate::render::preview_json;
+use std::process::ExitCode;
+use weft::store::OpenMode;
+use weft_core::{RunId, RunStatus};
+use weft_runtime::RunReport;
+
+/// Shows one run.
+pub async fn show(run: RunId, json: bool, database: &DatabaseArgument) -> ExitCode {
+    let store = match open_store(database, OpenMode::MustExist).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let report = match RunReport::read(store.as_ref(), run).await {
+        Ok(report) => report,
+        Err(error) => return fail(exit::INVALID, error),
+    };
+    if json {
+        return match serde_json::to_string_pretty(&report) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(exit::FAILED, error),
+        };
+    }
+    print!("{}", text(&report, database));
+    ExitCode::SUCCESS
+}
+
+/// The report for people.
+fn text(report: &RunReport, database: &DatabaseArgument) -> String {
+    let summary = &report.summary;
+    let mut lines = vec![
+        format!("run       {}", summary.id),
+        format!("workflow  {} ({})", summary.workflow, summary.source),
+        format!("status    {}", summary.status.as_str()),
+        format!(
+            "started   {}, last event {} ({} later)",
+            weft_tools::builtin::rfc3339(summary.created_at_millis),
+            weft_tools::builtin::rfc3339(summary.updated_at_millis),
+            duration(
+                summary
+                    .updated_at_millis
+                    .saturating_sub(summary.created_at_millis)
+            )
+        ),
+        format!(
+            "log       {} events, {} steps",
+            summary.events, report.steps
+        ),
+    ];
+    if let Some(parent) = &summary.parent {
+        lines.push(format!(
+            "parent    run {} (step {})",
+            parent.run, parent.step
+        ));
+    }
+    if !report.input.is_null() {
+        lines.push(format!("input     {}", preview_json(&report.input)));
+    }
+    lines.extend(outcome(report, database));
+    if !report.models.is_empty() {
+        lines.push("models".to_owned());
+        for usage in &report.models {
+            let model = usage
+                .model
+                .as_ref()
+                .map(|model| format!(" ({model})"))
+                .unwrap_or_default();
+            lines.push(format!(
+                "  {}{model}: {} call(s), {} prompt + {} completion tokens",
+                usage.spec, usage.calls, usage.prompt_tokens, usage.completion_tokens
+            ));
+        }
+    }
+    if !report.children.is_empty() {
+        lines.push("sub-workflow runs".to_owned());
+        for child in &report.children {
+            lines.push(format!(
+                "  {}  {}  {}",
+                child.id,
+                child.status.as_str(),
+                child.workflow
+            ));
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+/// What the run's status calls for: its output, its question, its calls, its error.
+fn outcome(report: &RunReport, database: &DatabaseArgument) -> Vec<String> {
+    let run = report.summary.id;
+    match report.summary.status {
+        RunStatus::Finished => vec![format!(
+            "output    {}",
+            report.output.as_ref().map(preview_json).unwrap_or_default()
+        )],
+        RunStatus::Interrupted => match &report.question {
+            Some(question) => vec![
+                format!(
+                    "question  {} (step {}, node `{}`)",
+                    question.question, question.step, question.node
+                ),
+                format!(
+                    "          {}",
+                    hints::answer(run, question.input_schema.as_ref(), database)
+                ),
+            ],
+            None => Vec::new(),
+        },
+        RunStatus::NeedsAttention => vec![hints::attention(run, &report.unsettled_calls, database)],
+        RunStatus::Failed | RunStatus::Cancelled => vec![format!(
+            "error     {}",
+            report
+                .summary
+                .error
+                .as_deref()
+                .unwrap_or("(no reason recorded)")
+        )],
+        RunStatus::Running => vec![format!(
+            "          not running here; if no process drives it (a crash, Ctrl-C), go on with: {}",
+            hints::resume(run, database)
+        )],
+    }
+}
+
+/// Milliseconds for people.
+fn duration(millis: u64) -> String {
+    if millis < 1_000 {
+        format!("{millis} ms")
+    } else if millis < 120_000 {
+        format!("{:.1} s", millis as f64 / 1_000.0)
+    } else {
+        format!("{:.1} min", millis as f64 / 60_000.0)
+    }
+}

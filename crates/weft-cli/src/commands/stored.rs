@@ -1,0 +1,80 @@
+//! A stored run that a command goes on with (`weft resume`, `weft runs fork`): read from the
+//! database first (status checks need nothing else), then its workflow, loaded in the folder
+//! and with the models the run recorded, unless the command line says otherwise.
+
+use super::arguments::{ModelArguments, recorded_overrides};
+use super::{exit, fail};
+use crate::project::Project;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use weft_core::{RunId, RunStore};
+use weft_runtime::RunReport;
+use weft_workflow::{ModelOverrides, Workflow};
+
+/// A top-level run of `store`; `verb` ("resume", "fork") words the errors.
+pub async fn top_level(
+    store: &dyn RunStore,
+    run: RunId,
+    verb: &str,
+) -> Result<RunReport, ExitCode> {
+    let report = RunReport::read(store, run)
+        .await
+        .map_err(|error| fail(exit::INVALID, error))?;
+    if let Some(parent) = &report.summary.parent {
+        return Err(fail(
+            exit::INVALID,
+            format!(
+                "run {run} is a sub-workflow's run; {verb} its parent run {} instead",
+                parent.run
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+/// The run's workspace (`--workspace`, else the one it recorded, else the current folder)
+/// and its workflow with that workspace's tools.
+pub async fn workflow(
+    report: &RunReport,
+    workspace: Option<&Path>,
+    models: &ModelArguments,
+) -> Result<(Project, ModelOverrides, Arc<Workflow>, weft_tools::Registry), ExitCode> {
+    let setup = report.setup.as_ref();
+    let recorded = setup
+        .and_then(|setup| setup.workspace.as_deref())
+        .map(Path::new);
+    let project = Project::open(workspace.or(recorded))?;
+    let overrides = if models.given() {
+        let current = std::env::current_dir().map_err(|error| {
+            fail(
+                exit::INVALID,
+                format!("cannot read the current folder: {error}"),
+            )
+        })?;
+        models.overrides(&current)
+    } else {
+        recorded_overrides(setup)
+    };
+    let source = Path::new(&report.summary.source);
+    if !source.exists() {
+        return Err(fail(
+            exit::INVALID,
+            format!(
+                "run {} needs its workflow file {}, which does not exist (it moved or was deleted); `weft runs show`, `weft runs fail` and `weft runs cancel` work without it",
+                report.summary.id,
+                source.display()
+            ),
+        ));
+    }
+    let (workflow, tools) = project
+        .load_workflow(source, &overrides)
+        .await
+        .inspect_err(|_| {
+            eprintln!(
+                "error: run {} needs its workflow file {}",
+                report.summary.id, report.summary.source
+            );
+        })?;
+    Ok((project, overrides, workflow, tools))
+}

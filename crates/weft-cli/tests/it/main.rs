@@ -1,0 +1,10 @@
+//! End-to-end tests of the `weft` binary: the example workflows, crashes and resumes,
+//! models and tools, through the command line as people use it.
+
+// Test helpers outside `#[test]` functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod crash;
+mod models;
+mod tools;

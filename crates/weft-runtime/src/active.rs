@@ -1,0 +1,106 @@
+//! A run in memory: its machine, where its log ends, its timers, and the child runs that wait
+//! for answers.
+
+use crate::error::RuntimeError;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::time::Instant;
+use weft_core::{RunId, RunStatus, StepError};
+use weft_workflow::{Question, RunMachine};
+
+/// A run in memory: its machine, where its log ends, and children waiting for answers.
+#[derive(Debug)]
+pub struct ActiveRun {
+    pub(crate) machine: RunMachine,
+    /// The workflow file's folder, against which model specs resolve.
+    pub(crate) workflow_dir: Arc<std::path::Path>,
+    pub(crate) next_sequence: u64,
+    /// The sequence number of the run's latest snapshot (or of the point it was asked for).
+    pub(crate) snapshot_at: u64,
+    pub(crate) step_started: Option<(u64, Instant)>,
+    pub(crate) run_started: Instant,
+    pub(crate) children: HashMap<(u64, Option<u32>), ActiveRun>,
+    /// Whether a shutdown stopped the run: its log is complete, but this copy in memory
+    /// is not to be driven further (load the run again to go on).
+    pub(crate) stopped: bool,
+}
+
+impl ActiveRun {
+    pub(crate) fn new(machine: RunMachine) -> Self {
+        let workflow_dir: Arc<std::path::Path> = machine
+            .workflow()
+            .source
+            .parent()
+            .map(Arc::from)
+            .unwrap_or_else(|| Arc::from(std::path::Path::new(".")));
+        Self {
+            machine,
+            workflow_dir,
+            next_sequence: 1,
+            snapshot_at: 0,
+            step_started: None,
+            run_started: Instant::now(),
+            children: HashMap::new(),
+            stopped: false,
+        }
+    }
+
+    /// A run rebuilt from its log, which ends at `last_sequence`.
+    pub(crate) fn restored(machine: RunMachine, last_sequence: u64) -> Self {
+        let mut run = Self::new(machine);
+        run.next_sequence = last_sequence + 1;
+        run.snapshot_at = last_sequence;
+        run
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> RunId {
+        self.machine.run_id()
+    }
+    /// Where it stands.
+    pub fn status(&self) -> RunStatus {
+        self.machine.status()
+    }
+    /// Its output, once finished.
+    pub fn output(&self) -> Option<&Value> {
+        self.machine.output()
+    }
+    /// Why it failed.
+    pub fn failure(&self) -> Option<&StepError> {
+        self.machine.failure()
+    }
+    /// Its state.
+    pub fn state(&self) -> &Map<String, Value> {
+        self.machine.state()
+    }
+    /// The unfinished tool calls it waits on, when it needs attention.
+    pub fn attention(&self) -> Option<&weft_workflow::Attention> {
+        self.machine.attention()
+    }
+    /// The question it waits on.
+    pub fn question(&self) -> Option<Question> {
+        self.machine.question()
+    }
+    /// How many events it has recorded.
+    pub fn event_count(&self) -> u64 {
+        self.next_sequence - 1
+    }
+    /// Whether the runtime's shutdown stopped it while it was running: its log ends where
+    /// a crash would have left it, and it goes on with [`Runtime::load`] and
+    /// [`Runtime::continue_run`] (`weft resume`).
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Checks an answer where it will be taken: here, or in the waiting child.
+    pub(crate) fn check_answer(&self, input: &Value) -> Result<(), RuntimeError> {
+        let question = self.machine.check_answer(input)?;
+        if let Some((branch, _)) = question.child
+            && let Some(child) = self.children.get(&(question.step, branch))
+        {
+            child.check_answer(input)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! A run's life as the API sees it: starting one, loading one from its log, forking one at a
+//! step, driving a loaded run on, and answering a run that waits for a person.
+
+use crate::active::ActiveRun;
+use crate::error::RuntimeError;
+use crate::runtime::Runtime;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use weft_core::{Event, EventRecord, RunId, RunSetup, RunStatus};
+use weft_workflow::{RunMachine, Workflow};
+
+impl Runtime {
+    /// Starts a run and drives it until it finishes, fails, is cancelled or waits for input.
+    pub async fn start(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        cancel: &CancellationToken,
+    ) -> Result<ActiveRun, RuntimeError> {
+        self.start_with_setup(workflow, input, None, cancel).await
+    }
+
+    /// [`Runtime::start`], recording what the front end set the run up with (its folder,
+    /// the models that replaced the workflow's), so that resuming it elsewhere behaves the
+    /// same.
+    pub async fn start_with_setup(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        setup: Option<RunSetup>,
+        cancel: &CancellationToken,
+    ) -> Result<ActiveRun, RuntimeError> {
+        let (machine, decision) =
+            RunMachine::start_with_setup(workflow, RunId::new(), input, None, setup)?;
+        let mut run = ActiveRun::new(machine);
+        self.drive(&mut run, decision, cancel).await?;
+        Ok(run)
+    }
+
+    /// Rebuilds a run from its log in the store.
+    pub async fn load(
+        &self,
+        workflow: Arc<Workflow>,
+        run: RunId,
+    ) -> Result<ActiveRun, RuntimeError> {
+        if let Some(restored) = self.restore_from_snapshot(&workflow, run).await? {
+            return Ok(restored);
+        }
+        let records = self.store.events(run, 0).await?;
+        let machine =
+            RunMachine::restore(workflow, run, records.iter().map(|record| &record.event))?;
+        Ok(ActiveRun::restored(
+            machine,
+            records.last().map_or(0, |record| record.sequence),
+        ))
+    }
+
+    /// Forks `original` at step `step`: a new run whose log is the original's events before
+    /// that step (renumbered, under the new id), so it runs that step again from the same
+    /// state. Returns the new run, ready for [`Runtime::continue_run`].
+    pub async fn fork(
+        &self,
+        workflow: Arc<Workflow>,
+        original: RunId,
+        step: u64,
+    ) -> Result<ActiveRun, RuntimeError> {
+        let records = self.store.events(original, 0).await?;
+        let cut = records
+            .iter()
+            .position(|record| matches!(record.event, Event::StepStarted { step: started, .. } if started == step))
+            .ok_or_else(|| {
+                let last = records
+                    .iter()
+                    .filter_map(|record| match record.event {
+                        Event::StepStarted { step, .. } => Some(step),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                RuntimeError::NoSuchStep { run: original, step, last }
+            })?;
+        let fork = RunId::new();
+        // One append, one time: the fork's log starts now.
+        let at_millis = self.now_millis();
+        let copied: Vec<EventRecord> = records[..cut]
+            .iter()
+            .enumerate()
+            .map(|(index, record)| {
+                let mut event = record.event.clone();
+                if let Event::RunStarted { forked_from, .. } = &mut event {
+                    *forked_from = Some(weft_core::ForkPoint {
+                        run: original,
+                        step,
+                    });
+                }
+                EventRecord {
+                    sequence: index as u64 + 1,
+                    at_millis,
+                    event,
+                }
+            })
+            .collect();
+        self.store.append(fork, &copied).await?;
+        for record in &copied {
+            self.observer.on_event(fork, record);
+        }
+        let machine =
+            RunMachine::restore(workflow, fork, copied.iter().map(|record| &record.event))?;
+        Ok(ActiveRun::restored(machine, copied.len() as u64))
+    }
+
+    /// Drives a loaded run on from where its log ends: the effects that were in flight when
+    /// it stopped are done again, and finished ones are not. A tool call that started and
+    /// did not finish runs again only if its tool is idempotent; otherwise the run stops
+    /// with status `needs_attention` (see [`Runtime::retry`] and [`Runtime::fail`]).
+    pub async fn continue_run(
+        &self,
+        run: &mut ActiveRun,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        if run.status() != RunStatus::Running {
+            return Ok(());
+        }
+        let decision = run.machine.pending()?;
+        match self.hold_unsettled(run, decision).await? {
+            Some(decision) => self.drive(run, decision, cancel).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Answers an interrupted run and drives it on. A bad answer is refused before anything
+    /// is recorded, so the caller may ask again.
+    pub async fn resume(
+        &self,
+        run: &mut ActiveRun,
+        input: Value,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        self.attach_waiting_children(run).await?;
+        run.check_answer(&input)?;
+        let decision = run.machine.resume(input)?;
+        self.drive(run, decision, cancel).await
+    }
+
+    /// After a restart, a run that waits through a sub-workflow has no child in memory: load
+    /// the waiting child (and its own waiting child) from the store, so the answer is checked
+    /// where it will be taken.
+    fn attach_waiting_children<'a>(
+        &'a self,
+        run: &'a mut ActiveRun,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let Some(question) = run.machine.question() else {
+                return Ok(());
+            };
+            let Some((branch, Some(child_id))) = question.child else {
+                return Ok(());
+            };
+            let key = (question.step, branch);
+            if run.children.contains_key(&key) {
+                return Ok(());
+            }
+            let Some(workflow) = run.machine.child_workflow(question.step, branch) else {
+                return Ok(());
+            };
+            let mut child = self.load(workflow, child_id).await?;
+            self.attach_waiting_children(&mut child).await?;
+            run.children.insert(key, child);
+            Ok(())
+        })
+    }
+}

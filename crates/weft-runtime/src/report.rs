@@ -1,0 +1,178 @@
+//! What a person (or a script, or an HTTP client) wants to know about a stored run, read from
+//! its log alone: where it stands, its output, the question it waits on, the tool calls that
+//! need a decision, why it failed, when, how many tokens each model used, and its
+//! sub-workflow runs. No workflow file is read.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use weft_core::{
+    Event, EventRecord, RunId, RunSetup, RunStore, RunSummary, StoreError, UnsettledCall, Usage,
+};
+
+/// A stored run, described.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// The run as the store lists it (status, workflow, times, events, error).
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// Its input.
+    pub input: Value,
+    /// What the front end set it up with, when it recorded that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<RunSetup>,
+    /// Its output, once finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The question it waits on, while interrupted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<OpenQuestion>,
+    /// The tool calls a person must decide about, while it needs attention.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsettled_calls: Vec<UnsettledCall>,
+    /// Steps started.
+    pub steps: u64,
+    /// Model calls and tokens, by the model that answered.
+    pub models: Vec<ModelUsage>,
+    /// The sub-workflow runs it started, in order.
+    pub children: Vec<RunSummary>,
+}
+
+/// A question a run waits on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenQuestion {
+    /// The step that asks.
+    pub step: u64,
+    /// The node (a `human` node, or the sub-workflow node whose run asks).
+    pub node: String,
+    /// The question.
+    pub question: String,
+    /// The schema an answer must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+}
+
+/// What one model did in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelUsage {
+    /// The spec (or weft.toml name) it was reached by; `unknown` for logs older than
+    /// this field.
+    pub spec: String,
+    /// The model that answered, as the backend names it, when it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Replies.
+    pub calls: u64,
+    /// Prompt tokens, over the replies that reported usage.
+    pub prompt_tokens: u64,
+    /// Completion tokens, likewise.
+    pub completion_tokens: u64,
+}
+
+impl RunReport {
+    /// Reads the run `run` and its sub-workflow runs from `store`.
+    pub async fn read(store: &dyn RunStore, run: RunId) -> Result<Self, StoreError> {
+        let summary = store.run(run).await?;
+        let records = store.events(run, 0).await?;
+        let mut children = Vec::new();
+        for record in &records {
+            if let Event::ChildStarted { run: child, .. } = &record.event {
+                children.push(store.run(*child).await?);
+            }
+        }
+        Ok(Self::from_log(summary, &records, children))
+    }
+
+    /// The report of a run from its summary, its log and its children's summaries.
+    pub fn from_log(
+        summary: RunSummary,
+        records: &[EventRecord],
+        children: Vec<RunSummary>,
+    ) -> Self {
+        let mut report = Self {
+            summary,
+            input: Value::Null,
+            setup: None,
+            output: None,
+            question: None,
+            unsettled_calls: Vec::new(),
+            steps: 0,
+            models: Vec::new(),
+            children,
+        };
+        let mut usage: BTreeMap<(String, Option<String>), ModelUsage> = BTreeMap::new();
+        for record in records {
+            report.fold(&record.event, &mut usage);
+        }
+        report.models = usage.into_values().collect();
+        report
+    }
+
+    /// Takes one event into the report.
+    fn fold(&mut self, event: &Event, usage: &mut BTreeMap<(String, Option<String>), ModelUsage>) {
+        match event {
+            Event::RunStarted { input, setup, .. } => {
+                self.input = input.clone();
+                self.setup = setup.clone();
+            }
+            Event::StepStarted { .. } => self.steps += 1,
+            Event::ModelReplied {
+                reply, answered_by, ..
+            } => {
+                let spec = answered_by
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_owned(), |by| by.spec.clone());
+                let model = answered_by.as_ref().and_then(|by| by.model.clone());
+                let entry = usage
+                    .entry((spec.clone(), model.clone()))
+                    .or_insert_with(|| ModelUsage {
+                        spec,
+                        model,
+                        calls: 0,
+                        prompt_tokens: 0,
+                        completion_tokens: 0,
+                    });
+                entry.calls += 1;
+                if let Some(Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                }) = reply.usage
+                {
+                    entry.prompt_tokens += u64::from(prompt_tokens);
+                    entry.completion_tokens += u64::from(completion_tokens);
+                }
+            }
+            Event::Interrupted {
+                step,
+                node,
+                question,
+                input_schema,
+            } => {
+                self.question = Some(OpenQuestion {
+                    step: *step,
+                    node: node.clone(),
+                    question: question.clone(),
+                    input_schema: input_schema.clone(),
+                });
+            }
+            Event::Resumed { .. } => self.question = None,
+            Event::AttentionNeeded { calls, .. } => self.unsettled_calls = calls.clone(),
+            Event::Retried { .. } => self.unsettled_calls.clear(),
+            Event::RunFinished { output } => self.output = Some(output.clone()),
+            Event::RunFailed { .. } | Event::RunCancelled { .. } => {
+                self.question = None;
+                self.unsettled_calls.clear();
+            }
+            Event::ModelFailed { .. }
+            | Event::ToolCallStarted { .. }
+            | Event::ToolCallFinished { .. }
+            | Event::ChildStarted { .. }
+            | Event::ChildFinished { .. }
+            | Event::ChildFailed { .. }
+            | Event::ChildInterrupted { .. }
+            | Event::StateChanged { .. }
+            | Event::StepFinished { .. }
+            | Event::StepFailed { .. } => {}
+        }
+    }
+}

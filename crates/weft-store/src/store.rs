@@ -1,0 +1,439 @@
+//! The store, written once for every dialect: what an append writes (the run's row when it
+//! starts, the batch's row, the tool-call journal), why one failed, and every read. What
+//! differs between SQLite and PostgreSQL is asked of the [`Dialect`].
+
+use crate::batch::{Batch, NewRun, ToolJournal};
+use crate::dialect::{Dialect, Script, WriteError};
+use crate::error::store_error;
+use crate::location::Location;
+use crate::rows::{stored_batch, summary};
+use futures::future::BoxFuture;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
+use std::future::Future;
+use weft_core::{
+    ErrorKind, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, RunSummary,
+    StoreError,
+};
+
+/// A weft database in one SQL dialect: run logs, snapshots and the tool-call journal.
+/// `SqliteStore` and `PostgresStore` name its two kinds.
+#[derive(Debug, Clone)]
+pub struct Store<D: Dialect> {
+    /// The dialect, with its connections.
+    pub(crate) dialect: D,
+    readers: sqlx::Pool<D::Database>,
+    location: Location,
+}
+
+impl<D: Dialect> Store<D> {
+    /// A store that writes through `dialect` and reads through `readers`.
+    pub(crate) fn new(dialect: D, readers: sqlx::Pool<D::Database>, location: Location) -> Self {
+        Self {
+            dialect,
+            readers,
+            location,
+        }
+    }
+
+    /// Where the database is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+}
+
+/// The store's work, written once; the bounds of its implementation say what it asks of a
+/// database driver (running queries, and encoding and decoding text, integers and bytes).
+pub trait Operations {
+    /// Appends records (see [`EventSink::append`]).
+    fn append_records(
+        &self,
+        run: RunId,
+        records: &[EventRecord],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Why an append of `batch` failed: a log that does not end right before it is a
+    /// conflict, a run with no row was never started; anything else is the database's own
+    /// error.
+    fn explain(
+        &self,
+        run: RunId,
+        batch: &Batch,
+        error: WriteError,
+    ) -> impl Future<Output = StoreError> + Send;
+    /// See [`RunStore::run`].
+    fn read_run(&self, run: RunId) -> impl Future<Output = Result<RunSummary, StoreError>> + Send;
+    /// See [`RunStore::events`].
+    fn read_events(
+        &self,
+        run: RunId,
+        after: u64,
+    ) -> impl Future<Output = Result<Vec<EventRecord>, StoreError>> + Send;
+    /// See [`RunStore::runs`].
+    fn list_runs(
+        &self,
+        filter: RunFilter,
+    ) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
+    /// See [`RunStore::latest_snapshot`].
+    fn read_snapshot(
+        &self,
+        run: RunId,
+    ) -> impl Future<Output = Result<Option<(u64, serde_json::Value)>, StoreError>> + Send;
+    /// See [`RunStore::save_snapshot`].
+    fn write_snapshot(
+        &self,
+        run: RunId,
+        sequence: u64,
+        snapshot: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`RunStore::mark_failed`].
+    fn write_failure(
+        &self,
+        run: RunId,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<D, Database> Operations for Store<D>
+where
+    D: Dialect<Database = Database>,
+    Database: sqlx::Database,
+    Database::Arguments: IntoArguments<Database>,
+    for<'c> &'c mut Database::Connection: Executor<'c, Database = Database>,
+    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
+    for<'a> Option<&'a str>: Encode<'a, Database>,
+    for<'a> i64: Encode<'a, Database> + Decode<'a, Database> + Type<Database>,
+    for<'a> Option<i64>: Encode<'a, Database>,
+    for<'a> Vec<u8>: Encode<'a, Database> + Decode<'a, Database> + Type<Database>,
+    for<'a> String: Decode<'a, Database> + Type<Database>,
+    &'static str: ColumnIndex<Database::Row>,
+    usize: ColumnIndex<Database::Row>,
+{
+    /// The batch's statements, in the order every dialect writes them: the new run's row,
+    /// the run row's share (the dialect's), the batch's row, the journal. An ordinary step
+    /// is the batch's row alone in SQLite.
+    async fn append_records(&self, run: RunId, records: &[EventRecord]) -> Result<(), StoreError> {
+        let mut batch = Batch::new(run, records)?;
+        let run_text = run.to_string();
+        let statements = usize::from(batch.new_run.is_some())
+            + D::run_row_statements(&batch)
+            + 1
+            + batch.journal.len();
+        let mut script = D::script(statements);
+        if let Some(new_run) = &batch.new_run {
+            insert_run::<D>(script.statement(), &run_text, new_run, batch.at_millis);
+        }
+        D::update_run_row(&mut script, &run_text, &batch);
+        insert_batch(script.statement(), &run_text, &mut batch);
+        for entry in &batch.journal {
+            journal(script.statement(), &run_text, entry);
+        }
+        match self.dialect.execute(script).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.explain(run, &batch, error).await),
+        }
+    }
+
+    async fn explain(&self, run: RunId, batch: &Batch, error: WriteError) -> StoreError {
+        let log_end: Result<Option<i64>, _> = sqlx::query_scalar(D::SELECT_LOG_END)
+            .bind(run.to_string().as_str())
+            .fetch_optional(&self.readers)
+            .await;
+        match (log_end, error) {
+            (Ok(None), _) if batch.new_run.is_none() => StoreError::new(
+                ErrorKind::NotFound,
+                format!("run {run} does not exist; its log must start with run_started"),
+            ),
+            (Ok(Some(last)), _) if last != batch.first_sequence - 1 => StoreError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "run {run}: append at sequence {} but its log ends at {last}; another writer appended first",
+                    batch.first_sequence
+                ),
+            ),
+            (_, WriteError::Database(error)) => store_error(
+                &format!("appending to run {run} ({})", self.location),
+                error,
+            ),
+            (_, WriteError::RunRowUnchanged) => StoreError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "run {run}: append at sequence {} while another writer appends to its log",
+                    batch.first_sequence
+                ),
+            ),
+        }
+    }
+
+    async fn read_run(&self, run: RunId) -> Result<RunSummary, StoreError> {
+        let row = sqlx::query(D::SELECT_RUN)
+            .bind(run.to_string().as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(|error| store_error("reading a run", error))?
+            .ok_or_else(|| {
+                StoreError::new(
+                    ErrorKind::NotFound,
+                    format!("no run {run} in {}", self.location),
+                )
+            })?;
+        summary(&row)
+    }
+
+    async fn read_events(&self, run: RunId, after: u64) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(D::SELECT_BATCHES)
+            .bind(run.to_string().as_str())
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|error| store_error("reading a run's events", error))?;
+        let mut records = Vec::new();
+        for row in &rows {
+            crate::batch::decode(run, &stored_batch(row)?, after, &mut records)?;
+        }
+        Ok(records)
+    }
+
+    async fn list_runs(&self, filter: RunFilter) -> Result<Vec<RunSummary>, StoreError> {
+        let sql = if filter.top_level_only {
+            D::SELECT_TOP_LEVEL_RUNS
+        } else {
+            D::SELECT_RUNS
+        };
+        let limit = if filter.limit == 0 {
+            i64::MAX
+        } else {
+            i64::from(filter.limit)
+        };
+        let rows = sqlx::query(sql)
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|error| store_error("listing runs", error))?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn read_snapshot(
+        &self,
+        run: RunId,
+    ) -> Result<Option<(u64, serde_json::Value)>, StoreError> {
+        let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(D::SELECT_SNAPSHOT)
+            .bind(run.to_string().as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(|error| store_error("reading a snapshot", error))?;
+        Ok(row.and_then(crate::batch::stored_snapshot))
+    }
+
+    /// The new snapshot replaces the run's older ones in one transaction; deleting first
+    /// lets SQLite reuse their pages, so the file holds one.
+    async fn write_snapshot(
+        &self,
+        run: RunId,
+        sequence: u64,
+        snapshot: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let (encoding, data) = crate::batch::encode_snapshot(snapshot)?;
+        let run_text = run.to_string();
+        let mut script = D::script(2);
+        script
+            .statement()
+            .push("DELETE FROM snapshots WHERE run_id = ")
+            .push_bind(run_text.as_str());
+        script
+            .statement()
+            .push("INSERT INTO snapshots (run_id, sequence, encoding, data) VALUES (")
+            .push_bind(run_text.as_str())
+            .push(", ")
+            .push_bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+            .push(", ")
+            .push_bind(encoding)
+            .push(", ")
+            .push_bind(data)
+            .push(")");
+        self.dialect
+            .execute(script)
+            .await
+            .map_err(|error| write_error("saving a snapshot", error))
+    }
+
+    async fn write_failure(&self, run: RunId, error: &str) -> Result<(), StoreError> {
+        let mut script = D::script(1);
+        script
+            .statement()
+            .push("UPDATE runs SET status = 'failed', error = ")
+            .push_bind(error)
+            .push(" WHERE id = ")
+            .push_bind(run.to_string().as_str());
+        self.dialect
+            .execute(script)
+            .await
+            .map_err(|error| write_error("marking a run failed", error))
+    }
+}
+
+/// A failed write other than an append, as a store error.
+fn write_error(context: &str, error: WriteError) -> StoreError {
+    match error {
+        WriteError::Database(error) => store_error(context, error),
+        WriteError::RunRowUnchanged => {
+            StoreError::new(ErrorKind::Conflict, format!("{context}: the run changed"))
+        }
+    }
+}
+
+/// The row of a run that starts with this batch.
+fn insert_run<D: Dialect>(
+    statement: &mut QueryBuilder<D::Database>,
+    run: &str,
+    new_run: &NewRun,
+    at_millis: i64,
+) where
+    for<'a> &'a str: Encode<'a, D::Database> + Type<D::Database>,
+    for<'a> Option<&'a str>: Encode<'a, D::Database>,
+    for<'a> i64: Encode<'a, D::Database> + Type<D::Database>,
+    for<'a> Option<i64>: Encode<'a, D::Database>,
+{
+    let parent = new_run.parent.as_ref();
+    statement
+        .push("INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at")
+        .push(D::NEW_RUN_COLUMNS)
+        .push(") VALUES (")
+        .push_bind(run)
+        .push(", ")
+        .push_bind(new_run.workflow.as_str())
+        .push(", ")
+        .push_bind(new_run.source.as_str())
+        .push(", 'running', ")
+        .push_bind(parent.map(|parent| parent.run.to_string()).as_deref())
+        .push(", ")
+        .push_bind(parent.and_then(|parent| i64::try_from(parent.step).ok()))
+        .push(", ")
+        .push_bind(parent.and_then(|parent| parent.branch.map(i64::from)))
+        .push(", ")
+        .push_bind(at_millis)
+        .push(D::NEW_RUN_VALUES)
+        .push(")");
+}
+
+/// The batch's row; its events move into the statement rather than being copied.
+fn insert_batch<Database>(statement: &mut QueryBuilder<Database>, run: &str, batch: &mut Batch)
+where
+    Database: sqlx::Database,
+    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
+    for<'a> i64: Encode<'a, Database> + Type<Database>,
+    for<'a> Vec<u8>: Encode<'a, Database> + Type<Database>,
+{
+    statement
+        .push("INSERT INTO event_batches (run_id, first_sequence, last_sequence, at_millis, encoding, events) VALUES (")
+        .push_bind(run)
+        .push(", ")
+        .push_bind(batch.first_sequence)
+        .push(", ")
+        .push_bind(batch.last_sequence)
+        .push(", ")
+        .push_bind(batch.at_millis)
+        .push(", ")
+        .push_bind(batch.encoding)
+        .push(", ")
+        .push_bind(std::mem::take(&mut batch.events))
+        .push(")");
+}
+
+/// A tool call's journal entry. A call run again after a person's retry starts anew.
+fn journal<Database>(statement: &mut QueryBuilder<Database>, run: &str, entry: &ToolJournal)
+where
+    Database: sqlx::Database,
+    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
+    for<'a> i64: Encode<'a, Database> + Type<Database>,
+{
+    match entry {
+        ToolJournal::Started {
+            key,
+            step,
+            tool,
+            sequence,
+        } => statement
+            .push("INSERT INTO tool_calls (idempotency_key, run_id, step, tool, status, started_sequence) VALUES (")
+            .push_bind(key.as_str())
+            .push(", ")
+            .push_bind(run)
+            .push(", ")
+            .push_bind(*step)
+            .push(", ")
+            .push_bind(tool.as_str())
+            .push(", 'started', ")
+            .push_bind(*sequence)
+            .push(
+                ") ON CONFLICT (idempotency_key) DO UPDATE SET status = 'started', started_sequence = excluded.started_sequence, finished_sequence = NULL, outcome = NULL",
+            ),
+        ToolJournal::Finished {
+            key,
+            sequence,
+            outcome,
+        } => statement
+            .push("UPDATE tool_calls SET status = 'finished', finished_sequence = ")
+            .push_bind(*sequence)
+            .push(", outcome = ")
+            .push_bind(outcome.as_str())
+            .push(" WHERE idempotency_key = ")
+            .push_bind(key.as_str()),
+    };
+}
+
+impl<D: Dialect> EventSink for Store<D>
+where
+    Self: Operations,
+{
+    fn append<'a>(
+        &'a self,
+        run: RunId,
+        records: &'a [EventRecord],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.append_records(run, records))
+    }
+}
+
+impl<D: Dialect> RunStore for Store<D>
+where
+    Self: Operations,
+{
+    fn run(&self, run: RunId) -> BoxFuture<'_, Result<RunSummary, StoreError>> {
+        Box::pin(self.read_run(run))
+    }
+
+    fn events(
+        &self,
+        run: RunId,
+        after: u64,
+    ) -> BoxFuture<'_, Result<Vec<EventRecord>, StoreError>> {
+        Box::pin(self.read_events(run, after))
+    }
+
+    fn runs(&self, filter: RunFilter) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
+        Box::pin(self.list_runs(filter))
+    }
+
+    fn mark_failed<'a>(
+        &'a self,
+        run: RunId,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.write_failure(run, error))
+    }
+
+    fn latest_snapshot(
+        &self,
+        run: RunId,
+    ) -> BoxFuture<'_, Result<Option<(u64, serde_json::Value)>, StoreError>> {
+        Box::pin(self.read_snapshot(run))
+    }
+
+    fn save_snapshot<'a>(
+        &'a self,
+        run: RunId,
+        sequence: u64,
+        snapshot: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.write_snapshot(run, sequence, snapshot))
+    }
+}

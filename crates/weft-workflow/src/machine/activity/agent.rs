@@ -1,0 +1,310 @@
+//! The `agent` activity: a model <-> tools loop. Each turn the model is called with the
+//! conversation so far; a reply with tool calls runs them (at most `max_parallel_tools` at
+//! once) and sends their results back in call order; a reply without any is the output.
+
+use crate::error::ActivityMismatch;
+use crate::expression::Scope;
+use crate::machine::activity::shared::{Progress, call_id, idempotency_key, render_prompt};
+use crate::machine::command::{Command, ModelCall, ToolCallCommand};
+use crate::machine::effect::{EffectKey, InFlight, Place};
+use crate::workflow::{AgentBody, Workflow};
+use serde_json::Value;
+use std::collections::HashSet;
+use weft_core::{
+    ChatRequest, ErrorKind, Event, Message, ModelReply, StepError, ToolCall, ToolOutcome,
+};
+
+/// Where an `agent` activity stands.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentState {
+    messages: Vec<Message>,
+    request: ChatRequest,
+    tool_names: Vec<String>,
+    model: Option<String>,
+    max_turns: u32,
+    turn: u32,
+    max_tool_errors: u32,
+    /// Failed tool calls so far in this step.
+    tool_errors: u32,
+    tool_timeout: Option<std::time::Duration>,
+    max_parallel_tools: usize,
+    /// Tool calls of the current turn with their outcomes, in call order.
+    calls: Vec<(ToolCall, Option<ToolOutcome>)>,
+    started: HashSet<u32>,
+    /// `(in-flight generation, turn)` once every call of that turn was issued: until the
+    /// in-flight set is cleared, there is nothing more to start for the turn.
+    all_issued: Option<(u64, u32)>,
+    waiting_for_model: bool,
+    /// The final reply, as a JSON string.
+    result: Option<Result<Value, StepError>>,
+}
+
+impl AgentState {
+    /// Renders the prompt; the first turn waits for the model.
+    pub(super) fn start(
+        workflow: &Workflow,
+        body: &AgentBody,
+        scope: &Scope,
+    ) -> Result<Self, StepError> {
+        let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
+        Ok(Self {
+            messages,
+            request: ChatRequest {
+                messages: Vec::new(),
+                tools: Vec::new(),
+                sampling: body.sampling.clone(),
+                ..ChatRequest::default()
+            },
+            tool_names: body.tools.clone(),
+            model: body.model.clone().or_else(|| workflow.model.clone()),
+            max_turns: body.max_turns,
+            turn: 0,
+            max_tool_errors: body.max_tool_errors,
+            tool_errors: 0,
+            tool_timeout: body.tool_timeout,
+            max_parallel_tools: body.max_parallel_tools.map_or(usize::MAX, |limit| {
+                usize::try_from(limit).unwrap_or(usize::MAX)
+            }),
+            calls: Vec::new(),
+            started: HashSet::new(),
+            all_issued: None,
+            waiting_for_model: true,
+            result: None,
+        })
+    }
+
+    /// What the activity has come to.
+    pub(super) fn progress(&self) -> Progress<'_> {
+        Progress::of(&self.result, Value::as_str)
+    }
+
+    /// The model call of this turn, or the turn's tool calls that may start now.
+    pub(super) fn commands(
+        &mut self,
+        place: Place,
+        in_flight: &mut InFlight,
+        events: &mut Vec<Event>,
+        commands: &mut Vec<Command>,
+    ) {
+        if self.result.is_some() {
+            return;
+        }
+        if self.waiting_for_model {
+            self.call_model(place, in_flight, commands);
+        } else {
+            self.start_tool_calls(place, in_flight, events, commands);
+        }
+    }
+
+    /// The model call of this turn, with the conversation so far, unless it runs.
+    fn call_model(&self, place: Place, in_flight: &mut InFlight, commands: &mut Vec<Command>) {
+        let key = EffectKey::model(place, self.turn);
+        if in_flight.insert(key) {
+            let mut request = self.request.clone();
+            request.messages = self.messages.clone();
+            commands.push(Command::CallModel(ModelCall {
+                step: place.step,
+                branch: place.branch,
+                turn: self.turn,
+                model: self.model.clone(),
+                tool_names: self.tool_names.clone(),
+                request,
+            }));
+        }
+    }
+
+    /// Starts the turn's unfinished tool calls that are not running, as far as
+    /// `max_parallel_tools` allows; each is recorded as started the first time.
+    fn start_tool_calls(
+        &mut self,
+        place: Place,
+        in_flight: &mut InFlight,
+        events: &mut Vec<Event>,
+        commands: &mut Vec<Command>,
+    ) {
+        // At most `max_parallel_tools` of this reply's calls run at once; the next one
+        // starts when one finishes. This runs after every result: once all of the turn's
+        // calls are out, it returns at once.
+        let issued = (in_flight.generation(), self.turn);
+        if self.all_issued == Some(issued) {
+            return;
+        }
+        let mut unfinished = 0usize;
+        let mut waiting = Vec::new();
+        for (index, (_, outcome)) in self.calls.iter().enumerate() {
+            if outcome.is_some() {
+                continue;
+            }
+            unfinished += 1;
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            if !in_flight.contains(&EffectKey::tool(place, self.turn, index)) {
+                waiting.push(index);
+            }
+        }
+        let running = unfinished - waiting.len();
+        if unfinished <= self.max_parallel_tools {
+            self.all_issued = Some(issued);
+        }
+        let free = self.max_parallel_tools.saturating_sub(running);
+        events.reserve(free.min(waiting.len()));
+        commands.reserve(free.min(waiting.len()));
+        for index in waiting.into_iter().take(free) {
+            let Some((call, _)) = usize::try_from(index)
+                .ok()
+                .and_then(|slot| self.calls.get(slot))
+            else {
+                break;
+            };
+            let key = EffectKey::tool(place, self.turn, index);
+            in_flight.insert(key);
+            if self.started.insert(index) {
+                events.push(Event::ToolCallStarted {
+                    step: place.step,
+                    branch: place.branch,
+                    turn: self.turn,
+                    index,
+                    call: call.clone(),
+                });
+            }
+            commands.push(Command::CallTool(ToolCallCommand {
+                step: place.step,
+                branch: place.branch,
+                turn: self.turn,
+                index,
+                call: call.clone(),
+                idempotency_key: idempotency_key(place, self.turn, index),
+                timeout: self.tool_timeout,
+            }));
+        }
+    }
+
+    /// Takes the model's reply for `turn`: its tool calls (given ids where they have none)
+    /// to run, or, without any, the output.
+    pub(super) fn on_reply(
+        &mut self,
+        place: Place,
+        turn: u32,
+        reply: &ModelReply,
+    ) -> Result<(), ActivityMismatch> {
+        if turn != self.turn || !self.waiting_for_model {
+            return Err(ActivityMismatch::ReplyForOtherTurn {
+                turn,
+                current: self.turn,
+            });
+        }
+        let mut calls = reply.tool_calls.clone();
+        for (index, call) in calls.iter_mut().enumerate() {
+            if call.id.is_empty() {
+                call.id = call_id(place, turn, u32::try_from(index).unwrap_or(u32::MAX));
+            }
+        }
+        self.messages
+            .push(Message::assistant(reply.text.clone(), calls.clone()));
+        self.waiting_for_model = false;
+        if calls.is_empty() {
+            self.result = Some(Ok(Value::String(reply.text.clone())));
+        } else {
+            self.calls = calls.into_iter().map(|call| (call, None)).collect();
+            self.started.clear();
+        }
+        Ok(())
+    }
+
+    /// Records that call `index` of `turn` started (or, with `false`, counts it as not
+    /// started); calls of other turns are over already.
+    pub(super) fn set_started(&mut self, turn: u32, index: u32, started: bool) {
+        if self.turn != turn {
+            return;
+        }
+        if started {
+            self.started.insert(index);
+        } else {
+            self.started.remove(&index);
+        }
+    }
+
+    /// Takes the outcome of call `index` of `turn`; the last outcome of a turn ends it.
+    pub(super) fn on_tool_finished(
+        &mut self,
+        turn: u32,
+        index: u32,
+        outcome: &ToolOutcome,
+    ) -> Result<(), ActivityMismatch> {
+        if turn != self.turn {
+            return Err(ActivityMismatch::ToolResultForOtherTurn {
+                turn,
+                current: self.turn,
+            });
+        }
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|index| self.calls.get_mut(index))
+            .ok_or(ActivityMismatch::NoSuchToolCall { turn, index })?;
+        slot.1 = Some(outcome.clone());
+        if self.calls.iter().all(|(_, outcome)| outcome.is_some()) {
+            self.finish_turn();
+        }
+        Ok(())
+    }
+
+    /// Sends the turn's results to the model in call order, whatever order they came in,
+    /// then either fails (too many failed calls, or no turns left) or waits for the model.
+    fn finish_turn(&mut self) {
+        for (call, outcome) in &self.calls {
+            let content = match outcome {
+                Some(ToolOutcome::Ok { output }) => match output {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                },
+                Some(ToolOutcome::Error { error }) => {
+                    serde_json::json!({"error": {"kind": error.kind, "message": error.message}})
+                        .to_string()
+                }
+                None => String::new(),
+            };
+            self.messages
+                .push(Message::tool_result(call.id.clone(), content));
+        }
+        let failed: Vec<String> = self
+            .calls
+            .iter()
+            .filter_map(|(call, outcome)| match outcome {
+                Some(ToolOutcome::Error { error }) => {
+                    Some(format!("`{}`: {}", call.name, error.message))
+                }
+                Some(ToolOutcome::Ok { .. }) | None => None,
+            })
+            .collect();
+        self.tool_errors = self
+            .tool_errors
+            .saturating_add(u32::try_from(failed.len()).unwrap_or(u32::MAX));
+        self.calls.clear();
+        self.turn += 1;
+        if self.tool_errors > self.max_tool_errors {
+            self.result = Some(Err(StepError::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "{} tool calls failed, more than the {} allowed (max_tool_errors); the last: {}",
+                    self.tool_errors,
+                    self.max_tool_errors,
+                    failed.last().map_or("", String::as_str)
+                ),
+            )));
+        } else if self.turn >= self.max_turns {
+            self.result = Some(Err(StepError::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "the agent used all {} of its turns (max_turns) and still calls tools",
+                    self.max_turns
+                ),
+            )));
+        } else {
+            self.waiting_for_model = true;
+        }
+    }
+
+    /// Fails the activity.
+    pub(super) fn fail(&mut self, error: StepError) {
+        self.result = Some(Err(error));
+    }
+}

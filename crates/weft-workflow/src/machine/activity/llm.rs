@@ -1,0 +1,112 @@
+//! The `llm` activity: one model call, its reply the output, or, with an `output_schema`,
+//! the JSON in the reply, checked against the schema.
+
+use crate::expression::Scope;
+use crate::machine::activity::shared::{Progress, render_prompt};
+use crate::machine::command::{Command, ModelCall};
+use crate::machine::effect::{EffectKey, InFlight, Place};
+use crate::workflow::{LlmBody, OutputSchema, Workflow};
+use serde_json::Value;
+use weft_core::{ChatRequest, ErrorKind, ModelReply, StepError};
+
+/// Where an `llm` activity stands.
+#[derive(Debug, Clone)]
+pub(crate) struct LlmState {
+    /// The request, until it is issued (an effect is issued once per machine).
+    request: Option<ChatRequest>,
+    model: Option<String>,
+    result: Option<Result<Value, StepError>>,
+    reply: Option<String>,
+}
+
+impl LlmState {
+    /// Renders the prompt and prepares the request.
+    pub(super) fn start(
+        workflow: &Workflow,
+        body: &LlmBody,
+        scope: &Scope,
+    ) -> Result<Self, StepError> {
+        let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
+        Ok(Self {
+            request: Some(ChatRequest {
+                messages,
+                tools: Vec::new(),
+                sampling: body.sampling.clone(),
+                output_schema: body
+                    .output_schema
+                    .as_ref()
+                    .map(|schema| schema.schema.clone()),
+                ..ChatRequest::default()
+            }),
+            model: body.model.clone().or_else(|| workflow.model.clone()),
+            result: None,
+            reply: None,
+        })
+    }
+
+    /// What the activity has come to.
+    pub(super) fn progress(&self) -> Progress<'_> {
+        Progress::of(&self.result, |_| self.reply.as_deref())
+    }
+
+    /// The model call, once.
+    pub(super) fn commands(
+        &mut self,
+        place: Place,
+        in_flight: &mut InFlight,
+        commands: &mut Vec<Command>,
+    ) {
+        let key = EffectKey::model(place, 0);
+        if self.result.is_none()
+            && let Some(request) = self.request.take()
+            && in_flight.insert(key)
+        {
+            commands.push(Command::CallModel(ModelCall {
+                step: place.step,
+                branch: place.branch,
+                turn: 0,
+                model: self.model.clone(),
+                tool_names: Vec::new(),
+                request,
+            }));
+        }
+    }
+
+    /// Takes the reply: the output is its text or, with a schema, the JSON in it.
+    pub(super) fn on_reply(&mut self, reply: &ModelReply, output_schema: Option<&OutputSchema>) {
+        self.reply = Some(reply.text.clone());
+        self.result = Some(match output_schema {
+            None => Ok(Value::String(reply.text.clone())),
+            Some(schema) => structured_output(&reply.text, schema),
+        });
+    }
+
+    /// Fails the activity.
+    pub(super) fn fail(&mut self, error: StepError) {
+        self.result = Some(Err(error));
+    }
+}
+
+/// Parses a structured reply: JSON (optionally in a ```json fence) matching the schema.
+fn structured_output(text: &str, schema: &OutputSchema) -> Result<Value, StepError> {
+    let trimmed = text.trim();
+    let unfenced = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|inner| inner.strip_suffix("```"))
+        .unwrap_or(trimmed);
+    let preview: String = trimmed.chars().take(120).collect();
+    let value: Value = serde_json::from_str(unfenced.trim()).map_err(|error| {
+        StepError::new(
+            ErrorKind::InvalidInput,
+            format!("the model's reply is not JSON, but the node has an output_schema ({error}); the reply began: {preview:?}"),
+        )
+    })?;
+    schema.check(&value).map_err(|problem| {
+        StepError::new(
+            ErrorKind::InvalidInput,
+            format!("the model's reply does not match output_schema: {problem}; the reply began: {preview:?}"),
+        )
+    })?;
+    Ok(value)
+}

@@ -1,0 +1,30 @@
+//! What a stopped run waits on: a person's answer to a question ([`Question`], the run is
+//! `interrupted`), or a person's decision about tool calls that may or may not have run
+//! ([`Attention`], the run `needs_attention`).
+
+use serde_json::Value;
+use weft_core::{ChildPlace, RunId, UnsettledCall};
+
+/// A question the run waits on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    /// The step.
+    pub step: u64,
+    /// The node.
+    pub node: String,
+    /// The question.
+    pub question: String,
+    /// The answer's schema.
+    pub input_schema: Option<Value>,
+    /// The child run that asks, when the question comes from a sub-workflow.
+    pub child: Option<(Option<u32>, Option<RunId>)>,
+}
+
+/// What a run waits on while it needs attention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attention {
+    /// The calls.
+    pub calls: Vec<UnsettledCall>,
+    /// The sub-workflow run they belong to, when they are not this run's own.
+    pub child: Option<ChildPlace>,
+}
