@@ -250,9 +250,8 @@ impl Toolbox {
     /// The command tools of the workspace's `tools/` folder.
     #[cfg(feature = "process")]
     fn add_command_tools(&self, registry: &mut Registry) -> Result<(), ToolboxError> {
-        let folder = self.workspace.join("tools");
-        if folder.is_dir() {
-            weft_tools::command::register_folder(registry, &folder)?;
+        if self.workspace.join("tools").is_dir() {
+            weft_tools::command::register_workspace(registry, &self.workspace)?;
         }
         Ok(())
     }

@@ -5,3 +5,4 @@
 
 mod architecture;
 mod macros;
+mod sources;

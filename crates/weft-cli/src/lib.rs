@@ -10,6 +10,8 @@ mod environment;
 mod observer;
 mod project;
 mod render;
+#[cfg(any(feature = "mistralrs", test))]
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -121,22 +123,15 @@ fn logging(color: bool) {
         .try_init();
 }
 
-/// The model a tensor-parallel worker loads: the one its parent was given.
+/// A tensor-parallel worker loads the in-process model its parent loads (see `worker`).
 #[cfg(feature = "mistralrs")]
 fn worker() -> ExitCode {
     let arguments: Vec<String> = std::env::args().collect();
-    let Ok(project) = project::Project::open(None) else {
+    let Ok(current) = std::env::current_dir() else {
         return ExitCode::from(commands::exit::INVALID);
     };
-    // The parent's `--model` (the environment and weft.toml as for the parent after it).
-    let given = weft_mistralrs::worker::worker_model(&arguments, None)
-        .or_else(|| std::env::var(environment::MODEL).ok());
-    let Some(default) = weft::models::default_spec(given, &project.workspace, &project.settings)
-    else {
-        return ExitCode::from(commands::exit::INVALID);
-    };
-    match weft::models::resolve(&default.spec, &default.base, &project.settings) {
-        Ok(weft::models::Resolved::Local(local)) => weft_mistralrs::worker::run_worker(&local),
-        _ => ExitCode::from(commands::exit::INVALID),
+    match worker::local_model(&arguments, &current) {
+        Some(local) => weft_mistralrs::worker::run_worker(&local),
+        None => ExitCode::from(commands::exit::INVALID),
     }
 }

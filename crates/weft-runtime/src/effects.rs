@@ -75,30 +75,8 @@ impl Runtime {
                 model: model.model_name(),
             };
             let mut request = call.request;
-            let known = self.tools.names();
-            for entry in &call.tool_names {
-                let matching: Vec<&String> = known
-                    .iter()
-                    .filter(|name| weft_core::tool_matches(entry, name))
-                    .collect();
-                if matching.is_empty() {
-                    let what = if entry.ends_with('*') {
-                        format!("no tool matches `{entry}`")
-                    } else {
-                        format!("unknown tool `{entry}`")
-                    };
-                    return Ok(failed(StepError::new(
-                        ErrorKind::NotFound,
-                        format!("{what}; known tools: {}", known.join(", ")),
-                    )));
-                }
-                for name in matching {
-                    if request.tools.iter().all(|spec| &spec.name != name)
-                        && let Some(spec) = self.tools.spec(name)
-                    {
-                        request.tools.push(spec);
-                    }
-                }
+            if let Err(error) = self.offer_tools(&call.tool_names, &mut request) {
+                return Ok(failed(error));
             }
             self.observer.on_model_call(run, call.step, call.branch);
             let mut stream = model.chat(request);
@@ -127,6 +105,41 @@ impl Runtime {
                 answered_by: Some(answered_by),
             }))
         })
+    }
+
+    /// Adds to `request` the specs of the tools a node's `tools` entries name (a name, or a
+    /// pattern such as `github.*`); an entry that names none fails the call.
+    fn offer_tools(
+        &self,
+        entries: &[String],
+        request: &mut weft_core::ChatRequest,
+    ) -> Result<(), StepError> {
+        let known = self.tools.names();
+        for entry in entries {
+            let matching: Vec<&String> = known
+                .iter()
+                .filter(|name| weft_core::tool_matches(entry, name))
+                .collect();
+            if matching.is_empty() {
+                let what = if entry.ends_with('*') {
+                    format!("no tool matches `{entry}`")
+                } else {
+                    format!("unknown tool `{entry}`")
+                };
+                return Err(StepError::new(
+                    ErrorKind::NotFound,
+                    format!("{what}; known tools: {}", known.join(", ")),
+                ));
+            }
+            for name in matching {
+                if request.tools.iter().all(|spec| &spec.name != name)
+                    && let Some(spec) = self.tools.spec(name)
+                {
+                    request.tools.push(spec);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Tells the observer about streamed text, and about text a backend withdrew.

@@ -22,7 +22,6 @@ use crate::process::{self, Program};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use weft_core::{ErrorKind, ToolContext, ToolError, ToolPolicy, ToolSpec};
 use weft_tool::{Registry, RegistryError};
 
@@ -74,8 +73,26 @@ pub enum ManifestError {
     },
 }
 
-/// Registers every `*.yaml` manifest of `folder` (sorted by name) as a command tool.
+/// Registers every `*.yaml` manifest of `folder` (sorted by name) as a command tool, run in
+/// the current folder.
 pub fn register_folder(registry: &mut Registry, folder: &Path) -> Result<usize, ManifestError> {
+    register_manifests(registry, folder, None)
+}
+
+/// Registers every manifest of a workspace's `tools/` folder, each run in the workspace
+/// folder (as the file tools work there), whatever the current folder is.
+pub fn register_workspace(
+    registry: &mut Registry,
+    workspace: &Path,
+) -> Result<usize, ManifestError> {
+    register_manifests(registry, &workspace.join("tools"), Some(workspace))
+}
+
+fn register_manifests(
+    registry: &mut Registry,
+    folder: &Path,
+    working_folder: Option<&Path>,
+) -> Result<usize, ManifestError> {
     let entries = std::fs::read_dir(folder).map_err(|error| ManifestError::Invalid {
         path: folder.display().to_string(),
         message: error.to_string(),
@@ -90,13 +107,21 @@ pub fn register_folder(registry: &mut Registry, folder: &Path) -> Result<usize, 
         .collect();
     manifests.sort();
     for path in &manifests {
-        register_file(registry, path)?;
+        register(registry, path, working_folder)?;
     }
     Ok(manifests.len())
 }
 
-/// Registers one manifest file.
+/// Registers one manifest file, its program run in the current folder.
 pub fn register_file(registry: &mut Registry, path: &Path) -> Result<(), ManifestError> {
+    register(registry, path, None)
+}
+
+fn register(
+    registry: &mut Registry,
+    path: &Path,
+    working_folder: Option<&Path>,
+) -> Result<(), ManifestError> {
     let shown = path.display().to_string();
     let invalid = |message: String| ManifestError::Invalid {
         path: shown.clone(),
@@ -120,11 +145,10 @@ pub fn register_file(registry: &mut Registry, path: &Path) -> Result<(), Manifes
         }
     })?;
     let timeout = match manifest.timeout.as_deref() {
-        Some(text) => Some(parse_duration(text).ok_or_else(|| {
-            invalid(format!(
-                "`timeout: {text}` is not a duration like `500ms`, `30s` or `2m`"
-            ))
-        })?),
+        Some(text) => Some(
+            weft_core::duration::parse_duration(text)
+                .map_err(|error| invalid(format!("`timeout`: {error}")))?,
+        ),
         None => None,
     };
     let Some((program, fixed)) = manifest.command.split_first() else {
@@ -145,6 +169,7 @@ pub fn register_file(registry: &mut Registry, path: &Path) -> Result<(), Manifes
         name: manifest.name.clone(),
         program,
         arguments: fixed.to_vec(),
+        working_folder: working_folder.map(Path::to_owned),
     };
     let spec = ToolSpec {
         name: manifest.name,
@@ -178,6 +203,8 @@ struct Command {
     name: String,
     program: String,
     arguments: Vec<String>,
+    /// Where the program runs; `None`: the current folder.
+    working_folder: Option<PathBuf>,
 }
 
 impl Command {
@@ -196,7 +223,7 @@ impl Command {
                 ("WEFT_RUN", context.run.to_string()),
             ],
             clear_environment: false,
-            folder: None,
+            folder: self.working_folder.as_deref(),
             input: serde_json::to_vec(&arguments).unwrap_or_default(),
             max_output: MAX_OUTPUT_BYTES,
         })
@@ -227,18 +254,5 @@ impl Command {
                 "did not print one JSON value on standard output ({error})"
             ))
         })
-    }
-}
-
-/// `500ms`, `30s`, `2m`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
-    let number: u64 = number.parse().ok()?;
-    match unit.trim() {
-        "ms" => Some(Duration::from_millis(number)),
-        "s" => Some(Duration::from_secs(number)),
-        "m" => Some(Duration::from_secs(number.checked_mul(60)?)),
-        _ => None,
     }
 }

@@ -84,14 +84,17 @@ pub async fn connect(name: &str, server: &McpServer) -> Result<McpConnection, Mc
                 let transport = StreamableHttpClientTransport::from_uri(url.as_str());
                 ().serve(transport)
                     .await
-                    .map_err(|error| format!("cannot connect to {url}: {error}"))?
+                    .map_err(|error| ConnectProblem::Http {
+                        url: url.clone(),
+                        source: Box::new(error),
+                    })?
             }
         };
         let tools = client
             .list_all_tools()
             .await
-            .map_err(|error| format!("listing its tools failed: {error}"))?;
-        Ok::<_, String>((client, tools))
+            .map_err(|error| ConnectProblem::ListTools(Box::new(error)))?;
+        Ok::<_, ConnectProblem>((client, tools))
     };
     let outcome = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
     if !matches!(outcome, Ok(Ok(_))) {
@@ -104,7 +107,7 @@ pub async fn connect(name: &str, server: &McpServer) -> Result<McpConnection, Mc
     }
     let (client, tools) = match outcome {
         Ok(Ok(connected)) => connected,
-        Ok(Err(message)) => return Err(failed(with_stderr(message, &stderr))),
+        Ok(Err(problem)) => return Err(failed(with_stderr(problem.to_string(), &stderr))),
         Err(_) => {
             return Err(failed(with_stderr(
                 format!("no answer within {CONNECT_TIMEOUT:?}"),
@@ -133,7 +136,7 @@ async fn start_child(
     environment: &[(String, String)],
     stderr: &Arc<Mutex<String>>,
     reader: &StderrReader,
-) -> Result<Client, String> {
+) -> Result<Client, ConnectProblem> {
     let mut command = tokio::process::Command::new(program);
     command.args(arguments);
     for (variable, value) in environment {
@@ -142,7 +145,10 @@ async fn start_child(
     let (transport, error_output) = TokioChildProcess::builder(command)
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|error| format!("cannot start `{program}`: {error}"))?;
+        .map_err(|source| ConnectProblem::Start {
+            program: program.to_owned(),
+            source,
+        })?;
     if let Some(error_output) = error_output {
         let handle = tokio::spawn(keep_stderr(error_output, stderr.clone()));
         if let Ok(mut slot) = reader.lock() {
@@ -151,7 +157,30 @@ async fn start_child(
     }
     ().serve(transport)
         .await
-        .map_err(|error| format!("the MCP handshake failed: {error}"))
+        .map_err(|error| ConnectProblem::Handshake(Box::new(error)))
+}
+
+/// What went wrong while connecting to a server (its standard error is added after).
+#[derive(Debug, thiserror::Error)]
+enum ConnectProblem {
+    /// The program could not be started.
+    #[error("cannot start `{program}`: {source}")]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+    /// The MCP handshake over the child's standard input and output failed.
+    #[error("the MCP handshake failed: {0}")]
+    Handshake(Box<dyn std::error::Error + Send + Sync>),
+    /// The streamable HTTP endpoint could not be reached.
+    #[error("cannot connect to {url}: {source}")]
+    Http {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The server did not list its tools.
+    #[error("listing its tools failed: {0}")]
+    ListTools(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Reads a child server's standard error until it ends, keeping the last

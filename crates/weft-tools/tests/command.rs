@@ -190,7 +190,10 @@ fn bad_manifests_are_located_errors() {
     let text = register_file(&mut Registry::new(), &path)
         .unwrap_err()
         .to_string();
-    assert!(text.contains("`timeout: soon` is not a duration"), "{text}");
+    assert!(
+        text.contains("`timeout`: `soon` is not a duration"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

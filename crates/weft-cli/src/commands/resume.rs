@@ -22,6 +22,20 @@ pub struct ResumeArguments {
     runner: RunnerArguments,
 }
 
+// Read by the tensor-parallel worker, which follows its parent's arguments.
+#[cfg(any(feature = "mistralrs", test))]
+impl ResumeArguments {
+    /// The run.
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+
+    /// The options it shares with the other commands that run workflows.
+    pub fn runner(&self) -> &RunnerArguments {
+        &self.runner
+    }
+}
+
 pub fn resume(arguments: ResumeArguments) -> ExitCode {
     super::block_on(resume_async(arguments))
 }

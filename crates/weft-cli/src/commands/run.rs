@@ -22,6 +22,20 @@ pub struct RunArguments {
     runner: RunnerArguments,
 }
 
+// Read by the tensor-parallel worker, which follows its parent's arguments.
+#[cfg(any(feature = "mistralrs", test))]
+impl RunArguments {
+    /// The workflow file.
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// The options it shares with the other commands that run workflows.
+    pub fn runner(&self) -> &RunnerArguments {
+        &self.runner
+    }
+}
+
 pub fn run(arguments: RunArguments) -> ExitCode {
     super::block_on(run_async(arguments))
 }

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod command_line;
 mod crash;
 mod models;
+mod terminal;
 mod tools;

@@ -10,7 +10,8 @@
 //!
 //! Whatever is not a call stays text. Nothing here panics, whatever the input.
 
-use super::{BuiltinTool, END_OF_MESSAGE, END_OF_TEXT, END_OF_TURN, PYTHON_TAG};
+use super::render::BuiltinTool;
+use super::tokens::{END_OF_MESSAGE, END_OF_TEXT, END_OF_TURN, PYTHON_TAG};
 use serde_json::{Map, Value};
 use weft_core::ToolCall;
 

@@ -1,6 +1,6 @@
 //! Rendering a conversation in the Llama-3.1 prompt format.
 
-use super::{
+use super::tokens::{
     BEGIN_OF_TEXT, END_HEADER, END_OF_MESSAGE, END_OF_TURN, PYTHON_TAG, SPECIAL_TOKENS,
     START_HEADER,
 };

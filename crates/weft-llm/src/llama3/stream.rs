@@ -1,8 +1,9 @@
 //! Streaming a Llama-3.1 reply: text passes on as it comes, unless it may still turn out
 //! to be a tool call, which is held back and read whole at the end. No I/O.
 
+use super::parse::ParsedReply;
 use super::parse::parse_reply;
-use super::{PYTHON_TAG, ParsedReply};
+use super::tokens::PYTHON_TAG;
 
 /// One reply in progress.
 #[derive(Debug, Default)]

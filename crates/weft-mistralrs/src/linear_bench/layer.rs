@@ -1,7 +1,7 @@
 //! Building one route's layer from a linear's weight: unquantized, through mistralrs's
 //! in-situ quantization (FP8, Q8_0), or from a block-scaled FP8 checkpoint made here.
 
-use super::{LinearRoute, message};
+use super::route::{LinearRoute, RouteFailure};
 use candle_core::{DType, Device, Tensor};
 use mistralrs_quant::{
     BlockwiseFP8Linear, IsqType, QuantMethod, QuantMethodConfig, QuantizeOntoGuard, UnquantLinear,
@@ -19,7 +19,7 @@ pub(super) fn build_layer(
     device: &Device,
     dtype: DType,
     block: usize,
-) -> Result<Arc<dyn QuantMethod>, String> {
+) -> Result<Arc<dyn QuantMethod>, RouteFailure> {
     let build = || -> candle_core::Result<Arc<dyn QuantMethod>> {
         let unquantized = || -> candle_core::Result<Arc<dyn QuantMethod>> {
             let weight = weight.to_device(device)?.to_dtype(dtype)?;
@@ -61,7 +61,7 @@ pub(super) fn build_layer(
             }
         }
     };
-    build().map_err(|error| message(&error))
+    build().map_err(|error| RouteFailure::from(&error))
 }
 
 /// E4M3 weights with one f32 scale per `block × block` square, as block-scaled FP8

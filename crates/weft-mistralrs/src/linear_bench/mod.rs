@@ -18,75 +18,11 @@ use std::time::{Duration, Instant};
 
 mod layer;
 mod report;
+mod route;
 
 pub use report::{LinearReport, RouteResult, Rows};
-
-/// A weight format and the way the layer is called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinearRoute {
-    /// Unquantized weights in the activation type (bf16 on CUDA, f16 on the CPU).
-    Unquantized,
-    /// `isq=fp8`: mistralrs's `FP8Linear`, one scale per tensor; the activation is
-    /// quantized on every call.
-    Fp8Isq,
-    /// The same layer handed activations already in FP8, the batch folded into one
-    /// sequence: its GEMM alone. CUDA only (on the CPU `FP8Linear` dequantizes its weight
-    /// instead).
-    Fp8IsqGemm,
-    /// `FP8Linear` with the rows of a batch folded into one sequence (`[1, batch, hidden]`).
-    Fp8IsqFolded,
-    /// A block-scaled FP8 checkpoint (`weight_scale_inv` per square block):
-    /// `BlockwiseFP8Linear`.
-    Fp8Blockwise,
-    /// `isq=q8_0` (GGUF Q8_0), an 8-bit format that is not FP8, for comparison.
-    Q8Zero,
-}
-
-impl LinearRoute {
-    /// Every route, in the order of the report.
-    pub const ALL: [LinearRoute; 6] = [
-        LinearRoute::Unquantized,
-        LinearRoute::Fp8Isq,
-        LinearRoute::Fp8IsqGemm,
-        LinearRoute::Fp8IsqFolded,
-        LinearRoute::Fp8Blockwise,
-        LinearRoute::Q8Zero,
-    ];
-
-    /// The route's name on the command line and in the report.
-    pub fn name(self) -> &'static str {
-        match self {
-            LinearRoute::Unquantized => "unquantized",
-            LinearRoute::Fp8Isq => "fp8-isq",
-            LinearRoute::Fp8IsqGemm => "fp8-isq-gemm",
-            LinearRoute::Fp8IsqFolded => "fp8-isq-folded",
-            LinearRoute::Fp8Blockwise => "fp8-blockwise",
-            LinearRoute::Q8Zero => "q8_0",
-        }
-    }
-
-    /// The route with this name.
-    pub fn parse(name: &str) -> Option<LinearRoute> {
-        LinearRoute::ALL
-            .into_iter()
-            .find(|route| route.name() == name)
-    }
-
-    /// Bytes the weights of an `out × in` linear take in this format.
-    fn weight_bytes(self, out_features: usize, in_features: usize, block: usize) -> u64 {
-        let elements = (out_features * in_features) as u64;
-        match self {
-            LinearRoute::Unquantized => elements * 2,
-            LinearRoute::Fp8Isq | LinearRoute::Fp8IsqGemm | LinearRoute::Fp8IsqFolded => elements,
-            LinearRoute::Fp8Blockwise => {
-                let blocks = out_features.div_ceil(block) * in_features.div_ceil(block);
-                elements + 4 * blocks as u64
-            }
-            // 32 one-byte values and one f16 scale per block of 32.
-            LinearRoute::Q8Zero => elements / 32 * 34,
-        }
-    }
-}
+use route::message;
+pub use route::{LinearRoute, RouteFailure};
 
 /// Where the layers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,14 +76,6 @@ pub enum LinearBenchError {
 
 fn tensor_error(error: candle_core::Error) -> LinearBenchError {
     LinearBenchError::Tensor(message(&error))
-}
-
-/// candle's message without the backtrace it carries when `RUST_BACKTRACE` is set.
-fn message(error: &candle_core::Error) -> String {
-    match error {
-        candle_core::Error::WithBacktrace { inner, .. } => message(inner),
-        other => other.to_string(),
-    }
 }
 
 struct LinearShape {
@@ -240,7 +168,7 @@ fn measure_route(
                     target.dtype,
                     plan,
                 )
-                .map_err(|error| message(&error))
+                .map_err(|error| RouteFailure::from(&error))
             })
         });
         record(result, linear_name, measured);
@@ -349,7 +277,7 @@ fn random_operands(
 fn record(
     result: &mut RouteResult,
     linear_name: &'static str,
-    measured: Result<(Duration, Option<f64>), String>,
+    measured: Result<(Duration, Option<f64>), RouteFailure>,
 ) {
     let Ok(times) = &mut result.outcome else {
         return;
@@ -368,7 +296,7 @@ fn record(
 
 /// Runs one route's work, turning a panic inside mistralrs into that route's failure, so
 /// one broken route does not cost the measurements of the others.
-fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+fn guarded<T>(work: impl FnOnce() -> Result<T, RouteFailure>) -> Result<T, RouteFailure> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|payload| {
         let message = payload
             .downcast_ref::<String>()
@@ -379,7 +307,9 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
                     .map(|text| (*text).to_owned())
             })
             .unwrap_or_else(|| "no message".to_owned());
-        Err(format!("panicked in mistralrs: {message}"))
+        Err(RouteFailure {
+            message: format!("panicked in mistralrs: {message}"),
+        })
     })
 }
 

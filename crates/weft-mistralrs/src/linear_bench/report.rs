@@ -1,6 +1,6 @@
 //! What `bench_linears` measured, and its table.
 
-use super::LinearRoute;
+use super::route::{LinearRoute, RouteFailure};
 use candle_core::DType;
 use std::fmt;
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub struct RouteResult {
     /// The activations.
     pub rows: Rows,
     /// Median time of each linear, by name; or why the route failed.
-    pub outcome: Result<Vec<(&'static str, Duration)>, String>,
+    pub outcome: Result<Vec<(&'static str, Duration)>, RouteFailure>,
     /// The largest relative error of one output row against the f32 product, over all
     /// linears (none where it means nothing: `fp8-isq-gemm` scales its FP8 input wrongly).
     pub worst_row_error: Option<f64>,
@@ -115,7 +115,7 @@ impl fmt::Display for LinearReport {
                     "| {} | {} | failed: {} | | | | |",
                     result.route.name(),
                     result.rows,
-                    message.replace('|', "/").replace('\n', " ")
+                    message.message.replace('|', "/").replace('\n', " ")
                 )?,
                 _ => writeln!(
                     formatter,

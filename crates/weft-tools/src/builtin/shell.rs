@@ -4,7 +4,7 @@
 //! runs in the workspace folder with a small environment (`PATH`, `HOME`, `LANG`), its
 //! output capped, and its process group killed if the call times out or is cancelled.
 
-use super::Workspace;
+use super::workspace::Workspace;
 use crate::process::{self, Program};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
