@@ -65,7 +65,7 @@ build() {
     export LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}" CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-2}"
     export CARGO_TARGET_DIR="${CUDA_TARGET_DIR:-$HOME/.cache/weft-target-cuda}"
-    nice -n 10 cargo build --release --locked --features cuda --bin weft
+    nice -n 10 cargo build --release --locked -p weft-cli --features cuda --bin weft
     mkdir -p "$out"
     strip -o "$out/weft" "$CARGO_TARGET_DIR/release/weft"
     xz -9e -T2 -f "$out/weft"

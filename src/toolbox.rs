@@ -220,9 +220,7 @@ impl Toolbox {
                     line: position.line,
                     column: position.column,
                     message: failure.error.to_string(),
-                    help: Some(
-                        "check the server's command or URL; `weft validate --offline` checks the workflow without starting servers".to_owned(),
-                    ),
+                    help: Some("check the server's command or URL".to_owned()),
                 }
             })
             .collect()

@@ -38,6 +38,7 @@ async fn validate_async(arguments: ValidateArguments) -> ExitCode {
     let mut toolbox = project.toolbox();
     toolbox.connect_mcp = !arguments.offline;
     let mut error_count = 0usize;
+    let mut server_failed = false;
     let mut reports = Vec::new();
     for file in &arguments.files {
         let result = toolbox
@@ -45,6 +46,7 @@ async fn validate_async(arguments: ValidateArguments) -> ExitCode {
             .await;
         if let Err(problem) = &result {
             error_count += problem.count();
+            server_failed |= problem.to_string().contains("MCP server `");
         }
         if arguments.json {
             reports.push(report(file, &result));
@@ -67,6 +69,11 @@ async fn validate_async(arguments: ValidateArguments) -> ExitCode {
         );
     } else if error_count > 0 {
         eprintln!("{error_count} error(s)");
+        if server_failed && !arguments.offline {
+            eprintln!(
+                "note: `weft validate --offline` checks workflows without starting their MCP servers"
+            );
+        }
     }
     if error_count == 0 {
         ExitCode::SUCCESS

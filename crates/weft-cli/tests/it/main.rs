@@ -7,6 +7,7 @@
 mod cli;
 mod command_line;
 mod crash;
+mod help;
 mod models;
 mod terminal;
 mod tools;

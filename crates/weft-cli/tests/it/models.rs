@@ -36,11 +36,8 @@ fn final_output(output: &Output) -> Value {
 
 const ONE_LLM_NODE: &str = "name: w\nstate: { said: { type: string } }\nentry: a\nnodes:\n  a: { kind: llm, prompt: 'Say hello.', writes: { said: '{{ reply }}' }, next: end }\n";
 
-/// A chat-completions server that streams one reply and records the authorization header.
-fn serve_openai() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use axum::routing::post;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let recorded = seen.clone();
+/// Serves `app` on 127.0.0.1 from a thread of its own; the base URL (`http://ADDRESS/v1`).
+pub fn serve(app: axum::Router) -> String {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -48,35 +45,42 @@ fn serve_openai() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let app = axum::Router::new().route(
-                "/v1/chat/completions",
-                post(move |headers: axum::http::HeaderMap| {
-                    let recorded = recorded.clone();
-                    async move {
-                        if let Some(value) = headers.get("authorization") {
-                            recorded.lock().unwrap().push(value.to_str().unwrap().to_owned());
-                        }
-                        let body = [
-                            r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#,
-                            r#"data: {"choices":[{"index":0,"delta":{"content":" from the server"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":4}}"#,
-                            "data: [DONE]",
-                        ]
-                        .join("\n\n")
-                            + "\n\n";
-                        axum::response::Response::builder()
-                            .header("content-type", "text/event-stream")
-                            .body(axum::body::Body::from(body))
-                            .unwrap()
-                    }
-                }),
-            );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             sender.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, app).await.unwrap();
         });
     });
-    let address = receiver.recv().unwrap();
-    (format!("http://{address}/v1"), seen)
+    format!("http://{}/v1", receiver.recv().unwrap())
+}
+
+/// A chat-completions server that streams one reply and records the authorization header.
+fn serve_openai() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move |headers: axum::http::HeaderMap| {
+            let recorded = recorded.clone();
+            async move {
+                if let Some(value) = headers.get("authorization") {
+                    recorded.lock().unwrap().push(value.to_str().unwrap().to_owned());
+                }
+                let body = [
+                    r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#,
+                    r#"data: {"choices":[{"index":0,"delta":{"content":" from the server"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":4}}"#,
+                    "data: [DONE]",
+                ]
+                .join("\n\n")
+                    + "\n\n";
+                axum::response::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(axum::body::Body::from(body))
+                    .unwrap()
+            }
+        }),
+    );
+    (serve(app), seen)
 }
 
 #[test]

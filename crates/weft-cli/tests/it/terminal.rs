@@ -248,56 +248,43 @@ fn model_text_streams_on_a_terminal() {
 fn breaking_server() -> String {
     use axum::body::{Body, Bytes};
     use axum::routing::post;
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let tries = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-            let app = axum::Router::new().route(
-                "/v1/chat/completions",
-                post(move || {
-                    let tries = tries.clone();
-                    async move {
-                        let first = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
-                        let part = |text: &str| {
-                            format!(
-                                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
-                            )
-                        };
-                        let parts: Vec<Result<Bytes, std::io::Error>> = if first {
-                            vec![
-                                Ok(Bytes::from(part("Half a thou"))),
-                                Err(std::io::Error::other("connection dropped")),
-                            ]
-                        } else {
-                            vec![
-                                Ok(Bytes::from(part("A whole reply"))),
-                                Ok(Bytes::from(
-                                    "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
-                                )),
-                            ]
-                        };
-                        let stream = futures::stream::unfold(parts.into_iter(), |mut parts| async move {
-                            let next = parts.next()?;
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            Some((next, parts))
-                        });
-                        axum::response::Response::builder()
-                            .header("content-type", "text/event-stream")
-                            .body(Body::from_stream(stream))
-                            .unwrap()
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            sender.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}/v1", receiver.recv().unwrap())
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let part = |text: &str| {
+        format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
+        )
+    };
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let first = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let parts: Vec<Result<Bytes, std::io::Error>> = if first {
+                vec![
+                    Ok(Bytes::from(part("Half a thou"))),
+                    Err(std::io::Error::other("connection dropped")),
+                ]
+            } else {
+                vec![
+                    Ok(Bytes::from(part("A whole reply"))),
+                    Ok(Bytes::from(
+                        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+                    )),
+                ]
+            };
+            async move {
+                let stream = futures::stream::unfold(parts.into_iter(), |mut parts| async move {
+                    let next = parts.next()?;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((next, parts))
+                });
+                axum::response::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from_stream(stream))
+                    .unwrap()
+            }
+        }),
+    );
+    super::models::serve(app)
 }
 
 #[test]
