@@ -12,8 +12,10 @@ pub mod event;
 pub mod ids;
 pub mod message;
 pub mod model;
+pub mod session;
 pub mod state;
 pub mod store;
+pub mod tokens;
 pub mod tool;
 
 pub use clock::{Clock, SystemClock};
@@ -28,8 +30,13 @@ pub use model::{
     ChatEvent, ChatModel, ChatRequest, ChatStream, FinishReason, ModelError, ModelReply,
     ReplyBuilder, Sampling, ToolChoice, Usage,
 };
+pub use session::{
+    ContextReport, CutResult, PartReport, Pin, SessionId, SessionMessage, SessionView, Snippet,
+    SnippetSource, Summary,
+};
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};
+pub use tokens::{Accuracy, TokenCounter};
 pub use tool::{
     McpServer, McpTransport, ToolBox, ToolContext, ToolFuture, ToolPolicy, idempotency_key,
     tool_matches,

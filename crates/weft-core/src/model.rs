@@ -141,6 +141,12 @@ pub trait ChatModel: Send + Sync {
     fn model_name(&self) -> Option<String> {
         None
     }
+    /// The model's own token counter, when it has one (an in-process model counts with
+    /// its tokenizer). `None`: the runtime counts with the vocabulary of the model's family
+    /// when it knows it, and estimates otherwise.
+    fn token_counter(&self) -> Option<std::sync::Arc<dyn crate::tokens::TokenCounter>> {
+        None
+    }
 }
 
 /// A model's whole reply, assembled from its stream.

@@ -9,6 +9,6 @@
 
 pub mod safetensors;
 pub mod tiny_llama;
-mod tokenizer;
+pub mod tokenizer;
 
 pub use tiny_llama::{Shape, TinyLlamaError, Weights, write_model, write_model_with};

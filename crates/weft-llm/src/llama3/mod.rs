@@ -6,6 +6,7 @@
 //! tool call as plain text, and token counting renders with them.
 
 mod parse;
+pub mod parts;
 mod render;
 mod stream;
 mod tokens;

@@ -103,7 +103,29 @@ pub fn render(messages: &[Message], tools: &[ToolSpec], options: &RenderOptions)
         && first_user.is_some();
 
     header(&mut prompt, "system");
-    if !options.builtin_tools.is_empty() || !tools.is_empty() {
+    system_lines(&mut prompt, !tools.is_empty(), options);
+    if !tools.is_empty() && !tools_in_user {
+        tool_definitions(&mut prompt, tools);
+    }
+    if let Some(system) = system {
+        push_defused(&mut prompt, system.trim());
+    }
+    prompt.push_str(END_OF_TURN);
+
+    for (index, message) in rest.iter().enumerate() {
+        let definitions = tools_in_user && Some(index) == first_user;
+        push_message(&mut prompt, message, definitions.then_some(tools));
+    }
+    if options.add_generation_prompt {
+        header(&mut prompt, "assistant");
+    }
+    prompt
+}
+
+/// The lines Meta's format puts at the start of the system message: the environment when
+/// tools exist, the built-in tools, the knowledge cut-off and today's date.
+pub(super) fn system_lines(prompt: &mut String, tools: bool, options: &RenderOptions) {
+    if !options.builtin_tools.is_empty() || tools {
         prompt.push_str("Environment: ipython\n");
     }
     let listed: Vec<&str> = options
@@ -121,41 +143,24 @@ pub fn render(messages: &[Message], tools: &[ToolSpec], options: &RenderOptions)
         let _ = writeln!(prompt, "Today Date: {today}");
     }
     prompt.push('\n');
-    if !tools.is_empty() && !tools_in_user {
-        tool_definitions(&mut prompt, tools);
-    }
-    if let Some(system) = system {
-        push_defused(&mut prompt, system.trim());
-    }
-    prompt.push_str(END_OF_TURN);
+}
 
-    for (index, message) in rest.iter().enumerate() {
-        match message.role {
-            Role::System => {
-                header(&mut prompt, "system");
-                push_defused(&mut prompt, message.content.trim());
-                prompt.push_str(END_OF_TURN);
-            }
-            Role::User => {
-                header(&mut prompt, "user");
-                if tools_in_user && Some(index) == first_user {
-                    tool_definitions(&mut prompt, tools);
-                }
-                push_defused(&mut prompt, message.content.trim());
-                prompt.push_str(END_OF_TURN);
-            }
-            Role::Assistant => assistant(&mut prompt, message),
-            Role::Tool => {
-                header(&mut prompt, "ipython");
-                push_defused(&mut prompt, message.content.trim());
-                prompt.push_str(END_OF_TURN);
-            }
-        }
+/// One message after the first system message as [`render`] writes it: its header, its
+/// text (tool calls as the model writes them) and its end token; `tools` are defined at
+/// the start of the text (the first user message's place for them).
+pub(super) fn push_message(prompt: &mut String, message: &Message, tools: Option<&[ToolSpec]>) {
+    let role = match message.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => return assistant(prompt, message),
+        Role::Tool => "ipython",
+    };
+    header(prompt, role);
+    if let Some(tools) = tools {
+        tool_definitions(prompt, tools);
     }
-    if options.add_generation_prompt {
-        header(&mut prompt, "assistant");
-    }
-    prompt
+    push_defused(prompt, message.content.trim());
+    prompt.push_str(END_OF_TURN);
 }
 
 /// The text a model writes for `call`: `brave_search.call(query="...")` after the python tag
@@ -222,14 +227,14 @@ fn assistant(prompt: &mut String, message: &Message) {
     }
 }
 
-fn header(prompt: &mut String, role: &str) {
+pub(super) fn header(prompt: &mut String, role: &str) {
     prompt.push_str(START_HEADER);
     prompt.push_str(role);
     prompt.push_str(END_HEADER);
     prompt.push_str("\n\n");
 }
 
-fn tool_definitions(prompt: &mut String, tools: &[ToolSpec]) {
+pub(super) fn tool_definitions(prompt: &mut String, tools: &[ToolSpec]) {
     prompt.push_str(
         "You can call the functions below. To call one, answer with a JSON object only, \
          of the form {\"name\": function name, \"parameters\": an object of argument names \

@@ -1,0 +1,227 @@
+//! Sessions: named, long-lived conversations. What a store hands context assembly (a
+//! [`SessionView`]) and what assembly reports about each model call ([`ContextReport`]).
+
+use crate::message::Message;
+use crate::tokens::Accuracy;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The id of a session: a UUIDv7. People name sessions; the name maps to this id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(uuid::Uuid);
+
+impl SessionId {
+    /// A new, time-ordered id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// Wraps an existing UUID.
+    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// The UUID inside.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl Default for SessionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(formatter)
+    }
+}
+
+/// A session id that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("`{input}` is not a session id (expected a UUID)")]
+pub struct ParseSessionIdError {
+    input: String,
+}
+
+impl FromStr for SessionId {
+    type Err = ParseSessionIdError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(input)
+            .map(Self)
+            .map_err(|_| ParseSessionIdError {
+                input: input.to_owned(),
+            })
+    }
+}
+
+/// A message of a session's transcript, with its place in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionMessage {
+    /// Its place in the session, from 1.
+    pub sequence: u64,
+    /// The message.
+    pub message: Message,
+    /// Its tokens for the tokenizer the view was read for, when counted before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u32>,
+}
+
+/// A fact pinned to a session: in every context, never compacted away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pin {
+    /// Its id in the session.
+    pub id: u64,
+    /// The fact.
+    pub text: String,
+}
+
+/// A summary of a span of a session: of messages (level 0) or of other summaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Its id in the session.
+    pub id: u64,
+    /// 0 for a summary of messages; one more than the highest level it summarizes.
+    pub level: u32,
+    /// The first message it covers.
+    pub first: u64,
+    /// The last message it covers.
+    pub last: u64,
+    /// The summary.
+    pub text: String,
+    /// Its tokens, when counted before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u32>,
+}
+
+/// Where an archival snippet comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnippetSource {
+    /// A message of the transcript (a tool result is one too).
+    Message,
+    /// A note saved with `memory_save`.
+    Note,
+}
+
+/// A passage found in a session's archive, relevant to the current turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snippet {
+    /// What it is.
+    pub source: SnippetSource,
+    /// The message's sequence number or the note's id.
+    pub id: u64,
+    /// The text.
+    pub text: String,
+}
+
+impl Snippet {
+    /// The reference `memory_read` takes: `m12` for message 12, `n3` for note 3.
+    pub fn reference(&self) -> String {
+        reference(self.source, self.id)
+    }
+}
+
+/// The reference `memory_read` takes for a message or a note.
+pub fn reference(source: SnippetSource, id: u64) -> String {
+    match source {
+        SnippetSource::Message => format!("m{id}"),
+        SnippetSource::Note => format!("n{id}"),
+    }
+}
+
+/// What context assembly needs of a session, read for one tokenizer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Pinned facts, oldest first.
+    pub pins: Vec<Pin>,
+    /// The summaries that together cover the oldest messages, in order: the highest-level
+    /// ones, none covered by another.
+    pub summaries: Vec<Summary>,
+    /// Archival snippets relevant to the current turn, most relevant first.
+    pub snippets: Vec<Snippet>,
+    /// The messages after the summaries, oldest first. A store may leave out the oldest of
+    /// them when they could not fit anyway.
+    pub messages: Vec<SessionMessage>,
+    /// Messages after the summaries that the store left out.
+    pub omitted: u64,
+}
+
+/// A part of a context, as reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartReport {
+    /// How many items it holds.
+    pub count: u32,
+    /// Their tokens.
+    pub tokens: u32,
+}
+
+/// A tool result that was cut to fit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutResult {
+    /// The session message it is, when it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// The tool call it answers.
+    pub tool_call_id: String,
+    /// Its tokens.
+    pub tokens: u32,
+    /// The tokens kept.
+    pub kept: u32,
+}
+
+/// What one model call was given, and why: recorded with its reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextReport {
+    /// The tokenizer the counts are from.
+    pub tokenizer: String,
+    /// Whether they are exact.
+    pub accuracy: Accuracy,
+    /// The model's window.
+    pub window: u32,
+    /// What the prompt could use: the window less the reply's tokens and the margin.
+    pub budget: u32,
+    /// What the prompt used.
+    pub used: u32,
+    /// The prompt format's own tokens and the tool definitions.
+    pub frame: u32,
+    /// The node's system prompt.
+    pub system: u32,
+    /// Pinned facts sent.
+    pub pins: PartReport,
+    /// Pins left out because they alone would not fit, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pins_left_out: Vec<u64>,
+    /// Summaries sent (their ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summaries: Vec<u64>,
+    /// Their tokens.
+    pub summary_tokens: u32,
+    /// Archival snippets sent (`m12`, `n3`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snippets: Vec<String>,
+    /// Their tokens.
+    pub snippet_tokens: u32,
+    /// The session's messages sent: first and last sequence numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<(u64, u64)>,
+    /// Their count and tokens.
+    pub history_part: PartReport,
+    /// Older messages not sent (covered by a summary or not).
+    pub history_left_out: u64,
+    /// The messages of the current step sent (its prompt, its own tool turns).
+    pub current: PartReport,
+    /// The current step's earlier turns left out for room.
+    pub current_left_out: u32,
+    /// Tool results cut to fit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<CutResult>,
+    /// Whether the session should be compacted before its next call.
+    #[serde(default)]
+    pub compaction_due: bool,
+}
