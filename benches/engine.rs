@@ -187,6 +187,7 @@ fn run_machine(workflow: &Arc<Workflow>) -> usize {
                 ..ModelReply::default()
             },
             answered_by: None,
+            context: None,
         };
         let next = machine.on_event(&reply).expect("machine accepts the reply");
         events += 1 + next.events.len();

@@ -78,6 +78,16 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::RunFinished { .. } => return None,
         Event::RunFailed { error, .. } => format!("run failed ({}): {}", error.kind, error.message),
         Event::RunCancelled { reason } => format!("run cancelled: {reason}"),
+        Event::Remembered { messages, .. } => {
+            format!("{} message(s) added to the session", messages.len())
+        }
+        Event::Compacted { summary } => format!(
+            "session compacted: messages {} to {} summarized (level {}, by {})",
+            summary.first,
+            summary.last,
+            summary.level,
+            summary.by.as_deref().unwrap_or("the extractive fallback")
+        ),
     })
 }
 

@@ -3,8 +3,11 @@
 
 use crate::error::StepError;
 use crate::ids::RunId;
+use crate::memory::NewSummary;
+use crate::message::Message;
 use crate::message::ToolCall;
 use crate::model::ModelReply;
+use crate::session::{ContextReport, SessionRef};
 use crate::state::StateDelta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -243,6 +246,9 @@ pub enum Event {
         /// What the front end set the run up with (logs from before it lack it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         setup: Option<RunSetup>,
+        /// The session the run speaks in, when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<SessionRef>,
     },
     /// A node began to execute.
     StepStarted {
@@ -267,6 +273,10 @@ pub enum Event {
         /// The model that answered (logs from before it lack it: unknown).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         answered_by: Option<AnsweredBy>,
+        /// What the call was given, and how full the window was (logs from before
+        /// memory lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<Box<ContextReport>>,
     },
     /// A model call failed.
     ModelFailed {
@@ -430,6 +440,24 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A step's messages join the run's session: its prompt, what the model said and the
+    /// tools it called, with their results. The store adds them to the session in the
+    /// same transaction.
+    Remembered {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<u32>,
+        /// The messages, in order.
+        messages: Vec<Message>,
+    },
+    /// Compaction summarized a span of the run's session; the store keeps the summary in
+    /// the same transaction.
+    Compacted {
+        /// The summary.
+        summary: NewSummary,
+    },
 }
 
 impl Event {
@@ -456,6 +484,8 @@ impl Event {
             Self::RunFinished { .. } => "run_finished",
             Self::RunFailed { .. } => "run_failed",
             Self::RunCancelled { .. } => "run_cancelled",
+            Self::Remembered { .. } => "remembered",
+            Self::Compacted { .. } => "compacted",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod memory;
 pub mod message;
 pub mod model;
 pub mod session;
@@ -25,14 +26,17 @@ pub use event::{
     RunStatus, ToolOutcome, UnknownStatus, UnsettledCall,
 };
 pub use ids::RunId;
+pub use memory::{
+    DEFAULT_TENANT, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore, ViewRequest,
+};
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{
     ChatEvent, ChatModel, ChatRequest, ChatStream, FinishReason, ModelError, ModelReply,
     ReplyBuilder, Sampling, ToolChoice, Usage,
 };
 pub use session::{
-    ContextReport, CutResult, PartReport, Pin, SessionId, SessionMessage, SessionView, Snippet,
-    SnippetSource, Summary,
+    ContextReport, CutResult, PartReport, Pin, SessionId, SessionMessage, SessionRef, SessionView,
+    Snippet, SnippetSource, Summary,
 };
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};

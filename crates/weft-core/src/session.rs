@@ -60,6 +60,15 @@ impl FromStr for SessionId {
     }
 }
 
+/// The session a run belongs to, as its `RunStarted` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRef {
+    /// The session.
+    pub id: SessionId,
+    /// Its name, for people reading the log.
+    pub name: String,
+}
+
 /// A message of a session's transcript, with its place in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionMessage {

@@ -143,6 +143,8 @@ pub fn status_after(event: &crate::event::Event) -> Option<(RunStatus, Option<St
         | Event::ChildInterrupted { .. }
         | Event::StateChanged { .. }
         | Event::StepFinished { .. }
-        | Event::StepFailed { .. } => None,
+        | Event::StepFailed { .. }
+        | Event::Remembered { .. }
+        | Event::Compacted { .. } => None,
     }
 }

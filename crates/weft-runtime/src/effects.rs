@@ -103,6 +103,7 @@ impl Runtime {
                 turn: call.turn,
                 reply: reply.finish(),
                 answered_by: Some(answered_by),
+                context: None,
             }))
         })
     }

@@ -172,7 +172,9 @@ impl RunReport {
             | Event::ChildInterrupted { .. }
             | Event::StateChanged { .. }
             | Event::StepFinished { .. }
-            | Event::StepFailed { .. } => {}
+            | Event::StepFailed { .. }
+            | Event::Remembered { .. }
+            | Event::Compacted { .. } => {}
         }
     }
 }

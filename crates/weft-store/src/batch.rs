@@ -186,7 +186,9 @@ impl Batch {
             | Event::Resumed { .. }
             | Event::RunFinished { .. }
             | Event::RunFailed { .. }
-            | Event::RunCancelled { .. } => {}
+            | Event::RunCancelled { .. }
+            | Event::Remembered { .. }
+            | Event::Compacted { .. } => {}
         }
         if let Some(change) = status_after(&record.event) {
             self.status = Some(change);

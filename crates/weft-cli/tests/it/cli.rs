@@ -617,6 +617,7 @@ fn a_run_that_needs_attention_is_held_until_retried() {
             parent: None,
             forked_from: None,
             setup: None,
+            session: None,
         },
         weft::Event::StepStarted {
             step: 1,

@@ -35,6 +35,7 @@ pub fn started() -> Event {
         parent: None,
         forked_from: None,
         setup: None,
+        session: None,
     }
 }
 

@@ -96,6 +96,8 @@ impl RunMachine {
             Event::RunFinished { output } => self.fold_run_finished(output),
             Event::RunFailed { error, .. } => self.fold_run_failed(error),
             Event::RunCancelled { .. } => self.fold_run_cancelled(),
+            // Facts about the run's session: the store keeps them; the state is unchanged.
+            Event::Remembered { .. } | Event::Compacted { .. } => {}
         }
         Ok(())
     }

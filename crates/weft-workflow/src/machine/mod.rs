@@ -148,6 +148,7 @@ impl RunMachine {
                 parent,
                 forked_from: None,
                 setup,
+                session: None,
             },
             &mut decision,
         )?;

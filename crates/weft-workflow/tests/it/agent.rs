@@ -35,6 +35,7 @@ fn tool_calls(step: u64, turn: u32, calls: &[(&str, Value)]) -> Event {
             ..ModelReply::default()
         },
         answered_by: None,
+        context: None,
     }
 }
 

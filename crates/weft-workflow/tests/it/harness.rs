@@ -74,5 +74,6 @@ pub fn model_reply(step: u64, branch: Option<u32>, turn: u32, text: &str) -> Eve
             ..ModelReply::default()
         },
         answered_by: None,
+        context: None,
     }
 }

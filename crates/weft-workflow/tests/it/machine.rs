@@ -379,6 +379,7 @@ fn a_log_that_does_not_fit_the_workflow_is_refused() {
             parent: None,
             forked_from: None,
             setup: None,
+            session: None,
         },
         Event::StepStarted {
             step: 1,

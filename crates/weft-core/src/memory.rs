@@ -1,0 +1,190 @@
+//! The session port: what the runtime and the memory tools ask of the store that keeps
+//! sessions. The store implements it; the runtime cannot depend on the store, so it sees
+//! sessions only through this trait.
+//!
+//! Writes that belong to a run (the messages a step adds, the summaries compaction makes)
+//! are not here: they are events of the run's log ([`crate::Event::Remembered`],
+//! [`crate::Event::Compacted`]), and the store derives the session's rows from them in the
+//! same transaction as the batch, so a run and its session never disagree.
+
+use crate::ids::RunId;
+use crate::session::{Pin, SessionId, SessionMessage, SessionView, Snippet, SnippetSource};
+use crate::store::StoreError;
+use crate::tokens::TokenCounter;
+use futures_core::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+/// The tenant of everything made without one: the CLI's sessions and runs.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// A session as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Its id.
+    pub id: SessionId,
+    /// Its tenant.
+    pub tenant: String,
+    /// Its name, unique in its tenant.
+    pub name: String,
+    /// The workflow it was created with.
+    pub workflow: String,
+    /// That workflow's file.
+    pub source: String,
+    /// When it was created (ms since the Unix epoch).
+    pub created_at_millis: u64,
+    /// When a message was last added.
+    pub updated_at_millis: u64,
+    /// How many messages it holds.
+    pub messages: u64,
+    /// The run writing it now, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_by: Option<RunId>,
+}
+
+/// A session to open: found by tenant and name, or created with this workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// The tenant.
+    pub tenant: String,
+    /// The name.
+    pub name: String,
+    /// The workflow a new session records.
+    pub workflow: String,
+    /// Its file.
+    pub source: String,
+}
+
+/// What a lock attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The run holds the session until the given time, unless it renews the lock.
+    Held,
+    /// Another run holds it.
+    Busy {
+        /// That run.
+        holder: RunId,
+    },
+}
+
+/// What a context needs read from a session.
+#[derive(Clone, Copy)]
+pub struct ViewRequest<'a> {
+    /// The session.
+    pub session: SessionId,
+    /// Counts for this tokenizer are read; messages without one are counted with it, and
+    /// the counts kept.
+    pub counter: &'a dyn TokenCounter,
+    /// Newest messages are read until they pass this many tokens (older ones could not
+    /// fit anyway; the view says how many it left out).
+    pub max_tokens: u32,
+    /// The current turn's text: archival snippets relevant to it are searched for.
+    pub query: Option<&'a str>,
+    /// How many snippets, at most.
+    pub snippets: u32,
+}
+
+/// A summary compaction made, as its event records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSummary {
+    /// 0 for a summary of messages, else one more than the highest level it merges.
+    pub level: u32,
+    /// The first message it covers.
+    pub first: u64,
+    /// The last.
+    pub last: u64,
+    /// The summary.
+    pub text: String,
+    /// The summaries it merges (their ids), for a summary of summaries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merges: Vec<u64>,
+    /// The model that wrote it; `None`: the extractive fallback did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// Where sessions are kept.
+pub trait SessionStore: Send + Sync {
+    /// The session named in `spec`, created if there is none.
+    fn open_session<'a>(
+        &'a self,
+        spec: &'a SessionSpec,
+    ) -> BoxFuture<'a, Result<SessionInfo, StoreError>>;
+    /// The session with this name, if there is one.
+    fn find_session<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionInfo>, StoreError>>;
+    /// A tenant's sessions, most recently used first (0: no limit).
+    fn sessions<'a>(
+        &'a self,
+        tenant: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>>;
+    /// Deletes a session and everything in it; refused while a run holds it.
+    fn delete_session(&self, session: SessionId) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Takes the session's lock for `run` until `until_millis`, if no other run holds it
+    /// (a lock past its time is nobody's); taking it again renews it.
+    fn lock(
+        &self,
+        session: SessionId,
+        run: RunId,
+        until_millis: u64,
+    ) -> BoxFuture<'_, Result<Lock, StoreError>>;
+    /// Gives the lock up, if `run` holds it.
+    fn unlock(&self, session: SessionId, run: RunId) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// What a context needs: pins, live summaries, snippets and the newest messages after
+    /// the summaries, every count for the request's tokenizer filled in.
+    fn view<'a>(
+        &'a self,
+        request: ViewRequest<'a>,
+    ) -> BoxFuture<'a, Result<SessionView, StoreError>>;
+    /// The oldest messages no summary covers, until they pass `max_tokens`, and the tokens
+    /// of all of them: what compaction summarizes.
+    fn uncompacted<'a>(
+        &'a self,
+        session: SessionId,
+        counter: &'a dyn TokenCounter,
+        max_tokens: u32,
+    ) -> BoxFuture<'a, Result<(Vec<SessionMessage>, u32), StoreError>>;
+    /// Messages after `after`, in order, at most `limit` (0: all).
+    fn messages(
+        &self,
+        session: SessionId,
+        after: u64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<SessionMessage>, StoreError>>;
+    /// Full-text search over the session's messages, tool results and notes, best first.
+    fn search<'a>(
+        &'a self,
+        session: SessionId,
+        query: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<Snippet>, StoreError>>;
+    /// A message's or a note's whole text.
+    fn read(
+        &self,
+        session: SessionId,
+        source: SnippetSource,
+        id: u64,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+    /// The pinned facts, oldest first.
+    fn pins(&self, session: SessionId) -> BoxFuture<'_, Result<Vec<Pin>, StoreError>>;
+    /// Pins a fact; the same `key` twice pins it once (and answers the same id).
+    fn pin<'a>(
+        &'a self,
+        session: SessionId,
+        text: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Unpins a fact; whether it was pinned.
+    fn unpin(&self, session: SessionId, id: u64) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Saves a note; the same `key` twice saves it once (and answers the same id).
+    fn save_note<'a>(
+        &'a self,
+        session: SessionId,
+        text: &'a str,
+        tags: &'a [String],
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+}
