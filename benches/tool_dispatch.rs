@@ -143,6 +143,7 @@ fn bench(criterion: &mut Criterion) {
     let context = ToolContext {
         run: RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),
+        session: None,
     };
     let valid = ToolCall::new("call_1", "add", json!({"a": 40, "b": 2}));
     let invalid = ToolCall::new("call_2", "add", json!({"a": "forty"}));

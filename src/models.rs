@@ -139,7 +139,11 @@ fn definition_spec(
 /// a multi-threaded tokio runtime or outside any runtime.
 pub fn open(resolved: &Resolved) -> Result<Arc<dyn ChatModel>, ModelSetupError> {
     match resolved {
-        Resolved::Remote(spec, options) => Ok(weft_llm::open_model(spec, options)?),
+        // A Llama-3.x model served elsewhere counts with the embedded Llama-3 vocabulary.
+        Resolved::Remote(spec, options) => Ok(weft_llm::tokens::with_family_counter(
+            weft_llm::open_model(spec, options)?,
+            "",
+        )),
         Resolved::Local(spec) => open_local(spec),
     }
 }

@@ -38,6 +38,7 @@ async fn call(
     let context = ToolContext {
         run: RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),
+        session: None,
     };
     registry.invoke(name, arguments, context).await
 }

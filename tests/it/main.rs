@@ -4,5 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod architecture;
+#[cfg(feature = "mistralrs")]
+mod long_session;
 mod macros;
 mod sources;

@@ -61,6 +61,12 @@ enum Commands {
     Run(commands::run::RunArguments),
     /// Go on with a run from its log (after a crash, or to answer a `human` node).
     Resume(commands::resume::ResumeArguments),
+    /// Talk to a workflow at the terminal: each line is a run in the session, which
+    /// remembers the conversation across restarts.
+    Chat(commands::chat::ChatArguments),
+    /// List, show, search, export and delete sessions (long-lived conversations).
+    #[command(subcommand)]
+    Sessions(commands::sessions::SessionsCommand),
     /// List and inspect the runs a database holds.
     #[command(subcommand)]
     Runs(commands::runs::RunsCommand),
@@ -97,6 +103,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Commands::Run(arguments) => commands::run::run(arguments),
         Commands::Resume(arguments) => commands::resume::resume(arguments),
+        Commands::Chat(arguments) => commands::chat::run(arguments),
+        Commands::Sessions(command) => commands::sessions::run(command),
         Commands::Runs(command) => commands::runs::runs(command),
         Commands::Validate(arguments) => commands::validate::validate(arguments),
         Commands::Graph { file } => commands::graph::graph(&file),

@@ -78,17 +78,25 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::RunFinished { .. } => return None,
         Event::RunFailed { error, .. } => format!("run failed ({}): {}", error.kind, error.message),
         Event::RunCancelled { reason } => format!("run cancelled: {reason}"),
-        Event::Remembered { messages, .. } => {
-            format!("{} message(s) added to the session", messages.len())
-        }
-        Event::Compacted { summary } => format!(
+        Event::Remembered { .. } | Event::Compacted { .. } => describe_memory(event),
+    })
+}
+
+/// A line for an event about the run's session.
+fn describe_memory(event: &Event) -> String {
+    if let Event::Remembered { messages, .. } = event {
+        return format!("{} message(s) added to the session", messages.len());
+    }
+    if let Event::Compacted { summary } = event {
+        return format!(
             "session compacted: messages {} to {} summarized (level {}, by {})",
             summary.first,
             summary.last,
             summary.level,
             summary.by.as_deref().unwrap_or("the extractive fallback")
-        ),
-    })
+        );
+    }
+    event.name().to_owned()
 }
 
 /// A model's reply: its text, cut, and the tools it calls.

@@ -49,12 +49,20 @@ fn candidates(command: &Commands, current: &Path) -> (Vec<SpecAt>, Option<PathBu
             specs.extend(workflow_specs(run.file()));
             (specs, runner.workspace.workspace.clone())
         }
+        Commands::Chat(chat) => {
+            let runner = chat.runner();
+            let mut specs: Vec<SpecAt> = runner.models.model.iter().map(at).collect();
+            specs.extend(runner.models.node_models.iter().map(|(_, spec)| at(spec)));
+            specs.extend(workflow_specs(chat.file()));
+            (specs, runner.workspace.workspace.clone())
+        }
         Commands::Resume(resume) => stored(resume.runner(), resume.run(), current),
         Commands::Runs(RunsCommand::Fork { runner, run, .. }) => stored(runner, *run, current),
         Commands::Bench(crate::commands::bench::BenchCommand::Model(bench)) => {
             (bench.model.iter().map(at).collect(), None)
         }
         Commands::Runs(_)
+        | Commands::Sessions(_)
         | Commands::Validate(_)
         | Commands::Graph { .. }
         | Commands::Schema

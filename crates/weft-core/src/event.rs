@@ -3,11 +3,10 @@
 
 use crate::error::StepError;
 use crate::ids::RunId;
-use crate::memory::NewSummary;
 use crate::message::Message;
 use crate::message::ToolCall;
 use crate::model::ModelReply;
-use crate::session::{ContextReport, SessionRef};
+use crate::session::{ContextReport, NewSummary, SessionRef};
 use crate::state::StateDelta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -27,7 +27,7 @@ pub use event::{
 };
 pub use ids::RunId;
 pub use memory::{
-    DEFAULT_TENANT, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore, ViewRequest,
+    DEFAULT_TENANT, Database, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore, ViewRequest,
 };
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{
@@ -42,6 +42,6 @@ pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};
 pub use tokens::{Accuracy, TokenCounter};
 pub use tool::{
-    McpServer, McpTransport, ToolBox, ToolContext, ToolFuture, ToolPolicy, idempotency_key,
-    tool_matches,
+    McpServer, McpTransport, SessionAccess, ToolBox, ToolContext, ToolFuture, ToolPolicy,
+    idempotency_key, tool_matches,
 };

@@ -14,6 +14,8 @@ use crate::tokens::TokenCounter;
 use futures_core::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+pub use crate::session::NewSummary;
+
 /// The tenant of everything made without one: the CLI's sessions and runs.
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -81,25 +83,6 @@ pub struct ViewRequest<'a> {
     pub query: Option<&'a str>,
     /// How many snippets, at most.
     pub snippets: u32,
-}
-
-/// A summary compaction made, as its event records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewSummary {
-    /// 0 for a summary of messages, else one more than the highest level it merges.
-    pub level: u32,
-    /// The first message it covers.
-    pub first: u64,
-    /// The last.
-    pub last: u64,
-    /// The summary.
-    pub text: String,
-    /// The summaries it merges (their ids), for a summary of summaries.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub merges: Vec<u64>,
-    /// The model that wrote it; `None`: the extractive fallback did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
 }
 
 /// Where sessions are kept.
@@ -188,3 +171,8 @@ pub trait SessionStore: Send + Sync {
         key: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
+
+/// A store of runs and of sessions: what a weft database is.
+pub trait Database: crate::store::RunStore + SessionStore {}
+
+impl<T: crate::store::RunStore + SessionStore + ?Sized> Database for T {}

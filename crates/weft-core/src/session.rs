@@ -234,3 +234,22 @@ pub struct ContextReport {
     #[serde(default)]
     pub compaction_due: bool,
 }
+
+/// A summary compaction made, as its event records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSummary {
+    /// 0 for a summary of messages, else one more than the highest level it merges.
+    pub level: u32,
+    /// The first message it covers.
+    pub first: u64,
+    /// The last.
+    pub last: u64,
+    /// The summary.
+    pub text: String,
+    /// The summaries it merges (their ids), for a summary of summaries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merges: Vec<u64>,
+    /// The model that wrote it; `None`: the extractive fallback did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}

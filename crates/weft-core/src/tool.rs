@@ -13,6 +13,40 @@ pub struct ToolContext {
     pub run: RunId,
     /// A key that is the same every time this call is attempted: `run/step/branch/index`.
     pub idempotency_key: String,
+    /// The run's session, when it speaks in one (what the memory tools work on).
+    pub session: Option<SessionAccess>,
+}
+
+impl ToolContext {
+    /// The context of a call outside any session.
+    pub fn new(run: RunId, idempotency_key: impl Into<String>) -> Self {
+        Self {
+            run,
+            idempotency_key: idempotency_key.into(),
+            session: None,
+        }
+    }
+}
+
+/// A run's session, as its tool calls reach it.
+#[derive(Clone)]
+pub struct SessionAccess {
+    /// The session.
+    pub id: crate::session::SessionId,
+    /// Its name.
+    pub name: String,
+    /// Where it is kept.
+    pub store: std::sync::Arc<dyn crate::memory::SessionStore>,
+}
+
+impl std::fmt::Debug for SessionAccess {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SessionAccess")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the runtime runs a tool's calls.

@@ -7,7 +7,9 @@
 //! - [`llama3`]: the Llama-3.1 prompt format (rendering, and parsing the tool calls the model
 //!   writes), used by the in-process backend in `weft-mistralrs` and by `openai` when a
 //!   server leaves a call in the text;
-//! - [`spec`]: the model specs that name a backend, and [`options`] their typed options.
+//! - [`spec`]: the model specs that name a backend, and [`options`] their typed options;
+//! - [`tokens`]: exact token counts in the Llama-3.1 format (the Llama-3 vocabulary
+//!   embedded in the `tiktoken` crate, or a `tokenizer.json` with `tokenizer-json`).
 
 pub mod error;
 pub mod llama3;
@@ -17,6 +19,7 @@ pub mod openai;
 pub mod options;
 pub mod scripted;
 pub mod spec;
+pub mod tokens;
 
 pub use error::BackendError;
 pub use open::open_model;

@@ -89,7 +89,7 @@ fn session(counter: &dyn TokenCounter) -> SessionView {
 }
 
 fn bench(criterion: &mut Criterion) {
-    let Some(counter) = weft_memory::llama3() else {
+    let Some(counter) = weft_llm::tokens::llama3() else {
         eprintln!("the llama3 vocabulary is missing");
         return;
     };

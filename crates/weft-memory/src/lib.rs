@@ -1,4 +1,5 @@
-//! weft-memory: long-horizon memory without I/O. Token counting ([`counting`]), the context
+//! weft-memory: long-horizon memory without I/O. The estimate of counts without a tokenizer ([`estimate`]; exact counting is
+//! `weft_llm::tokens`), the context
 //! one model call is given within its window ([`context`]), and compaction: which span of
 //! a session to summarize, the summarizer's prompt and the extractive fallback
 //! ([`compaction`]). The store supplies a session's view and keeps what these decide; the
@@ -6,7 +7,7 @@
 
 pub mod compaction;
 pub mod context;
-pub mod counting;
+pub mod estimate;
 
 pub use context::{AssemblyError, Context, Limits, Turn, assemble};
-pub use counting::{Estimate, PromptCounter, TextTokenizer, is_llama3_name, llama3};
+pub use estimate::{ESTIMATE_KEY, Estimate};

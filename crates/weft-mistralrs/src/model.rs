@@ -14,15 +14,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokenizers::Tokenizer;
 use tokio::sync::mpsc;
 use weft_core::{
-    ChatEvent, ChatModel, ChatRequest, ChatStream, ErrorKind, FinishReason, ModelError, Usage,
+    ChatEvent, ChatModel, ChatRequest, ChatStream, ErrorKind, FinishReason, ModelError,
+    TokenCounter, Usage,
 };
 use weft_llm::llama3::{self, RenderOptions, StreamingReply};
 use weft_llm::spec::LocalSpec;
+use weft_llm::tokens::HuggingFaceTokenizer;
 
 /// A Llama-3.1 model running in this process.
 pub struct LocalModel {
     model: Arc<Model>,
     tokenizer: Arc<Tokenizer>,
+    /// Counts with the same tokenizer, message by message, for context assembly.
+    counter: Arc<dyn TokenCounter>,
     plan: LoadPlan,
     stop_ids: Vec<u32>,
     ignore_stop_tokens: bool,
@@ -100,11 +104,7 @@ impl LocalModel {
                 why: "the tokenizer of the hub model mistralrs fetched",
             })?,
         };
-        let tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|error| LocalError::BadFile {
-                path: tokenizer_path.clone(),
-                message: error.to_string(),
-            })?;
+        let (tokenizer, counter) = tokenizer(&tokenizer_path)?;
         let stop_ids = llama3::STOP_TOKENS
             .iter()
             .filter_map(|token| tokenizer.token_to_id(token))
@@ -113,6 +113,7 @@ impl LocalModel {
         Ok(Self {
             model: Arc::new(model),
             tokenizer: Arc::new(tokenizer),
+            counter,
             plan,
             stop_ids,
             ignore_stop_tokens: false,
@@ -143,6 +144,19 @@ impl LocalModel {
         })?;
         Ok(encoding.get_ids().to_vec())
     }
+}
+
+/// The model's tokenizer, and a counter over it for context assembly.
+fn tokenizer(path: &std::path::Path) -> Result<(Tokenizer, Arc<dyn TokenCounter>), LocalError> {
+    let tokenizer = Tokenizer::from_file(path).map_err(|error| LocalError::BadFile {
+        path: path.to_owned(),
+        message: error.to_string(),
+    })?;
+    let counter = HuggingFaceTokenizer::open(path).map_err(|error| LocalError::BadFile {
+        path: path.to_owned(),
+        message: error.reason,
+    })?;
+    Ok((tokenizer, Arc::new(counter)))
 }
 
 /// The tokenizer of a hub model in the Hugging Face cache, where mistralrs put it.
@@ -193,6 +207,10 @@ impl ChatModel for LocalModel {
 
     fn model_name(&self) -> Option<String> {
         Some(self.plan.model.clone())
+    }
+
+    fn token_counter(&self) -> Option<Arc<dyn TokenCounter>> {
+        Some(self.counter.clone())
     }
 
     fn chat(&self, request: ChatRequest) -> ChatStream {

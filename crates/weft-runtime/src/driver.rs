@@ -6,6 +6,7 @@ use crate::active::ActiveRun;
 use crate::effects::{EffectDone, EffectFuture};
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
+use crate::session_lock::SessionLease;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::future::FutureExt;
@@ -27,13 +28,36 @@ impl Runtime {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let mut effects: Effects<'a> = FuturesUnordered::new();
+            // A run in a session holds its lock while it runs; the store gives it up when
+            // the run's status leaves `running`, and so does this when the run stops
+            // without that (a shutdown, an error).
+            let mut lease = self.take_session(run).await?;
+            let result = self.drive_held(run, first, cancel, &mut lease).await;
+            if let Some(lease) = lease
+                && run.status() == RunStatus::Running
+            {
+                lease.give_up().await;
+            }
+            result
+        })
+    }
+
+    async fn drive_held(
+        &self,
+        run: &mut ActiveRun,
+        first: Decision,
+        cancel: &CancellationToken,
+        lease: &mut Option<SessionLease>,
+    ) -> Result<(), RuntimeError> {
+        {
+            let mut effects: Effects<'_> = FuturesUnordered::new();
             // One waiter each for the whole run, not one per loop turn.
             let cancelled = cancel.cancelled();
             tokio::pin!(cancelled);
             let shutdown = self.shutdown.cancelled();
             tokio::pin!(shutdown);
             self.commit(run, None, first.events).await?;
+            self.compact_before(run, &first.commands).await?;
             let started = self.dispatch(run, first.commands, &mut effects, cancel)?;
             self.commit(run, None, started).await?;
             while run.status() == RunStatus::Running {
@@ -54,6 +78,12 @@ impl Runtime {
                     biased;
                     () = &mut cancelled => run.machine.cancel("the run was cancelled")?,
                     () = &mut shutdown => return self.stop(run, effects).await,
+                    () = sleep_until(lease.as_ref().map(|lease| lease.renew_at)) => {
+                        if let Some(lease) = lease.as_mut() {
+                            self.renew_session(lease).await?;
+                        }
+                        Decision::default()
+                    }
                     Some(done) = effects.next() => self.take_results(run, done, &mut effects).await?,
                     () = sleep_until(step_deadline.map(|(deadline, _)| deadline)) => {
                         let (_, timeout) = step_deadline.unwrap_or((Instant::now(), Duration::ZERO));
@@ -71,13 +101,14 @@ impl Runtime {
                     }
                 };
                 self.commit(run, None, decision.events).await?;
+                self.compact_before(run, &decision.commands).await?;
                 let started = self.dispatch(run, decision.commands, &mut effects, cancel)?;
                 self.commit(run, None, started).await?;
             }
             // Whatever is still in flight (siblings of a failed branch, a timed-out call) is
             // dropped here, which cancels it.
             Ok(())
-        })
+        }
     }
 
     /// Feeds `done` and every other result that is ready now to the machine and commits
@@ -171,7 +202,10 @@ impl Runtime {
                 Command::CallModel(call) => {
                     effects.push(self.model_effect(run_id, run.workflow_dir.clone(), call))
                 }
-                Command::CallTool(call) => effects.push(self.tool_effect(run_id, call)),
+                Command::CallTool(call) => {
+                    let session = self.session_access(run);
+                    effects.push(self.tool_effect(run_id, session, call));
+                }
                 Command::StartChild(child) => {
                     let child_id = child.run.unwrap_or_default();
                     if child.run.is_none() {

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use weft_core::{
     AnsweredBy, ChildPlace, ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId,
-    RunStatus, StepError, ToolContext, ToolOutcome,
+    RunStatus, SessionAccess, StepError, ToolContext, ToolOutcome,
 };
 use weft_workflow::{ChildAnswer, ChildRun, ModelCall, RunMachine, ToolCallCommand};
 
@@ -50,7 +50,7 @@ impl Runtime {
         &'a self,
         run: RunId,
         workflow_dir: std::sync::Arc<std::path::Path>,
-        call: ModelCall,
+        mut call: ModelCall,
     ) -> EffectFuture<'a> {
         Box::pin(async move {
             let failed = |error: StepError| {
@@ -74,10 +74,14 @@ impl Runtime {
                     .unwrap_or_else(|| "default".to_owned()),
                 model: model.model_name(),
             };
-            let mut request = call.request;
+            let mut request = std::mem::take(&mut call.request);
             if let Err(error) = self.offer_tools(&call.tool_names, &mut request) {
                 return Ok(failed(error));
             }
+            let (request, context) = match self.fit_context(&call, request, model.as_ref()).await {
+                Ok(fitted) => fitted,
+                Err(error) => return Ok(failed(error)),
+            };
             self.observer.on_model_call(run, call.step, call.branch);
             let mut stream = model.chat(request);
             let mut reply = ReplyBuilder::new();
@@ -103,7 +107,7 @@ impl Runtime {
                 turn: call.turn,
                 reply: reply.finish(),
                 answered_by: Some(answered_by),
-                context: None,
+                context: Some(Box::new(context)),
             }))
         })
     }
@@ -167,12 +171,14 @@ impl Runtime {
     pub(crate) fn tool_effect<'a>(
         &'a self,
         run: RunId,
+        session: Option<SessionAccess>,
         command: ToolCallCommand,
     ) -> EffectFuture<'a> {
         Box::pin(async move {
             let context = ToolContext {
                 run,
                 idempotency_key: command.idempotency_key.clone(),
+                session,
             };
             let outcome = match self
                 .dispatch_tool(command.call, context, command.timeout)

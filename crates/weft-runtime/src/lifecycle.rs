@@ -8,7 +8,9 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use weft_core::{Event, EventRecord, RunId, RunSetup, RunStatus};
+use weft_core::{
+    DEFAULT_TENANT, Event, EventRecord, RunId, RunSetup, RunStatus, SessionRef, SessionSpec,
+};
 use weft_workflow::{RunMachine, Workflow};
 
 impl Runtime {
@@ -37,6 +39,58 @@ impl Runtime {
         let mut run = ActiveRun::new(machine);
         self.drive(&mut run, decision, cancel).await?;
         Ok(run)
+    }
+
+    /// [`Runtime::start_with_setup`] for a run that speaks in `session` (see
+    /// [`Runtime::open_session`]): its `agent` and `llm` nodes see the session's history
+    /// and add to it. The run holds the session while it runs: if another run holds it,
+    /// this one waits up to the runtime's session wait, then fails with
+    /// [`RuntimeError::SessionBusy`] before anything is recorded.
+    pub async fn start_in_session(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        setup: Option<RunSetup>,
+        session: SessionRef,
+        cancel: &CancellationToken,
+    ) -> Result<ActiveRun, RuntimeError> {
+        let (machine, decision) = RunMachine::start_in_session(
+            workflow,
+            RunId::new(),
+            input,
+            None,
+            setup,
+            Some(session),
+        )?;
+        let mut run = ActiveRun::new(machine);
+        self.drive(&mut run, decision, cancel).await?;
+        Ok(run)
+    }
+
+    /// The session called `name` (of the default tenant), created for `workflow` if there
+    /// is none.
+    pub async fn open_session(
+        &self,
+        name: &str,
+        workflow: &Workflow,
+    ) -> Result<SessionRef, RuntimeError> {
+        let Some(store) = &self.sessions else {
+            return Err(RuntimeError::NoSessions {
+                session: name.to_owned(),
+            });
+        };
+        let info = store
+            .open_session(&SessionSpec {
+                tenant: DEFAULT_TENANT.to_owned(),
+                name: name.to_owned(),
+                workflow: workflow.name.clone(),
+                source: workflow.location.display().to_string(),
+            })
+            .await?;
+        Ok(SessionRef {
+            id: info.id,
+            name: info.name,
+        })
     }
 
     /// Rebuilds a run from its log in the store.

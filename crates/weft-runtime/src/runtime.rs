@@ -8,7 +8,7 @@ use crate::tools::NoTools;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use weft_core::{Clock, RunStore, SystemClock, ToolBox};
+use weft_core::{Clock, RunStore, SessionStore, SystemClock, ToolBox};
 
 /// Executes runs. Cheap to share: everything inside is behind `Arc`.
 pub struct Runtime {
@@ -25,6 +25,10 @@ pub struct Runtime {
     pub(crate) shutdown: CancellationToken,
     /// How long tool calls in flight may go on after `shutdown` fires.
     pub(crate) shutdown_grace: Duration,
+    /// Where sessions are kept, when runs may speak in them.
+    pub(crate) sessions: Option<Arc<dyn SessionStore>>,
+    /// How long a run waits for a session another run writes.
+    pub(crate) session_wait: Duration,
 }
 
 /// Events between two snapshots of a run, unless set otherwise.
@@ -32,6 +36,9 @@ pub const SNAPSHOT_EVERY: u64 = 500;
 
 /// How long tool calls in flight may go on after a shutdown, unless set otherwise.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a run waits for a session another run writes, unless set otherwise.
+pub const SESSION_WAIT: Duration = Duration::from_secs(30);
 
 /// Builds a [`Runtime`]; every part has a default (no models, no tools, events in memory).
 #[derive(Default)]
@@ -45,9 +52,23 @@ pub struct RuntimeBuilder {
     concurrent_tool_calls: Option<usize>,
     shutdown: Option<CancellationToken>,
     shutdown_grace: Option<Duration>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    session_wait: Option<Duration>,
 }
 
 impl RuntimeBuilder {
+    /// How long a run waits for its session while another run writes it (default
+    /// [`SESSION_WAIT`]; zero fails at once).
+    pub fn session_wait(mut self, wait: Duration) -> Self {
+        self.session_wait = Some(wait);
+        self
+    }
+    /// Where sessions are kept (usually the store that keeps the runs): runs may then
+    /// speak in sessions ([`Runtime::start_in_session`]), and the memory tools work.
+    pub fn sessions(mut self, sessions: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
     /// Where models come from.
     pub fn models(mut self, models: Arc<dyn ModelSource>) -> Self {
         self.models = Some(models);
@@ -117,6 +138,8 @@ impl RuntimeBuilder {
             )),
             shutdown: self.shutdown.unwrap_or_default(),
             shutdown_grace: self.shutdown_grace.unwrap_or(SHUTDOWN_GRACE),
+            sessions: self.sessions,
+            session_wait: self.session_wait.unwrap_or(SESSION_WAIT),
         }
     }
 }
@@ -132,6 +155,11 @@ impl Runtime {
     /// once.
     pub fn workflow_loader(&self) -> weft_workflow::Loader {
         weft_workflow::Loader::with_tools(self.tools.names())
+    }
+
+    /// Where sessions are kept, if this runtime has sessions.
+    pub fn session_store(&self) -> Option<&Arc<dyn SessionStore>> {
+        self.sessions.as_ref()
     }
 
     /// The milliseconds since the Unix epoch, by the runtime's clock.

@@ -9,8 +9,8 @@
 //! per event.
 
 use weft_core::{
-    ErrorKind, Event, EventRecord, ParentLink, RunId, RunStatus, StoreError, ToolOutcome,
-    idempotency_key, status_after,
+    ErrorKind, Event, EventRecord, Message, NewSummary, ParentLink, RunId, RunStatus, StoreError,
+    ToolOutcome, idempotency_key, status_after,
 };
 
 /// A run's first facts, from its `RunStarted` event.
@@ -18,6 +18,14 @@ pub struct NewRun {
     pub workflow: String,
     pub source: String,
     pub parent: Option<ParentLink>,
+    /// The session the run speaks in, as text.
+    pub session: Option<String>,
+}
+
+/// A message a step added to the run's session (`Remembered`).
+pub struct RememberedMessage {
+    pub step: i64,
+    pub message: Message,
 }
 
 /// How a batch's events are stored.
@@ -53,6 +61,10 @@ pub struct Batch {
     pub new_run: Option<NewRun>,
     pub status: Option<(RunStatus, Option<String>)>,
     pub journal: Vec<ToolJournal>,
+    /// Messages added to the run's session, in order.
+    pub remembered: Vec<RememberedMessage>,
+    /// Summaries compaction made of the run's session, in order.
+    pub compacted: Vec<NewSummary>,
     pub first_sequence: i64,
     pub last_sequence: i64,
     /// The batch's time (its last record's): an append is one commit.
@@ -85,6 +97,8 @@ impl Batch {
             new_run: None,
             status: None,
             journal: Vec::new(),
+            remembered: Vec::new(),
+            compacted: Vec::new(),
             first_sequence: number(first.sequence, "sequence")?,
             last_sequence: number(last.sequence, "sequence")?,
             at_millis: number(last.at_millis, "timestamp")?,
@@ -119,7 +133,13 @@ impl Batch {
         Ok(batch)
     }
 
-    /// What one record changes: the run's first facts, the journal, the run's status.
+    /// Whether the batch writes to the run's session.
+    pub(crate) fn touches_session(&self) -> bool {
+        !self.remembered.is_empty() || !self.compacted.is_empty()
+    }
+
+    /// What one record changes: the run's first facts, the journal, the session, the run's
+    /// status.
     fn derive(&mut self, run: RunId, record: &EventRecord) -> Result<(), StoreError> {
         let sequence = number(record.sequence, "sequence")?;
         match &record.event {
@@ -127,12 +147,14 @@ impl Batch {
                 workflow,
                 source,
                 parent,
+                session,
                 ..
             } => {
                 self.new_run = Some(NewRun {
                     workflow: workflow.clone(),
                     source: source.clone(),
                     parent: parent.clone(),
+                    session: session.as_ref().map(|session| session.id.to_string()),
                 });
             }
             Event::ToolCallStarted {
@@ -156,20 +178,21 @@ impl Batch {
                 index,
                 outcome,
             } => {
-                let outcome = match outcome {
-                    ToolOutcome::Ok { output } => {
-                        serde_json::json!({"status": "ok", "output": output})
-                    }
-                    ToolOutcome::Error { error } => {
-                        serde_json::json!({"status": "error", "error": error})
-                    }
-                };
                 self.journal.push(ToolJournal::Finished {
                     key: idempotency_key(run, *step, *branch, *turn, *index),
                     sequence,
-                    outcome: outcome.to_string(),
+                    outcome: outcome_text(outcome),
                 });
             }
+            Event::Remembered { step, messages, .. } => {
+                let step = number(*step, "step")?;
+                self.remembered
+                    .extend(messages.iter().map(|message| RememberedMessage {
+                        step,
+                        message: message.clone(),
+                    }));
+            }
+            Event::Compacted { summary } => self.compacted.push(summary.clone()),
             Event::StepStarted { .. }
             | Event::ModelReplied { .. }
             | Event::ModelFailed { .. }
@@ -186,15 +209,22 @@ impl Batch {
             | Event::Resumed { .. }
             | Event::RunFinished { .. }
             | Event::RunFailed { .. }
-            | Event::RunCancelled { .. }
-            | Event::Remembered { .. }
-            | Event::Compacted { .. } => {}
+            | Event::RunCancelled { .. } => {}
         }
         if let Some(change) = status_after(&record.event) {
             self.status = Some(change);
         }
         Ok(())
     }
+}
+
+/// A tool call's outcome as the journal keeps it.
+fn outcome_text(outcome: &ToolOutcome) -> String {
+    let outcome = match outcome {
+        ToolOutcome::Ok { output } => serde_json::json!({"status": "ok", "output": output}),
+        ToolOutcome::Error { error } => serde_json::json!({"status": "error", "error": error}),
+    };
+    outcome.to_string()
 }
 
 /// A snapshot, encoded like a batch.

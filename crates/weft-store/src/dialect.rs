@@ -10,8 +10,12 @@
 //! - PostgreSQL (`postgres.rs`): every append updates the run row only if it still ends
 //!   right before the batch; PostgreSQL locks the row, so of two writers one waits and then
 //!   finds nothing to update. A write is its statements one by one in a transaction.
+//!
+//! Archive search differs too: SQLite asks an FTS5 table with a trigram tokenizer, PostgreSQL
+//! a `tsvector` (to rank) and `ILIKE` served by a pg_trgm index (to match).
 
 use crate::batch::Batch;
+use crate::session::text::Search;
 use sqlx::QueryBuilder;
 use std::future::Future;
 
@@ -68,6 +72,12 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// its status and, where the dialect keeps it there, the end of its log.
     fn update_run_row(script: &mut Self::Script, run: &str, batch: &Batch);
 
-    /// Sends a script and commits it, or leaves nothing of it.
-    fn execute(&self, script: Self::Script) -> impl Future<Output = Result<(), WriteError>> + Send;
+    /// Writes the query that searches a session's archive: rows of `source, item, text`,
+    /// the best first.
+    fn search(statement: &mut QueryBuilder<Self::Database>, search: &Search<'_>);
+
+    /// Sends a script and commits it, or leaves nothing of it; the rows its statements
+    /// changed (triggers' changes not counted).
+    fn execute(&self, script: Self::Script)
+    -> impl Future<Output = Result<u64, WriteError>> + Send;
 }

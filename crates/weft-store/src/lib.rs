@@ -13,7 +13,10 @@
 //! holds what differs: SQL text, how an append checks where the log ends, and how a write
 //! travels. A run's events are appended in one transaction per batch, checked against the
 //! log's last sequence number; the run's row (status, error) and the tool-call journal are
-//! derived from the same events in the same transaction.
+//! derived from the same events in the same transaction, and so are the rows of the run's
+//! session (its messages and summaries). `Store` implements `SessionStore` too: sessions,
+//! their locks, pins, notes, token counts and archive search (FTS5 trigrams in SQLite,
+//! `tsvector` and pg_trgm in PostgreSQL).
 
 // A build with neither database compiles, and has nothing to open.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -27,6 +30,7 @@ mod open;
 mod postgres;
 mod rows;
 mod schema;
+mod session;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;

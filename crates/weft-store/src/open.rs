@@ -6,7 +6,7 @@ use crate::error::OpenError;
 use crate::location::is_postgres_url;
 use std::path::Path;
 use std::sync::Arc;
-use weft_core::RunStore;
+use weft_core::Database;
 
 /// Whether opening a store may create its database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum OpenMode {
 
 /// Opens the weft database at `location`: a `postgres://` or `postgresql://` URL, or an
 /// SQLite file path. Either way an older schema is migrated and a newer one refused.
-pub async fn open(location: &str, mode: OpenMode) -> Result<Arc<dyn RunStore>, OpenError> {
+pub async fn open(location: &str, mode: OpenMode) -> Result<Arc<dyn Database>, OpenError> {
     if is_postgres_url(location) {
         open_postgres(location).await
     } else {
@@ -29,14 +29,14 @@ pub async fn open(location: &str, mode: OpenMode) -> Result<Arc<dyn RunStore>, O
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, OpenError> {
+async fn open_postgres(url: &str) -> Result<Arc<dyn Database>, OpenError> {
     Ok(Arc::new(
         crate::postgres::PostgresStore::connect(url).await?,
     ))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, OpenError> {
+async fn open_postgres(url: &str) -> Result<Arc<dyn Database>, OpenError> {
     Err(OpenError::FeatureMissing {
         location: crate::location::Location::server(url),
         feature: "postgres",
@@ -44,7 +44,7 @@ async fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, OpenError> {
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Arc<dyn RunStore>, OpenError> {
+async fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Arc<dyn Database>, OpenError> {
     let create = mode == OpenMode::CreateIfMissing;
     if !create && !path.exists() {
         return Err(OpenError::Missing {
@@ -56,7 +56,7 @@ async fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Arc<dyn RunStore>, O
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn open_sqlite(path: &Path, _: OpenMode) -> Result<Arc<dyn RunStore>, OpenError> {
+async fn open_sqlite(path: &Path, _: OpenMode) -> Result<Arc<dyn Database>, OpenError> {
     Err(OpenError::FeatureMissing {
         location: crate::location::Location::File(path.to_owned()),
         feature: "sqlite",

@@ -9,6 +9,7 @@ use crate::dialect::{Dialect, Script, WriteError};
 use crate::error::{OpenError, migration_error, open_error};
 use crate::location::Location;
 use crate::schema::{SELECT_SCHEMA_VERSION, check_version};
+use crate::session::text::{SEARCH_CANDIDATES, Search, any_word_query, contains_patterns, weights};
 use crate::store::Store;
 use sqlx::QueryBuilder;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -113,7 +114,31 @@ impl Dialect for Postgres {
             .push_bind(batch.first_sequence - 1);
     }
 
-    async fn execute(&self, script: PostgresScript) -> Result<(), WriteError> {
+    /// The candidates hold a word (`ILIKE`, which the trigram index serves and which finds
+    /// a word inside text without spaces), newest first (notes before messages); they are
+    /// ranked by the characters of the words they hold and the full-text rank.
+    fn search(statement: &mut QueryBuilder<sqlx::Postgres>, search: &Search<'_>) {
+        let patterns = contains_patterns(search.words);
+        statement
+            .push("SELECT source, item, text FROM (SELECT source, item, text, words FROM session_archive WHERE session_id = ")
+            .push_bind(search.session)
+            .push(" AND text ILIKE ANY (")
+            .push_bind(patterns.clone())
+            .push(") AND NOT (source = 'message' AND item >= ")
+            .push_bind(search.exclude_messages_from)
+            .push(") ORDER BY source DESC, item DESC LIMIT ")
+            .push_bind(SEARCH_CANDIDATES)
+            .push(") AS candidates ORDER BY (SELECT COALESCE(SUM(word.weight), 0) FROM unnest(")
+            .push_bind(patterns)
+            .push("::text[], ")
+            .push_bind(weights(search.words))
+            .push("::bigint[]) AS word (pattern, weight) WHERE text ILIKE word.pattern) + ts_rank(words, websearch_to_tsquery('simple', ")
+            .push_bind(any_word_query(search.words))
+            .push(")) DESC, source DESC, item DESC LIMIT ")
+            .push_bind(search.limit);
+    }
+
+    async fn execute(&self, script: PostgresScript) -> Result<u64, WriteError> {
         let mut statements = script.statements;
         if statements.len() == 1
             && let Some((mut statement, checked)) = statements.pop()
@@ -127,24 +152,26 @@ impl Dialect for Postgres {
         }
         // Dropping the transaction unfinished rolls it back.
         let mut transaction = self.pool.begin().await.map_err(WriteError::Database)?;
+        let mut rows = 0;
         for (mut statement, checked) in statements {
             let result = statement
                 .build()
                 .execute(&mut *transaction)
                 .await
                 .map_err(WriteError::Database)?;
-            changed(result.rows_affected(), checked)?;
+            rows += changed(result.rows_affected(), checked)?;
         }
-        transaction.commit().await.map_err(WriteError::Database)
+        transaction.commit().await.map_err(WriteError::Database)?;
+        Ok(rows)
     }
 }
 
-/// A checked statement must have changed exactly one row.
-fn changed(rows: u64, checked: bool) -> Result<(), WriteError> {
+/// The rows a statement changed; a checked statement must have changed exactly one.
+fn changed(rows: u64, checked: bool) -> Result<u64, WriteError> {
     if checked && rows != 1 {
         return Err(WriteError::RunRowUnchanged);
     }
-    Ok(())
+    Ok(rows)
 }
 
 impl Store<Postgres> {

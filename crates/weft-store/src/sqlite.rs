@@ -11,6 +11,7 @@ use crate::dialect::{Dialect, Script, WriteError};
 use crate::error::{OpenError, migration_error, open_error};
 use crate::location::Location;
 use crate::schema::{SELECT_SCHEMA_VERSION, check_version};
+use crate::session::text::{SEARCH_CANDIDATES, Search, match_expression, weights};
 use crate::store::Store;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -148,7 +149,33 @@ impl Dialect for Sqlite {
         }
     }
 
-    async fn execute(&self, mut script: SqliteScript) -> Result<(), WriteError> {
+    /// FTS5 finds the candidates in the session's range of rowids (see the migration),
+    /// newest first with notes before messages; the words are quoted strings, so nothing in
+    /// them is syntax. `lower` folds ASCII letters only, and so do the words compared.
+    fn search(statement: &mut QueryBuilder<sqlx::Sqlite>, search: &Search<'_>) {
+        statement
+            .push("WITH bounds AS (SELECT archive_number * 68719476736 AS low FROM sessions WHERE id = ")
+            .push_bind(search.session)
+            .push("), candidates AS MATERIALIZED (SELECT rowid AS archive_row, source, item, text, lower(text) AS folded FROM session_archive WHERE session_archive MATCH ")
+            .push_bind(match_expression(search.words))
+            .push(" AND rowid >= (SELECT low FROM bounds) AND rowid < (SELECT low FROM bounds) + 68719476736 AND NOT (source = 'message' AND item >= ")
+            .push_bind(search.exclude_messages_from)
+            .push(") ORDER BY rowid DESC LIMIT ")
+            .push_bind(SEARCH_CANDIDATES)
+            .push(") SELECT source, item, text FROM candidates ORDER BY 0");
+        for (word, weight) in search.words.iter().zip(weights(search.words)) {
+            statement
+                .push(" + (instr(folded, ")
+                .push_bind(word.to_ascii_lowercase())
+                .push(") > 0) * ")
+                .push_bind(weight);
+        }
+        statement
+            .push(" DESC, archive_row DESC LIMIT ")
+            .push_bind(search.limit);
+    }
+
+    async fn execute(&self, mut script: SqliteScript) -> Result<u64, WriteError> {
         if script.transaction {
             script.builder.push(";COMMIT");
         }
@@ -156,9 +183,9 @@ impl Dialect for Sqlite {
         writer.settle().await;
         writer.unsettled = true;
         match script.builder.build().execute(&mut writer.connection).await {
-            Ok(_) => {
+            Ok(result) => {
                 writer.unsettled = false;
-                Ok(())
+                Ok(result.rows_affected())
             }
             Err(error) => {
                 writer.settle().await;

@@ -1,12 +1,14 @@
 //! The store, written once for every dialect: what an append writes (the run's row when it
-//! starts, the batch's row, the tool-call journal), why one failed, and every read. What
-//! differs between SQLite and PostgreSQL is asked of the [`Dialect`].
+//! starts, the batch's row, the tool-call journal, the run's session's messages and
+//! summaries), why one failed, and every read of runs. What differs between SQLite and
+//! PostgreSQL is asked of the [`Dialect`]; sessions are read and written in `session/`.
 
 use crate::batch::{Batch, NewRun, ToolJournal};
 use crate::dialect::{Dialect, Script, WriteError};
 use crate::error::store_error;
 use crate::location::Location;
 use crate::rows::{stored_batch, summary};
+use crate::session::append as session;
 use futures::future::BoxFuture;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 use std::future::Future;
@@ -21,7 +23,8 @@ use weft_core::{
 pub struct Store<D: Dialect> {
     /// The dialect, with its connections.
     pub(crate) dialect: D,
-    readers: sqlx::Pool<D::Database>,
+    /// The connections that read.
+    pub(crate) readers: sqlx::Pool<D::Database>,
     location: Location,
 }
 
@@ -108,15 +111,16 @@ where
     usize: ColumnIndex<Database::Row>,
 {
     /// The batch's statements, in the order every dialect writes them: the new run's row,
-    /// the run row's share (the dialect's), the batch's row, the journal. An ordinary step
-    /// is the batch's row alone in SQLite.
+    /// the run row's share (the dialect's), the batch's row, the journal, the session's
+    /// share. An ordinary step is the batch's row alone in SQLite.
     async fn append_records(&self, run: RunId, records: &[EventRecord]) -> Result<(), StoreError> {
         let mut batch = Batch::new(run, records)?;
         let run_text = run.to_string();
         let statements = usize::from(batch.new_run.is_some())
             + D::run_row_statements(&batch)
             + 1
-            + batch.journal.len();
+            + batch.journal.len()
+            + session::statements(&batch);
         let mut script = D::script(statements);
         if let Some(new_run) = &batch.new_run {
             insert_run::<D>(script.statement(), &run_text, new_run, batch.at_millis);
@@ -126,8 +130,9 @@ where
         for entry in &batch.journal {
             journal(script.statement(), &run_text, entry);
         }
+        session::write(&mut script, &run_text, &batch);
         match self.dialect.execute(script).await {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(error) => Err(self.explain(run, &batch, error).await),
         }
     }
@@ -137,23 +142,33 @@ where
             .bind(run.to_string().as_str())
             .fetch_optional(&self.readers)
             .await;
-        match (log_end, error) {
-            (Ok(None), _) if batch.new_run.is_none() => StoreError::new(
-                ErrorKind::NotFound,
-                format!("run {run} does not exist; its log must start with run_started"),
-            ),
-            (Ok(Some(last)), _) if last != batch.first_sequence - 1 => StoreError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "run {run}: append at sequence {} but its log ends at {last}; another writer appended first",
-                    batch.first_sequence
-                ),
-            ),
-            (_, WriteError::Database(error)) => store_error(
+        match log_end {
+            Ok(None) if batch.new_run.is_none() => {
+                return StoreError::new(
+                    ErrorKind::NotFound,
+                    format!("run {run} does not exist; its log must start with run_started"),
+                );
+            }
+            Ok(Some(last)) if last != batch.first_sequence - 1 => {
+                return StoreError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "run {run}: append at sequence {} but its log ends at {last}; another writer appended first",
+                        batch.first_sequence
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if let Some(problem) = session_problem(&self.readers, run, batch).await {
+            return problem;
+        }
+        match error {
+            WriteError::Database(error) => store_error(
                 &format!("appending to run {run} ({})", self.location),
                 error,
             ),
-            (_, WriteError::RunRowUnchanged) => StoreError::new(
+            WriteError::RunRowUnchanged => StoreError::new(
                 ErrorKind::Conflict,
                 format!(
                     "run {run}: append at sequence {} while another writer appends to its log",
@@ -253,6 +268,7 @@ where
         self.dialect
             .execute(script)
             .await
+            .map(|_| ())
             .map_err(|error| write_error("saving a snapshot", error))
     }
 
@@ -267,12 +283,65 @@ where
         self.dialect
             .execute(script)
             .await
+            .map(|_| ())
             .map_err(|error| write_error("marking a run failed", error))
     }
 }
 
+/// Why an append failed, when its session is the reason: a run without a session that
+/// remembers or compacts, or a run in a session that does not exist. `None` otherwise, and
+/// when that cannot be read.
+async fn session_problem<Database>(
+    readers: &sqlx::Pool<Database>,
+    run: RunId,
+    batch: &Batch,
+) -> Option<StoreError>
+where
+    Database: sqlx::Database,
+    Database::Arguments: IntoArguments<Database>,
+    for<'c> &'c mut Database::Connection: Executor<'c, Database = Database>,
+    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
+    for<'a> i64: Decode<'a, Database> + Type<Database>,
+    for<'a> String: Decode<'a, Database> + Type<Database>,
+    usize: ColumnIndex<Database::Row>,
+{
+    let session = match &batch.new_run {
+        Some(new_run) => new_run.session.clone(),
+        None => {
+            let mut query = QueryBuilder::new("SELECT session_id FROM runs WHERE id = ");
+            query.push_bind(run.to_string().as_str());
+            query
+                .build_query_scalar::<Option<String>>()
+                .fetch_optional(readers)
+                .await
+                .ok()??
+        }
+    };
+    let Some(session) = session else {
+        return batch.touches_session().then(|| {
+            StoreError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "run {run} has no session, so its remembered and compacted events have nowhere to go; start the run in a session"
+                ),
+            )
+        });
+    };
+    let mut query = QueryBuilder::new("SELECT count(*) FROM sessions WHERE id = ");
+    query.push_bind(session.as_str());
+    let found: i64 = query.build_query_scalar().fetch_one(readers).await.ok()?;
+    (found == 0).then(|| {
+        StoreError::new(
+            ErrorKind::NotFound,
+            format!(
+                "run {run} speaks in session {session}, which does not exist (it was deleted, or never opened); open the session first"
+            ),
+        )
+    })
+}
+
 /// A failed write other than an append, as a store error.
-fn write_error(context: &str, error: WriteError) -> StoreError {
+pub(crate) fn write_error(context: &str, error: WriteError) -> StoreError {
     match error {
         WriteError::Database(error) => store_error(context, error),
         WriteError::RunRowUnchanged => {
@@ -295,7 +364,7 @@ fn insert_run<D: Dialect>(
 {
     let parent = new_run.parent.as_ref();
     statement
-        .push("INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at")
+        .push("INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, session_id")
         .push(D::NEW_RUN_COLUMNS)
         .push(") VALUES (")
         .push_bind(run)
@@ -311,6 +380,8 @@ fn insert_run<D: Dialect>(
         .push_bind(parent.and_then(|parent| parent.branch.map(i64::from)))
         .push(", ")
         .push_bind(at_millis)
+        .push(", ")
+        .push_bind(new_run.session.as_deref())
         .push(D::NEW_RUN_VALUES)
         .push(")");
 }

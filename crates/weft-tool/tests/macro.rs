@@ -49,6 +49,7 @@ async fn a_tool_made_through_the_thin_crate_is_typed_and_checked() {
     let context = ToolContext {
         run: weft_core::RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),
+        session: None,
     };
     let rounded = registry
         .invoke(

@@ -86,6 +86,7 @@ fn context() -> ToolContext {
     ToolContext {
         run: RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),
+        session: None,
     }
 }
 

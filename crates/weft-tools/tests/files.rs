@@ -33,6 +33,7 @@ async fn call(setup: &Setup, name: &str, arguments: Value) -> Result<Value, Tool
     let context = ToolContext {
         run: RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),
+        session: None,
     };
     setup.tools.invoke(name, arguments, context).await
 }

@@ -12,6 +12,7 @@ pub mod expression;
 pub mod graph;
 pub mod load;
 pub mod machine;
+pub mod memory;
 pub mod spec;
 pub mod tooling;
 pub mod workflow;
@@ -22,6 +23,7 @@ pub use machine::{
     Attention, ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine, Snapshot,
     ToolCallCommand,
 };
+pub use memory::{MemorySettings, Summarizer};
 pub use spec::{WorkflowSpec, workflow_json_schema};
 pub use tooling::{HttpGetSettings, McpServer, McpTransport, ToolSettings};
 pub use workflow::Workflow;

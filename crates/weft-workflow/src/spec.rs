@@ -46,6 +46,10 @@ pub struct WorkflowSpec {
     /// tool `read` as `files.read`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub mcp: IndexMap<String, McpServerSpec>,
+    /// How `agent` and `llm` nodes use the memory of the run's session (a run started with
+    /// `--session NAME`), and how every model call's context is fitted to its window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemorySpec>,
 }
 
 /// The `shell` tool's settings.
@@ -184,6 +188,43 @@ pub struct LimitsSpec {
     /// Wall-clock limit, such as `30s`, `15m`, `2h` or `500ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+}
+
+/// The `memory:` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySpec {
+    /// Tokens kept free in each call's window besides the reply, for what counting cannot
+    /// see (default: 1% of the window, at least 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<u32>,
+    /// The tokens kept for a reply when a node's `sampling.max_tokens` does not say
+    /// (default 1024, at most a quarter of the window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_tokens: Option<u32>,
+    /// When what a session would send passes this share of the budget, in percent, its
+    /// oldest messages are summarized (default 80).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_at: Option<u32>,
+    /// The model that writes summaries (a weft.toml name or a spec; default: the node's).
+    /// `none`: summaries are extractive (the first and last lines of each message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summarizer: Option<String>,
+    /// How many archival snippets relevant to the current turn each call is given
+    /// (default 3; 0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snippets: Option<u32>,
+}
+
+/// Whether a node reads and adds to the run's session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeMemorySpec {
+    /// It sees the session's history and what it says is added to it (the default).
+    #[default]
+    Session,
+    /// It sees only its own prompt, and adds nothing to the session.
+    None,
 }
 
 /// Where a node goes next: a node name, or conditional edges tried in order with a final
@@ -335,6 +376,9 @@ common_fields! {
         /// Sampling settings.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub sampling: Option<weft_core::Sampling>,
+        /// `none`: the node neither sees nor adds to the run's session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory: Option<NodeMemorySpec>,
     }
 }
 
@@ -356,6 +400,9 @@ common_fields! {
         /// Sampling settings.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub sampling: Option<weft_core::Sampling>,
+        /// `none`: the node neither sees nor adds to the run's session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory: Option<NodeMemorySpec>,
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Workflow {
     /// The tools this file turns on or brings (see [`Workflow::all_tool_settings`] for a
     /// run's, sub-workflows included).
     pub tools: crate::tooling::ToolSettings,
+    /// How its model calls use memory.
+    pub memory: Arc<crate::memory::MemorySettings>,
     /// The compiled templates.
     pub expressions: Expressions,
     /// The spec it was compiled from (for `weft graph` and tooling).
@@ -234,6 +236,8 @@ pub struct AgentBody {
     pub model: Option<String>,
     /// Sampling.
     pub sampling: Sampling,
+    /// Whether it sees and adds to the run's session (`memory: none` says no).
+    pub remembers: bool,
 }
 
 /// An llm node's settings.
@@ -247,6 +251,8 @@ pub struct LlmBody {
     pub model: Option<String>,
     /// Sampling.
     pub sampling: Sampling,
+    /// Whether it sees and adds to the run's session (`memory: none` says no).
+    pub remembers: bool,
 }
 
 /// A JSON Schema with its compiled validator.

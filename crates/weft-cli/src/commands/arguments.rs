@@ -36,6 +36,20 @@ impl DatabaseArgument {
     }
 }
 
+/// `--session`: the session a run speaks in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionArgument {
+    /// Run inside the session NAME (created on first use): the workflow's `agent` and
+    /// `llm` nodes see its history, pinned facts and summaries, and what they say and do
+    /// is added to it.
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+}
+
+pub fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    weft_core::duration::parse_duration(text).map_err(|error| error.to_string())
+}
+
 /// `--model` and `--node-model`: models that replace those the workflow names.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArguments {

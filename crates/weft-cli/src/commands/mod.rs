@@ -2,6 +2,7 @@
 
 pub mod arguments;
 pub mod bench;
+pub mod chat;
 pub mod dev;
 pub mod graph;
 pub mod hints;
@@ -10,6 +11,7 @@ pub mod run;
 pub mod runner;
 pub mod runs;
 pub mod schema;
+pub mod sessions;
 pub mod stored;
 pub mod tools;
 pub mod validate;
@@ -18,7 +20,7 @@ use arguments::DatabaseArgument;
 use std::process::ExitCode;
 use std::sync::Arc;
 use weft::store::{OpenError, OpenMode};
-use weft_core::RunStore;
+use weft_core::Database;
 
 /// Exit codes, so scripts can tell outcomes apart.
 pub mod exit {
@@ -59,7 +61,7 @@ pub fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCod
 pub async fn open_store(
     database: &DatabaseArgument,
     mode: OpenMode,
-) -> Result<Arc<dyn RunStore>, ExitCode> {
+) -> Result<Arc<dyn Database>, ExitCode> {
     weft::store::open(database.location(), mode)
         .await
         .map_err(|error| match error {

@@ -19,6 +19,8 @@ pub struct RunArguments {
     #[arg(long, short, value_name = "JSON|@FILE")]
     input: Option<String>,
     #[command(flatten)]
+    session: arguments::SessionArgument,
+    #[command(flatten)]
     runner: RunnerArguments,
 }
 
@@ -80,11 +82,24 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
         &models,
     );
     let started = std::time::Instant::now();
-    let mut run = match runner
-        .runtime
-        .start_with_setup(workflow, input, Some(setup), &runner.cancel)
-        .await
-    {
+    let run = match &arguments.session.session {
+        Some(name) => match runner.runtime.open_session(name, &workflow).await {
+            Ok(session) => {
+                runner
+                    .runtime
+                    .start_in_session(workflow, input, Some(setup), session, &runner.cancel)
+                    .await
+            }
+            Err(error) => return fail(exit::INVALID, error),
+        },
+        None => {
+            runner
+                .runtime
+                .start_with_setup(workflow, input, Some(setup), &runner.cancel)
+                .await
+        }
+    };
+    let mut run = match run {
         Ok(run) => run,
         Err(error) => return fail(exit::INVALID, error),
     };

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use weft::workflow::ModelOverrides;
-use weft_core::{RunStatus, RunStore};
+use weft_core::{Database, RunStatus, RunStore, SessionStore};
 use weft_runtime::{ActiveRun, CancellationToken, Models, RunObserver, Runtime};
 
 /// Options of every command that runs a workflow.
@@ -35,12 +35,18 @@ pub struct RunnerArguments {
     /// only the events after its latest snapshot.
     #[arg(long, value_name = "EVENTS", default_value_t = weft_runtime::SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
+    /// How long a run in a session waits while another run writes that session (`30s`,
+    /// `2m`; `0s`: fail at once).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::arguments::parse_wait)]
+    pub wait_timeout: std::time::Duration,
 }
 
 /// A runtime over a store, ready to drive runs.
 pub struct Runner {
     pub runtime: Runtime,
     pub store: Arc<dyn RunStore>,
+    /// The same database, as the keeper of sessions.
+    pub sessions: Arc<dyn SessionStore>,
     terminal: Arc<Terminal>,
     json: bool,
     answers: std::vec::IntoIter<Value>,
@@ -61,9 +67,11 @@ impl Runner {
         arguments: &RunnerArguments,
         project: &Project,
         replaced: &ModelOverrides,
-        store: Arc<dyn RunStore>,
+        database: Arc<dyn Database>,
         tools: weft_tools::Registry,
     ) -> Result<Self, ExitCode> {
+        let store: Arc<dyn RunStore> = database.clone();
+        let sessions: Arc<dyn SessionStore> = database;
         let answers = arguments
             .answers
             .read()
@@ -82,6 +90,8 @@ impl Runner {
         let runtime = Runtime::builder()
             .models(Arc::new(models))
             .store(store.clone())
+            .sessions(sessions.clone())
+            .session_wait(arguments.wait_timeout)
             .observer(observer)
             .tools(Arc::new(tools))
             .snapshot_every(arguments.snapshot_every)
@@ -90,6 +100,7 @@ impl Runner {
         Ok(Self {
             runtime,
             store,
+            sessions,
             terminal,
             json: arguments.json,
             answers: answers.into_iter(),

@@ -9,5 +9,6 @@ mod command_line;
 mod crash;
 mod help;
 mod models;
+mod sessions;
 mod terminal;
 mod tools;

@@ -7,7 +7,7 @@ use weft_core::{
 use weft_memory::{AssemblyError, Limits, Turn, assemble};
 
 pub fn llama3() -> std::sync::Arc<dyn TokenCounter> {
-    weft_memory::llama3().expect("the embedded vocabulary loads")
+    weft_llm::tokens::llama3().expect("the embedded vocabulary loads")
 }
 
 fn limits(window: u32) -> Limits {

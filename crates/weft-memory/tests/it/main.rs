@@ -5,8 +5,5 @@
 
 mod compaction;
 mod context;
-mod counting;
 mod languages;
 mod properties;
-#[cfg(feature = "tokenizer-json")]
-mod tokenizer_file;

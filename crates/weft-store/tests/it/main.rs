@@ -45,6 +45,11 @@ mod attention;
 mod full;
 mod open;
 mod postgres;
+mod sessions;
+mod sessions_postgres;
+#[cfg(feature = "sqlite")]
+mod sessions_sqlite;
+mod sessions_view;
 pub mod snapshots;
 
 #[cfg(feature = "sqlite")]
@@ -240,7 +245,7 @@ async fn foreign_and_newer_files_are_refused_untouched() {
     assert!(
         error
             .to_string()
-            .contains("schema version 99, newer than the 2"),
+            .contains("schema version 99, newer than the 3"),
         "{error}"
     );
     assert_eq!(std::fs::read(&newer).unwrap(), newer_before);

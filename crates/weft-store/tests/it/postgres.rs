@@ -25,6 +25,16 @@ pub static POSTGRES: PostgresTests = PostgresTests::new(
         "a_run_is_resumed_from_postgres_by_a_new_runtime",
         "postgres_keeps_snapshots",
         "a_postgres_url_opens_a_store",
+        "postgres_appends_derive_the_session",
+        "postgres_a_run_without_a_session_cannot_remember",
+        "postgres_locks",
+        "postgres_pins_and_notes_are_idempotent",
+        "postgres_sessions_are_listed_by_use",
+        "postgres_views_read_within_the_budget_and_count_once",
+        "postgres_search_finds_words_in_eight_languages",
+        "postgres_queries_are_text_not_syntax",
+        "postgres_a_locked_session_is_not_deleted",
+        "a_postgres_schema_2_database_is_migrated",
     ],
 );
 
@@ -105,7 +115,7 @@ async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
     assert!(
         error
             .to_string()
-            .contains("schema version 7, newer than the 2"),
+            .contains("schema version 7, newer than the 3"),
         "{error}"
     );
     schema.remove().await.unwrap();

@@ -11,6 +11,7 @@ pub async fn call(registry: &Registry, name: &str, arguments: Value) -> Result<V
     let context = ToolContext {
         run: RunId::new(),
         idempotency_key: "run/1/-/0/0".into(),
+        session: None,
     };
     registry.invoke(name, arguments, context).await
 }

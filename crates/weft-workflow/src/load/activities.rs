@@ -4,7 +4,7 @@
 use super::compiler::{ChildError, Compiler};
 use crate::error::{LoadError, did_you_mean};
 use crate::expression::ValueTemplate;
-use crate::spec::{AgentSpec, LlmSpec, NodeSpec, SubWorkflowSpec, ToolNodeSpec};
+use crate::spec::{AgentSpec, LlmSpec, NodeMemorySpec, NodeSpec, SubWorkflowSpec, ToolNodeSpec};
 use crate::workflow::{Activity, AgentBody, ChildBody, LlmBody, MapBody, Prompt, ToolBody};
 use serde_json::json;
 use weft_core::duration::parse_duration;
@@ -128,6 +128,7 @@ impl Compiler<'_> {
             tool_timeout: self.tool_timeout(path, spec.tool_timeout.as_deref()),
             model: spec.model.clone(),
             sampling: spec.sampling.clone().unwrap_or_default(),
+            remembers: spec.memory != Some(NodeMemorySpec::None),
         }))
     }
 
@@ -142,6 +143,7 @@ impl Compiler<'_> {
             output_schema,
             model: spec.model.clone(),
             sampling: spec.sampling.clone().unwrap_or_default(),
+            remembers: spec.memory != Some(NodeMemorySpec::None),
         }))
     }
 

@@ -59,6 +59,7 @@ pub(super) fn compile(
         .and_then(|output| compiler.value_template(&["output"], "output", output));
     let limits = compiler.limits(&["limits"], Some(&spec.limits));
     let tools = compiler.tool_settings();
+    let memory = Arc::new(compiler.memory());
     let Compiler {
         diagnostics,
         expressions,
@@ -81,6 +82,7 @@ pub(super) fn compile(
         output,
         limits,
         tools,
+        memory,
         expressions,
         spec,
     })

@@ -15,6 +15,7 @@ mod compiler;
 mod fields;
 mod file;
 mod location;
+mod memory;
 mod overrides;
 mod parse;
 mod session;

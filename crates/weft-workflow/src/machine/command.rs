@@ -45,6 +45,10 @@ pub struct ModelCall {
     pub tool_names: Vec<String>,
     /// The request, without tool specs.
     pub request: ChatRequest,
+    /// The session whose history the call sees (the run's, for a node that remembers).
+    pub session: Option<weft_core::SessionId>,
+    /// The workflow's memory settings: how the context is fitted to the window.
+    pub memory: Arc<crate::memory::MemorySettings>,
 }
 
 /// A tool call to make.

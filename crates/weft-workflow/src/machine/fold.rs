@@ -26,7 +26,10 @@ impl RunMachine {
     /// Folds one event into the run.
     pub(super) fn apply(&mut self, event: &Event) -> Result<(), RunError> {
         match event {
-            Event::RunStarted { input, .. } => self.fold_run_started(event, input)?,
+            Event::RunStarted { input, session, .. } => {
+                self.session = session.clone();
+                self.fold_run_started(event, input)?;
+            }
             Event::StepStarted { step, node, .. } => self.fold_step_started(event, *step, node)?,
             Event::ModelReplied {
                 step,
@@ -412,7 +415,7 @@ impl RunMachine {
         let place = self.place(None);
         match &node.body {
             NodeBody::Activity(activity) => {
-                match ActivityState::start(&workflow, activity, &scope, place) {
+                match ActivityState::start(&workflow, activity, &scope, place, self.session_id()) {
                     Ok(state) => Phase::Activity(Box::new(state)),
                     Err(error) => Phase::Broken(error),
                 }

@@ -60,7 +60,13 @@ impl MapState {
                 format!("map branch {index} does not exist"),
             )
         })?;
-        Ok(slot.insert(ActivityState::start(workflow, &body.branch, &scope, place)?))
+        Ok(slot.insert(ActivityState::start(
+            workflow,
+            &body.branch,
+            &scope,
+            place,
+            None,
+        )?))
     }
 
     /// Indexes of branches to start now so that at most `max_parallel` are unfinished.

@@ -94,6 +94,8 @@ pub struct RunMachine {
     failure: Option<StepError>,
     attention: Option<Attention>,
     capture: snapshot::Capture,
+    /// The session the run speaks in, from its `RunStarted`.
+    session: Option<weft_core::SessionRef>,
 }
 
 impl RunMachine {
@@ -114,6 +116,7 @@ impl RunMachine {
             in_flight: InFlight::default(),
             output: None,
             failure: None,
+            session: None,
             attention: None,
             capture: snapshot::Capture::Idle,
         }
@@ -137,6 +140,20 @@ impl RunMachine {
         parent: Option<weft_core::ParentLink>,
         setup: Option<weft_core::RunSetup>,
     ) -> Result<(Self, Decision), RunError> {
+        Self::start_in_session(workflow, run, input, parent, setup, None)
+    }
+
+    /// Starts a run that speaks in `session`: its `agent` and `llm` nodes (outside map
+    /// branches, and unless they say `memory: none`) see the session's history, and each
+    /// step of theirs adds its messages to it (a `Remembered` event).
+    pub fn start_in_session(
+        workflow: Arc<Workflow>,
+        run: RunId,
+        input: Value,
+        parent: Option<weft_core::ParentLink>,
+        setup: Option<weft_core::RunSetup>,
+        session: Option<weft_core::SessionRef>,
+    ) -> Result<(Self, Decision), RunError> {
         check_input(&workflow, &input)?;
         let mut machine = Self::empty(workflow.clone(), run);
         let mut decision = Decision::default();
@@ -148,7 +165,7 @@ impl RunMachine {
                 parent,
                 forked_from: None,
                 setup,
-                session: None,
+                session,
             },
             &mut decision,
         )?;
@@ -272,6 +289,11 @@ impl RunMachine {
     /// The run's id.
     pub fn run_id(&self) -> RunId {
         self.run
+    }
+
+    /// The session the run speaks in, if it has one.
+    pub fn session(&self) -> Option<&weft_core::SessionRef> {
+        self.session.as_ref()
     }
 
     /// The workflow.
@@ -404,6 +426,11 @@ impl RunMachine {
         let mut scope = Scope::new(self.state_value());
         scope.set("input", self.input_value.clone());
         scope
+    }
+
+    /// The run's session id, if it has a session.
+    fn session_id(&self) -> Option<weft_core::SessionId> {
+        self.session.as_ref().map(|session| session.id)
     }
 
     fn place(&self, branch: Option<u32>) -> Place {

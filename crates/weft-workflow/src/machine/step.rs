@@ -85,6 +85,7 @@ impl RunMachine {
                     )?;
                 }
                 StepAction::Complete { per_branch, route } => {
+                    self.remember(number, decision)?;
                     self.complete(number, &node, per_branch.as_deref(), route, decision)?;
                 }
             }
@@ -212,6 +213,25 @@ impl RunMachine {
                 branches.poll(map, in_flight, decision, scope)
             }
         })
+    }
+
+    /// Adds a finished model step's messages to the run's session (in the same append as
+    /// the step's end, so the session never holds half a step).
+    fn remember(&mut self, number: u64, decision: &mut Decision) -> Result<(), RunError> {
+        let Some(Phase::Activity(activity)) = self.current.as_ref().map(|step| &step.phase) else {
+            return Ok(());
+        };
+        let Some(messages) = activity.transcript() else {
+            return Ok(());
+        };
+        self.record(
+            Event::Remembered {
+                step: number,
+                branch: None,
+                messages,
+            },
+            decision,
+        )
     }
 
     /// Applies a finished step's writes through the fields' reducers, then routes.

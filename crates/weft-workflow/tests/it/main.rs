@@ -7,6 +7,7 @@
 mod agent;
 mod harness;
 mod machine;
+mod memory;
 mod parser_properties;
 mod validation;
 mod yaml;

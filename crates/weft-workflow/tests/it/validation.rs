@@ -346,7 +346,7 @@ fn the_example_workflows_are_valid() {
             .extension()
             .is_some_and(|extension| extension == "yaml")
         {
-            Loader::with_tools(["add".to_owned(), "echo".to_owned()])
+            Loader::with_tools(["add", "echo", "memory_pin", "memory_search"].map(str::to_owned))
                 .load(&path)
                 .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
             count += 1;

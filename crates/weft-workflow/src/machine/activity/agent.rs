@@ -4,14 +4,18 @@
 
 use crate::error::ActivityMismatch;
 use crate::expression::Scope;
-use crate::machine::activity::shared::{Progress, call_id, idempotency_key, render_prompt};
+use crate::machine::activity::shared::{
+    Progress, call_id, idempotency_key, render_prompt, without_system,
+};
 use crate::machine::command::{Command, ModelCall, ToolCallCommand};
 use crate::machine::effect::{EffectKey, InFlight, Place};
+use crate::memory::MemorySettings;
 use crate::workflow::{AgentBody, Workflow};
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::Arc;
 use weft_core::{
-    ChatRequest, ErrorKind, Event, Message, ModelReply, StepError, ToolCall, ToolOutcome,
+    ChatRequest, ErrorKind, Event, Message, ModelReply, SessionId, StepError, ToolCall, ToolOutcome,
 };
 
 /// Where an `agent` activity stands.
@@ -37,6 +41,9 @@ pub(crate) struct AgentState {
     waiting_for_model: bool,
     /// The final reply, as a JSON string.
     result: Option<Result<Value, StepError>>,
+    /// The session the calls read and add to.
+    session: Option<SessionId>,
+    memory: Arc<MemorySettings>,
 }
 
 impl AgentState {
@@ -45,9 +52,12 @@ impl AgentState {
         workflow: &Workflow,
         body: &AgentBody,
         scope: &Scope,
+        session: Option<SessionId>,
     ) -> Result<Self, StepError> {
         let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
         Ok(Self {
+            session,
+            memory: workflow.memory.clone(),
             messages,
             request: ChatRequest {
                 messages: Vec::new(),
@@ -109,6 +119,8 @@ impl AgentState {
                 model: self.model.clone(),
                 tool_names: self.tool_names.clone(),
                 request,
+                session: self.session,
+                memory: self.memory.clone(),
             }));
         }
     }
@@ -306,5 +318,11 @@ impl AgentState {
     /// Fails the activity.
     pub(super) fn fail(&mut self, error: StepError) {
         self.result = Some(Err(error));
+    }
+
+    /// The conversation of the step without its system prompt, for a call in a session.
+    pub(super) fn transcript(&self) -> Option<Vec<Message>> {
+        self.session?;
+        Some(without_system(&self.messages))
     }
 }

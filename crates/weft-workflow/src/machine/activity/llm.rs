@@ -2,12 +2,14 @@
 //! the JSON in the reply, checked against the schema.
 
 use crate::expression::Scope;
-use crate::machine::activity::shared::{Progress, render_prompt};
+use crate::machine::activity::shared::{Progress, render_prompt, without_system};
 use crate::machine::command::{Command, ModelCall};
 use crate::machine::effect::{EffectKey, InFlight, Place};
+use crate::memory::MemorySettings;
 use crate::workflow::{LlmBody, OutputSchema, Workflow};
 use serde_json::Value;
-use weft_core::{ChatRequest, ErrorKind, ModelReply, StepError};
+use std::sync::Arc;
+use weft_core::{ChatRequest, ErrorKind, Message, ModelReply, SessionId, StepError};
 
 /// Where an `llm` activity stands.
 #[derive(Debug, Clone)]
@@ -17,6 +19,11 @@ pub(crate) struct LlmState {
     model: Option<String>,
     result: Option<Result<Value, StepError>>,
     reply: Option<String>,
+    /// The session the call reads and adds to.
+    session: Option<SessionId>,
+    memory: Arc<MemorySettings>,
+    /// The prompt without its system message, for the session.
+    prompt: Vec<Message>,
 }
 
 impl LlmState {
@@ -25,9 +32,18 @@ impl LlmState {
         workflow: &Workflow,
         body: &LlmBody,
         scope: &Scope,
+        session: Option<SessionId>,
     ) -> Result<Self, StepError> {
         let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
+        let prompt = if session.is_some() {
+            without_system(&messages)
+        } else {
+            Vec::new()
+        };
         Ok(Self {
+            session,
+            memory: workflow.memory.clone(),
+            prompt,
             request: Some(ChatRequest {
                 messages,
                 tools: Vec::new(),
@@ -68,6 +84,8 @@ impl LlmState {
                 model: self.model.clone(),
                 tool_names: Vec::new(),
                 request,
+                session: self.session,
+                memory: self.memory.clone(),
             }));
         }
     }
@@ -84,6 +102,14 @@ impl LlmState {
     /// Fails the activity.
     pub(super) fn fail(&mut self, error: StepError) {
         self.result = Some(Err(error));
+    }
+
+    /// The prompt and the reply, for a call in a session.
+    pub(super) fn transcript(&self) -> Option<Vec<Message>> {
+        self.session?;
+        let mut messages = self.prompt.clone();
+        messages.push(Message::assistant(self.reply.clone()?, Vec::new()));
+        Some(messages)
     }
 }
 

@@ -22,7 +22,7 @@ use agent::AgentState;
 use child::ChildState;
 use llm::LlmState;
 use tool::ToolState;
-use weft_core::{Event, ModelReply, RunId, StepError, ToolOutcome};
+use weft_core::{Event, Message, ModelReply, RunId, SessionId, StepError, ToolOutcome};
 
 /// Where one activity stands.
 #[derive(Debug, Clone)]
@@ -40,11 +40,18 @@ impl ActivityState {
         activity: &Activity,
         scope: &Scope,
         place: Place,
+        session: Option<SessionId>,
     ) -> Result<Self, StepError> {
         let expressions = &workflow.expressions;
         Ok(match activity {
-            Activity::Llm(body) => Self::Llm(LlmState::start(workflow, body, scope)?),
-            Activity::Agent(body) => Self::Agent(AgentState::start(workflow, body, scope)?),
+            Activity::Llm(body) => {
+                let session = session.filter(|_| body.remembers);
+                Self::Llm(LlmState::start(workflow, body, scope, session)?)
+            }
+            Activity::Agent(body) => {
+                let session = session.filter(|_| body.remembers);
+                Self::Agent(AgentState::start(workflow, body, scope, session)?)
+            }
             Activity::Tool(body) => Self::Tool(ToolState::start(expressions, body, scope, place)?),
             Activity::Workflow(body) => Self::Child(ChildState::start(expressions, body, scope)?),
         })
@@ -148,6 +155,17 @@ impl ActivityState {
                 Ok(())
             }
             Self::Llm(_) | Self::Agent(_) | Self::Tool(_) => Err(ActivityMismatch::StartsNoChild),
+        }
+    }
+
+    /// The messages a finished model activity adds to the run's session: its prompt
+    /// (without the system prompt), what the model said and the tools it called, with
+    /// their results. `None` for an activity that does not speak in a session.
+    pub(crate) fn transcript(&self) -> Option<Vec<Message>> {
+        match self {
+            Self::Llm(state) => state.transcript(),
+            Self::Agent(state) => state.transcript(),
+            Self::Tool(_) | Self::Child(_) => None,
         }
     }
 

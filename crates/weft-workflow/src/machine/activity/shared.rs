@@ -98,3 +98,12 @@ pub(super) fn call_id(place: Place, turn: u32, index: u32) -> String {
 pub(super) fn idempotency_key(place: Place, turn: u32, index: u32) -> String {
     weft_core::idempotency_key(place.run, place.step, place.branch, turn, index)
 }
+
+/// The messages without the system prompts: what a session keeps of a step.
+pub(crate) fn without_system(messages: &[weft_core::Message]) -> Vec<weft_core::Message> {
+    messages
+        .iter()
+        .filter(|message| message.role != weft_core::Role::System)
+        .cloned()
+        .collect()
+}

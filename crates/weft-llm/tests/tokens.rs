@@ -1,13 +1,19 @@
 //! Counting: the embedded Llama-3 vocabulary gives Meta's token ids, and a prompt's count
 //! is the sum of its parts' counts.
 
-use crate::languages::SENTENCES;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "common/languages.rs"]
+mod languages;
+
+use languages::SENTENCES;
 use weft_core::{Accuracy, Message, TokenCounter, ToolCall, ToolSpec};
 use weft_llm::llama3::{RenderOptions, render};
-use weft_memory::counting::{Estimate, LLAMA3_KEY};
+use weft_llm::tokens::LLAMA3_KEY;
+use weft_memory::Estimate;
 
 fn llama3() -> std::sync::Arc<dyn TokenCounter> {
-    weft_memory::llama3().expect("the embedded vocabulary loads")
+    weft_llm::tokens::llama3().expect("the embedded vocabulary loads")
 }
 
 #[test]
@@ -134,7 +140,7 @@ fn llama3_names_are_recognized() {
         "meta-llama/Llama-Guard-3-8B",
         "/models/llama3",
     ] {
-        assert!(weft_memory::is_llama3_name(name), "{name}");
+        assert!(weft_llm::tokens::is_llama3_name(name), "{name}");
     }
     for name in [
         "gpt-4o",
@@ -143,6 +149,6 @@ fn llama3_names_are_recognized() {
         "mistral-7b",
         "qwen2.5",
     ] {
-        assert!(!weft_memory::is_llama3_name(name), "{name}");
+        assert!(!weft_llm::tokens::is_llama3_name(name), "{name}");
     }
 }

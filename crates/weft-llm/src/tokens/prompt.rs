@@ -1,7 +1,7 @@
 //! A text tokenizer put together with the Llama-3.1 prompt format.
 
+use crate::llama3::{RenderOptions, parts};
 use weft_core::{Accuracy, Message, TokenCounter, ToolSpec};
-use weft_llm::llama3::{RenderOptions, parts};
 
 /// A tokenizer of bare text, special tokens of the prompt format included.
 pub trait TextTokenizer: Send + Sync {

@@ -1,10 +1,15 @@
 //! Counting with a `tokenizer.json`: the fixtures' byte-level tokenizer (one token a byte,
 //! the Llama-3.1 special tokens after them), so every count can be checked by hand.
 
-use crate::languages::SENTENCES;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "common/languages.rs"]
+mod languages;
+
+use languages::SENTENCES;
 use weft_core::{Accuracy, Message, TokenCounter};
 use weft_llm::llama3::{RenderOptions, render};
-use weft_memory::counting::HuggingFaceTokenizer;
+use weft_llm::tokens::HuggingFaceTokenizer;
 
 #[test]
 fn a_tokenizer_file_counts_exactly_and_names_its_content() {

@@ -1,0 +1,94 @@
+//! Memory at each model call: the tokens counted with the model's own tokenizer (or the
+//! vocabulary of its family, or an estimate), the context fitted to its window, and the
+//! run's session read for it.
+
+use crate::runtime::Runtime;
+use std::sync::Arc;
+use weft_core::{
+    ChatModel, ChatRequest, ContextReport, ErrorKind, Message, Role, SessionView, StepError,
+    StoreError, TokenCounter, ViewRequest,
+};
+use weft_memory::{Limits, Turn, assemble};
+use weft_workflow::ModelCall;
+
+/// The counter for a model: its own (an in-process model's tokenizer, or the vocabulary of
+/// its family that the composition gave it), else an estimate, labelled as one.
+pub fn counter_for(model: &dyn ChatModel) -> Arc<dyn TokenCounter> {
+    model
+        .token_counter()
+        .unwrap_or_else(|| Arc::new(weft_memory::Estimate))
+}
+
+/// What a call may spend with `model`.
+pub(crate) fn limits_for(call: &ModelCall, request: &ChatRequest, window: u32) -> Limits {
+    Limits {
+        window,
+        reply: call.memory.reply_for(request.sampling.max_tokens, window),
+        margin: call.memory.margin_for(window),
+    }
+}
+
+/// The text of the newest user message: what archival snippets are searched for.
+fn newest_user_text(messages: &[Message]) -> Option<&str> {
+    messages
+        .iter()
+        .rev()
+        .find(|message| message.role == Role::User)
+        .map(|message| message.content.as_str())
+}
+
+pub(crate) fn store_failure(error: StoreError) -> StepError {
+    StepError::new(
+        error.kind,
+        format!("the session could not be read: {}", error.message),
+    )
+}
+
+impl Runtime {
+    /// Fits `request` to `model`'s window: the run's session (for a node that remembers)
+    /// read for it, then assembled. Returns the request to send and the report of what it
+    /// holds.
+    pub(crate) async fn fit_context(
+        &self,
+        call: &ModelCall,
+        mut request: ChatRequest,
+        model: &dyn ChatModel,
+    ) -> Result<(ChatRequest, ContextReport), StepError> {
+        let counter = counter_for(model);
+        let limits = limits_for(call, &request, model.context_window());
+        let budget = limits.budget(counter.accuracy());
+        let view = match (call.session, &self.sessions) {
+            (Some(session), Some(store)) => store
+                .view(ViewRequest {
+                    session,
+                    counter: counter.as_ref(),
+                    max_tokens: budget,
+                    query: newest_user_text(&request.messages),
+                    snippets: call.memory.snippets,
+                })
+                .await
+                .map_err(store_failure)?,
+            (Some(_), None) => {
+                return Err(StepError::new(
+                    ErrorKind::Internal,
+                    "the run speaks in a session, but this runtime keeps no sessions (RuntimeBuilder::sessions)",
+                ));
+            }
+            (None, _) => SessionView::default(),
+        };
+        let turn = Turn {
+            messages: &request.messages,
+            tools: &request.tools,
+        };
+        let context = assemble(
+            turn,
+            &view,
+            limits,
+            call.memory.compact_at,
+            counter.as_ref(),
+        )
+        .map_err(|error| StepError::new(ErrorKind::LimitExceeded, error.to_string()))?;
+        request.messages = context.messages;
+        Ok((request, context.report))
+    }
+}

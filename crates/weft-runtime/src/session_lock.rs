@@ -1,0 +1,107 @@
+//! A run that speaks in a session holds the session's lock while it runs: two runs never
+//! write one session at once. The lock is a lease: renewed while the run goes on, given
+//! up when it stops (the store gives it up itself when the run's status leaves `running`),
+//! and free for others once it expires after a crash.
+
+use crate::active::ActiveRun;
+use crate::error::RuntimeError;
+use crate::runtime::Runtime;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use weft_core::{Lock, RunId, SessionAccess, SessionId, SessionStore};
+
+/// How long a lock lasts without renewal: a crashed run's session is free after this.
+pub const SESSION_LEASE: Duration = Duration::from_secs(60);
+/// How often a running run renews its lock.
+const RENEW_EVERY: Duration = Duration::from_secs(20);
+/// How often a waiting run asks again.
+const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// A session lock a run holds.
+pub(crate) struct SessionLease {
+    store: Arc<dyn SessionStore>,
+    session: SessionId,
+    name: String,
+    run: RunId,
+    /// When to renew it next.
+    pub renew_at: Instant,
+}
+
+impl Runtime {
+    /// Takes the lock of the run's session, if it has one, waiting up to the runtime's
+    /// session wait for another run to give it up.
+    pub(crate) async fn take_session(
+        &self,
+        run: &ActiveRun,
+    ) -> Result<Option<SessionLease>, RuntimeError> {
+        let Some(session) = run.machine.session() else {
+            return Ok(None);
+        };
+        let Some(store) = self.sessions.clone() else {
+            return Err(RuntimeError::NoSessions {
+                session: session.name.clone(),
+            });
+        };
+        let started = Instant::now();
+        loop {
+            let until = self.now_millis() + SESSION_LEASE.as_millis() as u64;
+            match store.lock(session.id, run.id(), until).await? {
+                Lock::Held => {
+                    return Ok(Some(SessionLease {
+                        store,
+                        session: session.id,
+                        name: session.name.clone(),
+                        run: run.id(),
+                        renew_at: Instant::now() + RENEW_EVERY,
+                    }));
+                }
+                Lock::Busy { holder } => {
+                    if started.elapsed() >= self.session_wait {
+                        return Err(RuntimeError::SessionBusy {
+                            session: session.name.clone(),
+                            holder,
+                            waited_seconds: started.elapsed().as_secs(),
+                        });
+                    }
+                    tokio::time::sleep(POLL_EVERY).await;
+                }
+            }
+        }
+    }
+
+    /// The run's session as its tool calls reach it (the memory tools work on it).
+    pub(crate) fn session_access(&self, run: &ActiveRun) -> Option<SessionAccess> {
+        let session = run.machine.session()?;
+        Some(SessionAccess {
+            id: session.id,
+            name: session.name.clone(),
+            store: self.sessions.clone()?,
+        })
+    }
+
+    /// Renews the lock; a run that lost it must stop.
+    pub(crate) async fn renew_session(&self, lease: &mut SessionLease) -> Result<(), RuntimeError> {
+        let until = self.now_millis() + SESSION_LEASE.as_millis() as u64;
+        match lease.store.lock(lease.session, lease.run, until).await? {
+            Lock::Held => {
+                lease.renew_at = Instant::now() + RENEW_EVERY;
+                Ok(())
+            }
+            Lock::Busy { holder } => Err(RuntimeError::SessionLost {
+                run: lease.run,
+                session: lease.name.clone(),
+                holder,
+            }),
+        }
+    }
+}
+
+impl SessionLease {
+    /// Gives the lock up now (a run that stopped without a final event: shut down, or
+    /// failed to store its events), so the next run need not wait for it to expire. If
+    /// this fails, the lock expires on its own.
+    pub(crate) async fn give_up(self) {
+        let _ = self.store.unlock(self.session, self.run).await;
+    }
+}
