@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokenizers::Tokenizer;
 use tokio::sync::mpsc;
 use weft_core::{
-    ChatEvent, ChatModel, ChatRequest, ChatStream, ErrorKind, FinishReason, ModelError,
-    TokenCounter, Usage,
+    ChatEvent, ChatModel, ChatRequest, ChatStream, ErrorKind, FinishReason, ModelError, Usage,
 };
 use weft_llm::llama3::{self, RenderOptions, StreamingReply};
 use weft_llm::spec::LocalSpec;
@@ -26,7 +25,7 @@ pub struct LocalModel {
     model: Arc<Model>,
     tokenizer: Arc<Tokenizer>,
     /// Counts with the same tokenizer, message by message, for context assembly.
-    counter: Arc<dyn TokenCounter>,
+    counter: Arc<dyn weft_core::TokenCounter>,
     plan: LoadPlan,
     stop_ids: Vec<u32>,
     ignore_stop_tokens: bool,
@@ -147,7 +146,9 @@ impl LocalModel {
 }
 
 /// The model's tokenizer, and a counter over it for context assembly.
-fn tokenizer(path: &std::path::Path) -> Result<(Tokenizer, Arc<dyn TokenCounter>), LocalError> {
+fn tokenizer(
+    path: &std::path::Path,
+) -> Result<(Tokenizer, Arc<dyn weft_core::TokenCounter>), LocalError> {
     let tokenizer = Tokenizer::from_file(path).map_err(|error| LocalError::BadFile {
         path: path.to_owned(),
         message: error.to_string(),
@@ -209,7 +210,7 @@ impl ChatModel for LocalModel {
         Some(self.plan.model.clone())
     }
 
-    fn token_counter(&self) -> Option<Arc<dyn TokenCounter>> {
+    fn token_counter(&self) -> Option<Arc<dyn weft_core::TokenCounter>> {
         Some(self.counter.clone())
     }
 
