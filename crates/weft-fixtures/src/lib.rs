@@ -7,6 +7,7 @@
 //! `model.safetensors`. The same generator writes the Llama-3.1-8B shape for GPU
 //! benchmarks.
 
+pub mod languages;
 pub mod safetensors;
 pub mod tiny_llama;
 pub mod tokenizer;

@@ -3,11 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "common/languages.rs"]
-mod languages;
-
-use languages::SENTENCES;
 use weft_core::{Accuracy, Message, TokenCounter, ToolCall, ToolSpec};
+use weft_fixtures::languages::SENTENCES;
 use weft_llm::llama3::{RenderOptions, render};
 use weft_llm::tokens::LLAMA3_KEY;
 use weft_memory::Estimate;

@@ -1,8 +1,8 @@
 //! Compaction plans, summarizer prompts and the extractive fallback.
 
 use crate::context::llama3;
-use crate::languages::SENTENCES;
 use weft_core::{Message, Pin, SessionMessage, Summary, TokenCounter, ToolCall};
+use weft_fixtures::languages::SENTENCES;
 use weft_memory::compaction::{self, MAX_LIVE_SUMMARIES, Span};
 
 fn stored(messages: Vec<Message>, counter: &dyn TokenCounter) -> Vec<SessionMessage> {

@@ -5,5 +5,4 @@
 
 mod compaction;
 mod context;
-mod languages;
 mod properties;

@@ -2,10 +2,10 @@
 //! without its call, and always holds the newest user message.
 
 use crate::context::{llama3, recount};
-use crate::languages::SENTENCES;
 use proptest::prelude::*;
 use std::collections::HashSet;
 use weft_core::{Message, Pin, Role, SessionMessage, SessionView, ToolCall};
+use weft_fixtures::languages::SENTENCES;
 use weft_memory::{Limits, Turn, assemble};
 
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
-//! Text in the eight languages of Llama-3.1, for the tests.
+//! A sentence in each of the eight languages of Llama-3.1, for tests of counting, search
+//! and summaries.
 
 /// One sentence in each language, by its code.
 pub const SENTENCES: [(&str, &str); 8] = [
