@@ -14,6 +14,10 @@
 //! api_key_env = "VLLM_KEY"
 //! timeout = "120s"
 //!
+//! [models.qwen]                  # another family: count with its own tokenizer
+//! spec = "openai:http://127.0.0.1:8001/v1#Qwen/Qwen2.5-7B-Instruct"
+//! tokenizer = "./models/qwen2.5/tokenizer.json"
+//!
 //! [mcp.files]                    # MCP servers, as in a workflow's `mcp:` section
 //! command = ["npx", "@modelcontextprotocol/server-filesystem", "."]
 //! ```
@@ -49,6 +53,11 @@ pub struct Config {
 pub struct ModelDefinition {
     /// `openai:URL[#model]`, `tgi:URL[#model]`, `mistralrs:PATH_OR_HUB_ID`, `scripted:FILE`.
     pub spec: String,
+    /// A `tokenizer.json` that counts the tokens of a model served elsewhere (`openai:`,
+    /// `tgi:`, `scripted:`), for families whose vocabulary weft does not embed; relative to
+    /// the file's folder. Llama-3.x needs none, and `mistralrs:` models count with their own.
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
     /// Options of `mistralrs:` models (`isq`, `devices`, ...).
     #[serde(flatten)]
     pub local: LocalOptions,
@@ -159,7 +168,7 @@ fn parse(text: &str) -> Result<Config, (String, String)> {
             return Err((
                 String::new(),
                 format!(
-                    "`[models.{name}]`: unknown field `{key}`; a model takes `spec`, the options of `mistralrs:` ({}) or those of `openai:`/`tgi:` (api_key_env, context_window, timeout, idle_timeout, max_retries)",
+                    "`[models.{name}]`: unknown field `{key}`; a model takes `spec`, `tokenizer`, the options of `mistralrs:` ({}) or those of `openai:`/`tgi:` (api_key_env, context_window, timeout, idle_timeout, max_retries)",
                     weft_llm::options::LOCAL_OPTIONS
                 ),
             ));

@@ -14,7 +14,14 @@ use weft_runtime::Models;
 #[derive(Debug, Clone)]
 pub enum Resolved {
     /// A backend of weft-llm, with its options.
-    Remote(ModelSpec, RemoteOptions),
+    Remote {
+        /// The spec.
+        spec: ModelSpec,
+        /// Its options.
+        options: RemoteOptions,
+        /// The `tokenizer.json` that counts its tokens, when weft.toml names one.
+        tokenizer: Option<PathBuf>,
+    },
     /// An in-process model.
     Local(LocalSpec),
 }
@@ -47,6 +54,16 @@ pub enum ModelSetupError {
     #[cfg(feature = "mistralrs")]
     #[error(transparent)]
     Local(#[from] weft_mistralrs::LocalError),
+    /// A `tokenizer.json` that cannot be read.
+    #[cfg(feature = "tokenizer-json")]
+    #[error(transparent)]
+    Tokenizer(#[from] weft_llm::tokens::TokenizerFileError),
+    /// A `tokenizer` in a build that cannot read one.
+    #[cfg(not(feature = "tokenizer-json"))]
+    #[error(
+        "this weft was built without the `tokenizer-json` feature, so it cannot count with {0}; rebuild with it (the `weft` binary has it)"
+    )]
+    NoTokenizerSupport(String),
     /// A `mistralrs:` model in a build without the in-process backend.
     #[error(
         "this weft was built without the `mistralrs` feature, so it cannot run `mistralrs:` models; rebuild with it (the `weft` binary has it by default) or serve the model and use `openai:URL`"
@@ -77,6 +94,11 @@ pub enum DefinitionProblem {
         /// The kinds it belongs to.
         kind: &'static str,
     },
+    /// A `tokenizer` for an in-process model, which counts with its own.
+    #[error(
+        "`tokenizer` is for models served elsewhere; a `mistralrs:` model counts with the tokenizer.json in its folder"
+    )]
+    OwnTokenizer,
 }
 
 /// Resolves `text` (relative paths against `base`), looking names up in `weft.toml`.
@@ -100,7 +122,11 @@ pub fn resolve(text: &str, base: &Path, settings: &Settings) -> Result<Resolved,
             })
         }
         ModelSpec::Local(local) => Ok(Resolved::Local(local)),
-        other => Ok(Resolved::Remote(other, RemoteOptions::default())),
+        spec => Ok(Resolved::Remote {
+            spec,
+            options: RemoteOptions::default(),
+            tokenizer: None,
+        }),
     }
 }
 
@@ -118,6 +144,9 @@ fn definition_spec(
             if let Some(option) = definition.remote.first_set() {
                 return Err(other_kind(option, "openai: and tgi:"));
             }
+            if definition.tokenizer.is_some() {
+                return Err(DefinitionProblem::OwnTokenizer);
+            }
             local.options = local.options.overridden_by(&definition.local);
             Ok(Resolved::Local(local))
         }
@@ -130,7 +159,14 @@ fn definition_spec(
             {
                 return Err(other_kind(option, "openai: and tgi:"));
             }
-            Ok(Resolved::Remote(remote, definition.remote.clone()))
+            Ok(Resolved::Remote {
+                spec: remote,
+                options: definition.remote.clone(),
+                tokenizer: definition
+                    .tokenizer
+                    .as_ref()
+                    .map(|path| settings.directory().join(path)),
+            })
         }
     }
 }
@@ -139,13 +175,41 @@ fn definition_spec(
 /// a multi-threaded tokio runtime or outside any runtime.
 pub fn open(resolved: &Resolved) -> Result<Arc<dyn ChatModel>, ModelSetupError> {
     match resolved {
-        // A Llama-3.x model served elsewhere counts with the embedded Llama-3 vocabulary.
-        Resolved::Remote(spec, options) => Ok(weft_llm::tokens::with_family_counter(
-            weft_llm::open_model(spec, options)?,
-            "",
-        )),
+        Resolved::Remote {
+            spec,
+            options,
+            tokenizer,
+        } => {
+            let model = weft_llm::open_model(spec, options)?;
+            match tokenizer {
+                Some(path) => counted_with(model, path),
+                // A Llama-3.x model served elsewhere counts with the embedded Llama-3
+                // vocabulary.
+                None => Ok(weft_llm::tokens::with_family_counter(model, "")),
+            }
+        }
         Resolved::Local(spec) => open_local(spec),
     }
+}
+
+/// `model`, counting with the `tokenizer.json` at `path`.
+#[cfg(feature = "tokenizer-json")]
+fn counted_with(
+    model: Arc<dyn ChatModel>,
+    path: &Path,
+) -> Result<Arc<dyn ChatModel>, ModelSetupError> {
+    let counter = weft_llm::tokens::HuggingFaceTokenizer::open(path)?;
+    Ok(weft_llm::tokens::with_counter(model, Arc::new(counter)))
+}
+
+#[cfg(not(feature = "tokenizer-json"))]
+fn counted_with(
+    _model: Arc<dyn ChatModel>,
+    path: &Path,
+) -> Result<Arc<dyn ChatModel>, ModelSetupError> {
+    Err(ModelSetupError::NoTokenizerSupport(
+        path.display().to_string(),
+    ))
 }
 
 #[cfg(feature = "mistralrs")]

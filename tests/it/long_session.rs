@@ -82,7 +82,7 @@ async fn a_long_session_never_overflows_a_small_window() {
     for turn in 1..=turns() {
         let input = serde_json::json!({ "message": message(turn) });
         let run = runtime
-            .start_in_session(workflow.clone(), input, None, session.clone(), &cancel)
+            .start_in_session(workflow.clone(), input, None, session.reference(), &cancel)
             .await
             .unwrap();
         assert_eq!(

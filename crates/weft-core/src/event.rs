@@ -223,7 +223,8 @@ pub struct AnsweredBy {
     pub model: Option<String>,
 }
 
-/// One fact in a run's log.
+/// One fact in a run's log. Rare, large fields are boxed: every event of a run moves
+/// through the machine, the driver and the store, so the enum's size is paid per event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -241,13 +242,13 @@ pub enum Event {
         parent: Option<ParentLink>,
         /// The run and step this run was forked from (`weft runs fork`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        forked_from: Option<ForkPoint>,
+        forked_from: Option<Box<ForkPoint>>,
         /// What the front end set the run up with (logs from before it lack it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        setup: Option<RunSetup>,
+        setup: Option<Box<RunSetup>>,
         /// The session the run speaks in, when it has one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        session: Option<SessionRef>,
+        session: Option<Box<SessionRef>>,
     },
     /// A node began to execute.
     StepStarted {
@@ -498,4 +499,21 @@ pub struct EventRecord {
     pub at_millis: u64,
     /// The event.
     pub event: Event,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event moves through the machine, the driver and the store: a large field in
+    /// one variant costs every event of every run. Box rare, large fields instead of
+    /// raising this.
+    #[test]
+    fn an_event_stays_small() {
+        assert!(
+            std::mem::size_of::<Event>() <= 176,
+            "Event is {} bytes",
+            std::mem::size_of::<Event>()
+        );
+    }
 }

@@ -25,7 +25,7 @@ pub use event::{
     AnsweredBy, ChildPlace, Event, EventRecord, ForkPoint, NodeKind, ParentLink, RunSetup,
     RunStatus, ToolOutcome, UnknownStatus, UnsettledCall,
 };
-pub use ids::RunId;
+pub use ids::{ParseRunIdError, ParseSessionIdError, RunId};
 pub use memory::{
     DEFAULT_TENANT, Database, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore, ViewRequest,
 };

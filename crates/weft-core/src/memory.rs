@@ -8,7 +8,9 @@
 //! same transaction as the batch, so a run and its session never disagree.
 
 use crate::ids::RunId;
-use crate::session::{Pin, SessionId, SessionMessage, SessionView, Snippet, SnippetSource};
+use crate::session::{
+    Pin, SessionId, SessionMessage, SessionRef, SessionView, Snippet, SnippetSource,
+};
 use crate::store::StoreError;
 use crate::tokens::TokenCounter;
 use futures_core::future::BoxFuture;
@@ -41,6 +43,16 @@ pub struct SessionInfo {
     /// The run writing it now, if one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_by: Option<RunId>,
+}
+
+impl SessionInfo {
+    /// What a run in it records.
+    pub fn reference(&self) -> SessionRef {
+        SessionRef {
+            id: self.id,
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// A session to open: found by tenant and name, or created with this workflow.

@@ -1,64 +1,10 @@
 //! Sessions: named, long-lived conversations. What a store hands context assembly (a
 //! [`SessionView`]) and what assembly reports about each model call ([`ContextReport`]).
 
+pub use crate::ids::SessionId;
 use crate::message::Message;
 use crate::tokens::Accuracy;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
-
-/// The id of a session: a UUIDv7. People name sessions; the name maps to this id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SessionId(uuid::Uuid);
-
-impl SessionId {
-    /// A new, time-ordered id.
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    /// Wraps an existing UUID.
-    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The UUID inside.
-    pub fn as_uuid(&self) -> uuid::Uuid {
-        self.0
-    }
-}
-
-impl Default for SessionId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(formatter)
-    }
-}
-
-/// A session id that could not be parsed.
-#[derive(Debug, thiserror::Error)]
-#[error("`{input}` is not a session id (expected a UUID)")]
-pub struct ParseSessionIdError {
-    input: String,
-}
-
-impl FromStr for SessionId {
-    type Err = ParseSessionIdError;
-
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(input)
-            .map(Self)
-            .map_err(|_| ParseSessionIdError {
-                input: input.to_owned(),
-            })
-    }
-}
 
 /// The session a run belongs to, as its `RunStarted` records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

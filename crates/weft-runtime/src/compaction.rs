@@ -133,8 +133,13 @@ impl Compactor {
         if u64::from(total) + u64::from(summary_tokens) <= threshold {
             return Ok(None);
         }
-        // After compaction what is not summarized should take half the threshold.
-        let keep = u32::try_from(threshold / 2).unwrap_or(u32::MAX);
+        // After compaction the summaries (this one included) and what they do not cover
+        // should take half the threshold, so the next compaction is half a threshold of
+        // new messages away rather than the next turn.
+        let keep = u32::try_from(threshold / 2)
+            .unwrap_or(u32::MAX)
+            .saturating_sub(summary_tokens)
+            .saturating_sub(self.target());
         let Some(span) = compaction::span(&oldest, total, keep, span_limit) else {
             return Ok(None);
         };

@@ -85,11 +85,14 @@ impl Runtime {
             self.observer.on_model_call(run, call.step, call.branch);
             let mut stream = model.chat(request);
             let mut reply = ReplyBuilder::new();
+            // One waiter for the whole call, not one per streamed piece.
+            let shutdown = self.shutdown.cancelled();
+            tokio::pin!(shutdown);
             loop {
                 // A shutdown drops the call: the reply is asked for again after a restart.
                 let item = tokio::select! {
                     biased;
-                    () = self.shutdown.cancelled() => return Ok(EffectDone::stopped()),
+                    () = &mut shutdown => return Ok(EffectDone::stopped()),
                     item = stream.next() => item,
                 };
                 let Some(item) = item else { break };

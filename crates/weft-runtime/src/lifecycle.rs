@@ -9,7 +9,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use weft_core::{
-    DEFAULT_TENANT, Event, EventRecord, RunId, RunSetup, RunStatus, SessionRef, SessionSpec,
+    DEFAULT_TENANT, Event, EventRecord, RunId, RunSetup, RunStatus, SessionInfo, SessionRef,
+    SessionSpec,
 };
 use weft_workflow::{RunMachine, Workflow};
 
@@ -68,29 +69,26 @@ impl Runtime {
     }
 
     /// The session called `name` (of the default tenant), created for `workflow` if there
-    /// is none.
+    /// is none. A session made for another workflow opens too (its `workflow` says which);
+    /// a front end that runs `workflow` in it should say so.
     pub async fn open_session(
         &self,
         name: &str,
         workflow: &Workflow,
-    ) -> Result<SessionRef, RuntimeError> {
+    ) -> Result<SessionInfo, RuntimeError> {
         let Some(store) = &self.sessions else {
             return Err(RuntimeError::NoSessions {
                 session: name.to_owned(),
             });
         };
-        let info = store
+        Ok(store
             .open_session(&SessionSpec {
                 tenant: DEFAULT_TENANT.to_owned(),
                 name: name.to_owned(),
                 workflow: workflow.name.clone(),
                 source: workflow.location.display().to_string(),
             })
-            .await?;
-        Ok(SessionRef {
-            id: info.id,
-            name: info.name,
-        })
+            .await?)
     }
 
     /// Rebuilds a run from its log in the store.
@@ -144,10 +142,10 @@ impl Runtime {
             .map(|(index, record)| {
                 let mut event = record.event.clone();
                 if let Event::RunStarted { forked_from, .. } = &mut event {
-                    *forked_from = Some(weft_core::ForkPoint {
+                    *forked_from = Some(Box::new(weft_core::ForkPoint {
                         run: original,
                         step,
-                    });
+                    }));
                 }
                 EventRecord {
                     sequence: index as u64 + 1,

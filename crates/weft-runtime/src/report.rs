@@ -1,13 +1,15 @@
 //! What a person (or a script, or an HTTP client) wants to know about a stored run, read from
 //! its log alone: where it stands, its output, the question it waits on, the tool calls that
-//! need a decision, why it failed, when, how many tokens each model used, and its
-//! sub-workflow runs. No workflow file is read.
+//! need a decision, why it failed, when, how many tokens each model used, how full each
+//! model call's context window was and what filled it, and its sub-workflow runs. No
+//! workflow file is read.
 
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use weft_core::{
-    Event, EventRecord, RunId, RunSetup, RunStore, RunSummary, StoreError, UnsettledCall, Usage,
+    AnsweredBy, ContextReport, Event, EventRecord, RunId, RunSetup, RunStore, RunSummary,
+    StoreError, UnsettledCall, Usage,
 };
 
 /// A stored run, described.
@@ -34,6 +36,11 @@ pub struct RunReport {
     pub steps: u64,
     /// Model calls and tokens, by the model that answered.
     pub models: Vec<ModelUsage>,
+    /// What each model call was given, in order (calls from before memory recorded none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contexts: Vec<CallContext>,
+    /// Summaries the run's session compaction wrote.
+    pub compactions: u32,
     /// The sub-workflow runs it started, in order.
     pub children: Vec<RunSummary>,
 }
@@ -69,6 +76,22 @@ pub struct ModelUsage {
     pub completion_tokens: u64,
 }
 
+/// One model call's context: where it was made and what it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallContext {
+    /// The step.
+    pub step: u64,
+    /// The node the step ran.
+    pub node: String,
+    /// The map branch, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<u32>,
+    /// Which call of the step, from 0.
+    pub turn: u32,
+    /// What it was given, with the token counts.
+    pub context: ContextReport,
+}
+
 impl RunReport {
     /// Reads the run `run` and its sub-workflow runs from `store`.
     pub async fn read(store: &dyn RunStore, run: RunId) -> Result<Self, StoreError> {
@@ -98,49 +121,47 @@ impl RunReport {
             unsettled_calls: Vec::new(),
             steps: 0,
             models: Vec::new(),
+            contexts: Vec::new(),
+            compactions: 0,
             children,
         };
-        let mut usage: BTreeMap<(String, Option<String>), ModelUsage> = BTreeMap::new();
+        let mut tally = Tally::default();
         for record in records {
-            report.fold(&record.event, &mut usage);
+            report.fold(&record.event, &mut tally);
         }
-        report.models = usage.into_values().collect();
+        report.models = tally.usage.into_values().collect();
         report
     }
 
     /// Takes one event into the report.
-    fn fold(&mut self, event: &Event, usage: &mut BTreeMap<(String, Option<String>), ModelUsage>) {
+    fn fold(&mut self, event: &Event, tally: &mut Tally) {
         match event {
             Event::RunStarted { input, setup, .. } => {
                 self.input = input.clone();
-                self.setup = setup.clone();
+                self.setup = setup.as_deref().cloned();
             }
-            Event::StepStarted { .. } => self.steps += 1,
+            Event::StepStarted { step, node, .. } => {
+                self.steps += 1;
+                tally.nodes.insert(*step, node.clone());
+            }
             Event::ModelReplied {
-                reply, answered_by, ..
+                step,
+                branch,
+                turn,
+                reply,
+                answered_by,
+                context,
             } => {
-                let spec = answered_by
-                    .as_ref()
-                    .map_or_else(|| "unknown".to_owned(), |by| by.spec.clone());
-                let model = answered_by.as_ref().and_then(|by| by.model.clone());
-                let entry = usage
-                    .entry((spec.clone(), model.clone()))
-                    .or_insert_with(|| ModelUsage {
-                        spec,
-                        model,
-                        calls: 0,
-                        prompt_tokens: 0,
-                        completion_tokens: 0,
+                if let Some(context) = context {
+                    self.contexts.push(CallContext {
+                        step: *step,
+                        node: tally.nodes.get(step).cloned().unwrap_or_default(),
+                        branch: *branch,
+                        turn: *turn,
+                        context: context.as_ref().clone(),
                     });
-                entry.calls += 1;
-                if let Some(Usage {
-                    prompt_tokens,
-                    completion_tokens,
-                }) = reply.usage
-                {
-                    entry.prompt_tokens += u64::from(prompt_tokens);
-                    entry.completion_tokens += u64::from(completion_tokens);
                 }
+                tally.count(answered_by.as_ref(), reply.usage);
             }
             Event::Interrupted {
                 step,
@@ -173,8 +194,42 @@ impl RunReport {
             | Event::StateChanged { .. }
             | Event::StepFinished { .. }
             | Event::StepFailed { .. }
-            | Event::Remembered { .. }
-            | Event::Compacted { .. } => {}
+            | Event::Remembered { .. } => {}
+            Event::Compacted { .. } => self.compactions += 1,
+        }
+    }
+}
+
+/// What folding a log keeps beside the report: usage by model, and each step's node.
+#[derive(Default)]
+struct Tally {
+    usage: BTreeMap<(String, Option<String>), ModelUsage>,
+    nodes: BTreeMap<u64, String>,
+}
+
+impl Tally {
+    /// Counts one reply for the model that gave it.
+    fn count(&mut self, answered_by: Option<&AnsweredBy>, reply_usage: Option<Usage>) {
+        let spec = answered_by.map_or_else(|| "unknown".to_owned(), |by| by.spec.clone());
+        let model = answered_by.and_then(|by| by.model.clone());
+        let entry = self
+            .usage
+            .entry((spec.clone(), model.clone()))
+            .or_insert_with(|| ModelUsage {
+                spec,
+                model,
+                calls: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+            });
+        entry.calls += 1;
+        if let Some(Usage {
+            prompt_tokens,
+            completion_tokens,
+        }) = reply_usage
+        {
+            entry.prompt_tokens += u64::from(prompt_tokens);
+            entry.completion_tokens += u64::from(completion_tokens);
         }
     }
 }

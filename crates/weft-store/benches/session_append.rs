@@ -134,9 +134,11 @@ fn started(session: Option<&SessionInfo>) -> Event {
         parent: None,
         forked_from: None,
         setup: None,
-        session: session.map(|session| SessionRef {
-            id: session.id,
-            name: session.name.clone(),
+        session: session.map(|session| {
+            Box::new(SessionRef {
+                id: session.id,
+                name: session.name.clone(),
+            })
         }),
     }
 }

@@ -11,7 +11,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weft::store::OpenMode;
-use weft_core::DEFAULT_TENANT;
+use weft_core::SessionInfo;
 
 #[derive(Debug, clap::Args)]
 pub struct ChatArguments {
@@ -82,13 +82,21 @@ async fn chat(arguments: ChatArguments) -> ExitCode {
         Ok(session) => session,
         Err(error) => return fail(exit::INVALID, error),
     };
-    greet(&runner, &arguments.session).await;
+    greet(&session);
+    super::runner::say_if_made_for_another(&session, &workflow);
     let setup = arguments::setup(
         &project.workspace,
         project.settings.path.as_deref(),
         &models,
     );
-    converse(&mut runner, &arguments.field, workflow, setup, session).await
+    converse(
+        &mut runner,
+        &arguments.field,
+        workflow,
+        setup,
+        session.reference(),
+    )
+    .await
 }
 
 /// Reads lines until the input ends, each one a run in the session.
@@ -140,16 +148,14 @@ async fn converse(
 }
 
 /// Says where the conversation stands.
-async fn greet(runner: &Runner, name: &str) {
-    let messages = match runner.sessions.find_session(DEFAULT_TENANT, name).await {
-        Ok(Some(session)) => session.messages,
-        Ok(None) | Err(_) => 0,
-    };
-    if messages == 0 {
+fn greet(session: &SessionInfo) {
+    let name = &session.name;
+    if session.messages == 0 {
         eprintln!("session `{name}`: new. Type a message; Ctrl-D or /exit ends.");
     } else {
         eprintln!(
-            "session `{name}`: {messages} messages so far; going on where it left off. Ctrl-D or /exit ends."
+            "session `{name}`: {} messages so far; going on where it left off. Ctrl-D or /exit ends.",
+            session.messages
         );
     }
 }

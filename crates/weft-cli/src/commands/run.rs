@@ -85,9 +85,16 @@ async fn run_async(arguments: RunArguments) -> ExitCode {
     let run = match &arguments.session.session {
         Some(name) => match runner.runtime.open_session(name, &workflow).await {
             Ok(session) => {
+                super::runner::say_if_made_for_another(&session, &workflow);
                 runner
                     .runtime
-                    .start_in_session(workflow, input, Some(setup), session, &runner.cancel)
+                    .start_in_session(
+                        workflow,
+                        input,
+                        Some(setup),
+                        session.reference(),
+                        &runner.cancel,
+                    )
                     .await
             }
             Err(error) => return fail(exit::INVALID, error),

@@ -14,8 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use weft::workflow::ModelOverrides;
-use weft_core::{Database, RunStatus, RunStore, SessionStore};
+use weft_core::{Database, RunStatus, RunStore, SessionInfo, SessionStore};
 use weft_runtime::{ActiveRun, CancellationToken, Models, RunObserver, Runtime};
+use weft_workflow::Workflow;
 
 /// Options of every command that runs a workflow.
 #[derive(Debug, Clone, clap::Args)]
@@ -45,8 +46,6 @@ pub struct RunnerArguments {
 pub struct Runner {
     pub runtime: Runtime,
     pub store: Arc<dyn RunStore>,
-    /// The same database, as the keeper of sessions.
-    pub sessions: Arc<dyn SessionStore>,
     terminal: Arc<Terminal>,
     json: bool,
     answers: std::vec::IntoIter<Value>,
@@ -90,7 +89,7 @@ impl Runner {
         let runtime = Runtime::builder()
             .models(Arc::new(models))
             .store(store.clone())
-            .sessions(sessions.clone())
+            .sessions(sessions)
             .session_wait(arguments.wait_timeout)
             .observer(observer)
             .tools(Arc::new(tools))
@@ -100,7 +99,6 @@ impl Runner {
         Ok(Self {
             runtime,
             store,
-            sessions,
             terminal,
             json: arguments.json,
             answers: answers.into_iter(),
@@ -287,5 +285,16 @@ fn next_answer(
                 }
             },
         }
+    }
+}
+
+/// Says so when `session` was made for another workflow than `workflow` (the command line
+/// may run any workflow in a session; a daemon runs the session's own).
+pub fn say_if_made_for_another(session: &SessionInfo, workflow: &Workflow) {
+    if session.workflow != workflow.name {
+        eprintln!(
+            "note: session `{}` was made for workflow `{}` ({}); running `{}` in it",
+            session.name, session.workflow, session.source, workflow.name
+        );
     }
 }

@@ -68,6 +68,21 @@ fn the_support_agent_remembers_a_customer_across_runs() {
         "{context}"
     );
     assert!(context["used"].as_u64().unwrap() <= context["budget"].as_u64().unwrap());
+    // `weft runs show` says how full the window was and what filled it.
+    let run_id = replies[0]["run"].as_str().unwrap().to_owned();
+    let shown = weft_in(folder.path(), &["runs", "show", &run_id]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    let last = &replies.last().unwrap()["event"];
+    let expected = format!(
+        "last, at step 1 `answer`, call {}: {} of {} prompt tokens",
+        last["turn"].as_u64().unwrap() + 1,
+        last["context"]["used"],
+        last["context"]["budget"]
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains("1 pin(s)"), "{text}");
+    assert!(text.contains("history "), "{text}");
     // The session holds both runs' messages and the pin.
     let shown = weft_in(folder.path(), &["sessions", "show", "ana", "--json"]);
     assert!(shown.status.success(), "{}", stderr(&shown));
@@ -139,4 +154,84 @@ fn sessions_are_listed_searched_exported_and_deleted() {
         "{}",
         stderr(&missing)
     );
+}
+
+#[test]
+fn a_tokenizer_named_in_weft_toml_counts_a_model_served_elsewhere() {
+    let (folder, file) = examples();
+    let tokenizer = weft_fixtures::tokenizer::tokenizer_json(512, 256);
+    std::fs::write(
+        folder.path().join("tokenizer.json"),
+        serde_json::to_vec(&tokenizer).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.path().join("weft.toml"),
+        "[models.counted]\nspec = \"scripted:workflows/replies/support.yaml\"\ntokenizer = \"tokenizer.json\"\n\n[models.missing]\nspec = \"scripted:workflows/replies/support.yaml\"\ntokenizer = \"nosuch.json\"\n\n[models.local]\nspec = \"mistralrs:./tiny\"\ntokenizer = \"tokenizer.json\"\n",
+    )
+    .unwrap();
+    let output = run(
+        folder.path(),
+        &file,
+        "Hi, I'm Ana Souza. My order 4471 of a brass desk lamp has not arrived.",
+        &["--session", "ana", "--model", "counted"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let replies = events(&output, "model_replied");
+    let context = &replies[0]["event"]["context"];
+    assert!(
+        context["tokenizer"]
+            .as_str()
+            .unwrap()
+            .starts_with("tokenizer.json:"),
+        "{context}"
+    );
+    assert_eq!(context["accuracy"], "exact", "{context}");
+
+    let output = run(folder.path(), &file, "Hello", &["--model", "missing"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read the tokenizer")
+            && stderr(&output).contains("nosuch.json"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(folder.path(), &file, "Hello", &["--model", "local"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("`[models.local]`: `tokenizer` is for models served elsewhere"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn running_another_workflow_in_a_session_says_so() {
+    let (folder, file) = examples();
+    let first = run(folder.path(), &file, "Hello", &["--session", "ana"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let other = folder.path().join("workflows/other.yaml");
+    std::fs::write(&other, "name: other\nmodel: scripted:replies/other.yaml\nstate:\n  message: { type: string }\n  said: { type: string }\nentry: say\nnodes:\n  say:\n    kind: llm\n    prompt: \"{{ state.message }}\"\n    writes: { said: \"{{ reply }}\" }\n    next: end\n").unwrap();
+    std::fs::write(
+        folder.path().join("workflows/replies/other.yaml"),
+        "replies:\n  - text: from the other workflow\n",
+    )
+    .unwrap();
+    let second = run(folder.path(), &other, "Hello again", &["--session", "ana"]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("note: session `ana` was made for workflow `support`")
+            && stderr(&second).contains("running `other` in it"),
+        "{}",
+        stderr(&second)
+    );
+    // The other workflow's call was given the session's history all the same.
+    let replies = events(&second, "model_replied");
+    assert!(
+        replies[0]["event"]["context"]["history_part"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert!(!stderr(&first).contains("note: session"));
 }

@@ -63,6 +63,14 @@ pub struct Counted {
     counter: Arc<dyn TokenCounter>,
 }
 
+/// `model`, counting with `counter` (a `tokenizer.json` named in weft.toml).
+pub fn with_counter(
+    model: Arc<dyn ChatModel>,
+    counter: Arc<dyn TokenCounter>,
+) -> Arc<dyn ChatModel> {
+    Arc::new(Counted { model, counter })
+}
+
 /// `model`, counting with its own counter when it has one, else with the Llama-3
 /// vocabulary when `spec` or the model's name says it is a Llama-3.x model; as it is
 /// otherwise (the runtime then estimates).

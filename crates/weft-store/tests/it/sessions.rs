@@ -73,10 +73,10 @@ pub fn started_in(session: &SessionInfo) -> Event {
         parent: None,
         forked_from: None,
         setup: None,
-        session: Some(SessionRef {
+        session: Some(Box::new(SessionRef {
             id: session.id,
             name: session.name.clone(),
-        }),
+        })),
     }
 }
 

@@ -27,7 +27,7 @@ impl RunMachine {
     pub(super) fn apply(&mut self, event: &Event) -> Result<(), RunError> {
         match event {
             Event::RunStarted { input, session, .. } => {
-                self.session = session.clone();
+                self.session = session.as_deref().cloned();
                 self.fold_run_started(event, input)?;
             }
             Event::StepStarted { step, node, .. } => self.fold_step_started(event, *step, node)?,

@@ -164,8 +164,8 @@ impl RunMachine {
                 input,
                 parent,
                 forked_from: None,
-                setup,
-                session,
+                setup: setup.map(Box::new),
+                session: session.map(Box::new),
             },
             &mut decision,
         )?;

@@ -60,7 +60,7 @@ fn a_session_run_remembers_its_model_steps_but_not_those_that_opt_out() {
     else {
         panic!("the run starts first");
     };
-    assert_eq!(recorded.as_ref(), Some(&session));
+    assert_eq!(recorded.as_deref(), Some(&session));
     let call = model_call(&decision.commands);
     assert_eq!(call.session, Some(session.id), "the call reads the session");
     let decision = machine

@@ -1,6 +1,7 @@
 //! `weft runs list|show|events|fork|fail|cancel`: what the database holds, and deciding
 //! about runs. Only `fork` reads a workflow file; the others need the database alone.
 
+mod context;
 mod end;
 mod fork;
 mod list;

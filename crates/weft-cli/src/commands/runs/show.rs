@@ -1,7 +1,7 @@
 //! `weft runs show RUN_ID`: what a person wants to know about a run, from the database
 //! alone: where it stands, its output, the question it waits on (and how to answer), the
-//! calls that need a decision, why it failed, when it ran, tokens per model and its
-//! sub-workflow runs; `--json` for scripts.
+//! calls that need a decision, why it failed, when it ran, tokens per model, how full the
+//! model calls' context windows were and why, and its sub-workflow runs; `--json` for scripts.
 
 use super::super::arguments::DatabaseArgument;
 use super::super::{exit, fail, hints, open_store};
@@ -80,6 +80,7 @@ fn text(report: &RunReport, database: &DatabaseArgument) -> String {
             ));
         }
     }
+    lines.extend(super::context::lines(report));
     if !report.children.is_empty() {
         lines.push("sub-workflow runs".to_owned());
         for child in &report.children {
