@@ -75,7 +75,7 @@ fn the_support_agent_remembers_a_customer_across_runs() {
     let text = stdout(&shown);
     let last = &replies.last().unwrap()["event"];
     let expected = format!(
-        "last, at step 1 `answer`, call {}: {} of {} prompt tokens",
+        "the last, at step 1 `answer`, call {}: {} of {} prompt tokens",
         last["turn"].as_u64().unwrap() + 1,
         last["context"]["used"],
         last["context"]["budget"]

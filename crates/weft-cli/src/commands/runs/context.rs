@@ -1,7 +1,7 @@
 //! The context lines of `weft runs show`: how full the model calls' windows were and what
 //! filled them, from the `context` each `ModelReplied` records.
 
-use weft_core::ContextReport;
+use weft_core::{Accuracy, ContextReport};
 use weft_runtime::{CallContext, RunReport};
 
 /// The lines, or none for a run whose calls recorded no context.
@@ -9,23 +9,24 @@ pub(super) fn lines(report: &RunReport) -> Vec<String> {
     let Some(last) = report.contexts.last() else {
         return Vec::new();
     };
-    let mut lines = Vec::new();
     let calls = report.contexts.len();
+    let mut lines = vec![format!(
+        "context   {calls} model call(s); the last, at {}: {}",
+        place(last),
+        usage(&last.context)
+    )];
     let fullest = report
         .contexts
         .iter()
         .max_by_key(|call| fullness(&call.context))
         .unwrap_or(last);
-    lines.push(format!(
-        "context   {calls} model call(s) given session context; fullest: {} at {}",
-        usage(&fullest.context),
-        place(fullest)
-    ));
-    lines.push(format!(
-        "          last, at {}: {}",
-        place(last),
-        usage(&last.context)
-    ));
+    if fullness(&fullest.context) > fullness(&last.context) {
+        lines.push(format!(
+            "          the fullest, at {}: {}",
+            place(fullest),
+            usage(&fullest.context)
+        ));
+    }
     lines.push(format!("          {}", parts(&last.context)));
     for cut in &last.context.cut {
         lines.push(format!(
@@ -67,14 +68,16 @@ fn place(call: &CallContext) -> String {
 
 /// How full the window was.
 fn usage(context: &ContextReport) -> String {
+    let counted = match context.accuracy {
+        Accuracy::Exact => format!("counted by {}", context.tokenizer),
+        Accuracy::Estimate => "estimated".to_owned(),
+    };
     format!(
-        "{} of {} prompt tokens ({}%; window {}, {} by {})",
+        "{} of {} prompt tokens ({}%; window {}, {counted})",
         context.used,
         context.budget,
         fullness(context) / 10,
-        context.window,
-        context.accuracy.as_str(),
-        context.tokenizer
+        context.window
     )
 }
 
