@@ -235,3 +235,24 @@ pub fn extractive_merge(summaries: &[Summary], target: u32, counter: &dyn TokenC
         .collect();
     extractive(&texts, &[], target, counter)
 }
+
+/// A summary a model wrote, held to `target` tokens: a model may write past the words it
+/// was asked for (or its tokens may count more in the session's tokenizer), and a summary
+/// that outgrows its share would make the next compaction due at once. The start of the
+/// text is kept, cut at a character.
+pub fn held_to(text: String, target: u32, counter: &dyn TokenCounter) -> String {
+    let tokens = counter.text(&text);
+    if tokens <= target {
+        return text;
+    }
+    let characters: Vec<char> = text.chars().collect();
+    let mut keep = usize::try_from(u64::from(target) * characters.len() as u64 / u64::from(tokens))
+        .unwrap_or(characters.len());
+    loop {
+        let prefix: String = characters[..keep.min(characters.len())].iter().collect();
+        if keep == 0 || counter.text(&prefix) <= target {
+            return prefix;
+        }
+        keep = keep * 9 / 10;
+    }
+}

@@ -237,6 +237,7 @@ impl Compactor {
             reply.push(event.ok()?);
         }
         let text = reply.finish().text.trim().to_owned();
+        let text = compaction::held_to(text, self.target(), self.counter.as_ref());
         (!text.is_empty()).then(|| (text, spec.clone()))
     }
 }

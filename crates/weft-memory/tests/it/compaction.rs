@@ -116,3 +116,16 @@ fn the_extractive_summary_fits_its_target() {
     assert!(text.contains("299 "), "{text}");
     assert!(!text.contains("\n0 "), "{text}");
 }
+
+#[test]
+fn a_written_summary_is_held_to_its_target_in_every_language() {
+    let counter = llama3();
+    for (language, sentence) in SENTENCES {
+        let long = [sentence; 40].join(" ");
+        let held = compaction::held_to(long.clone(), 50, counter.as_ref());
+        assert!(counter.text(&held) <= 50, "{language}");
+        assert!(long.starts_with(&held) && !held.is_empty(), "{language}");
+        let short = compaction::held_to(sentence.to_owned(), 50, counter.as_ref());
+        assert_eq!(short, sentence, "{language}");
+    }
+}
