@@ -107,6 +107,17 @@ pub struct SessionView {
     pub omitted: u64,
 }
 
+impl SessionView {
+    /// Whether the view adds nothing to a context: a run without a session, or a new one.
+    pub fn is_empty(&self) -> bool {
+        self.pins.is_empty()
+            && self.summaries.is_empty()
+            && self.snippets.is_empty()
+            && self.messages.is_empty()
+            && self.omitted == 0
+    }
+}
+
 /// A part of a context, as reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartReport {

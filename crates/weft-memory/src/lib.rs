@@ -9,5 +9,5 @@ pub mod compaction;
 pub mod context;
 pub mod estimate;
 
-pub use context::{AssemblyError, Context, Limits, Turn, assemble};
+pub use context::{AssemblyError, Context, Limits, Turn, assemble, whole_turn};
 pub use estimate::{ESTIMATE_KEY, Estimate};

@@ -6,6 +6,8 @@ use crate::error::RuntimeError;
 use crate::runtime::Runtime;
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use std::future::Future;
+use std::task::Poll;
 use tokio_util::sync::CancellationToken;
 use weft_core::{
     AnsweredBy, ChildPlace, ErrorKind, Event, ModelError, ParentLink, ReplyBuilder, RunId,
@@ -41,6 +43,12 @@ impl EffectDone {
             waiting_child: None,
         }
     }
+}
+
+/// What a model call's stream gave next, or that the runtime shut down while it waited.
+enum Streamed {
+    Item(Option<Result<weft_core::ChatEvent, ModelError>>),
+    ShutDown,
 }
 
 pub(crate) type EffectFuture<'a> = BoxFuture<'a, Result<EffectDone, RuntimeError>>;
@@ -90,12 +98,21 @@ impl Runtime {
             tokio::pin!(shutdown);
             loop {
                 // A shutdown drops the call: the reply is asked for again after a restart.
-                let item = tokio::select! {
-                    biased;
-                    () = &mut shutdown => return Ok(EffectDone::stopped()),
-                    item = stream.next() => item,
+                // The stream goes first: the waiter is polled (a lock each time) only while
+                // the model makes the call wait, which is where a shutdown must cut in; a
+                // reply that is already whole is recorded.
+                let next = std::future::poll_fn(|context| {
+                    if let Poll::Ready(item) = stream.poll_next_unpin(context) {
+                        return Poll::Ready(Streamed::Item(item));
+                    }
+                    shutdown.as_mut().poll(context).map(|()| Streamed::ShutDown)
+                })
+                .await;
+                let item = match next {
+                    Streamed::Item(Some(item)) => item,
+                    Streamed::Item(None) => break,
+                    Streamed::ShutDown => return Ok(EffectDone::stopped()),
                 };
-                let Some(item) = item else { break };
                 match item {
                     Ok(event) => {
                         self.observe_stream(run, call.step, call.branch, &event);
@@ -122,6 +139,9 @@ impl Runtime {
         entries: &[String],
         request: &mut weft_core::ChatRequest,
     ) -> Result<(), StepError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let known = self.tools.names();
         for entry in entries {
             let matching: Vec<&String> = known

@@ -3,20 +3,24 @@
 //! run's session read for it.
 
 use crate::runtime::Runtime;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use weft_core::{
     ChatModel, ChatRequest, ContextReport, ErrorKind, Message, Role, SessionView, StepError,
     StoreError, TokenCounter, ViewRequest,
 };
-use weft_memory::{Limits, Turn, assemble};
+use weft_memory::{Limits, Turn, assemble, whole_turn};
 use weft_workflow::ModelCall;
+
+/// The estimate, made once: it has no state, and a model call should not allocate for it.
+static ESTIMATE: LazyLock<Arc<dyn TokenCounter>> =
+    LazyLock::new(|| Arc::new(weft_memory::Estimate));
 
 /// The counter for a model: its own (an in-process model's tokenizer, or the vocabulary of
 /// its family that the composition gave it), else an estimate, labelled as one.
 pub fn counter_for(model: &dyn ChatModel) -> Arc<dyn TokenCounter> {
     model
         .token_counter()
-        .unwrap_or_else(|| Arc::new(weft_memory::Estimate))
+        .unwrap_or_else(|| Arc::clone(&ESTIMATE))
 }
 
 /// What a call may spend with `model`.
@@ -80,6 +84,10 @@ impl Runtime {
             messages: &request.messages,
             tools: &request.tools,
         };
+        // Most calls of a run without a session send their messages as they are.
+        if let Some(report) = whole_turn(turn, &view, limits, counter.as_ref()) {
+            return Ok((request, report));
+        }
         let context = assemble(
             turn,
             &view,

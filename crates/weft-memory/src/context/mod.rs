@@ -20,7 +20,7 @@ pub use types::{AssemblyError, Context, Limits, SNIPPET_SHARE, SUMMARY_SHARE, Tu
 use plan::Plan;
 use types::{part, sum};
 use units::{Counted, Unit};
-use weft_core::{Message, Role, SessionView, TokenCounter};
+use weft_core::{ContextReport, Message, PartReport, Role, SessionView, TokenCounter};
 
 /// Builds the context of one call. `view` is the session's (an empty view for a run
 /// without a session); `compact_at` is the share of the budget, in percent, past which the
@@ -35,14 +35,7 @@ pub fn assemble(
     let budget = limits.budget(counter.accuracy());
     let mut plan = Plan::new(counter, limits, budget);
     let (head, prompt, tail) = split_turn(turn.messages);
-    // A prompt format writes a system message even when there is none; memory's own
-    // system messages may take its place, but its cost is kept either way.
-    let empty_system = if head.is_empty() {
-        counter.message(&Message::system(""))
-    } else {
-        0
-    };
-    plan.frame = counter.frame(turn.tools).saturating_add(empty_system);
+    plan.frame = frame_tokens(turn, head, counter);
     let head = count_all(head, counter);
     let prompt = count_all(prompt, counter);
     plan.report.system = sum(&head);
@@ -100,6 +93,57 @@ pub fn assemble(
     plan.report.compaction_due =
         view.omitted > 0 || u64::from(pressure) * 100 > u64::from(budget) * u64::from(compact_at);
     Ok(plan.finish(head, prompt, kept_history, kept_current))
+}
+
+/// The report of a call that sends its own messages as they are, when there is no session
+/// to add (`view` is empty) and all of them fit: the caller keeps its messages, so nothing
+/// is copied. `None` otherwise, and [`assemble`] builds the context. The report is the one
+/// [`assemble`] would give.
+pub fn whole_turn(
+    turn: Turn<'_>,
+    view: &SessionView,
+    limits: Limits,
+    counter: &dyn TokenCounter,
+) -> Option<ContextReport> {
+    if !view.is_empty() {
+        return None;
+    }
+    let budget = limits.budget(counter.accuracy());
+    let (head, prompt, tail) = split_turn(turn.messages);
+    let frame = frame_tokens(turn, head, counter);
+    let tokens = |messages: &[Message]| {
+        messages
+            .iter()
+            .map(|message| counter.message(message))
+            .fold(0, u32::saturating_add)
+    };
+    let system = tokens(head);
+    let current = tokens(prompt).saturating_add(tokens(tail));
+    let used = frame.saturating_add(system).saturating_add(current);
+    if used > budget {
+        return None;
+    }
+    let mut report = plan::empty_report(counter, limits, budget);
+    report.frame = frame;
+    report.system = system;
+    report.used = used;
+    report.current = PartReport {
+        count: u32::try_from(prompt.len() + tail.len()).unwrap_or(u32::MAX),
+        tokens: current,
+    };
+    Some(report)
+}
+
+/// The tokens of the prompt format and the tool definitions. A prompt format writes a
+/// system message even when there is none; memory's own system messages may take its
+/// place, but its cost is kept either way.
+fn frame_tokens(turn: Turn<'_>, head: &[Message], counter: &dyn TokenCounter) -> u32 {
+    let empty_system = if head.is_empty() {
+        counter.message(&Message::system(""))
+    } else {
+        0
+    };
+    counter.frame(turn.tools).saturating_add(empty_system)
 }
 
 /// Splits the step's messages: its leading system messages, its prompt (up to its last

@@ -29,28 +29,7 @@ impl<'a> Plan<'a> {
             used: 0,
             frame: 0,
             full: false,
-            report: ContextReport {
-                tokenizer: counter.key().to_owned(),
-                accuracy: counter.accuracy(),
-                window: limits.window,
-                budget,
-                used: 0,
-                frame: 0,
-                system: 0,
-                pins: PartReport::default(),
-                pins_left_out: Vec::new(),
-                summaries: Vec::new(),
-                summary_tokens: 0,
-                snippets: Vec::new(),
-                snippet_tokens: 0,
-                history: None,
-                history_part: PartReport::default(),
-                history_left_out: 0,
-                current: PartReport::default(),
-                current_left_out: 0,
-                cut: Vec::new(),
-                compaction_due: false,
-            },
+            report: empty_report(counter, limits, budget),
             summary_total: 0,
             pins: None,
             summaries: Vec::new(),
@@ -211,5 +190,35 @@ impl<'a> Plan<'a> {
             report: self.report,
             counted: self.counted,
         }
+    }
+}
+
+/// The report of a context that holds nothing yet.
+pub(super) fn empty_report(
+    counter: &dyn TokenCounter,
+    limits: Limits,
+    budget: u32,
+) -> ContextReport {
+    ContextReport {
+        tokenizer: counter.key().to_owned(),
+        accuracy: counter.accuracy(),
+        window: limits.window,
+        budget,
+        used: 0,
+        frame: 0,
+        system: 0,
+        pins: PartReport::default(),
+        pins_left_out: Vec::new(),
+        summaries: Vec::new(),
+        summary_tokens: 0,
+        snippets: Vec::new(),
+        snippet_tokens: 0,
+        history: None,
+        history_part: PartReport::default(),
+        history_left_out: 0,
+        current: PartReport::default(),
+        current_left_out: 0,
+        cut: Vec::new(),
+        compaction_due: false,
     }
 }

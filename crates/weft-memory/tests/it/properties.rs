@@ -1,12 +1,13 @@
 //! Random histories: the context never passes its budget, never sends a tool result
-//! without its call, and always holds the newest user message.
+//! without its call, and always holds the newest user message; without a session, the
+//! shortcut that sends a step's messages as they are reports what assembly would.
 
 use crate::context::{llama3, recount};
 use proptest::prelude::*;
 use std::collections::HashSet;
 use weft_core::{Message, Pin, Role, SessionMessage, SessionView, ToolCall};
 use weft_fixtures::languages::SENTENCES;
-use weft_memory::{Limits, Turn, assemble};
+use weft_memory::{Limits, Turn, assemble, whole_turn};
 
 #[derive(Debug, Clone)]
 enum Item {
@@ -117,6 +118,43 @@ proptest! {
                 // Only a prompt that cannot fit by itself fails.
                 let alone = recount(&[Message::system("You are helpful."), newest], counter.as_ref());
                 prop_assert!(alone > limits.window - 80, "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_turn_is_reported_as_assembly_would(
+        current in prop::collection::vec(item(), 0..8),
+        window in 300u32..4000,
+        prompt_language in 0..8usize,
+        with_system in any::<bool>(),
+    ) {
+        let counter = llama3();
+        let view = SessionView::default();
+        let mut turn_messages = Vec::new();
+        if with_system {
+            turn_messages.push(Message::system("You are helpful."));
+        }
+        turn_messages.push(Message::user(text(prompt_language, 1)));
+        turn_messages.extend(messages(&current).into_iter().filter(|m| m.role != Role::User));
+        let limits = Limits { window, reply: 64, margin: 16 };
+        let turn = Turn { messages: &turn_messages, tools: &[] };
+        let whole = whole_turn(turn, &view, limits, counter.as_ref());
+        match (whole, assemble(turn, &view, limits, 80, counter.as_ref())) {
+            (Some(report), Ok(context)) => {
+                prop_assert_eq!(&report, &context.report);
+                prop_assert_eq!(&context.messages, &turn_messages);
+            }
+            (None, Ok(context)) => {
+                // Assembly had to leave something out or cut it.
+                prop_assert!(
+                    context.report.current_left_out > 0 || !context.report.cut.is_empty(),
+                    "{:?}", context.report
+                );
+            }
+            (None, Err(_)) => {}
+            (Some(report), Err(error)) => {
+                prop_assert!(false, "the shortcut took a turn assembly refused: {report:?}, {error}");
             }
         }
     }
