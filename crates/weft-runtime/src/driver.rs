@@ -130,7 +130,8 @@ impl Runtime {
                 waiting_child,
             } = done?;
             if let Some(event) = event {
-                if let Some((key, child)) = waiting_child {
+                if let Some(waiting) = waiting_child {
+                    let (key, child) = *waiting;
                     run.children.insert(key, child);
                 }
                 let decision = run.machine.on_event(&event)?;

@@ -24,8 +24,9 @@ pub(crate) struct EffectDone {
     /// The event that records the result; `None` when the runtime shut down before there
     /// was a result, so there is nothing to record.
     pub event: Option<Event>,
-    /// A child run that stopped at a `human` node.
-    pub waiting_child: Option<WaitingChild>,
+    /// A child run that stopped at a `human` node, boxed: a run in memory is large, and
+    /// every effect's result moves several times on its way to the machine.
+    pub waiting_child: Option<Box<WaitingChild>>,
 }
 
 impl EffectDone {
@@ -325,7 +326,7 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
                         .unwrap_or_default(),
                     input_schema: question.and_then(|question| question.input_schema),
                 }),
-                waiting_child: Some(((step, branch), active)),
+                waiting_child: Some(Box::new(((step, branch), active))),
             }
         }
         RunStatus::NeedsAttention => EffectDone::event(Event::AttentionNeeded {
@@ -361,4 +362,16 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
 
 fn model_error(error: ModelError) -> StepError {
     StepError::new(error.kind, error.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_effect_result_stays_small() {
+        let size = std::mem::size_of::<Result<EffectDone, RuntimeError>>();
+        println!("an effect's result takes {size} bytes");
+        assert!(size <= 256, "an effect's result takes {size} bytes");
+    }
 }
