@@ -14,7 +14,9 @@ use std::sync::Arc;
 use weft_core::{McpServer, ToolBox};
 use weft_tools::Registry;
 use weft_tools::builtin::Workspace;
-use weft_workflow::{Diagnostic, LoadError, Loader, ModelOverrides, ToolSettings, Workflow};
+use weft_workflow::{
+    Diagnostic, LoadError, Loader, ModelOverrides, ToolSettings, Workflow, WorkflowTexts,
+};
 
 /// Where a run's tools come from.
 #[derive(Debug)]
@@ -178,8 +180,24 @@ impl Toolbox {
         path: &Path,
         own: Registry,
     ) -> Result<(Arc<Workflow>, Registry), WorkflowProblem> {
+        self.load_kept_workflow(path, None, own).await
+    }
+
+    /// [`Toolbox::load_workflow`], reading the texts a run kept (see
+    /// `Runtime::workflow_texts`) instead of the files when `texts` is given: a run goes on
+    /// with the workflow it started with, whatever happened to the files since.
+    pub async fn load_kept_workflow(
+        &self,
+        path: &Path,
+        texts: Option<&WorkflowTexts>,
+        own: Registry,
+    ) -> Result<(Arc<Workflow>, Registry), WorkflowProblem> {
+        let load = |loader: Loader| match texts {
+            Some(texts) => loader.load_stored(path, texts),
+            None => loader.load(path),
+        };
         // First without tool checks, to learn which tools the workflow turns on or brings.
-        let unchecked = Loader::new().load(path)?;
+        let unchecked = load(Loader::new())?;
         let tool_settings = unchecked.all_tool_settings().map_err(ToolboxError::from)?;
         let registry = match self.assemble(&tool_settings, own).await {
             Err(ToolboxError::Servers(failures)) => {
@@ -194,9 +212,7 @@ impl Toolbox {
             let servers = self.servers(&tool_settings)?;
             names.extend(servers.keys().map(|server| format!("{server}.*")));
         }
-        let workflow = Loader::with_tools(names)
-            .with_models(self.models.clone())
-            .load(path)?;
+        let workflow = load(Loader::with_tools(names).with_models(self.models.clone()))?;
         Ok((workflow, registry))
     }
 

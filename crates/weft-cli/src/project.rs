@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use weft::config::Settings;
 use weft::toolbox::{Toolbox, WorkflowProblem};
-use weft::workflow::{LoadError, ModelOverrides, Workflow};
+use weft::workflow::{LoadError, ModelOverrides, Workflow, WorkflowTexts};
 use weft_tools::Registry;
 
 /// A workspace and its settings.
@@ -53,10 +53,20 @@ impl Project {
         path: &Path,
         models: &ModelOverrides,
     ) -> Result<(Arc<Workflow>, Registry), ExitCode> {
+        self.load_kept_workflow(path, None, models).await
+    }
+
+    /// [`Project::load_workflow`] from the texts a run kept, when it kept them.
+    pub async fn load_kept_workflow(
+        &self,
+        path: &Path,
+        texts: Option<&WorkflowTexts>,
+        models: &ModelOverrides,
+    ) -> Result<(Arc<Workflow>, Registry), ExitCode> {
         let mut toolbox = self.toolbox();
         toolbox.models = models.clone();
         toolbox
-            .load_workflow(path, Registry::new())
+            .load_kept_workflow(path, texts, Registry::new())
             .await
             .map_err(|problem| {
                 print_problem(&problem);

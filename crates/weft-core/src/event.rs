@@ -166,6 +166,11 @@ pub struct RunSetup {
     /// Models that replaced nodes' own (`--node-model NODE=SPEC`), by node.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub node_models: std::collections::BTreeMap<String, String>,
+    /// The workflow's files as the run started: the SHA-256 of each file's text, by its
+    /// path from the workflow's folder. The store keeps the texts under these hashes, so the
+    /// run goes on with them whatever happens to the files. Empty in logs from before.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub workflow_files: std::collections::BTreeMap<String, String>,
 }
 
 /// The kind of a workflow node.

@@ -109,6 +109,24 @@ pub trait RunStore: EventSink {
         let _ = (run, sequence, snapshot);
         Box::pin(std::future::ready(Ok(())))
     }
+    /// Keeps workflow texts (`hash, text`), each once under its content hash; a text kept
+    /// before stays as it is. A store that keeps no texts keeps none, and its runs read
+    /// their files when resumed.
+    fn save_workflow_texts<'a>(
+        &'a self,
+        texts: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = texts;
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// The texts kept under `hashes`, by hash; a hash not kept is left out.
+    fn workflow_texts<'a>(
+        &'a self,
+        hashes: &'a [String],
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, StoreError>> {
+        let _ = hashes;
+        Box::pin(std::future::ready(Ok(std::collections::BTreeMap::new())))
+    }
 }
 
 /// What the status of a run becomes after `event`, if the event changes it.

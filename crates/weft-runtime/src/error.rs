@@ -12,6 +12,9 @@ pub enum RuntimeError {
     /// Events could not be stored; the run stopped where its log ends.
     #[error("storing the run's events failed: {0}")]
     Store(#[from] StoreError),
+    /// The store lacks a workflow text the run started with.
+    #[error(transparent)]
+    MissingText(#[from] weft_workflow::MissingText),
     /// A fork was asked for at a step the run never started.
     #[error(
         "run {run} has no step {step} (its last step is {last}); fork at a step from 1 to {last}"

@@ -22,6 +22,7 @@ mod runtime;
 mod session_lock;
 pub mod sink;
 mod snapshots;
+mod texts;
 pub mod tools;
 
 pub use active::ActiveRun;
@@ -35,5 +36,6 @@ pub use report::{CallContext, ModelUsage, OpenQuestion, RunReport};
 pub use runtime::{Runtime, RuntimeBuilder, SESSION_WAIT, SHUTDOWN_GRACE, SNAPSHOT_EVERY};
 pub use session_lock::SESSION_LEASE;
 pub use sink::MemorySink;
+pub use texts::workflow_texts;
 pub use tokio_util::sync::CancellationToken;
 pub use tools::NoTools;

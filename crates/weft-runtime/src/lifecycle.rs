@@ -35,6 +35,7 @@ impl Runtime {
         setup: Option<RunSetup>,
         cancel: &CancellationToken,
     ) -> Result<ActiveRun, RuntimeError> {
+        let setup = self.keep_texts(&workflow, setup).await?;
         let (machine, decision) =
             RunMachine::start_with_setup(workflow, RunId::new(), input, None, setup)?;
         let mut run = ActiveRun::new(machine);
@@ -55,6 +56,7 @@ impl Runtime {
         session: SessionRef,
         cancel: &CancellationToken,
     ) -> Result<ActiveRun, RuntimeError> {
+        let setup = self.keep_texts(&workflow, setup).await?;
         let (machine, decision) = RunMachine::start_in_session(
             workflow,
             RunId::new(),

@@ -29,6 +29,9 @@ pub struct Runtime {
     pub(crate) sessions: Option<Arc<dyn SessionStore>>,
     /// How long a run waits for a session another run writes.
     pub(crate) session_wait: Duration,
+    /// The hashes of the workflow texts this runtime has kept in its store, so a workflow
+    /// run many times is written once.
+    pub(crate) kept_texts: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Events between two snapshots of a run, unless set otherwise.
@@ -140,6 +143,7 @@ impl RuntimeBuilder {
             shutdown_grace: self.shutdown_grace.unwrap_or(SHUTDOWN_GRACE),
             sessions: self.sessions,
             session_wait: self.session_wait.unwrap_or(SESSION_WAIT),
+            kept_texts: std::sync::Mutex::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! durable stores do.
 
 use futures::future::BoxFuture;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use weft_core::{
     ErrorKind, Event, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, RunSummary,
@@ -15,6 +15,8 @@ pub struct MemorySink {
     runs: Mutex<HashMap<RunId, Vec<EventRecord>>>,
     /// Runs marked failed from outside their log, with the reason.
     marked_failed: Mutex<HashMap<RunId, String>>,
+    /// Workflow texts by hash.
+    texts: Mutex<BTreeMap<String, String>>,
 }
 
 impl MemorySink {
@@ -175,6 +177,39 @@ impl RunStore for MemorySink {
             .lock()
             .map(|mut marked| {
                 marked.insert(run, error.to_owned());
+            })
+            .map_err(|_| StoreError::new(ErrorKind::Internal, "memory sink lock poisoned"));
+        Box::pin(std::future::ready(result))
+    }
+
+    fn save_workflow_texts<'a>(
+        &'a self,
+        texts: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let result = self
+            .texts
+            .lock()
+            .map(|mut kept| {
+                for (hash, text) in texts {
+                    kept.entry(hash.clone()).or_insert_with(|| text.clone());
+                }
+            })
+            .map_err(|_| StoreError::new(ErrorKind::Internal, "memory sink lock poisoned"));
+        Box::pin(std::future::ready(result))
+    }
+
+    fn workflow_texts<'a>(
+        &'a self,
+        hashes: &'a [String],
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, StoreError>> {
+        let result = self
+            .texts
+            .lock()
+            .map(|kept| {
+                hashes
+                    .iter()
+                    .filter_map(|hash| Some((hash.clone(), kept.get(hash)?.clone())))
+                    .collect()
             })
             .map_err(|_| StoreError::new(ErrorKind::Internal, "memory sink lock poisoned"));
         Box::pin(std::future::ready(result))

@@ -11,6 +11,7 @@ use crate::rows::{stored_batch, summary};
 use crate::session::append as session;
 use futures::future::BoxFuture;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
+use std::collections::BTreeMap;
 use std::future::Future;
 use weft_core::{
     ErrorKind, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, RunSummary,
@@ -93,6 +94,16 @@ pub trait Operations {
         run: RunId,
         error: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`RunStore::save_workflow_texts`].
+    fn write_texts(
+        &self,
+        texts: &[(String, String)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`RunStore::workflow_texts`].
+    fn read_texts(
+        &self,
+        hashes: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, StoreError>> + Send;
 }
 
 impl<D, Database> Operations for Store<D>
@@ -285,6 +296,52 @@ where
             .await
             .map(|_| ())
             .map_err(|error| write_error("marking a run failed", error))
+    }
+
+    /// One statement, which leaves a text kept before as it is.
+    async fn write_texts(&self, texts: &[(String, String)]) -> Result<(), StoreError> {
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let now = crate::session::rows::now_millis();
+        let mut script = D::script(1);
+        let statement = script
+            .statement()
+            .push("INSERT INTO workflow_texts (hash, text, created_at) VALUES ");
+        for (index, (hash, text)) in texts.iter().enumerate() {
+            if index > 0 {
+                statement.push(", ");
+            }
+            statement
+                .push("(")
+                .push_bind(hash.as_str())
+                .push(", ")
+                .push_bind(text.as_str())
+                .push(", ")
+                .push_bind(now)
+                .push(")");
+        }
+        statement.push(" ON CONFLICT (hash) DO NOTHING");
+        self.dialect
+            .execute(script)
+            .await
+            .map(|_| ())
+            .map_err(|error| write_error("keeping workflow texts", error))
+    }
+
+    async fn read_texts(&self, hashes: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut found = BTreeMap::new();
+        for hash in hashes {
+            let row: Option<(String,)> = sqlx::query_as(D::SELECT_WORKFLOW_TEXT)
+                .bind(hash.as_str())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(|error| store_error("reading workflow texts", error))?;
+            if let Some((text,)) = row {
+                found.insert(hash.clone(), text);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -506,5 +563,19 @@ where
         snapshot: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.write_snapshot(run, sequence, snapshot))
+    }
+
+    fn save_workflow_texts<'a>(
+        &'a self,
+        texts: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.write_texts(texts))
+    }
+
+    fn workflow_texts<'a>(
+        &'a self,
+        hashes: &'a [String],
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, StoreError>> {
+        Box::pin(self.read_texts(hashes))
     }
 }

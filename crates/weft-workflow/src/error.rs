@@ -53,6 +53,17 @@ pub enum LoadError {
         /// The problems, in file order.
         diagnostics: Vec<Diagnostic>,
     },
+    /// A run's kept texts lack a file its workflow reaches.
+    #[error(
+        "the workflow texts this run kept have no `{name}` (read as {}); the run cannot be loaded from its own texts",
+        path.display()
+    )]
+    NotStored {
+        /// The path the workflow reaches.
+        path: PathBuf,
+        /// The name the text would be kept under.
+        name: String,
+    },
     /// A node's model cannot be replaced as asked (`--node-model`).
     #[error("cannot replace the model of node `{node}`: {problem}")]
     NodeModel {
@@ -97,7 +108,7 @@ impl LoadError {
     /// The diagnostics, when the file was read but is invalid.
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
-            Self::Io { .. } | Self::NodeModel { .. } => &[],
+            Self::Io { .. } | Self::NodeModel { .. } | Self::NotStored { .. } => &[],
             Self::Invalid { diagnostics } => diagnostics,
         }
     }

@@ -14,6 +14,7 @@ pub mod load;
 pub mod machine;
 pub mod memory;
 pub mod spec;
+pub mod texts;
 pub mod tooling;
 pub mod workflow;
 
@@ -25,5 +26,6 @@ pub use machine::{
 };
 pub use memory::{MemorySettings, Summarizer};
 pub use spec::{WorkflowSpec, workflow_json_schema};
+pub use texts::{MissingText, WorkflowTexts, content_hash};
 pub use tooling::{HttpGetSettings, McpServer, McpTransport, ToolSettings};
 pub use workflow::Workflow;

@@ -53,6 +53,10 @@ pub struct Workflow {
     pub expressions: Expressions,
     /// The spec it was compiled from (for `weft graph` and tooling).
     pub spec: WorkflowSpec,
+    /// The exact texts of this file and every sub-workflow file it reaches, named from
+    /// this file's folder: kept by a top-level load (`None` in a sub-workflow), so a run
+    /// can store what it runs.
+    pub texts: Option<Arc<crate::texts::WorkflowTexts>>,
 }
 
 /// A state field.

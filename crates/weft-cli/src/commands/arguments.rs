@@ -111,6 +111,8 @@ pub fn setup(workspace: &Path, settings: Option<&Path>, models: &ModelOverrides)
             .iter()
             .map(|(node, spec)| (node.clone(), spec.clone()))
             .collect::<BTreeMap<_, _>>(),
+        // The runtime names the workflow's texts when it starts the run.
+        workflow_files: BTreeMap::new(),
     }
 }
 

@@ -53,6 +53,7 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
         return code;
     }
     let (project, overrides, workflow, tools) = match stored::workflow(
+        store.as_ref(),
         &report,
         arguments.runner.workspace.workspace.as_deref(),
         &arguments.runner.models,

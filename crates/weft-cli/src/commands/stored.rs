@@ -34,8 +34,10 @@ pub async fn top_level(
 }
 
 /// The run's workspace (`--workspace`, else the one it recorded, else the current folder)
-/// and its workflow with that workspace's tools.
+/// and its workflow with that workspace's tools: the texts it started with, kept in the
+/// database, or its files for a run from before runs kept them.
 pub async fn workflow(
+    store: &dyn RunStore,
     report: &RunReport,
     workspace: Option<&Path>,
     models: &ModelArguments,
@@ -56,8 +58,13 @@ pub async fn workflow(
     } else {
         recorded_overrides(setup)
     };
+    // The texts the run started with, when it kept them: edits to the files since do not
+    // reach it, and the files need not exist.
+    let texts = weft_runtime::workflow_texts(store, setup)
+        .await
+        .map_err(|error| fail(exit::FAILED, format!("run {}: {error}", report.summary.id)))?;
     let source = Path::new(&report.summary.source);
-    if !source.exists() {
+    if texts.is_none() && !source.exists() {
         return Err(fail(
             exit::INVALID,
             format!(
@@ -68,11 +75,16 @@ pub async fn workflow(
         ));
     }
     let (workflow, tools) = project
-        .load_workflow(source, &overrides)
+        .load_kept_workflow(source, texts.as_ref(), &overrides)
         .await
         .inspect_err(|_| {
+            let whence = if texts.is_some() {
+                "the workflow texts it started with, as kept in the database"
+            } else {
+                "its workflow file"
+            };
             eprintln!(
-                "error: run {} needs its workflow file {}",
+                "error: run {} needs {whence} ({})",
                 report.summary.id, report.summary.source
             );
         })?;

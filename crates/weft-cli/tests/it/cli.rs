@@ -336,13 +336,17 @@ fn a_model_spec_flag_overrides_nothing_named_but_fills_the_default() {
 fn the_event_log_of_a_run_is_stable() {
     let (output, events) = run_json(&["workflows/counter.yaml", "--input", r#"{"limit": 2}"#]);
     assert!(output.status.success(), "{}", stderr(&output));
-    // Run ids, timestamps and the checkout's folder change; the sequence and the events do not.
+    // Run ids, timestamps, the checkout's folder and the workflow text's hash change; the
+    // sequence and the events do not. The hash is the file's own.
     let checkout = root().canonicalize().unwrap().display().to_string();
+    let text = std::fs::read_to_string(root().join("workflows/counter.yaml")).unwrap();
+    let hash = weft_workflow::content_hash(&text);
     let log: Vec<String> = events
         .iter()
         .map(|record| {
             format!("{:>2} {}", record["sequence"], record["event"])
                 .replace(&checkout, "<checkout>")
+                .replace(&hash, "<sha256 of counter.yaml>")
         })
         .collect();
     insta::assert_snapshot!("counter_event_log", log.join("\n"));

@@ -372,6 +372,83 @@ fn hints_are_commands_that_work_as_printed_with_their_database() {
     assert!(shown.status.success(), "{}", stderr(&shown));
 }
 
+/// A sub-workflow that asks a model with a prompt `weft resume` must not see changed.
+const CHILD: &str = "name: child
+model: scripted:replies.yaml
+state:
+  said: { type: string }
+entry: say
+nodes:
+  say: { kind: llm, prompt: 'second', writes: { said: '{{ reply }}' }, next: end }
+output: '{{ state.said }}'
+";
+
+/// A workflow that waits for a person, then runs `child.yaml`.
+const ASK_THEN_CHILD: &str = "name: parent
+state:
+  answer: { type: object }
+  said: { type: string }
+entry: check
+nodes:
+  check:
+    kind: human
+    ask: Go on?
+    writes: { answer: '{{ input }}' }
+    next: call
+  call: { kind: workflow, path: parts/child.yaml, writes: { said: '{{ output }}' }, next: end }
+output: { said: '{{ state.said }}' }
+";
+
+#[test]
+fn a_run_goes_on_with_the_workflow_texts_it_started_with() {
+    let folder = Folder::new();
+    std::fs::create_dir_all(folder.path("flows/parts")).unwrap();
+    folder
+        .write("flows/parent.yaml", ASK_THEN_CHILD)
+        .write("flows/parts/child.yaml", CHILD)
+        .write("flows/parts/replies.yaml", REPLIES);
+    let edited = folder.weft(&["run", "flows/parent.yaml"]);
+    assert_eq!(edited.status.code(), Some(3), "{}", stderr(&edited));
+    let edited = run_id_in(&stderr(&edited));
+    let removed = folder.weft(&["run", "flows/parent.yaml"]);
+    let removed = run_id_in(&stderr(&removed));
+
+    // The sub-workflow's prompt changes: a new run sees the change, the waiting one not.
+    folder.write(
+        "flows/parts/child.yaml",
+        &CHILD.replace("'second'", "'first'"),
+    );
+    let answered = folder.weft(&["resume", &edited, "--answer", r#"{"go": true}"#]);
+    assert!(answered.status.success(), "{}", stderr(&answered));
+    assert_eq!(json_output(&answered)["said"], json!("two"));
+    let fresh = folder.weft(&["run", "flows/parent.yaml", "--answer", r#"{"go": true}"#]);
+    assert_eq!(
+        json_output(&fresh)["said"],
+        json!("one"),
+        "{}",
+        stderr(&fresh)
+    );
+
+    // The files go away; the other waiting run goes on, from another folder too.
+    std::fs::remove_file(folder.path("flows/parent.yaml")).unwrap();
+    std::fs::remove_file(folder.path("flows/parts/child.yaml")).unwrap();
+    let database = folder.path("weft.db");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = weft_in(
+        elsewhere.path(),
+        &[
+            "resume",
+            &removed,
+            "--answer",
+            r#"{"go": false}"#,
+            "--db",
+            database.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json_output(&output)["said"], json!("two"));
+}
+
 #[test]
 fn runs_are_shown_failed_and_cancelled_from_the_database_alone() {
     let folder = Folder::new();
@@ -417,13 +494,6 @@ fn runs_are_shown_failed_and_cancelled_from_the_database_alone() {
     );
     assert!(shown["created_at_millis"].as_u64().unwrap() > 0, "{shown}");
 
-    let resumed = folder.weft(&["resume", &waiting, "--answer", "{\"go\": true}"]);
-    assert_eq!(resumed.status.code(), Some(2));
-    assert!(
-        stderr(&resumed).contains("which does not exist"),
-        "{}",
-        stderr(&resumed)
-    );
     let resumed = folder.weft(&["resume", &done]);
     assert!(
         stderr(&resumed).contains("is already finished"),

@@ -9,7 +9,7 @@
 
 pub(crate) mod append;
 mod reads;
-mod rows;
+pub(crate) mod rows;
 pub(crate) mod text;
 mod view;
 mod writes;

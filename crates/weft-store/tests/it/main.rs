@@ -51,6 +51,7 @@ mod sessions_postgres;
 mod sessions_sqlite;
 mod sessions_view;
 pub mod snapshots;
+pub mod texts;
 
 #[cfg(feature = "sqlite")]
 #[tokio::test]
@@ -245,7 +246,7 @@ async fn foreign_and_newer_files_are_refused_untouched() {
     assert!(
         error
             .to_string()
-            .contains("schema version 99, newer than the 3"),
+            .contains("schema version 99, newer than the 4"),
         "{error}"
     );
     assert_eq!(std::fs::read(&newer).unwrap(), newer_before);

@@ -35,6 +35,7 @@ pub static POSTGRES: PostgresTests = PostgresTests::new(
         "postgres_queries_are_text_not_syntax",
         "postgres_a_locked_session_is_not_deleted",
         "a_postgres_schema_2_database_is_migrated",
+        "postgres_keeps_workflow_texts",
     ],
 );
 
@@ -115,7 +116,7 @@ async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
     assert!(
         error
             .to_string()
-            .contains("schema version 7, newer than the 3"),
+            .contains("schema version 7, newer than the 4"),
         "{error}"
     );
     schema.remove().await.unwrap();
@@ -233,5 +234,15 @@ async fn a_postgres_url_opens_a_store() {
         runs, 1,
         "the URL's options put the store in the test's schema"
     );
+    schema.remove().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_keeps_workflow_texts() {
+    let Some(schema) = schema("postgres_keeps_workflow_texts").await else {
+        return;
+    };
+    let store = Arc::new(schema.store().await.unwrap());
+    super::texts::texts_are_kept_and_named_by_the_run(store).await;
     schema.remove().await.unwrap();
 }

@@ -236,9 +236,12 @@ impl Compiler<'_> {
                 );
                 None
             }
-            // Node models are replaced in the file loaded only, so a sub-workflow's load
-            // cannot refuse one; said here all the same, where it would belong.
-            Err(ChildError::Load(error @ LoadError::NodeModel { .. })) => {
+            // A run's kept texts without this file; or a node model, which a
+            // sub-workflow's load cannot refuse (node models are replaced in the file
+            // loaded only), said here all the same, where it would belong.
+            Err(ChildError::Load(
+                error @ (LoadError::NodeModel { .. } | LoadError::NotStored { .. }),
+            )) => {
                 self.error_at_value(&path_path, error.to_string(), None);
                 None
             }

@@ -85,6 +85,7 @@ pub(super) fn compile(
         memory,
         expressions,
         spec,
+        texts: None,
     })
 }
 

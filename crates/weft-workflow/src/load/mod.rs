@@ -29,6 +29,7 @@ pub use parse::yaml_to_json;
 pub use weft_core::duration::{DurationError, parse_duration};
 
 use crate::error::LoadError;
+use crate::texts::WorkflowTexts;
 use crate::workflow::Workflow;
 use session::Session;
 use std::collections::BTreeSet;
@@ -65,6 +66,18 @@ impl Loader {
     /// Loads the workflow at `path`, with its sub-workflows.
     pub fn load(&self, path: &Path) -> Result<Arc<Workflow>, LoadError> {
         Session::new(self.known_tools.as_ref(), &self.models).load(path)
+    }
+
+    /// Loads the workflow at `path` from the texts a run kept (see [`Workflow::texts`])
+    /// instead of the files, which may have changed or gone since.
+    pub fn load_stored(
+        &self,
+        path: &Path,
+        texts: &WorkflowTexts,
+    ) -> Result<Arc<Workflow>, LoadError> {
+        Session::new(self.known_tools.as_ref(), &self.models)
+            .reading_stored(texts)
+            .load(path)
     }
 
     /// Loads a workflow from `source`, as if read from `path` (sub-workflow paths resolve

@@ -10,6 +10,7 @@ use super::location::LocationIndex;
 use super::overrides::ModelOverrides;
 use super::parse::{deserialize_spec, parse_yaml, schema};
 use crate::error::{Diagnostic, LoadError};
+use crate::texts::WorkflowTexts;
 use crate::workflow::Workflow;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -26,6 +27,12 @@ pub(super) struct Session<'a> {
     stack: Vec<PathBuf>,
     /// The files loaded, by canonical path.
     cache: HashMap<PathBuf, Arc<Workflow>>,
+    /// Where the texts come from: the files, or the texts a run kept.
+    stored: Option<&'a WorkflowTexts>,
+    /// The top-level file's folder, against which texts are named.
+    root: Option<PathBuf>,
+    /// The texts read so far, named against `root`.
+    read: WorkflowTexts,
 }
 
 impl<'a> Session<'a> {
@@ -39,7 +46,48 @@ impl<'a> Session<'a> {
             models,
             stack: Vec::new(),
             cache: HashMap::new(),
+            stored: None,
+            root: None,
+            read: WorkflowTexts::new(),
         }
+    }
+
+    /// The same load, reading the texts in `stored` instead of the files.
+    pub(super) fn reading_stored(mut self, stored: &'a WorkflowTexts) -> Self {
+        self.stored = Some(stored);
+        self
+    }
+
+    /// The name a text is kept under: its path from the top-level file's folder, so a
+    /// run started as `workflows/a.yaml` and resumed as `/home/me/workflows/a.yaml` finds
+    /// the same texts.
+    fn text_name(&mut self, path: &Path) -> String {
+        let root = self
+            .root
+            .get_or_insert_with(|| path.parent().map(Path::to_owned).unwrap_or_default());
+        path.strip_prefix(&*root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// The text of the file at `path`: from the disk, or from the texts a run kept.
+    fn read_text(&mut self, path: &Path) -> Result<Arc<str>, LoadError> {
+        let name = self.text_name(path);
+        let text: Arc<str> = match self.stored {
+            Some(stored) => Arc::from(stored.get(&name).ok_or_else(|| LoadError::NotStored {
+                path: path.to_owned(),
+                name: name.clone(),
+            })?),
+            None => std::fs::read_to_string(path)
+                .map_err(|source| LoadError::Io {
+                    path: path.to_owned(),
+                    source,
+                })?
+                .into(),
+        };
+        self.read.insert(name, text.clone());
+        Ok(text)
     }
 
     /// Loads the workflow at `path` (or takes it from the cache).
@@ -48,10 +96,7 @@ impl<'a> Session<'a> {
         if let Some(workflow) = self.cache.get(&key) {
             return Ok(workflow.clone());
         }
-        let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let source = self.read_text(path)?;
         self.stack.push(key.clone());
         let result = self.load_text(path, &source);
         self.stack.pop();
@@ -66,6 +111,8 @@ impl<'a> Session<'a> {
         path: &Path,
         source: &str,
     ) -> Result<Arc<Workflow>, LoadError> {
+        let name = self.text_name(path);
+        self.read.insert(name, source);
         self.stack.push(canonical(path));
         self.load_text(path, source)
     }
@@ -106,7 +153,13 @@ impl<'a> Session<'a> {
         }
         self.models.apply(&mut spec, self.stack.len() == 1)?;
         match compile(self, &file, spec) {
-            Ok(workflow) if diagnostics.is_empty() => Ok(Arc::new(workflow)),
+            Ok(mut workflow) if diagnostics.is_empty() => {
+                // The top-level workflow keeps every text the load read.
+                if self.stack.len() == 1 {
+                    workflow.texts = Some(Arc::new(std::mem::take(&mut self.read)));
+                }
+                Ok(Arc::new(workflow))
+            }
             Ok(_) => Err(invalid(diagnostics)),
             Err(LoadError::Invalid { diagnostics: more }) => {
                 diagnostics.extend(more);

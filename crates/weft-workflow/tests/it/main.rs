@@ -9,6 +9,7 @@ mod harness;
 mod machine;
 mod memory;
 mod parser_properties;
+mod texts;
 mod validation;
 mod yaml;
 
@@ -29,7 +30,9 @@ pub fn errors(source: &str) -> Vec<String> {
     match Loader::new().load_source(Path::new("test.yaml"), source) {
         Ok(_) => panic!("the workflow should not load"),
         Err(LoadError::Io { .. }) => panic!("unexpected I/O error"),
-        Err(error @ LoadError::NodeModel { .. }) => panic!("unexpected: {error}"),
+        Err(error @ (LoadError::NodeModel { .. } | LoadError::NotStored { .. })) => {
+            panic!("unexpected: {error}")
+        }
         Err(LoadError::Invalid { diagnostics }) => diagnostics
             .iter()
             .map(|diagnostic| {

@@ -21,6 +21,9 @@ fn check(source: &str) {
         }
         Err(LoadError::Io { .. }) => {}
         Err(error @ LoadError::NodeModel { .. }) => panic!("no node model was replaced: {error}"),
+        Err(error @ LoadError::NotStored { .. }) => {
+            panic!("nothing was loaded from texts: {error}")
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub async fn fork(original: RunId, at: u64, arguments: &RunnerArguments) -> Exit
         Err(code) => return code,
     };
     let (project, overrides, workflow, tools) = match stored::workflow(
+        store.as_ref(),
         &report,
         arguments.workspace.workspace.as_deref(),
         &arguments.models,
