@@ -429,6 +429,12 @@ fn a_run_goes_on_with_the_workflow_texts_it_started_with() {
         stderr(&fresh)
     );
 
+    let shown = stdout(&folder.weft(&["runs", "show", &removed]));
+    assert!(
+        shown.contains("texts     parent.yaml, parts/child.yaml (kept as the run started"),
+        "{shown}"
+    );
+
     // The files go away; the other waiting run goes on, from another folder too.
     std::fs::remove_file(folder.path("flows/parent.yaml")).unwrap();
     std::fs::remove_file(folder.path("flows/parts/child.yaml")).unwrap();

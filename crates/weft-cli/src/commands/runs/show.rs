@@ -56,6 +56,18 @@ fn text(report: &RunReport, database: &DatabaseArgument) -> String {
             summary.events, report.steps
         ),
     ];
+    if let Some(files) = report
+        .setup
+        .as_ref()
+        .map(|setup| &setup.workflow_files)
+        .filter(|files| !files.is_empty())
+    {
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        lines.push(format!(
+            "texts     {} (kept as the run started; resume and fork use them, not the files)",
+            names.join(", ")
+        ));
+    }
     if let Some(parent) = &summary.parent {
         lines.push(format!(
             "parent    run {} (step {})",
