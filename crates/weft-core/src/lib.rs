@@ -27,7 +27,8 @@ pub use event::{
 };
 pub use ids::{ParseRunIdError, ParseSessionIdError, RunId};
 pub use memory::{
-    DEFAULT_TENANT, Database, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore, ViewRequest,
+    DEFAULT_TENANT, Database, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore,
+    Uncompacted, ViewRequest,
 };
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{

@@ -9,7 +9,7 @@
 
 use crate::ids::RunId;
 use crate::session::{
-    Pin, SessionId, SessionMessage, SessionRef, SessionView, Snippet, SnippetSource,
+    Pin, SessionId, SessionMessage, SessionRef, SessionView, Snippet, SnippetSource, Summary,
 };
 use crate::store::StoreError;
 use crate::tokens::TokenCounter;
@@ -17,6 +17,17 @@ use futures_core::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 pub use crate::session::NewSummary;
+
+/// What compaction reads of a session (see [`SessionStore::uncompacted`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Uncompacted {
+    /// The live summaries, in order, with their counts for the asked tokenizer where kept.
+    pub summaries: Vec<Summary>,
+    /// The oldest messages no summary covers, until their tokens passed the asked limit.
+    pub oldest: Vec<SessionMessage>,
+    /// The tokens of every message no summary covers.
+    pub total: u32,
+}
 
 /// The tenant of everything made without one: the CLI's sessions and runs.
 pub const DEFAULT_TENANT: &str = "default";
@@ -134,14 +145,14 @@ pub trait SessionStore: Send + Sync {
         &'a self,
         request: ViewRequest<'a>,
     ) -> BoxFuture<'a, Result<SessionView, StoreError>>;
-    /// The oldest messages no summary covers, until they pass `max_tokens`, and the tokens
-    /// of all of them: what compaction summarizes.
+    /// What compaction reads, in one call: the live summaries, the oldest messages no
+    /// summary covers until they pass `max_tokens`, and the tokens of all of those.
     fn uncompacted<'a>(
         &'a self,
         session: SessionId,
         counter: &'a dyn TokenCounter,
         max_tokens: u32,
-    ) -> BoxFuture<'a, Result<(Vec<SessionMessage>, u32), StoreError>>;
+    ) -> BoxFuture<'a, Result<Uncompacted, StoreError>>;
     /// Messages after `after`, in order, at most `limit` (0: all).
     fn messages(
         &self,

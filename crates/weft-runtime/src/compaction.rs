@@ -12,7 +12,7 @@ use futures::StreamExt;
 use std::sync::Arc;
 use weft_core::{
     ChatModel, ChatRequest, Event, NewSummary, ReplyBuilder, Sampling, SessionId, SessionMessage,
-    SessionStore, Summary, TokenCounter, ViewRequest,
+    SessionStore, Summary, TokenCounter, Uncompacted,
 };
 use weft_memory::compaction;
 use weft_memory::context::SUMMARY_SHARE;
@@ -105,18 +105,16 @@ impl Compactor {
     /// The next summary to record, if the session is due for one: of its oldest messages,
     /// or, when summaries pile up, of its oldest summaries.
     async fn next_summary(&self) -> Result<Option<NewSummary>, RuntimeError> {
-        let view = self
+        let span_limit = self.span_limit();
+        let Uncompacted {
+            mut summaries,
+            oldest,
+            total,
+        } = self
             .store
-            .view(ViewRequest {
-                session: self.session,
-                counter: self.counter.as_ref(),
-                max_tokens: 0,
-                query: None,
-                snippets: 0,
-            })
+            .uncompacted(self.session, self.counter.as_ref(), span_limit)
             .await?;
         let share = self.budget / 100 * SUMMARY_SHARE;
-        let mut summaries = view.summaries;
         for summary in &mut summaries {
             summary.tokens = Some(self.counter.text(&summary.text));
         }
@@ -124,11 +122,6 @@ impl Compactor {
             return Ok(Some(self.merge(&summaries, &merged).await));
         }
         let summary_tokens: u32 = summaries.iter().filter_map(|summary| summary.tokens).sum();
-        let span_limit = self.span_limit();
-        let (oldest, total) = self
-            .store
-            .uncompacted(self.session, self.counter.as_ref(), span_limit)
-            .await?;
         let threshold = u64::from(self.budget) * u64::from(self.compact_at) / 100;
         if u64::from(total) + u64::from(summary_tokens) <= threshold {
             return Ok(None);

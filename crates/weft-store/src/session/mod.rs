@@ -21,7 +21,7 @@ use reads::{Page, SessionReads};
 use rows::signed;
 use weft_core::{
     Lock, Pin, RunId, SessionId, SessionInfo, SessionMessage, SessionSpec, SessionStore,
-    SessionView, Snippet, SnippetSource, StoreError, TokenCounter, ViewRequest,
+    SessionView, Snippet, SnippetSource, StoreError, TokenCounter, Uncompacted, ViewRequest,
 };
 use writes::{Item, SessionWrites};
 
@@ -81,7 +81,7 @@ where
         session: SessionId,
         counter: &'a dyn TokenCounter,
         max_tokens: u32,
-    ) -> BoxFuture<'a, Result<(Vec<SessionMessage>, u32), StoreError>> {
+    ) -> BoxFuture<'a, Result<Uncompacted, StoreError>> {
         Box::pin(view::uncompacted(self, session, counter, max_tokens))
     }
 

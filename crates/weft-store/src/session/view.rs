@@ -7,7 +7,9 @@
 use crate::session::reads::{Page, SessionReads};
 use crate::session::rows::{no_session, signed};
 use crate::session::writes::SessionWrites;
-use weft_core::{SessionId, SessionMessage, SessionView, StoreError, TokenCounter, ViewRequest};
+use weft_core::{
+    SessionId, SessionMessage, SessionView, StoreError, TokenCounter, Uncompacted, ViewRequest,
+};
 
 /// The first page of messages read; each next one is twice as long, up to [`LAST_PAGE`].
 const FIRST_PAGE: i64 = 32;
@@ -71,14 +73,14 @@ where
     })
 }
 
-/// See [`weft_core::SessionStore::uncompacted`]: the oldest messages until they pass
-/// `max_tokens`, and the tokens of every message no summary covers.
+/// See [`weft_core::SessionStore::uncompacted`]: the live summaries, the oldest messages
+/// until they pass `max_tokens`, and the tokens of every message no summary covers.
 pub(crate) async fn uncompacted<S>(
     store: &S,
     session: SessionId,
     counter: &dyn TokenCounter,
     max_tokens: u32,
-) -> Result<(Vec<SessionMessage>, u32), StoreError>
+) -> Result<Uncompacted, StoreError>
 where
     S: SessionReads + SessionWrites + Sync,
 {
@@ -138,7 +140,11 @@ where
         }
     }
     keep_counts(store, session, counter.key(), &counted).await;
-    Ok((reading.messages, u32::try_from(total).unwrap_or(u32::MAX)))
+    Ok(Uncompacted {
+        summaries,
+        oldest: reading.messages,
+        total: u32::try_from(total).unwrap_or(u32::MAX),
+    })
 }
 
 /// Messages between `bounds` (after the first, up to the second), newest first or oldest
