@@ -70,6 +70,9 @@ enum Commands {
     /// List and inspect the runs a database holds.
     #[command(subcommand)]
     Runs(commands::runs::RunsCommand),
+    /// Make, list and revoke API keys, each bound to a tenant (only their hashes are kept).
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
     /// Check workflow files and report every error, with file:line:column.
     Validate(commands::validate::ValidateArguments),
     /// Print a workflow as a Mermaid flowchart.
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
         Commands::Chat(arguments) => commands::chat::run(arguments),
         Commands::Sessions(command) => commands::sessions::run(command),
         Commands::Runs(command) => commands::runs::runs(command),
+        Commands::Keys(command) => commands::keys::run(command),
         Commands::Validate(arguments) => commands::validate::validate(arguments),
         Commands::Graph { file } => commands::graph::graph(&file),
         Commands::Schema => commands::schema::schema(),

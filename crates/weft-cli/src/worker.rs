@@ -46,14 +46,14 @@ fn candidates(command: &Commands, current: &Path) -> (Vec<SpecAt>, Option<PathBu
             let runner = run.runner();
             let mut specs: Vec<SpecAt> = runner.models.model.iter().map(at).collect();
             specs.extend(runner.models.node_models.iter().map(|(_, spec)| at(spec)));
-            specs.extend(workflow_specs(run.file()));
+            specs.extend(workflow_specs(run.file(), None));
             (specs, runner.workspace.workspace.clone())
         }
         Commands::Chat(chat) => {
             let runner = chat.runner();
             let mut specs: Vec<SpecAt> = runner.models.model.iter().map(at).collect();
             specs.extend(runner.models.node_models.iter().map(|(_, spec)| at(spec)));
-            specs.extend(workflow_specs(chat.file()));
+            specs.extend(workflow_specs(chat.file(), None));
             (specs, runner.workspace.workspace.clone())
         }
         Commands::Resume(resume) => stored(resume.runner(), resume.run(), current),
@@ -63,6 +63,7 @@ fn candidates(command: &Commands, current: &Path) -> (Vec<SpecAt>, Option<PathBu
         }
         Commands::Runs(_)
         | Commands::Sessions(_)
+        | Commands::Keys(_)
         | Commands::Validate(_)
         | Commands::Graph { .. }
         | Commands::Schema
@@ -88,15 +89,24 @@ fn stored(runner: &RunnerArguments, run: RunId, current: &Path) -> (Vec<SpecAt>,
                 let store = weft::store::open(runner.database.location(), OpenMode::MustExist)
                     .await
                     .ok()?;
-                RunReport::read(store.as_ref(), run).await.ok()
+                let report = RunReport::read(store.as_ref(), run).await.ok()?;
+                // The parent loads the texts the run kept; so does its worker.
+                let texts = weft_runtime::workflow_texts(store.as_ref(), report.setup.as_ref())
+                    .await
+                    .ok()
+                    .flatten();
+                Some((report, texts))
             })
         });
-    let Some(report) = report else {
+    let Some((report, texts)) = report else {
         return (specs, runner.workspace.workspace.clone());
     };
     let setup = report.setup.unwrap_or_default();
     specs.extend(setup.model.iter().chain(setup.node_models.values()).map(at));
-    specs.extend(workflow_specs(Path::new(&report.summary.source)));
+    specs.extend(workflow_specs(
+        Path::new(&report.summary.source),
+        texts.as_ref(),
+    ));
     let workspace = runner
         .workspace
         .workspace
@@ -105,9 +115,14 @@ fn stored(runner: &RunnerArguments, run: RunId, current: &Path) -> (Vec<SpecAt>,
     (specs, workspace)
 }
 
-/// The models a workflow file names (its own and its nodes'), read against its folder.
-fn workflow_specs(file: &Path) -> Vec<SpecAt> {
-    let Ok(workflow) = weft::Loader::new().load(file) else {
+/// The models a workflow file names (its own and its nodes'), read against its folder;
+/// from a run's kept texts when it has them.
+fn workflow_specs(file: &Path, texts: Option<&weft::workflow::WorkflowTexts>) -> Vec<SpecAt> {
+    let loaded = match texts {
+        Some(texts) => weft::Loader::new().load_stored(file, texts),
+        None => weft::Loader::new().load(file),
+    };
+    let Ok(workflow) = loaded else {
         return Vec::new();
     };
     let base = file

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod keys;
 pub mod memory;
 pub mod message;
 pub mod model;
@@ -26,6 +27,7 @@ pub use event::{
     RunStatus, ToolOutcome, UnknownStatus, UnsettledCall,
 };
 pub use ids::{ParseRunIdError, ParseSessionIdError, RunId};
+pub use keys::{ApiKey, KeyStore};
 pub use memory::{
     DEFAULT_TENANT, Database, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore,
     Uncompacted, ViewRequest,

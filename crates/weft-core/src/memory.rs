@@ -195,7 +195,7 @@ pub trait SessionStore: Send + Sync {
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
 
-/// A store of runs and of sessions: what a weft database is.
-pub trait Database: crate::store::RunStore + SessionStore {}
+/// A store of runs, of sessions and of API keys: what a weft database is.
+pub trait Database: crate::store::RunStore + SessionStore + crate::keys::KeyStore {}
 
-impl<T: crate::store::RunStore + SessionStore + ?Sized> Database for T {}
+impl<T: crate::store::RunStore + SessionStore + crate::keys::KeyStore + ?Sized> Database for T {}

@@ -24,6 +24,7 @@
 mod batch;
 mod dialect;
 pub mod error;
+pub mod keys;
 mod location;
 mod open;
 #[cfg(feature = "postgres")]
@@ -33,6 +34,7 @@ mod schema;
 mod session;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod statements;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

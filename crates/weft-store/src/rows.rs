@@ -1,10 +1,11 @@
-//! Reading `runs` rows back, shared by the backends.
+//! Reading rows back, shared by the backends: `runs` rows, and `api_keys` rows (with which
+//! keys a read asks for).
 
 use crate::batch::StoredBatch;
 use crate::error::store_error;
 use sqlx::Row;
 use std::str::FromStr;
-use weft_core::{ErrorKind, ParentLink, RunId, RunStatus, RunSummary, StoreError};
+use weft_core::{ApiKey, ErrorKind, ParentLink, RunId, RunStatus, RunSummary, StoreError};
 
 /// Reads a run summary from a `runs` row, on any backend.
 pub(crate) fn summary<'r, R>(row: &'r R) -> Result<RunSummary, StoreError>
@@ -72,4 +73,27 @@ where
         encoding: row.try_get("encoding").map_err(read)?,
         events: row.try_get("events").map_err(read)?,
     })
+}
+
+/// Which keys to read.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyFilter<'a> {
+    /// Every key.
+    All,
+    /// The keys of one tenant.
+    Tenant(&'a str),
+    /// The key with this hash.
+    Hash(&'a str),
+}
+
+/// A key's row: id, tenant, created at, revoked at.
+pub(crate) fn key_from_row(
+    (id, tenant, created, revoked): (String, String, i64, Option<i64>),
+) -> ApiKey {
+    ApiKey {
+        id,
+        tenant,
+        created_at_millis: u64::try_from(created).unwrap_or(0),
+        revoked_at_millis: revoked.map(|revoked| u64::try_from(revoked).unwrap_or(0)),
+    }
 }

@@ -3,18 +3,20 @@
 //! summaries), why one failed, and every read of runs. What differs between SQLite and
 //! PostgreSQL is asked of the [`Dialect`]; sessions are read and written in `session/`.
 
-use crate::batch::{Batch, NewRun, ToolJournal};
+use crate::batch::Batch;
 use crate::dialect::{Dialect, Script, WriteError};
 use crate::error::store_error;
 use crate::location::Location;
+use crate::rows::KeyFilter;
 use crate::rows::{stored_batch, summary};
 use crate::session::append as session;
+use crate::statements::{insert_batch, insert_run, journal};
 use futures::future::BoxFuture;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 use std::collections::BTreeMap;
 use std::future::Future;
 use weft_core::{
-    ErrorKind, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, RunSummary,
+    ApiKey, ErrorKind, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, RunSummary,
     StoreError,
 };
 
@@ -104,6 +106,19 @@ pub trait Operations {
         &self,
         hashes: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, String>, StoreError>> + Send;
+    /// See [`weft_core::KeyStore::add_key`].
+    fn write_key(
+        &self,
+        key: &ApiKey,
+        hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Keys, newest first, of one tenant or all; or the one with a hash.
+    fn read_keys(
+        &self,
+        filter: KeyFilter<'_>,
+    ) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
+    /// See [`weft_core::KeyStore::revoke_key`].
+    fn write_revocation(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 impl<D, Database> Operations for Store<D>
@@ -343,6 +358,64 @@ where
         }
         Ok(found)
     }
+
+    async fn write_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError> {
+        let mut script = D::script(1);
+        script
+            .statement()
+            .push("INSERT INTO api_keys (id, tenant, hash, created_at) VALUES (")
+            .push_bind(key.id.as_str())
+            .push(", ")
+            .push_bind(key.tenant.as_str())
+            .push(", ")
+            .push_bind(hash)
+            .push(", ")
+            .push_bind(i64::try_from(key.created_at_millis).unwrap_or(i64::MAX))
+            .push(")");
+        self.dialect
+            .execute(script)
+            .await
+            .map(|_| ())
+            .map_err(|error| write_error("keeping an API key", error))
+    }
+
+    async fn read_keys(&self, filter: KeyFilter<'_>) -> Result<Vec<ApiKey>, StoreError> {
+        let mut query = QueryBuilder::<Database>::new(
+            "SELECT id, tenant, created_at, revoked_at FROM api_keys",
+        );
+        match filter {
+            KeyFilter::All => {}
+            KeyFilter::Tenant(tenant) => {
+                query.push(" WHERE tenant = ").push_bind(tenant);
+            }
+            KeyFilter::Hash(hash) => {
+                query.push(" WHERE hash = ").push_bind(hash);
+            }
+        }
+        query.push(" ORDER BY created_at DESC, id DESC");
+        let rows: Vec<(String, String, i64, Option<i64>)> = query
+            .build_query_as()
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|error| store_error("reading API keys", error))?;
+        Ok(rows.into_iter().map(crate::rows::key_from_row).collect())
+    }
+
+    async fn write_revocation(&self, id: &str) -> Result<bool, StoreError> {
+        let mut script = D::script(1);
+        script
+            .statement()
+            .push("UPDATE api_keys SET revoked_at = ")
+            .push_bind(crate::session::rows::now_millis())
+            .push(" WHERE id = ")
+            .push_bind(id)
+            .push(" AND revoked_at IS NULL");
+        self.dialect
+            .execute(script)
+            .await
+            .map(|changed| changed > 0)
+            .map_err(|error| write_error("revoking an API key", error))
+    }
 }
 
 /// Why an append failed, when its session is the reason: a run without a session that
@@ -405,107 +478,6 @@ pub(crate) fn write_error(context: &str, error: WriteError) -> StoreError {
             StoreError::new(ErrorKind::Conflict, format!("{context}: the run changed"))
         }
     }
-}
-
-/// The row of a run that starts with this batch.
-fn insert_run<D: Dialect>(
-    statement: &mut QueryBuilder<D::Database>,
-    run: &str,
-    new_run: &NewRun,
-    at_millis: i64,
-) where
-    for<'a> &'a str: Encode<'a, D::Database> + Type<D::Database>,
-    for<'a> Option<&'a str>: Encode<'a, D::Database>,
-    for<'a> i64: Encode<'a, D::Database> + Type<D::Database>,
-    for<'a> Option<i64>: Encode<'a, D::Database>,
-{
-    let parent = new_run.parent.as_ref();
-    statement
-        .push("INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, session_id")
-        .push(D::NEW_RUN_COLUMNS)
-        .push(") VALUES (")
-        .push_bind(run)
-        .push(", ")
-        .push_bind(new_run.workflow.as_str())
-        .push(", ")
-        .push_bind(new_run.source.as_str())
-        .push(", 'running', ")
-        .push_bind(parent.map(|parent| parent.run.to_string()).as_deref())
-        .push(", ")
-        .push_bind(parent.and_then(|parent| i64::try_from(parent.step).ok()))
-        .push(", ")
-        .push_bind(parent.and_then(|parent| parent.branch.map(i64::from)))
-        .push(", ")
-        .push_bind(at_millis)
-        .push(", ")
-        .push_bind(new_run.session.as_deref())
-        .push(D::NEW_RUN_VALUES)
-        .push(")");
-}
-
-/// The batch's row; its events move into the statement rather than being copied.
-fn insert_batch<Database>(statement: &mut QueryBuilder<Database>, run: &str, batch: &mut Batch)
-where
-    Database: sqlx::Database,
-    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
-    for<'a> i64: Encode<'a, Database> + Type<Database>,
-    for<'a> Vec<u8>: Encode<'a, Database> + Type<Database>,
-{
-    statement
-        .push("INSERT INTO event_batches (run_id, first_sequence, last_sequence, at_millis, encoding, events) VALUES (")
-        .push_bind(run)
-        .push(", ")
-        .push_bind(batch.first_sequence)
-        .push(", ")
-        .push_bind(batch.last_sequence)
-        .push(", ")
-        .push_bind(batch.at_millis)
-        .push(", ")
-        .push_bind(batch.encoding)
-        .push(", ")
-        .push_bind(std::mem::take(&mut batch.events))
-        .push(")");
-}
-
-/// A tool call's journal entry. A call run again after a person's retry starts anew.
-fn journal<Database>(statement: &mut QueryBuilder<Database>, run: &str, entry: &ToolJournal)
-where
-    Database: sqlx::Database,
-    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
-    for<'a> i64: Encode<'a, Database> + Type<Database>,
-{
-    match entry {
-        ToolJournal::Started {
-            key,
-            step,
-            tool,
-            sequence,
-        } => statement
-            .push("INSERT INTO tool_calls (idempotency_key, run_id, step, tool, status, started_sequence) VALUES (")
-            .push_bind(key.as_str())
-            .push(", ")
-            .push_bind(run)
-            .push(", ")
-            .push_bind(*step)
-            .push(", ")
-            .push_bind(tool.as_str())
-            .push(", 'started', ")
-            .push_bind(*sequence)
-            .push(
-                ") ON CONFLICT (idempotency_key) DO UPDATE SET status = 'started', started_sequence = excluded.started_sequence, finished_sequence = NULL, outcome = NULL",
-            ),
-        ToolJournal::Finished {
-            key,
-            sequence,
-            outcome,
-        } => statement
-            .push("UPDATE tool_calls SET status = 'finished', finished_sequence = ")
-            .push_bind(*sequence)
-            .push(", outcome = ")
-            .push_bind(outcome.as_str())
-            .push(" WHERE idempotency_key = ")
-            .push_bind(key.as_str()),
-    };
 }
 
 impl<D: Dialect> EventSink for Store<D>

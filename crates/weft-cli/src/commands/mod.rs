@@ -6,6 +6,7 @@ pub mod chat;
 pub mod dev;
 pub mod graph;
 pub mod hints;
+pub mod keys;
 pub mod resume;
 pub mod run;
 pub mod runner;

@@ -713,3 +713,50 @@ fn data_commands_print_json_for_scripts() {
     assert_eq!(listed[0]["status"], json!("interrupted"));
     assert_eq!(listed[0]["workflow"], json!("twice"));
 }
+
+#[test]
+fn keys_are_shown_once_kept_as_hashes_and_revoked() {
+    let folder = Folder::new();
+    let made = folder.weft(&["keys", "create", "--tenant", "acme"]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let key = stdout(&made).trim().to_owned();
+    assert!(key.starts_with("weft_") && key.len() == 69, "{key}");
+    assert!(
+        stderr(&made).contains("not shown again"),
+        "{}",
+        stderr(&made)
+    );
+    let other = json_output(&folder.weft(&["keys", "create", "--tenant", "globex", "--json"]));
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    assert!(other["key"].as_str().unwrap().starts_with("weft_"));
+
+    // The database holds neither key, only their hashes.
+    let bytes = std::fs::read(folder.path("weft.db")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(&key[5..]), "the key is in the database");
+
+    let listed = stdout(&folder.weft(&["keys", "list"]));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.contains("acme") && listed.contains("globex"),
+        "{listed}"
+    );
+    assert!(!listed.contains("weft_"), "a key is listed: {listed}");
+    let acme = json_output(&folder.weft(&["keys", "list", "--tenant", "acme", "--json"]));
+    assert_eq!(acme.as_array().unwrap().len(), 1);
+    assert_eq!(acme[0]["tenant"], json!("acme"));
+
+    let revoked = folder.weft(&["keys", "revoke", &other_id]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let listed = stdout(&folder.weft(&["keys", "list", "--tenant", "globex"]));
+    assert!(listed.contains("revoked"), "{listed}");
+    let again = folder.weft(&["keys", "revoke", &other_id]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("is revoked already"),
+        "{}",
+        stderr(&again)
+    );
+    let no_tenant = folder.weft(&["keys", "create", "--tenant", " "]);
+    assert_eq!(no_tenant.status.code(), Some(2));
+}

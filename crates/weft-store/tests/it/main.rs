@@ -43,6 +43,7 @@ pub fn started() -> Event {
 mod attention;
 #[cfg(feature = "sqlite")]
 mod full;
+pub mod keys;
 mod open;
 mod postgres;
 mod sessions;

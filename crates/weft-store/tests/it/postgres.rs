@@ -36,6 +36,7 @@ pub static POSTGRES: PostgresTests = PostgresTests::new(
         "postgres_a_locked_session_is_not_deleted",
         "a_postgres_schema_2_database_is_migrated",
         "postgres_keeps_workflow_texts",
+        "postgres_keeps_keys",
     ],
 );
 
@@ -244,5 +245,15 @@ async fn postgres_keeps_workflow_texts() {
     };
     let store = Arc::new(schema.store().await.unwrap());
     super::texts::texts_are_kept_and_named_by_the_run(store).await;
+    schema.remove().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_keeps_keys() {
+    let Some(schema) = schema("postgres_keeps_keys").await else {
+        return;
+    };
+    let store = schema.store().await.unwrap();
+    super::keys::keys_are_kept_by_hash_and_revoked(&store).await;
     schema.remove().await.unwrap();
 }
