@@ -39,6 +39,35 @@ pub fn started() -> Event {
     }
 }
 
+/// An SQLite database made by the first of this weft's migrations only (`files`, of
+/// `migrations/sqlite`), as an older weft left it: its path and a pool on it.
+#[cfg(feature = "sqlite")]
+pub async fn older_sqlite(folder: &Path, files: &[&str]) -> (std::path::PathBuf, sqlx::SqlitePool) {
+    let migrations = folder.join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    for file in files {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../migrations/sqlite")
+                .join(file),
+            migrations.join(file),
+        )
+        .unwrap();
+    }
+    let path = folder.join("old.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(migrations.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    (path, pool)
+}
+
 #[cfg(feature = "sqlite")]
 mod attention;
 #[cfg(feature = "sqlite")]
@@ -410,26 +439,9 @@ async fn an_interrupted_run_is_resumed_from_its_log_by_a_new_runtime() {
 #[tokio::test]
 async fn a_schema_1_database_is_migrated_with_its_events() {
     let folder = tempfile::tempdir().unwrap();
-    let migrations = folder.path().join("migrations");
-    std::fs::create_dir(&migrations).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite/0001_runs.sql"),
-        migrations.join("0001_runs.sql"),
-    )
-    .unwrap();
-    let path = folder.path().join("old.db");
+    let (path, pool) = older_sqlite(folder.path(), &["0001_runs.sql"]).await;
     let run = RunId::new();
     {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::migrate::Migrator::new(migrations.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
         sqlx::query("INSERT INTO runs (id, workflow, source, status, created_at, updated_at, last_sequence) VALUES (?, 'w', 'w.yaml', 'cancelled', 1000, 1002, 2)")
             .bind(run.to_string())
             .execute(&pool)

@@ -12,7 +12,6 @@ use super::sessions_view::{
     views_read_within_the_budget_and_count_once,
 };
 use super::{record, started};
-use std::path::Path;
 use weft_core::{Event, EventSink, RunId, RunStatus, RunStore};
 use weft_store::SqliteStore;
 
@@ -106,35 +105,15 @@ async fn sqlite_queries_are_text_not_syntax() {
     queries_are_text_not_syntax(&store).await;
 }
 
-/// A database of schema 2 (written before sessions) is migrated to schema 3 when this weft
+/// A database of schema 2 (written before sessions) is migrated to the newest schema when this weft
 /// opens it: its runs still read, and its sessions work.
 #[tokio::test]
 async fn a_schema_2_database_is_migrated_with_its_runs() {
     let folder = tempfile::tempdir().unwrap();
-    let migrations = folder.path().join("migrations");
-    std::fs::create_dir(&migrations).unwrap();
-    for file in ["0001_runs.sql", "0002_event_batches.sql"] {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../migrations/sqlite")
-                .join(file),
-            migrations.join(file),
-        )
-        .unwrap();
-    }
-    let path = folder.path().join("old.db");
+    let (path, pool) =
+        super::older_sqlite(folder.path(), &["0001_runs.sql", "0002_event_batches.sql"]).await;
     let run = RunId::new();
     {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::migrate::Migrator::new(migrations.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
         sqlx::query("INSERT INTO runs (id, workflow, source, status, created_at) VALUES (?, 'w', 'w.yaml', 'running', 1000)")
             .bind(run.to_string())
             .execute(&pool)
