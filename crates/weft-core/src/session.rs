@@ -127,6 +127,18 @@ pub struct PartReport {
     pub tokens: u32,
 }
 
+impl PartReport {
+    /// Whether the part holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.tokens == 0
+    }
+}
+
+/// Whether a count is zero (left out of a report's JSON).
+fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// A tool result that was cut to fit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CutResult {
@@ -141,7 +153,9 @@ pub struct CutResult {
     pub kept: u32,
 }
 
-/// What one model call was given, and why: recorded with its reply.
+/// What one model call was given, and why: recorded with its reply. Zero counts and empty
+/// parts are left out of its JSON (every model call's event carries one) and read back as
+/// zero.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextReport {
     /// The tokenizer the counts are from.
@@ -157,8 +171,10 @@ pub struct ContextReport {
     /// The prompt format's own tokens and the tool definitions.
     pub frame: u32,
     /// The node's system prompt.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub system: u32,
     /// Pinned facts sent.
+    #[serde(default, skip_serializing_if = "PartReport::is_empty")]
     pub pins: PartReport,
     /// Pins left out because they alone would not fit, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -167,28 +183,33 @@ pub struct ContextReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub summaries: Vec<u64>,
     /// Their tokens.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub summary_tokens: u32,
     /// Archival snippets sent (`m12`, `n3`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snippets: Vec<String>,
     /// Their tokens.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub snippet_tokens: u32,
     /// The session's messages sent: first and last sequence numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<(u64, u64)>,
     /// Their count and tokens.
+    #[serde(default, skip_serializing_if = "PartReport::is_empty")]
     pub history_part: PartReport,
     /// Older messages not sent (covered by a summary or not).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub history_left_out: u64,
     /// The messages of the current step sent (its prompt, its own tool turns).
     pub current: PartReport,
     /// The current step's earlier turns left out for room.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub current_left_out: u32,
     /// Tool results cut to fit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cut: Vec<CutResult>,
     /// Whether the session should be compacted before its next call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compaction_due: bool,
 }
 
@@ -209,4 +230,52 @@ pub struct NewSummary {
     /// The model that wrote it; `None`: the extractive fallback did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> ContextReport {
+        ContextReport {
+            tokenizer: "estimate".into(),
+            accuracy: Accuracy::Estimate,
+            window: 8192,
+            budget: 7000,
+            used: 60,
+            frame: 38,
+            system: 0,
+            pins: PartReport::default(),
+            pins_left_out: Vec::new(),
+            summaries: Vec::new(),
+            summary_tokens: 0,
+            snippets: Vec::new(),
+            snippet_tokens: 0,
+            history: None,
+            history_part: PartReport::default(),
+            history_left_out: 0,
+            current: PartReport {
+                count: 1,
+                tokens: 22,
+            },
+            current_left_out: 0,
+            cut: Vec::new(),
+            compaction_due: false,
+        }
+    }
+
+    #[test]
+    fn a_report_leaves_zeros_out_and_reads_them_back() {
+        let text = serde_json::to_string(&report()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"tokenizer":"estimate","accuracy":"estimate","window":8192,"budget":7000,"used":60,"frame":38,"current":{"count":1,"tokens":22}}"#
+        );
+        let read: ContextReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(read, report());
+        // A log written before zeros were left out reads the same.
+        let old = r#"{"tokenizer":"estimate","accuracy":"estimate","window":8192,"budget":7000,"used":60,"frame":38,"system":0,"pins":{"count":0,"tokens":0},"summary_tokens":0,"snippet_tokens":0,"history_part":{"count":0,"tokens":0},"history_left_out":0,"current":{"count":1,"tokens":22},"current_left_out":0,"compaction_due":false}"#;
+        let read: ContextReport = serde_json::from_str(old).unwrap();
+        assert_eq!(read, report());
+    }
 }
