@@ -127,6 +127,39 @@ pub struct PartReport {
     pub tokens: u32,
 }
 
+impl ContextReport {
+    /// The report of a context that holds nothing yet, counted by `tokenizer`.
+    pub fn empty(
+        tokenizer: impl Into<String>,
+        accuracy: Accuracy,
+        window: u32,
+        budget: u32,
+    ) -> Self {
+        Self {
+            tokenizer: tokenizer.into(),
+            accuracy,
+            window,
+            budget,
+            used: 0,
+            frame: 0,
+            system: 0,
+            pins: PartReport::default(),
+            pins_left_out: Vec::new(),
+            summaries: Vec::new(),
+            summary_tokens: 0,
+            snippets: Vec::new(),
+            snippet_tokens: 0,
+            history: None,
+            history_part: PartReport::default(),
+            history_left_out: 0,
+            current: PartReport::default(),
+            current_left_out: 0,
+            cut: Vec::new(),
+            compaction_due: false,
+        }
+    }
+}
+
 impl PartReport {
     /// Whether the part holds nothing.
     pub fn is_empty(&self) -> bool {
@@ -238,29 +271,13 @@ mod tests {
 
     fn report() -> ContextReport {
         ContextReport {
-            tokenizer: "estimate".into(),
-            accuracy: Accuracy::Estimate,
-            window: 8192,
-            budget: 7000,
             used: 60,
             frame: 38,
-            system: 0,
-            pins: PartReport::default(),
-            pins_left_out: Vec::new(),
-            summaries: Vec::new(),
-            summary_tokens: 0,
-            snippets: Vec::new(),
-            snippet_tokens: 0,
-            history: None,
-            history_part: PartReport::default(),
-            history_left_out: 0,
             current: PartReport {
                 count: 1,
                 tokens: 22,
             },
-            current_left_out: 0,
-            cut: Vec::new(),
-            compaction_due: false,
+            ..ContextReport::empty("estimate", Accuracy::Estimate, 8192, 7000)
         }
     }
 

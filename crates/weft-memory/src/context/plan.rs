@@ -199,26 +199,5 @@ pub(super) fn empty_report(
     limits: Limits,
     budget: u32,
 ) -> ContextReport {
-    ContextReport {
-        tokenizer: counter.key().to_owned(),
-        accuracy: counter.accuracy(),
-        window: limits.window,
-        budget,
-        used: 0,
-        frame: 0,
-        system: 0,
-        pins: PartReport::default(),
-        pins_left_out: Vec::new(),
-        summaries: Vec::new(),
-        summary_tokens: 0,
-        snippets: Vec::new(),
-        snippet_tokens: 0,
-        history: None,
-        history_part: PartReport::default(),
-        history_left_out: 0,
-        current: PartReport::default(),
-        current_left_out: 0,
-        cut: Vec::new(),
-        compaction_due: false,
-    }
+    ContextReport::empty(counter.key(), counter.accuracy(), limits.window, budget)
 }
