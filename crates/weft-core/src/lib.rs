@@ -6,6 +6,7 @@
 //! the facade package checks that it stays that way.
 
 pub mod clock;
+pub mod digest;
 pub mod duration;
 pub mod error;
 pub mod event;
@@ -21,6 +22,7 @@ pub mod tokens;
 pub mod tool;
 
 pub use clock::{Clock, SystemClock};
+pub use digest::sha256_hex;
 pub use error::{ErrorKind, StepError, ToolError};
 pub use event::{
     AnsweredBy, ChildPlace, Event, EventRecord, ForkPoint, NodeKind, ParentLink, RunSetup,

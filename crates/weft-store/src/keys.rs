@@ -6,8 +6,6 @@ use crate::dialect::Dialect;
 pub use crate::rows::KeyFilter;
 use crate::store::{Operations, Store};
 use futures::future::BoxFuture;
-use sha2::{Digest, Sha256};
-use std::fmt::Write;
 use weft_core::{ApiKey, KeyStore, StoreError};
 
 /// A new key and its id: the key is shown once, the id names it afterwards.
@@ -22,14 +20,7 @@ pub fn new_key() -> (String, String) {
 }
 
 /// The SHA-256 of a key, in hex: what the store keeps and looks keys up by.
-pub fn key_hash(key: &str) -> String {
-    let mut hex = String::with_capacity(64);
-    for byte in Sha256::digest(key.as_bytes()) {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
-}
+pub use weft_core::sha256_hex as key_hash;
 
 impl<D: Dialect> KeyStore for Store<D>
 where

@@ -3,9 +3,7 @@
 //! text once, keyed by its content hash), so it goes on with the workflow it started with
 //! whatever happens to the files.
 
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 /// The texts of a workflow's files, by the path each was read at.
@@ -94,16 +92,8 @@ pub struct MissingText {
     pub hash: String,
 }
 
-/// The SHA-256 of `text`, in lowercase hex: the key a text is stored under.
-pub fn content_hash(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for byte in digest {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
-}
+/// The SHA-256 of a text, in lowercase hex: the key a text is stored under.
+pub use weft_core::sha256_hex as content_hash;
 
 #[cfg(test)]
 mod tests {
