@@ -4,6 +4,7 @@
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
 use std::collections::HashSet;
+use std::sync::{MutexGuard, PoisonError};
 use weft_core::{RunSetup, RunStore};
 use weft_workflow::{Workflow, WorkflowTexts};
 
@@ -20,22 +21,22 @@ impl Runtime {
             return Ok(setup);
         };
         let hashes = texts.hashes();
-        let kept = |kept: &HashSet<String>| hashes.values().all(|hash| kept.contains(hash));
-        let known = match self.kept_texts.lock() {
-            Ok(guard) => kept(&guard),
-            Err(poisoned) => kept(&poisoned.into_inner()),
-        };
-        if !known {
+        // The set is not held across the store's write (a std lock cannot wait).
+        let known = |kept: &HashSet<String>| hashes.values().all(|hash| kept.contains(hash));
+        if !known(&self.kept_texts()) {
             self.store.save_workflow_texts(&texts.by_hash()).await?;
-            let mut guard = match self.kept_texts.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            guard.extend(hashes.values().cloned());
+            self.kept_texts().extend(hashes.values().cloned());
         }
         let mut setup = setup.unwrap_or_default();
         setup.workflow_files = hashes;
         Ok(Some(setup))
+    }
+
+    /// The hashes this runtime has kept; a poisoned lock still holds a valid set.
+    fn kept_texts(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.kept_texts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

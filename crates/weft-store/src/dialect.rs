@@ -54,8 +54,6 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const SELECT_BATCHES: &'static str;
     /// A run's latest snapshot (`sequence, encoding, data`): binds the run.
     const SELECT_SNAPSHOT: &'static str;
-    /// A workflow text by its hash (`text`): binds the hash.
-    const SELECT_WORKFLOW_TEXT: &'static str;
     /// The sequence number a run's log ends at (0 when empty); no row for an unknown run:
     /// binds the run.
     const SELECT_LOG_END: &'static str;

@@ -75,7 +75,6 @@ impl Dialect for Postgres {
     );
     const SELECT_BATCHES: &'static str = "SELECT first_sequence, last_sequence, at_millis, encoding, events FROM event_batches WHERE run_id = $1 AND last_sequence > $2 ORDER BY first_sequence";
     const SELECT_SNAPSHOT: &'static str = "SELECT sequence, encoding, data FROM snapshots WHERE run_id = $1 ORDER BY sequence DESC LIMIT 1";
-    const SELECT_WORKFLOW_TEXT: &'static str = "SELECT text FROM workflow_texts WHERE hash = $1";
     const SELECT_LOG_END: &'static str = "SELECT last_sequence FROM runs WHERE id = $1";
     // The append's update of the run row sets both right after.
     const NEW_RUN_COLUMNS: &'static str = ", updated_at, last_sequence";

@@ -116,7 +116,6 @@ impl Dialect for Sqlite {
     );
     const SELECT_BATCHES: &'static str = "SELECT first_sequence, last_sequence, at_millis, encoding, events FROM event_batches WHERE run_id = ? AND last_sequence > ? ORDER BY first_sequence";
     const SELECT_SNAPSHOT: &'static str = "SELECT sequence, encoding, data FROM snapshots WHERE run_id = ? ORDER BY sequence DESC LIMIT 1";
-    const SELECT_WORKFLOW_TEXT: &'static str = "SELECT text FROM workflow_texts WHERE hash = ?";
     const SELECT_LOG_END: &'static str =
         concat!("SELECT ", last_sequence!(), " FROM runs WHERE id = ?");
     const NEW_RUN_COLUMNS: &'static str = "";

@@ -344,19 +344,24 @@ where
             .map_err(|error| write_error("keeping workflow texts", error))
     }
 
+    /// One query for all of them.
     async fn read_texts(&self, hashes: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
-        let mut found = BTreeMap::new();
-        for hash in hashes {
-            let row: Option<(String,)> = sqlx::query_as(D::SELECT_WORKFLOW_TEXT)
-                .bind(hash.as_str())
-                .fetch_optional(&self.readers)
-                .await
-                .map_err(|error| store_error("reading workflow texts", error))?;
-            if let Some((text,)) = row {
-                found.insert(hash.clone(), text);
-            }
+        if hashes.is_empty() {
+            return Ok(BTreeMap::new());
         }
-        Ok(found)
+        let mut query =
+            QueryBuilder::<Database>::new("SELECT hash, text FROM workflow_texts WHERE hash IN (");
+        let mut listed = query.separated(", ");
+        for hash in hashes {
+            listed.push_bind(hash.as_str());
+        }
+        query.push(")");
+        let rows: Vec<(String, String)> = query
+            .build_query_as()
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|error| store_error("reading workflow texts", error))?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn write_key(&self, key: &ApiKey, hash: &str) -> Result<(), StoreError> {

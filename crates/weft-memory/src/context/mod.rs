@@ -123,7 +123,7 @@ pub fn whole_turn(
     if used > budget {
         return None;
     }
-    let mut report = plan::empty_report(counter, limits, budget);
+    let mut report = ContextReport::empty(counter.key(), counter.accuracy(), limits.window, budget);
     report.frame = frame;
     report.system = system;
     report.used = used;

@@ -29,7 +29,7 @@ impl<'a> Plan<'a> {
             used: 0,
             frame: 0,
             full: false,
-            report: empty_report(counter, limits, budget),
+            report: ContextReport::empty(counter.key(), counter.accuracy(), limits.window, budget),
             summary_total: 0,
             pins: None,
             summaries: Vec::new(),
@@ -191,13 +191,4 @@ impl<'a> Plan<'a> {
             counted: self.counted,
         }
     }
-}
-
-/// The report of a context that holds nothing yet.
-pub(super) fn empty_report(
-    counter: &dyn TokenCounter,
-    limits: Limits,
-    budget: u32,
-) -> ContextReport {
-    ContextReport::empty(counter.key(), counter.accuracy(), limits.window, budget)
 }
