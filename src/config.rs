@@ -20,6 +20,16 @@
 //!
 //! [mcp.files]                    # MCP servers, as in a workflow's `mcp:` section
 //! command = ["npx", "@modelcontextprotocol/server-filesystem", "."]
+//!
+//! [serve]                        # `weft serve`: environment and flags win over these
+//! listen = "127.0.0.1:8080"
+//! workflows = "workflows"        # the served folder, from this file's folder
+//! workers = 64                   # runs executed at once
+//! model_calls = 64               # model calls at once
+//! lease = "30s"                  # a dead daemon's runs go to another after this
+//! heartbeat = "10s"
+//! shutdown_deadline = "10s"      # on SIGTERM, how long running steps may take
+//! body_limit = 1048576           # bytes
 //! ```
 
 use indexmap::IndexMap;
@@ -45,6 +55,49 @@ pub struct Config {
     /// MCP servers by name, as in a workflow's `mcp:` section.
     #[serde(default)]
     pub mcp: IndexMap<String, McpServerSpec>,
+    /// `weft serve`'s settings (the environment and flags win over them).
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// The `[serve]` section: a daemon's settings, each optional.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The address to listen on.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The served workflows' folder, relative to the file's folder.
+    #[serde(default)]
+    pub workflows: Option<PathBuf>,
+    /// Runs executed at once.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Model calls at once.
+    #[serde(default)]
+    pub model_calls: Option<usize>,
+    /// How long a lease lasts without a heartbeat.
+    #[serde(default, deserialize_with = "duration")]
+    pub lease: Option<std::time::Duration>,
+    /// How often leases are renewed.
+    #[serde(default, deserialize_with = "duration")]
+    pub heartbeat: Option<std::time::Duration>,
+    /// On SIGTERM, how long running steps may take to finish.
+    #[serde(default, deserialize_with = "duration")]
+    pub shutdown_deadline: Option<std::time::Duration>,
+    /// The largest request body, in bytes.
+    #[serde(default)]
+    pub body_limit: Option<usize>,
+}
+
+/// Reads a duration (`30s`, `1m`).
+fn duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    use serde::Deserialize;
+    let text = Option::<String>::deserialize(deserializer)?;
+    text.map(|text| weft_core::duration::parse_duration(&text).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// A model defined by name: its spec and the options of its kind, typed as the backend

@@ -103,7 +103,7 @@ async fn a_crash_during_compaction_loses_nothing_and_repeats_no_summary() {
         .runs(RunFilter {
             status: Some(RunStatus::Running),
             top_level_only: true,
-            limit: 0,
+            ..RunFilter::default()
         })
         .await
         .unwrap();

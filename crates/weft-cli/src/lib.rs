@@ -73,6 +73,9 @@ enum Commands {
     /// Make, list and revoke API keys, each bound to a tenant (only their hashes are kept).
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Serve workflows as a daemon: an HTTP API with live event streams, sessions and runs
+    /// kept in the database, workers that share a queue.
+    Serve(commands::serve::ServeArguments),
     /// Check workflow files and report every error, with file:line:column.
     Validate(commands::validate::ValidateArguments),
     /// Print a workflow as a Mermaid flowchart.
@@ -102,7 +105,10 @@ pub fn main() -> ExitCode {
         return worker();
     }
     let cli = Cli::parse();
-    logging(cli.color.on_stderr());
+    match &cli.command {
+        Commands::Serve(arguments) => serve_logging(arguments.log_format()),
+        _ => logging(cli.color.on_stderr()),
+    }
     match cli.command {
         Commands::Run(arguments) => commands::run::run(arguments),
         Commands::Resume(arguments) => commands::resume::resume(arguments),
@@ -110,6 +116,7 @@ pub fn main() -> ExitCode {
         Commands::Sessions(command) => commands::sessions::run(command),
         Commands::Runs(command) => commands::runs::runs(command),
         Commands::Keys(command) => commands::keys::run(command),
+        Commands::Serve(arguments) => commands::serve::serve(arguments),
         Commands::Validate(arguments) => commands::validate::validate(arguments),
         Commands::Graph { file } => commands::graph::graph(&file),
         Commands::Schema => commands::schema::schema(),
@@ -133,6 +140,28 @@ fn logging(color: bool) {
         .with_ansi(color)
         .with_target(true)
         .try_init();
+}
+
+/// A daemon logs what it does (info and up, unless `WEFT_LOG` or `RUST_LOG` says), as
+/// lines or as JSON objects, with the run and step spans they happen in.
+fn serve_logging(format: Option<commands::serve::LogFormat>) {
+    let filter = std::env::var(environment::LOG)
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true);
+    let _ = match format {
+        Some(commands::serve::LogFormat::Json) => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+        Some(commands::serve::LogFormat::Text) | None => builder.with_ansi(false).try_init(),
+    };
 }
 
 /// A tensor-parallel worker loads the in-process model its parent loads (see `worker`).

@@ -61,6 +61,12 @@ fn candidates(command: &Commands, current: &Path) -> (Vec<SpecAt>, Option<PathBu
         Commands::Bench(crate::commands::bench::BenchCommand::Model(bench)) => {
             (bench.model.iter().map(at).collect(), None)
         }
+        Commands::Bench(crate::commands::bench::BenchCommand::Serve(_)) => (Vec::new(), None),
+        // A daemon's default model; the workflows it serves name theirs when they run.
+        Commands::Serve(serve) => (
+            serve.model.iter().map(at).collect(),
+            serve.workspace.workspace.clone(),
+        ),
         Commands::Runs(_)
         | Commands::Sessions(_)
         | Commands::Keys(_)

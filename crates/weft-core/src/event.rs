@@ -95,6 +95,9 @@ pub struct ChildPlace {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Waiting for a daemon's worker to take it (a run a daemon started that no worker has
+    /// claimed yet). Its log says it runs; no process does yet.
+    Queued,
     /// Steps are still being executed.
     Running,
     /// Waiting for a person's input (a `human` node).
@@ -114,7 +117,7 @@ pub enum RunStatus {
 /// A run status that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown run status `{0}`; expected running, interrupted, finished, failed, cancelled or needs_attention"
+    "unknown run status `{0}`; expected queued, running, interrupted, finished, failed, cancelled or needs_attention"
 )]
 pub struct UnknownStatus(pub String);
 
@@ -123,6 +126,7 @@ impl std::str::FromStr for RunStatus {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
+            "queued" => Ok(Self::Queued),
             "running" => Ok(Self::Running),
             "interrupted" => Ok(Self::Interrupted),
             "finished" => Ok(Self::Finished),
@@ -138,6 +142,7 @@ impl RunStatus {
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::Interrupted => "interrupted",
             Self::Finished => "finished",
@@ -171,6 +176,14 @@ pub struct RunSetup {
     /// run goes on with them whatever happens to the files. Empty in logs from before.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub workflow_files: std::collections::BTreeMap<String, String>,
+    /// The tenant the run belongs to (a daemon's caller); none: the default tenant, or its
+    /// parent's for a sub-workflow's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Whether a daemon's workers run it: the store queues it for them, and any daemon on
+    /// the database may take it up when the one running it stops.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub served: bool,
 }
 
 /// The kind of a workflow node.

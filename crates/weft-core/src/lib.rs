@@ -15,6 +15,7 @@ pub mod keys;
 pub mod memory;
 pub mod message;
 pub mod model;
+pub mod queue;
 pub mod session;
 pub mod state;
 pub mod store;
@@ -39,6 +40,7 @@ pub use model::{
     ChatEvent, ChatModel, ChatRequest, ChatStream, FinishReason, ModelError, ModelReply,
     ReplyBuilder, Sampling, ToolChoice, Usage,
 };
+pub use queue::{ClaimedRun, DaemonInfo, QueueDepth, RunQueue};
 pub use session::{
     ContextReport, CutResult, PartReport, Pin, SessionId, SessionMessage, SessionRef, SessionView,
     Snippet, SnippetSource, Summary,

@@ -29,8 +29,7 @@ pub struct Uncompacted {
     pub total: u32,
 }
 
-/// The tenant of everything made without one: the CLI's sessions and runs.
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::store::DEFAULT_TENANT;
 
 /// A session as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +126,12 @@ pub trait SessionStore: Send + Sync {
         tenant: &'a str,
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>>;
+    /// The session with this id, if it belongs to `tenant`.
+    fn session<'a>(
+        &'a self,
+        tenant: &'a str,
+        session: SessionId,
+    ) -> BoxFuture<'a, Result<Option<SessionInfo>, StoreError>>;
     /// Deletes a session and everything in it; refused while a run holds it.
     fn delete_session(&self, session: SessionId) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Takes the session's lock for `run` until `until_millis`, if no other run holds it
@@ -196,6 +201,13 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// A store of runs, of sessions and of API keys: what a weft database is.
-pub trait Database: crate::store::RunStore + SessionStore + crate::keys::KeyStore {}
+pub trait Database:
+    crate::store::RunStore + SessionStore + crate::keys::KeyStore + crate::queue::RunQueue
+{
+}
 
-impl<T: crate::store::RunStore + SessionStore + crate::keys::KeyStore + ?Sized> Database for T {}
+impl<
+    T: crate::store::RunStore + SessionStore + crate::keys::KeyStore + crate::queue::RunQueue + ?Sized,
+> Database for T
+{
+}

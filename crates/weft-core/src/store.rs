@@ -62,6 +62,17 @@ pub struct RunSummary {
     pub events: u64,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// The tenant it belongs to.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+}
+
+/// The tenant of everything made without one: the CLI's sessions and runs, and those from
+/// before tenants.
+pub const DEFAULT_TENANT: &str = "default";
+
+fn default_tenant() -> String {
+    DEFAULT_TENANT.to_owned()
 }
 
 /// Which runs to list.
@@ -73,6 +84,12 @@ pub struct RunFilter {
     pub top_level_only: bool,
     /// At most this many, newest first (0: no limit).
     pub limit: u32,
+    /// Only the runs of this tenant.
+    pub tenant: Option<String>,
+    /// Only runs older than this one (the page after it, newest first).
+    pub before: Option<RunId>,
+    /// Only the runs in this session.
+    pub session: Option<crate::session::SessionId>,
 }
 
 /// A store of run logs: an [`EventSink`] that can also read them back.
@@ -84,6 +101,22 @@ pub trait RunStore: EventSink {
     -> BoxFuture<'_, Result<Vec<EventRecord>, StoreError>>;
     /// Runs, newest first.
     fn runs(&self, filter: RunFilter) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>>;
+    /// The run's summary if it belongs to `tenant`; `None` for another tenant's run as for
+    /// no run at all.
+    fn run_of<'a>(
+        &'a self,
+        tenant: &'a str,
+        run: RunId,
+    ) -> BoxFuture<'a, Result<Option<RunSummary>, StoreError>> {
+        Box::pin(async move {
+            match self.run(run).await {
+                Ok(summary) if summary.tenant == tenant => Ok(Some(summary)),
+                Ok(_) => Ok(None),
+                Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(error),
+            }
+        })
+    }
     /// Marks a run failed without an event (its log cannot be read, so none can be appended).
     fn mark_failed<'a>(
         &'a self,

@@ -24,6 +24,9 @@ pub struct ActiveRun {
     /// Whether a shutdown stopped the run: its log is complete, but this copy in memory
     /// is not to be driven further (load the run again to go on).
     pub(crate) stopped: bool,
+    /// A signal that stops this run alone as the runtime's shutdown stops all of them (a
+    /// daemon that lost its lease on the run).
+    pub(crate) halt: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl ActiveRun {
@@ -43,6 +46,7 @@ impl ActiveRun {
             run_started: Instant::now(),
             children: HashMap::new(),
             stopped: false,
+            halt: None,
         }
     }
 
@@ -91,6 +95,13 @@ impl ActiveRun {
     /// [`Runtime::continue_run`] (`weft resume`).
     pub fn stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// Stops the run, as the runtime's shutdown would, when `signal` fires: model calls are
+    /// dropped, tool calls get the grace period, and the log stays resumable (see
+    /// [`ActiveRun::stopped`]). A daemon that loses its lease on a run uses it.
+    pub fn halt_on(&mut self, signal: tokio_util::sync::CancellationToken) {
+        self.halt = Some(signal);
     }
 
     /// Checks an answer where it will be taken: here, or in the waiting child.

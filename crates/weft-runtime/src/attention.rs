@@ -45,6 +45,12 @@ impl Runtime {
         self.continue_run(run, cancel).await
     }
 
+    /// Records a retry of a run that needs attention (and of the sub-workflow runs it
+    /// waits through) without driving it: a daemon's worker goes on with it.
+    pub async fn queue_retry(&self, run: &mut ActiveRun) -> Result<(), RuntimeError> {
+        self.settle(run, Settle::Retry).await
+    }
+
     /// Fails a run that needs attention (or any unfinished run), with the sub-workflow
     /// runs it waits through.
     pub async fn fail(&self, run: &mut ActiveRun, reason: &str) -> Result<(), RuntimeError> {

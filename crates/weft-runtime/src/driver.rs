@@ -56,6 +56,14 @@ impl Runtime {
             tokio::pin!(cancelled);
             let shutdown = self.shutdown.cancelled();
             tokio::pin!(shutdown);
+            let halt = run.halt.clone();
+            let halted = async move {
+                match halt {
+                    Some(halt) => halt.cancelled_owned().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(halted);
             self.commit(run, None, first.events).await?;
             self.compact_before(run, &first.commands).await?;
             let started = self.dispatch(run, first.commands, &mut effects, cancel)?;
@@ -78,6 +86,7 @@ impl Runtime {
                     biased;
                     () = &mut cancelled => run.machine.cancel("the run was cancelled")?,
                     () = &mut shutdown => return self.stop(run, effects).await,
+                    () = &mut halted => return self.stop(run, effects).await,
                     () = sleep_until(lease.as_ref().map(|lease| lease.renew_at)) => {
                         if let Some(lease) = lease.as_mut() {
                             self.renew_session(lease).await?;

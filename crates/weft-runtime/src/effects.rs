@@ -341,7 +341,7 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
                 run: active.id(),
             }),
         }),
-        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => {
+        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running | RunStatus::Queued => {
             let error = active.failure().cloned().unwrap_or_else(|| {
                 StepError::new(
                     ErrorKind::Cancelled,

@@ -76,7 +76,10 @@ impl Runtime {
 fn is_over(status: RunStatus) -> bool {
     match status {
         RunStatus::Finished | RunStatus::Failed | RunStatus::Cancelled => true,
-        RunStatus::Running | RunStatus::Interrupted | RunStatus::NeedsAttention => false,
+        RunStatus::Queued
+        | RunStatus::Running
+        | RunStatus::Interrupted
+        | RunStatus::NeedsAttention => false,
     }
 }
 

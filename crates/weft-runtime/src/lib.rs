@@ -17,6 +17,7 @@ mod lifecycle;
 pub mod memory;
 pub mod models;
 pub mod observer;
+mod queued;
 pub mod report;
 mod runtime;
 mod session_lock;

@@ -201,7 +201,7 @@ impl Runtime {
     /// After a restart, a run that waits through a sub-workflow has no child in memory: load
     /// the waiting child (and its own waiting child) from the store, so the answer is checked
     /// where it will be taken.
-    fn attach_waiting_children<'a>(
+    pub(crate) fn attach_waiting_children<'a>(
         &'a self,
         run: &'a mut ActiveRun,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {

@@ -73,6 +73,7 @@ fn summarize(run: RunId, log: &[EventRecord]) -> RunSummary {
         updated_at_millis: log.last().map_or(0, |record| record.at_millis),
         events: log.len() as u64,
         error: None,
+        tenant: weft_core::DEFAULT_TENANT.to_owned(),
     };
     for record in log {
         if let Event::RunStarted {

@@ -20,6 +20,10 @@ pub struct NewRun {
     pub parent: Option<ParentLink>,
     /// The session the run speaks in, as text.
     pub session: Option<String>,
+    /// Its tenant, when the front end named one.
+    pub tenant: Option<String>,
+    /// Whether a daemon's workers run it (it is queued for them).
+    pub served: bool,
 }
 
 /// A message a step added to the run's session (`Remembered`).
@@ -114,6 +118,12 @@ impl Batch {
             }
             batch.derive(run, record)?;
         }
+        // A served run that starts still running waits for a daemon's worker.
+        if batch.new_run.as_ref().is_some_and(|new_run| new_run.served)
+            && let Some((status @ RunStatus::Running, _)) = &mut batch.status
+        {
+            *status = RunStatus::Queued;
+        }
         let json = serde_json::to_vec(
             &records
                 .iter()
@@ -148,6 +158,7 @@ impl Batch {
                 source,
                 parent,
                 session,
+                setup,
                 ..
             } => {
                 self.new_run = Some(NewRun {
@@ -155,6 +166,8 @@ impl Batch {
                     source: source.clone(),
                     parent: parent.clone(),
                     session: session.as_ref().map(|session| session.id.to_string()),
+                    tenant: setup.as_ref().and_then(|setup| setup.tenant.clone()),
+                    served: setup.as_ref().is_some_and(|setup| setup.served),
                 });
             }
             Event::ToolCallStarted {

@@ -45,10 +45,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
 
     /// A run's summary columns (see `rows::summary`) by id: binds the run.
     const SELECT_RUN: &'static str;
-    /// Runs, newest first: binds the status (null for any) and the most rows.
-    const SELECT_RUNS: &'static str;
-    /// [`Dialect::SELECT_RUNS`] without sub-workflows' runs.
-    const SELECT_TOP_LEVEL_RUNS: &'static str;
+    /// The columns of a run's summary, for `SELECT ... FROM runs`.
+    const RUN_COLUMNS: &'static str;
+    /// What to add to a query that claims rows so that two daemons skip each other's.
+    const SKIP_LOCKED: &'static str;
     /// A run's batches that hold events after a sequence number, in order (see
     /// `rows::stored_batch`): binds the run and the sequence number.
     const SELECT_BATCHES: &'static str;
@@ -75,6 +75,13 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// Writes the query that searches a session's archive: rows of `source, item, text`,
     /// the best first.
     fn search(statement: &mut QueryBuilder<Self::Database>, search: &Search<'_>);
+
+    /// Runs one statement that changes rows and names each it changed
+    /// (`RETURNING id, tenant`), committed on its own.
+    fn execute_returning(
+        &self,
+        statement: QueryBuilder<Self::Database>,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, WriteError>> + Send;
 
     /// Sends a script and commits it, or leaves nothing of it; the rows its statements
     /// changed (triggers' changes not counted).

@@ -29,6 +29,7 @@ mod location;
 mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod queue;
 mod rows;
 mod schema;
 mod session;

@@ -23,7 +23,7 @@ pub type PostgresStore = Store<Postgres>;
 /// The columns a run summary is read from (a macro, so queries stay literal strings).
 macro_rules! summary_columns {
     () => {
-        "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, updated_at, last_sequence, error"
+        "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, updated_at, last_sequence, error, tenant"
     };
 }
 
@@ -63,16 +63,8 @@ impl Dialect for Postgres {
 
     const SELECT_RUN: &'static str =
         concat!("SELECT ", summary_columns!(), " FROM runs WHERE id = $1");
-    const SELECT_RUNS: &'static str = concat!(
-        "SELECT ",
-        summary_columns!(),
-        " FROM runs WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
-    );
-    const SELECT_TOP_LEVEL_RUNS: &'static str = concat!(
-        "SELECT ",
-        summary_columns!(),
-        " FROM runs WHERE ($1::text IS NULL OR status = $1) AND parent_run IS NULL ORDER BY id DESC LIMIT $2"
-    );
+    const RUN_COLUMNS: &'static str = summary_columns!();
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const SELECT_BATCHES: &'static str = "SELECT first_sequence, last_sequence, at_millis, encoding, events FROM event_batches WHERE run_id = $1 AND last_sequence > $2 ORDER BY first_sequence";
     const SELECT_SNAPSHOT: &'static str = "SELECT sequence, encoding, data FROM snapshots WHERE run_id = $1 ORDER BY sequence DESC LIMIT 1";
     const SELECT_LOG_END: &'static str = "SELECT last_sequence FROM runs WHERE id = $1";
@@ -136,6 +128,17 @@ impl Dialect for Postgres {
             .push_bind(any_word_query(search.words))
             .push(")) DESC, source DESC, item DESC LIMIT ")
             .push_bind(search.limit);
+    }
+
+    async fn execute_returning(
+        &self,
+        mut statement: QueryBuilder<sqlx::Postgres>,
+    ) -> Result<Vec<(String, String)>, WriteError> {
+        statement
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(WriteError::Database)
     }
 
     async fn execute(&self, script: PostgresScript) -> Result<u64, WriteError> {

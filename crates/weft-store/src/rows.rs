@@ -53,6 +53,7 @@ where
             .unwrap_or(0),
         events: u64::try_from(row.try_get::<i64, _>("last_sequence").map_err(column)?).unwrap_or(0),
         error: row.try_get("error").map_err(column)?,
+        tenant: row.try_get("tenant").map_err(column)?,
     })
 }
 

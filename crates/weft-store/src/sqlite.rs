@@ -48,7 +48,7 @@ macro_rules! last_sequence {
 macro_rules! summary_columns {
     () => {
         concat!(
-            "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, error, ",
+            "id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, error, tenant, ",
             last_sequence!(),
             " AS last_sequence, COALESCE((SELECT at_millis FROM event_batches WHERE run_id = runs.id ORDER BY first_sequence DESC LIMIT 1), created_at) AS updated_at"
         )
@@ -104,16 +104,8 @@ impl Dialect for Sqlite {
 
     const SELECT_RUN: &'static str =
         concat!("SELECT ", summary_columns!(), " FROM runs WHERE id = ?");
-    const SELECT_RUNS: &'static str = concat!(
-        "SELECT ",
-        summary_columns!(),
-        " FROM runs WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
-    );
-    const SELECT_TOP_LEVEL_RUNS: &'static str = concat!(
-        "SELECT ",
-        summary_columns!(),
-        " FROM runs WHERE (?1 IS NULL OR status = ?1) AND parent_run IS NULL ORDER BY id DESC LIMIT ?2"
-    );
+    const RUN_COLUMNS: &'static str = summary_columns!();
+    const SKIP_LOCKED: &'static str = "";
     const SELECT_BATCHES: &'static str = "SELECT first_sequence, last_sequence, at_millis, encoding, events FROM event_batches WHERE run_id = ? AND last_sequence > ? ORDER BY first_sequence";
     const SELECT_SNAPSHOT: &'static str = "SELECT sequence, encoding, data FROM snapshots WHERE run_id = ? ORDER BY sequence DESC LIMIT 1";
     const SELECT_LOG_END: &'static str =
@@ -173,6 +165,19 @@ impl Dialect for Sqlite {
         statement
             .push(" DESC, archive_row DESC LIMIT ")
             .push_bind(search.limit);
+    }
+
+    async fn execute_returning(
+        &self,
+        mut statement: QueryBuilder<sqlx::Sqlite>,
+    ) -> Result<Vec<(String, String)>, WriteError> {
+        let mut writer = self.writer.lock().await;
+        writer.settle().await;
+        statement
+            .build_query_as()
+            .fetch_all(&mut writer.connection)
+            .await
+            .map_err(WriteError::Database)
     }
 
     async fn execute(&self, mut script: SqliteScript) -> Result<u64, WriteError> {

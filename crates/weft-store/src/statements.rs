@@ -19,7 +19,7 @@ pub(crate) fn insert_run<D: Dialect>(
 {
     let parent = new_run.parent.as_ref();
     statement
-        .push("INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, session_id")
+        .push("INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, session_id, tenant, queued_at")
         .push(D::NEW_RUN_COLUMNS)
         .push(") VALUES (")
         .push_bind(run)
@@ -37,6 +37,13 @@ pub(crate) fn insert_run<D: Dialect>(
         .push_bind(at_millis)
         .push(", ")
         .push_bind(new_run.session.as_deref())
+        // A sub-workflow's run belongs to its parent's tenant.
+        .push(", COALESCE(")
+        .push_bind(new_run.tenant.as_deref())
+        .push(", (SELECT tenant FROM runs WHERE id = ")
+        .push_bind(parent.map(|parent| parent.run.to_string()).as_deref())
+        .push("), 'default'), ")
+        .push_bind(new_run.served.then_some(at_millis))
         .push(D::NEW_RUN_VALUES)
         .push(")");
 }

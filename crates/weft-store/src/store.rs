@@ -16,8 +16,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, T
 use std::collections::BTreeMap;
 use std::future::Future;
 use weft_core::{
-    ApiKey, ErrorKind, EventRecord, EventSink, RunFilter, RunId, RunStatus, RunStore, RunSummary,
-    StoreError,
+    ApiKey, ErrorKind, EventRecord, EventSink, RunFilter, RunId, RunStore, RunSummary, StoreError,
 };
 
 /// A weft database in one SQL dialect: run logs, snapshots and the tool-call journal.
@@ -78,6 +77,12 @@ pub trait Operations {
         &self,
         filter: RunFilter,
     ) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
+    /// See [`RunStore::run_of`].
+    fn read_run_of(
+        &self,
+        tenant: &str,
+        run: RunId,
+    ) -> impl Future<Output = Result<Option<RunSummary>, StoreError>> + Send;
     /// See [`RunStore::latest_snapshot`].
     fn read_snapshot(
         &self,
@@ -233,24 +238,59 @@ where
         Ok(records)
     }
 
+    /// One query, its conditions those the filter sets.
     async fn list_runs(&self, filter: RunFilter) -> Result<Vec<RunSummary>, StoreError> {
-        let sql = if filter.top_level_only {
-            D::SELECT_TOP_LEVEL_RUNS
-        } else {
-            D::SELECT_RUNS
-        };
-        let limit = if filter.limit == 0 {
-            i64::MAX
-        } else {
-            i64::from(filter.limit)
-        };
-        let rows = sqlx::query(sql)
-            .bind(filter.status.map(RunStatus::as_str))
-            .bind(limit)
+        let mut query = QueryBuilder::<Database>::new("SELECT ");
+        query.push(D::RUN_COLUMNS).push(" FROM runs WHERE 1 = 1");
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if filter.top_level_only {
+            query.push(" AND parent_run IS NULL");
+        }
+        if let Some(tenant) = &filter.tenant {
+            query.push(" AND tenant = ").push_bind(tenant.as_str());
+        }
+        if let Some(before) = filter.before {
+            query
+                .push(" AND id < ")
+                .push_bind(before.to_string().as_str());
+        }
+        if let Some(session) = filter.session {
+            query
+                .push(" AND session_id = ")
+                .push_bind(session.to_string().as_str());
+        }
+        query.push(" ORDER BY id DESC");
+        if filter.limit > 0 {
+            query.push(" LIMIT ").push_bind(i64::from(filter.limit));
+        }
+        let rows = query
+            .build()
             .fetch_all(&self.readers)
             .await
             .map_err(|error| store_error("listing runs", error))?;
         rows.iter().map(summary).collect()
+    }
+
+    async fn read_run_of(
+        &self,
+        tenant: &str,
+        run: RunId,
+    ) -> Result<Option<RunSummary>, StoreError> {
+        let mut query = QueryBuilder::<Database>::new("SELECT ");
+        query
+            .push(D::RUN_COLUMNS)
+            .push(" FROM runs WHERE id = ")
+            .push_bind(run.to_string().as_str())
+            .push(" AND tenant = ")
+            .push_bind(tenant);
+        let row = query
+            .build()
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(|error| store_error("reading a run", error))?;
+        row.as_ref().map(summary).transpose()
     }
 
     async fn read_snapshot(
@@ -516,6 +556,14 @@ where
 
     fn runs(&self, filter: RunFilter) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
         Box::pin(self.list_runs(filter))
+    }
+
+    fn run_of<'a>(
+        &'a self,
+        tenant: &'a str,
+        run: RunId,
+    ) -> BoxFuture<'a, Result<Option<RunSummary>, StoreError>> {
+        Box::pin(self.read_run_of(tenant, run))
     }
 
     fn mark_failed<'a>(

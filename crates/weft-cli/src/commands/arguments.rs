@@ -113,6 +113,8 @@ pub fn setup(workspace: &Path, settings: Option<&Path>, models: &ModelOverrides)
             .collect::<BTreeMap<_, _>>(),
         // The runtime names the workflow's texts when it starts the run.
         workflow_files: BTreeMap::new(),
+        tenant: None,
+        served: false,
     }
 }
 

@@ -14,6 +14,9 @@ use weft_core::{ChatEvent, ChatModel, ChatRequest, Message, Sampling};
 pub enum BenchCommand {
     /// Prefill and decode tokens per second at batch 1 and 8, and the memory used.
     Model(ModelBenchArguments),
+    /// A daemon driven by many concurrent sessions over loopback (scripted model): durable
+    /// steps per second and the API's latency.
+    Serve(super::bench_serve::ServeBenchArguments),
 }
 
 /// `weft bench model` options.
@@ -47,8 +50,10 @@ struct Timing {
 
 /// Runs `weft bench`.
 pub fn bench(command: BenchCommand) -> ExitCode {
-    let BenchCommand::Model(arguments) = command;
-    block_on(bench_model(arguments))
+    match command {
+        BenchCommand::Model(arguments) => block_on(bench_model(arguments)),
+        BenchCommand::Serve(arguments) => block_on(super::bench_serve::bench_serve(arguments)),
+    }
 }
 
 async fn bench_model(arguments: ModelBenchArguments) -> ExitCode {

@@ -2,6 +2,7 @@
 
 pub mod arguments;
 pub mod bench;
+pub mod bench_serve;
 pub mod chat;
 pub mod dev;
 pub mod graph;
@@ -12,6 +13,7 @@ pub mod run;
 pub mod runner;
 pub mod runs;
 pub mod schema;
+pub mod serve;
 pub mod sessions;
 pub mod stored;
 pub mod tools;

@@ -108,7 +108,7 @@ fn check_status(summary: &weft_core::RunSummary, retry: bool) -> Result<(), Exit
                 ),
             ))
         }
-        RunStatus::Running | RunStatus::Interrupted if retry => Err(fail(
+        RunStatus::Queued | RunStatus::Running | RunStatus::Interrupted if retry => Err(fail(
             exit::INVALID,
             format!(
                 "run {} is {}; --retry is for a run that needs attention",
@@ -116,6 +116,9 @@ fn check_status(summary: &weft_core::RunSummary, retry: bool) -> Result<(), Exit
                 summary.status.as_str()
             ),
         )),
-        RunStatus::Running | RunStatus::Interrupted | RunStatus::NeedsAttention => Ok(()),
+        RunStatus::Queued
+        | RunStatus::Running
+        | RunStatus::Interrupted
+        | RunStatus::NeedsAttention => Ok(()),
     }
 }

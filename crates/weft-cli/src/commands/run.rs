@@ -147,6 +147,7 @@ async fn tell_about_unfinished_runs(store: &dyn RunStore, database: &DatabaseArg
             status: Some(status),
             top_level_only: true,
             limit: 5,
+            ..RunFilter::default()
         };
         if let Ok(runs) = store.runs(filter).await {
             unfinished.extend(runs);

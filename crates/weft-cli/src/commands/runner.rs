@@ -201,7 +201,7 @@ impl Runner {
                 eprintln!("{}", hints::attention(run.id(), &calls, database));
                 ExitCode::from(exit::NEEDS_ATTENTION)
             }
-            RunStatus::Running => fail(
+            RunStatus::Queued | RunStatus::Running => fail(
                 exit::FAILED,
                 "the run stopped while still running; this is a bug in weft",
             ),

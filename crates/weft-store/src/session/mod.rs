@@ -52,6 +52,14 @@ where
         Box::pin(self.list_sessions(tenant, limit))
     }
 
+    fn session<'a>(
+        &'a self,
+        tenant: &'a str,
+        session: SessionId,
+    ) -> BoxFuture<'a, Result<Option<SessionInfo>, StoreError>> {
+        Box::pin(self.session_of(Some(tenant), session))
+    }
+
     fn delete_session(&self, session: SessionId) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.remove_session(session))
     }

@@ -42,6 +42,12 @@ pub(crate) trait SessionReads {
         &self,
         session: SessionId,
     ) -> impl Future<Output = Result<Option<SessionInfo>, StoreError>> + Send;
+    /// The session with this id, if it belongs to `tenant` (any tenant's: `None`).
+    fn session_of(
+        &self,
+        tenant: Option<&str>,
+        session: SessionId,
+    ) -> impl Future<Output = Result<Option<SessionInfo>, StoreError>> + Send;
     /// The session with this name in the tenant.
     fn session_by_name(
         &self,
@@ -112,10 +118,21 @@ where
     usize: ColumnIndex<Database::Row>,
 {
     async fn session_by_id(&self, session: SessionId) -> Result<Option<SessionInfo>, StoreError> {
+        self.session_of(None, session).await
+    }
+
+    async fn session_of(
+        &self,
+        tenant: Option<&str>,
+        session: SessionId,
+    ) -> Result<Option<SessionInfo>, StoreError> {
         let mut query = QueryBuilder::new(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = "
         ));
         query.push_bind(session.to_string().as_str());
+        if let Some(tenant) = tenant {
+            query.push(" AND tenant = ").push_bind(tenant);
+        }
         let row: Option<SessionRow> = query
             .build_query_as()
             .fetch_optional(&self.readers)

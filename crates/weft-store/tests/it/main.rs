@@ -75,6 +75,8 @@ mod full;
 pub mod keys;
 mod open;
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod queue;
 mod sessions;
 mod sessions_postgres;
 #[cfg(feature = "sqlite")]
@@ -276,7 +278,7 @@ async fn foreign_and_newer_files_are_refused_untouched() {
     assert!(
         error
             .to_string()
-            .contains("schema version 99, newer than the 4"),
+            .contains("schema version 99, newer than the 5"),
         "{error}"
     );
     assert_eq!(std::fs::read(&newer).unwrap(), newer_before);

@@ -117,7 +117,7 @@ async fn postgres_refuses_a_newer_schema_and_reports_corrupt_events() {
     assert!(
         error
             .to_string()
-            .contains("schema version 7, newer than the 4"),
+            .contains("schema version 7, newer than the 5"),
         "{error}"
     );
     schema.remove().await.unwrap();

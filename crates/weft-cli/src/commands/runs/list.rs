@@ -23,6 +23,7 @@ pub async fn list(
         status,
         top_level_only: !all,
         limit,
+        ..RunFilter::default()
     };
     let runs = match store.runs(filter).await {
         Ok(runs) => runs,

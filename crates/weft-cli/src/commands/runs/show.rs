@@ -139,7 +139,7 @@ fn outcome(report: &RunReport, database: &DatabaseArgument) -> Vec<String> {
                 .as_deref()
                 .unwrap_or("(no reason recorded)")
         )],
-        RunStatus::Running => vec![format!(
+        RunStatus::Queued | RunStatus::Running => vec![format!(
             "          not running here; if no process drives it (a crash, Ctrl-C), go on with: {}",
             hints::resume(run, database)
         )],

@@ -1,0 +1,72 @@
+//! Runs a daemon serves. Whoever takes a request (the HTTP API) records what the machine
+//! decides, and nothing else; the worker that claims the run from the store's queue loads
+//! it and performs the effects ([`Runtime::continue_run`]). The log after such a record
+//! is the log a crash right after that append would have left, which loading a run
+//! already goes on from, so a request is acknowledged only once it is durable and any
+//! daemon on the database can carry it out.
+
+use crate::active::ActiveRun;
+use crate::error::RuntimeError;
+use crate::runtime::Runtime;
+use serde_json::Value;
+use std::sync::Arc;
+use weft_core::{Lock, RunId, RunSetup, SessionRef};
+use weft_workflow::{RunMachine, Workflow};
+
+impl Runtime {
+    /// Records the start of a run that a daemon's workers will execute: its input is
+    /// checked, its workflow texts kept, and the first decision appended. `setup.served`
+    /// should be set, so that the store queues it. A run in a session takes the session's
+    /// lock now; another run's lock is [`RuntimeError::SessionBusy`] at once.
+    pub async fn queue_start(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        setup: RunSetup,
+        session: Option<SessionRef>,
+    ) -> Result<RunId, RuntimeError> {
+        let setup = self.keep_texts(&workflow, Some(setup)).await?;
+        let (machine, decision) =
+            RunMachine::start_in_session(workflow, RunId::new(), input, None, setup, session)?;
+        let mut run = ActiveRun::new(machine);
+        self.lock_session_now(&run).await?;
+        self.commit(&mut run, None, decision.events).await?;
+        Ok(run.id())
+    }
+
+    /// Records an answer to a run that waits for one (loaded with [`Runtime::load`]),
+    /// leaving the steps it leads to for a worker. A bad answer is refused before anything
+    /// is recorded.
+    pub async fn queue_answer(
+        &self,
+        run: &mut ActiveRun,
+        input: Value,
+    ) -> Result<(), RuntimeError> {
+        self.attach_waiting_children(run).await?;
+        run.check_answer(&input)?;
+        self.lock_session_now(run).await?;
+        let decision = run.machine.resume(input)?;
+        self.commit(run, None, decision.events).await
+    }
+
+    /// Takes the run's session lock without waiting.
+    async fn lock_session_now(&self, run: &ActiveRun) -> Result<(), RuntimeError> {
+        let Some(session) = run.machine.session() else {
+            return Ok(());
+        };
+        let Some(store) = &self.sessions else {
+            return Err(RuntimeError::NoSessions {
+                session: session.name.clone(),
+            });
+        };
+        let until = self.now_millis() + crate::session_lock::SESSION_LEASE.as_millis() as u64;
+        match store.lock(session.id, run.id(), until).await? {
+            Lock::Held => Ok(()),
+            Lock::Busy { holder } => Err(RuntimeError::SessionBusy {
+                session: session.name.clone(),
+                holder,
+                waited_seconds: 0,
+            }),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! `/v1/sessions`: long-lived conversations of the caller's tenant. A session is made for a
+//! served workflow; posting a message starts a run of that workflow in the session (one at a
+//! time: while a run holds the session, another message is a 409 naming it).
+
+use crate::api::auth::Caller;
+use crate::api::body::Body;
+use crate::api::error::{ApiError, Code};
+use crate::api::runs::{answer_with_run, queue};
+use crate::daemon::Daemon;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::str::FromStr;
+use std::sync::Arc;
+use weft_core::{SessionId, SessionInfo, SessionSpec};
+
+/// `POST /v1/sessions`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// Its name, unique in the tenant.
+    pub name: String,
+    /// The served workflow its messages run.
+    pub workflow: String,
+}
+
+/// Creates a session.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateSession, responses((status = 201, description = "The session", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody), (status = 409, description = "The name is taken", body = super::error::ErrorBody)))]
+pub async fn create(
+    State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
+    Body(request): Body<CreateSession>,
+) -> Result<(StatusCode, Json<SessionInfo>), ApiError> {
+    if request.name.trim().is_empty() || request.name.len() > 200 {
+        return Err(ApiError::new(
+            Code::Invalid,
+            "a session's name must have 1 to 200 characters",
+        ));
+    }
+    let loaded = daemon.catalog.find(&request.workflow).await?;
+    if let Some(existing) = daemon
+        .database
+        .find_session(&caller.tenant, &request.name)
+        .await?
+    {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("a session named `{}` exists already", request.name),
+        )
+        .with_details(json!({"session": existing.id})));
+    }
+    let session = daemon
+        .database
+        .open_session(&SessionSpec {
+            tenant: caller.tenant.clone(),
+            name: request.name,
+            workflow: loaded.workflow.name.clone(),
+            source: loaded.workflow.location.display().to_string(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// `GET /v1/sessions` paging.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<u32>,
+    /// Only sessions made for this workflow (its name).
+    workflow: Option<String>,
+}
+
+/// The caller's sessions, most recently used first.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(ListQuery), responses((status = 200, description = "Sessions, most recently used first", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody)))]
+pub async fn list(
+    State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let mut sessions = daemon.database.sessions(&caller.tenant, limit).await?;
+    if let Some(workflow) = &query.workflow {
+        sessions.retain(|session| &session.workflow == workflow);
+    }
+    Ok(Json(json!({"sessions": sessions})))
+}
+
+/// A session of the caller's tenant.
+pub(crate) async fn session(
+    daemon: &Daemon,
+    caller: &Caller,
+    id: &str,
+) -> Result<SessionInfo, ApiError> {
+    let not_found = || ApiError::not_found("session", id);
+    let id = SessionId::from_str(id).map_err(|_| not_found())?;
+    daemon
+        .database
+        .session(&caller.tenant, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Reads a session.
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session")), responses((status = 200, description = "The session", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody), (status = 404, description = "No such thing for this tenant", body = super::error::ErrorBody)))]
+pub async fn get(
+    State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    Ok(Json(session(&daemon, &caller, &id).await?))
+}
+
+/// Deletes a session and everything in it (its runs stay, without it).
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session")), responses((status = 204, description = "Deleted, with everything in it"), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody), (status = 404, description = "No such thing for this tenant", body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let session = session(&daemon, &caller, &id).await?;
+    daemon.database.delete_session(session.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/sessions/{id}/messages`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// The message: the run's `message` field.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Other input fields of the run.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: Map<String, Value>,
+}
+
+/// `?wait=true`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+/// Starts a run of the session's workflow in the session, with the message as its input.
+#[utoipa::path(post, path = "/v1/sessions/{id}/messages", tag = "sessions", params(("id" = String, Path, description = "The session"), WaitQuery), request_body = PostMessage, responses((status = 202, description = "A run of the session's workflow, queued", body = Object), (status = 200, description = "With ?wait=true: the run once it stopped", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody), (status = 404, description = "No such thing for this tenant", body = super::error::ErrorBody), (status = 409, description = "Another run holds the session", body = super::error::ErrorBody)))]
+pub async fn post_message(
+    State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(wait): Query<WaitQuery>,
+    Body(request): Body<PostMessage>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let session = session(&daemon, &caller, &id).await?;
+    let loaded = daemon
+        .catalog
+        .load_file(std::path::Path::new(&session.source))
+        .await?;
+    let mut input = request.input;
+    if let Some(text) = request.text {
+        if !loaded.workflow.fields.contains_key("message") {
+            return Err(ApiError::new(
+                Code::Invalid,
+                format!(
+                    "workflow `{}` has no state field `message` to put the text in; send its fields as `input`",
+                    loaded.workflow.name
+                ),
+            ));
+        }
+        input.insert("message".to_owned(), Value::String(text));
+    }
+    let run = queue(
+        &daemon,
+        &caller,
+        &loaded,
+        Value::Object(input),
+        Some(session.reference()),
+    )
+    .await?;
+    answer_with_run(&daemon, &caller, run, wait.wait).await
+}
+
+/// `GET /v1/sessions/{id}/messages` paging.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    /// Messages after this sequence number.
+    #[serde(default)]
+    after: u64,
+    limit: Option<u32>,
+}
+
+/// The session's messages, oldest first.
+#[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "sessions", params(("id" = String, Path, description = "The session"), MessagesQuery), responses((status = 200, description = "Messages, oldest first", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody), (status = 404, description = "No such thing for this tenant", body = super::error::ErrorBody)))]
+pub async fn messages(
+    State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<MessagesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let session = session(&daemon, &caller, &id).await?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let messages = daemon
+        .database
+        .messages(session.id, query.after, limit)
+        .await?;
+    Ok(Json(json!({"messages": messages})))
+}

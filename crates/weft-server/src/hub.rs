@@ -1,0 +1,83 @@
+//! Live events: what this daemon's runs record and stream, handed to the event streams
+//! that watch them. The hub is the runtime's observer; a run nobody watches costs one map
+//! lookup per event. Streams read the store for what they missed (and for runs another
+//! daemon executes), so the hub may drop what a slow stream does not take in time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::broadcast;
+use weft_core::{EventRecord, RunId};
+use weft_runtime::RunObserver;
+
+/// How many live items a slow stream may fall behind before it reads the store instead.
+const BACKLOG: usize = 256;
+
+/// Something that happened in a run, live.
+#[derive(Debug, Clone)]
+pub enum Live {
+    /// An event was recorded (with its sequence number).
+    Recorded(Arc<EventRecord>),
+    /// A model streamed text (not recorded: the whole reply is, in `ModelReplied`).
+    Text {
+        /// The step.
+        step: u64,
+        /// The map branch, if any.
+        branch: Option<u32>,
+        /// The text.
+        text: String,
+    },
+    /// The text streamed so far for this call is void: the backend asks again.
+    Restarted {
+        /// The step.
+        step: u64,
+        /// The reason.
+        reason: String,
+    },
+}
+
+/// The channels of the runs someone watches.
+#[derive(Debug, Default)]
+pub struct Hub {
+    channels: Mutex<HashMap<RunId, broadcast::Sender<Live>>>,
+}
+
+impl Hub {
+    /// Watches a run: what it records and streams from now on.
+    pub fn subscribe(&self, run: RunId) -> broadcast::Receiver<Live> {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        channels.retain(|_, sender| sender.receiver_count() > 0);
+        channels
+            .entry(run)
+            .or_insert_with(|| broadcast::channel(BACKLOG).0)
+            .subscribe()
+    }
+
+    fn publish(&self, run: RunId, live: impl FnOnce() -> Live) {
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = channels.get(&run) {
+            // No receiver left is not an error: the stream closed.
+            let _ = sender.send(live());
+        }
+    }
+}
+
+impl RunObserver for Hub {
+    fn on_event(&self, run: RunId, record: &EventRecord) {
+        self.publish(run, || Live::Recorded(Arc::new(record.clone())));
+    }
+
+    fn on_text_delta(&self, run: RunId, step: u64, branch: Option<u32>, text: &str) {
+        self.publish(run, || Live::Text {
+            step,
+            branch,
+            text: text.to_owned(),
+        });
+    }
+
+    fn on_restarted(&self, run: RunId, step: u64, _branch: Option<u32>, reason: &str) {
+        self.publish(run, || Live::Restarted {
+            step,
+            reason: reason.to_owned(),
+        });
+    }
+}
