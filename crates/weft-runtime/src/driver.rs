@@ -56,13 +56,7 @@ impl Runtime {
             tokio::pin!(cancelled);
             let shutdown = self.shutdown.cancelled();
             tokio::pin!(shutdown);
-            let halt = run.halt.clone();
-            let halted = async move {
-                match halt {
-                    Some(halt) => halt.cancelled_owned().await,
-                    None => std::future::pending().await,
-                }
-            };
+            let halted = halted(run.halt.clone());
             tokio::pin!(halted);
             self.commit(run, None, first.events).await?;
             self.compact_before(run, &first.commands).await?;
@@ -70,6 +64,11 @@ impl Runtime {
             self.commit(run, None, started).await?;
             while run.status() == RunStatus::Running {
                 if effects.is_empty() {
+                    // A model call that saw the shutdown before this loop did returned
+                    // with nothing to record: the run stops as the shutdown says.
+                    if self.stopping(run) {
+                        return self.stop(run, effects).await;
+                    }
                     return Err(RuntimeError::Stalled {
                         run: run.id(),
                         status: run.status().as_str(),
@@ -189,6 +188,15 @@ impl Runtime {
         }
     }
 
+    /// Whether the run is to stop as a shutdown stops it: the runtime's, or its own halt.
+    fn stopping(&self, run: &ActiveRun) -> bool {
+        self.shutdown.is_cancelled()
+            || run
+                .halt
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+    }
+
     fn step_deadline(&self, run: &ActiveRun) -> Option<(Instant, std::time::Duration)> {
         let (number, _, limits) = run.machine.current_step()?;
         let timeout = limits.timeout?;
@@ -298,6 +306,14 @@ impl Runtime {
             run.step_started = Some((step, Instant::now()));
         }
         records
+    }
+}
+
+/// Fires when the run's own halt signal does; never without one.
+async fn halted(halt: Option<CancellationToken>) {
+    match halt {
+        Some(halt) => halt.cancelled_owned().await,
+        None => std::future::pending().await,
     }
 }
 

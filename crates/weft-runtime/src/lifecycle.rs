@@ -111,6 +111,26 @@ impl Runtime {
         ))
     }
 
+    /// Rebuilds a run from its log as the caller read it already (`records`, from its first
+    /// event). A log long enough to have a snapshot is loaded from the store's snapshot
+    /// instead.
+    pub async fn load_from(
+        &self,
+        workflow: Arc<Workflow>,
+        run: RunId,
+        records: &[EventRecord],
+    ) -> Result<ActiveRun, RuntimeError> {
+        if records.len() as u64 > self.snapshot_every && self.snapshot_every > 0 {
+            return self.load(workflow, run).await;
+        }
+        let machine =
+            RunMachine::restore(workflow, run, records.iter().map(|record| &record.event))?;
+        Ok(ActiveRun::restored(
+            machine,
+            records.last().map_or(0, |record| record.sequence),
+        ))
+    }
+
     /// Forks `original` at step `step`: a new run whose log is the original's events before
     /// that step (renumbered, under the new id), so it runs that step again from the same
     /// state. Returns the new run, ready for [`Runtime::continue_run`].

@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 use weft::config::Settings;
 use weft::toolbox::{Toolbox, WorkflowProblem};
 use weft_runtime::Runtime;
@@ -48,8 +49,19 @@ pub struct Catalog {
     factory: Box<RuntimeFactory>,
     /// A runtime without tools, for what needs no workflow (ending a run from its log).
     plain: Arc<Runtime>,
-    /// By the hashes of the texts they were loaded from.
-    loaded: Mutex<HashMap<BTreeMap<String, String>, Loaded>>,
+    /// By their top file and the hashes of the texts they were loaded from.
+    loaded: Mutex<HashMap<TextsKey, Loaded>>,
+    /// The files of the folder as they were when last loaded.
+    files_seen: Mutex<HashMap<PathBuf, Seen>>,
+}
+
+/// A workflow's top file and the hashes of its texts, by path.
+type TextsKey = (PathBuf, BTreeMap<String, String>);
+
+/// A file as it was loaded: the size and time of it and its sub-workflows, and its key.
+struct Seen {
+    stamps: Vec<(PathBuf, (SystemTime, u64))>,
+    key: TextsKey,
 }
 
 impl Catalog {
@@ -69,6 +81,7 @@ impl Catalog {
             factory,
             plain,
             loaded: Mutex::new(HashMap::new()),
+            files_seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -162,28 +175,71 @@ impl Catalog {
         Err(unknown())
     }
 
-    /// Loads a file of the folder as it is now.
+    /// Loads a file of the folder as it is now: a file unchanged since it was last loaded
+    /// (its size and time, and those of its sub-workflows) is not read again.
     pub async fn load_file(&self, path: &Path) -> Result<Loaded, ApiError> {
-        self.load(path, None).await
+        let known = self
+            .files_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .filter(|seen| {
+                seen.stamps
+                    .iter()
+                    .all(|(file, stamp)| stamp_of(file) == Some(*stamp))
+            })
+            .map(|seen| seen.key.clone());
+        if let Some(key) = known
+            && let Some(loaded) = self.cached(&key)
+        {
+            return Ok(loaded);
+        }
+        let loaded = self.load(path, None).await?;
+        if let Some(texts) = &loaded.workflow.texts {
+            let folder = path.parent().unwrap_or(Path::new("."));
+            let stamps: Option<Vec<(PathBuf, (SystemTime, u64))>> = texts
+                .hashes()
+                .keys()
+                .map(|name| {
+                    let file = folder.join(name);
+                    stamp_of(&file).map(|stamp| (file, stamp))
+                })
+                .collect();
+            if let Some(stamps) = stamps {
+                let key = (path.to_owned(), texts.hashes());
+                self.files_seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(path.to_owned(), Seen { stamps, key });
+            }
+        }
+        Ok(loaded)
     }
 
     /// Loads a workflow from the texts a run kept (or, for a run without any, its file).
+    /// Each set of texts is loaded and checked against its tools once.
     pub async fn load(
         &self,
         path: &Path,
         texts: Option<&WorkflowTexts>,
     ) -> Result<Loaded, ApiError> {
+        if let Some(texts) = texts
+            && let Some(loaded) = self.cached(&(path.to_owned(), texts.hashes()))
+        {
+            return Ok(loaded);
+        }
         let toolbox = Toolbox::new(&self.workspace, self.settings.clone());
         let stored = match texts {
             Some(texts) => weft_workflow::Loader::new().load_stored(path, texts),
             None => weft_workflow::Loader::new().load(path),
         }
         .map_err(|error| load_error(path, &WorkflowProblem::Load(error)))?;
-        let key = stored
+        let hashes = stored
             .texts
             .as_ref()
             .map(|texts| texts.hashes())
             .unwrap_or_default();
+        let key = (path.to_owned(), hashes);
         if let Some(loaded) = self.cached(&key) {
             return Ok(loaded);
         }
@@ -195,7 +251,7 @@ impl Catalog {
             workflow,
             runtime: Arc::new((self.factory)(Arc::new(tools))),
         };
-        if !key.is_empty() {
+        if !key.1.is_empty() {
             self.loaded
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -204,8 +260,27 @@ impl Catalog {
         Ok(loaded)
     }
 
-    fn cached(&self, key: &BTreeMap<String, String>) -> Option<Loaded> {
-        if key.is_empty() {
+    /// A run's workflow, by the file it started from and its setup (the texts it kept):
+    /// loaded once per distinct set of texts, read from the store only the first time.
+    pub async fn for_run(
+        &self,
+        store: &dyn weft_core::RunStore,
+        source: &Path,
+        setup: Option<&weft_core::RunSetup>,
+    ) -> Result<Loaded, ApiError> {
+        if let Some(setup) = setup
+            && let Some(loaded) = self.cached(&(source.to_owned(), setup.workflow_files.clone()))
+        {
+            return Ok(loaded);
+        }
+        let texts = weft_runtime::workflow_texts(store, setup)
+            .await
+            .map_err(|error| ApiError::new(Code::Internal, error.to_string()))?;
+        self.load(source, texts.as_ref()).await
+    }
+
+    fn cached(&self, key: &TextsKey) -> Option<Loaded> {
+        if key.1.is_empty() {
             return None;
         }
         self.loaded
@@ -214,6 +289,12 @@ impl Catalog {
             .get(key)
             .cloned()
     }
+}
+
+/// A file's modification time and size, when it can be read.
+fn stamp_of(file: &Path) -> Option<(SystemTime, u64)> {
+    let metadata = std::fs::metadata(file).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
 }
 
 /// A workflow that does not load, as the CLI words it: every located problem.

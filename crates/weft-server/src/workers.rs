@@ -111,7 +111,12 @@ async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(run, held);
-    let span = tracing::info_span!("run", run = %run, tenant = %claimed.tenant);
+    let span = tracing::info_span!(
+        "run",
+        run = %run,
+        tenant = %claimed.tenant,
+        session = tracing::field::Empty
+    );
     let outcome = drive(daemon, run, halt.clone(), &cancel)
         .instrument(span)
         .await;
@@ -121,7 +126,8 @@ async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun) {
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&run);
     let release = match outcome {
-        Ok(()) => true,
+        // A run that no longer runs needs no release: only waiting runs are claimed.
+        Ok(status) => matches!(status, RunStatus::Queued | RunStatus::Running),
         Err(Failure::Retry(error)) => {
             tracing::warn!(%run, %error, "the run stopped; it is tried again once its lease runs out");
             false
@@ -155,33 +161,38 @@ async fn drive(
     run: RunId,
     halt: CancellationToken,
     cancel: &CancellationToken,
-) -> Result<(), Failure> {
+) -> Result<RunStatus, Failure> {
     let store = daemon.database.as_ref();
     let first = store
         .events(run, 0)
         .await
         .map_err(|error| Failure::Retry(error.to_string()))?;
-    let Some(Event::RunStarted { source, setup, .. }) = first.first().map(|record| &record.event)
+    let Some(Event::RunStarted {
+        source,
+        setup,
+        session,
+        ..
+    }) = first.first().map(|record| &record.event)
     else {
         return Err(Failure::Broken(format!(
             "run {run} is queued but its log does not start with run_started"
         )));
     };
-    let texts = weft_runtime::workflow_texts(store, setup.as_deref())
-        .await
-        .map_err(|error| Failure::Broken(error.to_string()))?;
+    if let Some(session) = session {
+        tracing::Span::current().record("session", tracing::field::display(session.id));
+    }
     let loaded = daemon
         .catalog
-        .load(Path::new(source), texts.as_ref())
+        .for_run(store, Path::new(source), setup.as_deref())
         .await
         .map_err(|error| Failure::Broken(error.message))?;
     let runtime = &loaded.runtime;
     let mut active = runtime
-        .load(loaded.workflow.clone(), run)
+        .load_from(loaded.workflow.clone(), run, &first)
         .await
         .map_err(failure)?;
     active.halt_on(halt);
-    tracing::info!(status = active.status().as_str(), "driving the run");
+    tracing::debug!(status = active.status().as_str(), "driving the run");
     match active.status() {
         RunStatus::Running | RunStatus::Queued => {
             runtime
@@ -195,12 +206,12 @@ async fn drive(
         | RunStatus::Cancelled
         | RunStatus::NeedsAttention => {}
     }
-    tracing::info!(
+    tracing::debug!(
         status = active.status().as_str(),
         stopped = active.stopped(),
         "the run stopped"
     );
-    Ok(())
+    Ok(active.status())
 }
 
 fn failure(error: RuntimeError) -> Failure {

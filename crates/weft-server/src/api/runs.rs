@@ -108,16 +108,16 @@ pub(crate) async fn answer_with_run(
     run: RunId,
     wait: bool,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if wait {
-        wait_for(daemon, caller, run).await?;
+    if !wait {
+        // Its summary: what a client needs to follow it (the events, or GET ?wait=true).
+        let summary = summary(daemon, caller, run).await?;
+        let summary = serde_json::to_value(&summary).map_err(|error| {
+            ApiError::new(Code::Internal, format!("a run cannot be shown: {error}"))
+        })?;
+        return Ok((StatusCode::ACCEPTED, Json(summary)));
     }
-    let view = view(daemon, caller, run).await?;
-    let status = if wait {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((status, Json(view)))
+    wait_for(daemon, caller, run).await?;
+    Ok((StatusCode::OK, Json(view(daemon, caller, run).await?)))
 }
 
 /// Waits until the run no longer runs (or the daemon's wait limit passes).
@@ -392,11 +392,17 @@ async fn load(
             format!("run {run} has no start in its log"),
         ));
     };
-    let texts = weft_runtime::workflow_texts(daemon.database.as_ref(), setup.as_deref()).await?;
     let loaded = daemon
         .catalog
-        .load(std::path::Path::new(source), texts.as_ref())
+        .for_run(
+            daemon.database.as_ref(),
+            std::path::Path::new(source),
+            setup.as_deref(),
+        )
         .await?;
-    let active = loaded.runtime.load(loaded.workflow.clone(), run).await?;
+    let active = loaded
+        .runtime
+        .load_from(loaded.workflow.clone(), run, &records)
+        .await?;
     Ok((loaded, active))
 }

@@ -359,3 +359,66 @@ async fn the_openapi_document_describes_every_route() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_forked_cancelled_and_listed_in_pages() {
+    let server = Server::sqlite().await;
+    let client = server.client("acme").await;
+    let finished = client
+        .post(
+            "/v1/runs?wait=true",
+            json!({"workflow": "echo", "input": {"message": "one"}}),
+        )
+        .await;
+    assert_eq!(finished.body["status"], "finished", "{:?}", finished.body);
+    let run = finished.body["id"].as_str().unwrap().to_owned();
+    let forked = client
+        .post(&format!("/v1/runs/{run}/fork"), json!({"step": 1}))
+        .await;
+    assert_eq!(forked.status, 201, "{:?}", forked.body);
+    let fork = forked.body["id"].as_str().unwrap().to_owned();
+    assert_ne!(fork, run);
+    let done = client.get(&format!("/v1/runs/{fork}?wait=true")).await;
+    assert_eq!(done.body["status"], "finished", "{:?}", done.body);
+    assert_eq!(done.body["output"], "you said: one");
+    let nowhere = client
+        .post(&format!("/v1/runs/{run}/fork"), json!({"step": 9}))
+        .await;
+    assert_eq!(nowhere.status, 422, "{:?}", nowhere.body);
+
+    let waiting = client
+        .post("/v1/runs?wait=true", json!({"workflow": "ask"}))
+        .await;
+    let asking = waiting.body["id"].as_str().unwrap().to_owned();
+    let cancelled = client
+        .post(
+            &format!("/v1/runs/{asking}/cancel"),
+            json!({"reason": "not needed"}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let late = client
+        .post(
+            &format!("/v1/runs/{asking}/answer"),
+            json!({"answer": {"approve": true}}),
+        )
+        .await;
+    assert_eq!(late.status, 409, "{:?}", late.body);
+
+    // Three runs, two to a page, newest first.
+    let first_page = client.get("/v1/runs?limit=2").await;
+    let runs = first_page.body["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["id"], asking.as_str());
+    let next = first_page.body["next_before"].as_str().unwrap();
+    let second_page = client.get(&format!("/v1/runs?limit=2&before={next}")).await;
+    let rest = second_page.body["runs"].as_array().unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["id"], run.as_str());
+    let cancelled_only = client.get("/v1/runs?status=cancelled").await;
+    assert_eq!(cancelled_only.body["runs"].as_array().unwrap().len(), 1);
+    let bad = client.get("/v1/runs?status=sleeping").await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    server.stop().await;
+}
