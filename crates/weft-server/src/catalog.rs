@@ -90,6 +90,11 @@ impl Catalog {
         self.plain.clone()
     }
 
+    /// The folder runs work in.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
     /// The served folder.
     pub fn folder(&self) -> &Path {
         &self.folder

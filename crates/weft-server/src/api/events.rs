@@ -20,7 +20,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use weft_core::{Event, EventRecord, RunId};
+use weft_core::{Event, EventRecord, RunId, RunStatus};
 
 /// How often a stream reads the store when nothing live arrives.
 const POLL: Duration = Duration::from_millis(500);
@@ -84,6 +84,17 @@ async fn feed(
             let Ok(records) = daemon.database.events(run, last).await else {
                 return;
             };
+            // A run that is over and has nothing after `last`: the stream has ended.
+            if records.is_empty()
+                && daemon.database.run(run).await.is_ok_and(|summary| {
+                    matches!(
+                        summary.status,
+                        RunStatus::Finished | RunStatus::Failed | RunStatus::Cancelled
+                    )
+                })
+            {
+                return;
+            }
             for record in records {
                 last = record.sequence;
                 let over = is_last(&record.event);

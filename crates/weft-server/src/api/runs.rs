@@ -89,6 +89,7 @@ pub(crate) async fn queue(
         ));
     }
     let setup = RunSetup {
+        workspace: Some(daemon.catalog.workspace().display().to_string()),
         tenant: Some(caller.tenant.clone()),
         served: true,
         ..RunSetup::default()

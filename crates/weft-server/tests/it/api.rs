@@ -52,6 +52,9 @@ async fn a_session_talks_and_its_stream_resumes_where_it_left_off() {
     assert_eq!(all.last().unwrap().1, "run_finished");
     let tail = client.events(&path, Some(3), |_| false).await;
     assert_eq!(tail, all[3..].to_vec());
+    // After the last event of a finished run, the stream ends at once.
+    let last = all.last().unwrap().0;
+    assert_eq!(client.events(&path, last, |_| false).await, []);
 
     // The session's stream: both runs' events in order, ids `RUN:SEQUENCE`; resumed after
     // the first run's end, it starts at the second run's first event.
