@@ -36,7 +36,7 @@ pub struct StartRun {
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     #[serde(default)]
-    wait: bool,
+    pub(crate) wait: bool,
 }
 
 /// `GET /v1/runs` filters.

@@ -5,7 +5,7 @@
 use crate::api::auth::Caller;
 use crate::api::body::Body;
 use crate::api::error::{ApiError, Code};
-use crate::api::runs::{answer_with_run, queue};
+use crate::api::runs::{WaitQuery, answer_with_run, queue};
 use crate::daemon::Daemon;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -136,15 +136,6 @@ pub struct PostMessage {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub input: Map<String, Value>,
-}
-
-/// `?wait=true`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct WaitQuery {
-    #[serde(default)]
-    wait: bool,
 }
 
 /// Starts a run of the session's workflow in the session, with the message as its input.
