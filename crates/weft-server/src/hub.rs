@@ -38,26 +38,47 @@ pub enum Live {
 /// The channels of the runs someone watches.
 #[derive(Debug, Default)]
 pub struct Hub {
-    channels: Mutex<HashMap<RunId, broadcast::Sender<Live>>>,
+    channels: Mutex<Channels>,
+}
+
+/// The channels, and how many there were after the last sweep of those nobody watches.
+#[derive(Debug, Default)]
+struct Channels {
+    by_run: HashMap<RunId, broadcast::Sender<Live>>,
+    swept: usize,
 }
 
 impl Hub {
     /// Watches a run: what it records and streams from now on.
     pub fn subscribe(&self, run: RunId) -> broadcast::Receiver<Live> {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        channels.retain(|_, sender| sender.receiver_count() > 0);
+        // Channels of runs whose watchers left and that record nothing more are swept
+        // once the map has doubled since the last sweep: amortized, not on every call.
+        if channels.by_run.len() >= (channels.swept * 2).max(64) {
+            channels
+                .by_run
+                .retain(|_, sender| sender.receiver_count() > 0);
+            channels.swept = channels.by_run.len();
+        }
         channels
+            .by_run
             .entry(run)
             .or_insert_with(|| broadcast::channel(BACKLOG).0)
             .subscribe()
     }
 
     fn publish(&self, run: RunId, live: impl FnOnce() -> Live) {
-        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = channels.get(&run) {
-            // No receiver left is not an error: the stream closed.
-            let _ = sender.send(live());
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = channels.by_run.get(&run) else {
+            return;
+        };
+        if sender.receiver_count() == 0 {
+            // Everyone who watched has left.
+            channels.by_run.remove(&run);
+            return;
         }
+        // A receiver that left since is not an error: the stream closed.
+        let _ = sender.send(live());
     }
 }
 

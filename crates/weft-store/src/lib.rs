@@ -22,6 +22,8 @@
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
 mod batch;
+#[cfg(feature = "sqlite")]
+mod commits;
 mod dialect;
 pub mod error;
 pub mod keys;

@@ -1,12 +1,13 @@
-//! The SQLite dialect: one file, one owned writer connection (`BEGIN IMMEDIATE`), a pool of
-//! readers. A write is one round trip to SQLite's worker thread (each round trip costs
-//! thread hand-offs, several times what SQLite itself spends on a step): one INSERT when
-//! that is all a step writes, else one script of `BEGIN IMMEDIATE`, the statements and
-//! `COMMIT`. The run row keeps no end of its log: readers take it from the last batch, and
+//! The SQLite dialect: one file, one owned writer connection, a pool of readers. A write is
+//! one script, one round trip to SQLite's worker thread (each round trip costs thread
+//! hand-offs, several times what SQLite itself spends on a step): one INSERT when that is
+//! all a step writes, else the statements inside `BEGIN IMMEDIATE` and `COMMIT`; writes
+//! that wait together commit together (`commits.rs`). The run row keeps no end of its log: readers take it from the last batch, and
 //! the `event_batches_follow` trigger checks each batch follows it, so an ordinary step
 //! writes one row.
 
 use crate::batch::Batch;
+use crate::commits::{Commits, Write, Writer};
 use crate::dialect::{Dialect, Script, WriteError};
 use crate::error::{OpenError, migration_error, open_error};
 use crate::location::Location;
@@ -19,7 +20,6 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,45 +55,26 @@ macro_rules! summary_columns {
     };
 }
 
-/// The SQLite dialect: the file and its one writer connection.
+/// The SQLite dialect: the file and its one writer connection, whose writes commit in
+/// groups.
 #[derive(Debug, Clone)]
 pub struct Sqlite {
     path: PathBuf,
-    writer: Arc<tokio::sync::Mutex<Writer>>,
+    commits: Commits,
 }
 
-/// The writer connection, and whether a script may have left a transaction open (an error
-/// part-way, or a caller that stopped waiting).
-#[derive(Debug)]
-struct Writer {
-    connection: SqliteConnection,
-    unsettled: bool,
-}
-
-impl Writer {
-    /// Rolls back whatever an unfinished script left open; "no transaction is active" is
-    /// the usual answer and means there was nothing to undo.
-    async fn settle(&mut self) {
-        if self.unsettled {
-            let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
-            self.unsettled = false;
-        }
-    }
-}
-
-/// A write as one script: its statements joined by `;`, inside `BEGIN IMMEDIATE` and
-/// `COMMIT` when there are several.
+/// A write as one script: its statements joined by `;`. Several are one transaction.
 pub struct SqliteScript {
     builder: QueryBuilder<sqlx::Sqlite>,
-    transaction: bool,
-    empty: bool,
+    statements: usize,
 }
 
 impl Script<sqlx::Sqlite> for SqliteScript {
     fn statement(&mut self) -> &mut QueryBuilder<sqlx::Sqlite> {
-        if !std::mem::take(&mut self.empty) {
+        if self.statements > 0 {
             self.builder.push(";");
         }
+        self.statements += 1;
         &mut self.builder
     }
 }
@@ -113,12 +94,10 @@ impl Dialect for Sqlite {
     const NEW_RUN_COLUMNS: &'static str = "";
     const NEW_RUN_VALUES: &'static str = "";
 
-    fn script(statements: usize) -> SqliteScript {
-        let transaction = statements > 1;
+    fn script(_statements: usize) -> SqliteScript {
         SqliteScript {
-            builder: QueryBuilder::new(if transaction { "BEGIN IMMEDIATE;" } else { "" }),
-            transaction,
-            empty: true,
+            builder: QueryBuilder::new(""),
+            statements: 0,
         }
     }
 
@@ -171,8 +150,7 @@ impl Dialect for Sqlite {
         &self,
         mut statement: QueryBuilder<sqlx::Sqlite>,
     ) -> Result<Vec<(String, String)>, WriteError> {
-        let mut writer = self.writer.lock().await;
-        writer.settle().await;
+        let mut writer = self.commits.exclusive().await;
         statement
             .build_query_as()
             .fetch_all(&mut writer.connection)
@@ -180,23 +158,9 @@ impl Dialect for Sqlite {
             .map_err(WriteError::Database)
     }
 
-    async fn execute(&self, mut script: SqliteScript) -> Result<u64, WriteError> {
-        if script.transaction {
-            script.builder.push(";COMMIT");
-        }
-        let mut writer = self.writer.lock().await;
-        writer.settle().await;
-        writer.unsettled = true;
-        match script.builder.build().execute(&mut writer.connection).await {
-            Ok(result) => {
-                writer.unsettled = false;
-                Ok(result.rows_affected())
-            }
-            Err(error) => {
-                writer.settle().await;
-                Err(WriteError::Database(error))
-            }
-        }
+    async fn execute(&self, script: SqliteScript) -> Result<u64, WriteError> {
+        let write = Write::new(script.builder, script.statements)?;
+        self.commits.write(write).await
     }
 }
 
@@ -254,13 +218,9 @@ pub(crate) async fn open(
         .connect_with(options.read_only(true))
         .await
         .map_err(database)?;
-    let writer = Writer {
-        connection,
-        unsettled: false,
-    };
     let dialect = Sqlite {
         path: path.to_owned(),
-        writer: Arc::new(tokio::sync::Mutex::new(writer)),
+        commits: Commits::new(Writer::new(connection)),
     };
     Ok(Store::new(dialect, readers, location))
 }

@@ -7,6 +7,7 @@ use crate::api::body::Body;
 use crate::api::error::{ApiError, Code};
 use crate::catalog::Loaded;
 use crate::daemon::Daemon;
+use crate::hub::Live;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -15,7 +16,10 @@ use serde_json::{Map, Value, json};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use weft_core::{ErrorKind, Event, RunFilter, RunId, RunSetup, RunStatus, RunSummary, SessionRef};
+use tokio::sync::broadcast::error::RecvError;
+use weft_core::{
+    ErrorKind, Event, RunFilter, RunId, RunSetup, RunStatus, RunSummary, SessionRef, status_after,
+};
 use weft_runtime::{ActiveRun, Ending, RunReport};
 
 /// `POST /v1/runs`.
@@ -121,19 +125,40 @@ pub(crate) async fn answer_with_run(
     Ok((StatusCode::OK, Json(view(daemon, caller, run).await?)))
 }
 
+/// How soon a wait first reads a run again without news of it, and how rarely at most.
+const WAIT_POLL_FIRST: Duration = Duration::from_millis(100);
+const WAIT_POLL_LAST: Duration = Duration::from_secs(1);
+
 /// Waits until the run no longer runs (or the daemon's wait limit passes).
 async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<(), ApiError> {
     let mut live = daemon.hub.subscribe(run);
     let deadline = tokio::time::Instant::now() + daemon.options.wait_limit;
+    let mut poll_every = WAIT_POLL_FIRST;
     loop {
         let summary = summary(daemon, caller, run).await?;
         if !matches!(summary.status, RunStatus::Queued | RunStatus::Running) {
             return Ok(());
         }
-        tokio::select! {
-            _ = live.recv() => {}
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-            () = tokio::time::sleep_until(deadline) => return Ok(()),
+        // Read the run again when its status may have changed: an event that sets it, a
+        // stream that fell behind or closed, or now and then, less often the longer it
+        // takes (a run another daemon executes sends this one no events).
+        let poll = tokio::time::sleep(poll_every);
+        poll_every = (poll_every * 2).min(WAIT_POLL_LAST);
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                item = live.recv() => match item {
+                    Ok(Live::Recorded(record)) if status_after(&record.event).is_none() => {}
+                    Ok(Live::Text { .. } | Live::Restarted { .. }) => {}
+                    Ok(Live::Recorded(_)) | Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => {
+                        live = daemon.hub.subscribe(run);
+                        break;
+                    }
+                },
+                () = &mut poll => break,
+                () = tokio::time::sleep_until(deadline) => return Ok(()),
+            }
         }
     }
 }

@@ -303,6 +303,24 @@ where
             return Ok(Vec::new());
         }
         let session_text = session.to_string();
+        if exclude_messages_from <= 1 {
+            // Every message is in the context already: only notes could be found, and a
+            // session without notes spares the full-text search.
+            let mut notes = QueryBuilder::new(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM session_notes WHERE session_id = ",
+            );
+            notes
+                .push_bind(session_text.as_str())
+                .push(" LIMIT 1) AS any_note");
+            let any: i64 = notes
+                .build_query_scalar()
+                .fetch_one(&self.readers)
+                .await
+                .map_err(|error| store_error("searching a session", error))?;
+            if any == 0 {
+                return Ok(Vec::new());
+            }
+        }
         let mut statement = QueryBuilder::new("");
         D::search(
             &mut statement,

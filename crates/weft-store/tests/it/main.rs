@@ -72,6 +72,8 @@ pub async fn older_sqlite(folder: &Path, files: &[&str]) -> (std::path::PathBuf,
 mod attention;
 #[cfg(feature = "sqlite")]
 mod full;
+#[cfg(feature = "sqlite")]
+mod group_commit;
 pub mod keys;
 mod open;
 mod postgres;
