@@ -1,5 +1,5 @@
 //! SQLite's writes, committed in groups. One connection writes the file; each write (an
-//! append, a lock, a claim's companions) is one script, and a script is acknowledged only
+//! append, a session lock, a key) is one script, and a script is acknowledged only
 //! after the commit that holds it. Writes that arrive while the connection is busy wait
 //! together, and whoever takes the connection next commits all of them in one transaction:
 //! `BEGIN IMMEDIATE`, each script (one round trip each, its statements cached by text), then
