@@ -88,6 +88,8 @@ pub struct RunFilter {
     pub tenant: Option<String>,
     /// Only runs older than this one (the page after it, newest first).
     pub before: Option<RunId>,
+    /// Only this run and those newer than it (a follower's cursor).
+    pub since: Option<RunId>,
     /// Only the runs in this session.
     pub session: Option<crate::session::SessionId>,
 }

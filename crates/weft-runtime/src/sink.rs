@@ -158,6 +158,8 @@ impl RunStore for MemorySink {
                 .map(|(run, log)| self.with_marks(summarize(*run, log)))
                 .filter(|summary| filter.status.is_none_or(|status| summary.status == status))
                 .filter(|summary| !filter.top_level_only || summary.parent.is_none())
+                .filter(|summary| filter.before.is_none_or(|before| summary.id < before))
+                .filter(|summary| filter.since.is_none_or(|since| summary.id >= since))
                 .collect();
             summaries.sort_by_key(|summary| std::cmp::Reverse(summary.id));
             if filter.limit > 0 {

@@ -256,6 +256,11 @@ where
                 .push(" AND id < ")
                 .push_bind(before.to_string().as_str());
         }
+        if let Some(since) = filter.since {
+            query
+                .push(" AND id >= ")
+                .push_bind(since.to_string().as_str());
+        }
         if let Some(session) = filter.session {
             query
                 .push(" AND session_id = ")

@@ -241,6 +241,7 @@ pub async fn list(
             limit,
             tenant: Some(caller.tenant.clone()),
             before,
+            since: None,
             session,
         })
         .await?;

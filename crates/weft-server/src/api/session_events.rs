@@ -128,6 +128,9 @@ async fn send_stored(
             top_level_only: true,
             tenant: Some(tenant.to_owned()),
             session: Some(session),
+            // The run the stream stands in and the newer ones: a long session's older
+            // runs are not read again.
+            since: cursor.run,
             ..RunFilter::default()
         })
         .await

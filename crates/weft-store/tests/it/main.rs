@@ -75,6 +75,8 @@ mod full;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 pub mod keys;
+#[cfg(feature = "sqlite")]
+mod listing;
 mod open;
 mod postgres;
 #[cfg(feature = "sqlite")]
