@@ -77,27 +77,17 @@ pub struct ServeConfig {
     #[serde(default)]
     pub model_calls: Option<usize>,
     /// How long a lease lasts without a heartbeat.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "weft_core::duration::optional")]
     pub lease: Option<std::time::Duration>,
     /// How often leases are renewed.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "weft_core::duration::optional")]
     pub heartbeat: Option<std::time::Duration>,
     /// On SIGTERM, how long running steps may take to finish.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "weft_core::duration::optional")]
     pub shutdown_deadline: Option<std::time::Duration>,
     /// The largest request body, in bytes.
     #[serde(default)]
     pub body_limit: Option<usize>,
-}
-
-/// Reads a duration (`30s`, `1m`).
-fn duration<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<std::time::Duration>, D::Error> {
-    use serde::Deserialize;
-    let text = Option::<String>::deserialize(deserializer)?;
-    text.map(|text| weft_core::duration::parse_duration(&text).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 /// A model defined by name: its spec and the options of its kind, typed as the backend

@@ -33,6 +33,17 @@ pub enum DurationError {
     },
 }
 
+/// Reads an optional duration written as text (`120s`, `1m`), for
+/// `#[serde(default, deserialize_with = "weft_core::duration::optional")]` in configuration.
+pub fn optional<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    use serde::Deserialize;
+    let text = Option::<String>::deserialize(deserializer)?;
+    text.map(|text| parse_duration(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// Parses a duration: a number (with an optional fraction) and one of the units `ms`, `s`,
 /// `m`, `h` and `d`, such as `1.5s`.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {

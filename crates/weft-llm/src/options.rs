@@ -163,10 +163,10 @@ pub struct RemoteOptions {
     #[serde(default)]
     pub context_window: Option<u32>,
     /// The longest wait for a response's headers (`120s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "weft_core::duration::optional")]
     pub timeout: Option<Duration>,
     /// The longest silence inside a streamed reply (`60s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "weft_core::duration::optional")]
     pub idle_timeout: Option<Duration>,
     /// Retries after the first try.
     #[serde(default)]
@@ -216,13 +216,6 @@ where
 {
     let text = Option::<String>::deserialize(deserializer)?;
     text.map(|text| text.parse().map_err(serde::de::Error::custom))
-        .transpose()
-}
-
-/// Reads a duration (`120s`, `1m`) in a TOML file.
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    let text = Option::<String>::deserialize(deserializer)?;
-    text.map(|text| weft_core::duration::parse_duration(&text).map_err(serde::de::Error::custom))
         .transpose()
 }
 
