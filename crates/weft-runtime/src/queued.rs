@@ -10,7 +10,7 @@ use crate::error::RuntimeError;
 use crate::runtime::Runtime;
 use serde_json::Value;
 use std::sync::Arc;
-use weft_core::{Lock, RunId, RunSetup, SessionRef};
+use weft_core::{Event, Lock, RunId, RunSetup, SessionRef};
 use weft_workflow::{RunMachine, Workflow};
 
 impl Runtime {
@@ -30,7 +30,8 @@ impl Runtime {
             RunMachine::start_in_session(workflow, RunId::new(), input, None, setup, session)?;
         let mut run = ActiveRun::new(machine);
         self.lock_session_now(&run).await?;
-        self.commit(&mut run, None, decision.events).await?;
+        self.commit(&mut run, None, not_started(decision.events))
+            .await?;
         Ok(run.id())
     }
 
@@ -46,7 +47,7 @@ impl Runtime {
         run.check_answer(&input)?;
         self.lock_session_now(run).await?;
         let decision = run.machine.resume(input)?;
-        self.commit(run, None, decision.events).await
+        self.commit(run, None, not_started(decision.events)).await
     }
 
     /// Takes the run's session lock without waiting.
@@ -69,4 +70,13 @@ impl Runtime {
             }),
         }
     }
+}
+
+/// A decision's events without the `ToolCallStarted` of the calls it asks for: the worker
+/// that runs a queued run starts them, and records them then. Recorded here, they would
+/// read as calls a crash interrupted, and a call that is not idempotent would stop the run
+/// for a person before it ever ran.
+fn not_started(mut events: Vec<Event>) -> Vec<Event> {
+    events.retain(|event| !matches!(event, Event::ToolCallStarted { .. }));
+    events
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod dispatch;
+mod queued;
 mod shutdown;
 
 use serde_json::{Value, json};

@@ -13,12 +13,12 @@ use weft_tools::{Registry, Tool, ToolFailure};
 
 /// Arguments of `slow`.
 #[derive(serde::Deserialize, schemars::JsonSchema)]
-struct SlowArgs {}
+pub(crate) struct SlowArgs {}
 
 /// A tool with an effect (not idempotent) that takes a while; counts its calls.
-struct Slow {
-    calls: Arc<AtomicU32>,
-    takes: Duration,
+pub(crate) struct Slow {
+    pub(crate) calls: Arc<AtomicU32>,
+    pub(crate) takes: Duration,
 }
 
 impl Tool for Slow {

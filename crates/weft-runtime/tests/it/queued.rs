@@ -1,0 +1,139 @@
+//! Runs recorded for a daemon's workers: a request records what the machine decides, and a
+//! worker loads the run and performs it. A call of a tool with an effect that the decision
+//! asks for is started by the worker, not mistaken for one a crash interrupted.
+
+use super::shutdown::Slow;
+use super::workflow;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use weft_core::{Event, RunId, RunSetup, RunStatus};
+use weft_runtime::{CancellationToken, MemorySink, Models, Runtime};
+use weft_tools::Registry;
+
+const CALL_FIRST: &str = "
+name: call_first
+state:
+  count: { type: integer }
+entry: work
+nodes:
+  work:
+    kind: tool
+    tool: slow
+    arguments: {}
+    writes: { count: '{{ output }}' }
+    next: end
+";
+
+const ASK_THEN_CALL: &str = "
+name: ask_then_call
+state:
+  count: { type: integer }
+  go: { type: boolean }
+entry: ask
+nodes:
+  ask:
+    kind: human
+    ask: Go?
+    writes: { go: '{{ input }}' }
+    next: work
+  work:
+    kind: tool
+    tool: slow
+    arguments: {}
+    writes: { count: '{{ output }}' }
+    next: end
+";
+
+fn runtime(sink: &Arc<MemorySink>, calls: &Arc<AtomicU32>) -> Runtime {
+    let mut tools = Registry::new();
+    tools
+        .register(Slow {
+            calls: calls.clone(),
+            takes: Duration::from_millis(1),
+        })
+        .unwrap();
+    Runtime::builder()
+        .models(Arc::new(Models::new()))
+        .tools(Arc::new(tools))
+        .store(sink.clone())
+        .build()
+}
+
+fn served() -> RunSetup {
+    RunSetup {
+        served: true,
+        ..RunSetup::default()
+    }
+}
+
+fn started_calls(sink: &MemorySink, run: RunId) -> usize {
+    sink.events(run)
+        .iter()
+        .filter(|record| matches!(record.event, Event::ToolCallStarted { .. }))
+        .count()
+}
+
+/// What a worker does: load the run and drive it on.
+async fn work_on(runtime: &Runtime, source: &str, run: RunId) -> weft_runtime::ActiveRun {
+    let mut active = runtime.load(workflow(source), run).await.unwrap();
+    assert_eq!(
+        active.status(),
+        RunStatus::Running,
+        "{:?}",
+        active.failure()
+    );
+    runtime
+        .continue_run(&mut active, &CancellationToken::new())
+        .await
+        .unwrap();
+    active
+}
+
+#[tokio::test]
+async fn a_queued_first_call_is_started_by_the_worker_and_runs_once() {
+    let (sink, calls) = (Arc::new(MemorySink::new()), Arc::new(AtomicU32::new(0)));
+    let runtime = runtime(&sink, &calls);
+    let run = runtime
+        .queue_start(workflow(CALL_FIRST), json!({}), served(), None)
+        .await
+        .unwrap();
+    assert_eq!(started_calls(&sink, run), 0, "the request starts nothing");
+    let active = work_on(&runtime, CALL_FIRST, run).await;
+    assert_eq!(
+        active.status(),
+        RunStatus::Finished,
+        "{:?}",
+        active.failure()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(started_calls(&sink, run), 1);
+}
+
+#[tokio::test]
+async fn a_queued_answer_leaves_the_call_after_it_to_the_worker() {
+    let (sink, calls) = (Arc::new(MemorySink::new()), Arc::new(AtomicU32::new(0)));
+    let runtime = runtime(&sink, &calls);
+    let run = runtime
+        .queue_start(workflow(ASK_THEN_CALL), json!({}), served(), None)
+        .await
+        .unwrap();
+    let mut waiting = runtime.load(workflow(ASK_THEN_CALL), run).await.unwrap();
+    assert_eq!(waiting.status(), RunStatus::Interrupted);
+    runtime
+        .queue_answer(&mut waiting, json!(true))
+        .await
+        .unwrap();
+    assert_eq!(started_calls(&sink, run), 0, "the answer starts nothing");
+    let active = work_on(&runtime, ASK_THEN_CALL, run).await;
+    assert_eq!(
+        active.status(),
+        RunStatus::Finished,
+        "{:?}",
+        active.failure()
+    );
+    assert_eq!(active.state()["go"], json!(true));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(started_calls(&sink, run), 1);
+}
