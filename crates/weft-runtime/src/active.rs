@@ -27,6 +27,8 @@ pub struct ActiveRun {
     /// A signal that stops this run alone as the runtime's shutdown stops all of them (a
     /// daemon that lost its lease on the run).
     pub(crate) halt: Option<tokio_util::sync::CancellationToken>,
+    /// The tracing span of the step whose effects are in flight, with its number.
+    pub(crate) step_span: Option<(u64, tracing::Span)>,
 }
 
 impl ActiveRun {
@@ -47,7 +49,35 @@ impl ActiveRun {
             children: HashMap::new(),
             stopped: false,
             halt: None,
+            step_span: None,
         }
+    }
+
+    /// The span of step `step`: its effects run in it, so whatever they log carries the
+    /// run, its session, the step and its node. One span per step, shared by its branches.
+    pub(crate) fn step_span(&mut self, step: u64) -> tracing::Span {
+        if let Some((current, span)) = &self.step_span
+            && *current == step
+        {
+            return span.clone();
+        }
+        let node = self
+            .machine
+            .current_step()
+            .filter(|(current, _, _)| *current == step)
+            .map(|(_, node, _)| node);
+        let span = tracing::info_span!(
+            "step",
+            run = %self.machine.run_id(),
+            session = tracing::field::Empty,
+            step,
+            node,
+        );
+        if let Some(session) = self.machine.session() {
+            span.record("session", tracing::field::display(session.id));
+        }
+        self.step_span = Some((step, span.clone()));
+        span
     }
 
     /// A run rebuilt from its log, which ends at `last_sequence`.

@@ -14,11 +14,13 @@ use futures::stream::FuturesUnordered;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
 use weft_core::{ErrorKind, Event, EventRecord, RunStatus, StepError};
 use weft_workflow::{Command, Decision};
 
-/// The effects of one run in flight.
-type Effects<'a> = FuturesUnordered<EffectFuture<'a>>;
+/// The effects of one run in flight, each in its step's span.
+type Effects<'a> = FuturesUnordered<Instrumented<EffectFuture<'a>>>;
 
 impl Runtime {
     pub(crate) fn drive<'a>(
@@ -218,11 +220,16 @@ impl Runtime {
         for command in commands {
             match command {
                 Command::CallModel(call) => {
-                    effects.push(self.model_effect(run_id, run.workflow_dir.clone(), call))
+                    let span = run.step_span(call.step);
+                    effects.push(
+                        self.model_effect(run_id, run.workflow_dir.clone(), call)
+                            .instrument(span),
+                    );
                 }
                 Command::CallTool(call) => {
                     let session = self.session_access(run);
-                    effects.push(self.tool_effect(run_id, session, call));
+                    let span = run.step_span(call.step);
+                    effects.push(self.tool_effect(run_id, session, call).instrument(span));
                 }
                 Command::StartChild(child) => {
                     let child_id = child.run.unwrap_or_default();
@@ -237,17 +244,20 @@ impl Runtime {
                         started_children.push(started);
                         started_children.extend(decision.events);
                     }
-                    effects.push(self.child_effect(run_id, child_id, child, cancel.child_token()));
+                    let span = run.step_span(child.step);
+                    effects.push(
+                        self.child_effect(run_id, child_id, child, cancel.child_token())
+                            .instrument(span),
+                    );
                 }
                 Command::ResumeChild(answer) => {
                     let child = run.children.remove(&(answer.step, answer.branch));
                     let workflow = run.machine.child_workflow(answer.step, answer.branch);
-                    effects.push(self.resume_child_effect(
-                        answer,
-                        workflow,
-                        child,
-                        cancel.child_token(),
-                    ));
+                    let span = run.step_span(answer.step);
+                    effects.push(
+                        self.resume_child_effect(answer, workflow, child, cancel.child_token())
+                            .instrument(span),
+                    );
                 }
             }
         }

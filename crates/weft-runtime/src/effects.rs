@@ -91,6 +91,7 @@ impl Runtime {
                 Ok(fitted) => fitted,
                 Err(error) => return Ok(failed(error)),
             };
+            tracing::debug!(model = %answered_by.spec, turn = call.turn, branch = call.branch, "calling the model");
             self.observer.on_model_call(run, call.step, call.branch);
             let mut stream = model.chat(request);
             let mut reply = ReplyBuilder::new();
@@ -204,14 +205,18 @@ impl Runtime {
                 idempotency_key: command.idempotency_key.clone(),
                 session,
             };
+            tracing::debug!(tool = %command.call.name, turn = command.turn, branch = command.branch, "calling a tool");
             let outcome = match self
                 .dispatch_tool(command.call, context, command.timeout)
                 .await
             {
                 Ok(output) => ToolOutcome::Ok { output },
-                Err(error) => ToolOutcome::Error {
-                    error: StepError::new(error.kind, error.message),
-                },
+                Err(error) => {
+                    tracing::debug!(kind = ?error.kind, message = %error.message, "the tool call failed");
+                    ToolOutcome::Error {
+                        error: StepError::new(error.kind, error.message),
+                    }
+                }
             };
             Ok(EffectDone::event(Event::ToolCallFinished {
                 step: command.step,

@@ -1,11 +1,13 @@
 //! `weft serve` as operators run it: a daemon process killed with SIGKILL in the middle of a
 //! run, restarted on the same database, finishes the run with no finished tool call done
-//! twice; SIGTERM stops it cleanly (exit 0); `--check` reports broken workflows.
+//! twice; SIGTERM stops it cleanly (exit 0); `--check` reports broken workflows; JSON logs
+//! carry each step's span with its run, session and node.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MAPPER: &str = r#"name: mapper
@@ -38,13 +40,18 @@ const REPLIES: &str = r#"replies:
     delay: 150ms
 "#;
 
-/// A daemon process and the address it serves.
+/// A daemon process, the address it serves and the lines it logged after it started.
 struct Daemon {
     child: Child,
     base: String,
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 fn start(folder: &Path) -> Daemon {
+    start_with(folder, &[], &[])
+}
+
+fn start_with(folder: &Path, arguments: &[&str], environment: &[(&str, &str)]) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--db"])
         .arg(folder.join("weft.db"))
@@ -52,6 +59,8 @@ fn start(folder: &Path) -> Daemon {
         .arg(folder.join("workflows"))
         .arg("--workspace")
         .arg(folder)
+        .args(arguments)
+        .envs(environment.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -74,8 +83,14 @@ fn start(folder: &Path) -> Daemon {
         }
     };
     // Keep reading its logs, so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Daemon { child, base }
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let kept = logs.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    Daemon { child, base, logs }
 }
 
 async fn get(client: &reqwest::Client, url: String) -> Value {
@@ -185,4 +200,99 @@ fn check_reports_a_broken_workflow_with_its_place() {
         !stdout.contains("replies"),
         "scripted replies are not workflows: {stdout}"
     );
+}
+
+const CHAT: &str = r#"name: chat
+state:
+  message: { type: string }
+  reply: { type: string }
+entry: answer
+nodes:
+  answer:
+    kind: llm
+    model: scripted:chat-replies.yaml
+    prompt: "{{ state.message }}"
+    writes: { reply: "{{ reply }}" }
+    next: end
+output: "{{ state.reply }}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_each_steps_span_with_its_run_session_and_node() {
+    let folder = tempfile::tempdir().unwrap();
+    let workflows = folder.path().join("workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    std::fs::write(workflows.join("chat.yaml"), CHAT).unwrap();
+    std::fs::write(
+        workflows.join("chat-replies.yaml"),
+        "replies:\n  - match: \"(.+)\"\n    text: \"you said: $1\"\n",
+    )
+    .unwrap();
+    let mut daemon = start_with(
+        folder.path(),
+        &["--log-format", "json"],
+        &[("WEFT_LOG", "info,weft_runtime=debug")],
+    );
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{}/v1/sessions", daemon.base))
+        .json(&json!({"name": "ana", "workflow": "chat"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = session["id"].as_str().unwrap().to_owned();
+    let reply: Value = client
+        .post(format!(
+            "{}/v1/sessions/{session}/messages?wait=true",
+            daemon.base
+        ))
+        .json(&json!({"text": "hello"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["output"], "you said: hello", "{reply}");
+    let run = reply["id"].as_str().unwrap().to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let found = daemon
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|line| line.contains("calling the model"))
+            .cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no model call was logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let logged: Value = serde_json::from_str(&line).expect(&line);
+    assert_eq!(logged["level"], "DEBUG", "{logged}");
+    assert_eq!(
+        logged["fields"]["model"], "scripted:chat-replies.yaml",
+        "{logged}"
+    );
+    let spans = logged["spans"].as_array().expect(&line);
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|span| span["name"] == name)
+            .unwrap_or_else(|| panic!("no `{name}` span in {logged}"))
+    };
+    assert_eq!(named("run")["run"], run.as_str(), "{logged}");
+    let step = named("step");
+    assert_eq!(step["run"], run.as_str(), "{logged}");
+    assert_eq!(step["session"], session.as_str(), "{logged}");
+    assert_eq!(step["step"], 1, "{logged}");
+    assert_eq!(step["node"], "answer", "{logged}");
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
 }
