@@ -32,8 +32,8 @@ pub use event::{
 pub use ids::{ParseRunIdError, ParseSessionIdError, RunId};
 pub use keys::{ApiKey, KeyStore};
 pub use memory::{
-    DEFAULT_TENANT, Database, Lock, NewSummary, SessionInfo, SessionSpec, SessionStore,
-    Uncompacted, ViewRequest,
+    DEFAULT_TENANT, Database, Lock, NewSummary, ParseSessionCursorError, SessionCursor,
+    SessionFilter, SessionInfo, SessionSpec, SessionStore, Uncompacted, ViewRequest,
 };
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{

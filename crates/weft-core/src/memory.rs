@@ -55,6 +55,66 @@ pub struct SessionInfo {
     pub locked_by: Option<RunId>,
 }
 
+/// Which of a tenant's sessions [`SessionStore::sessions`] lists, most recently used
+/// first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// The tenant.
+    pub tenant: String,
+    /// Only sessions made for this workflow (its name).
+    pub workflow: Option<String>,
+    /// Only sessions after this one in the order: the last one of the page before.
+    pub after: Option<SessionCursor>,
+    /// At most this many (0: no limit).
+    pub limit: u32,
+}
+
+/// A session's place in the order sessions are listed in (most recently used first): its
+/// last use and its id. Written `UPDATED_AT_MILLIS:ID` where it travels as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// When the session was last used.
+    pub updated_at_millis: u64,
+    /// The session.
+    pub id: SessionId,
+}
+
+impl SessionCursor {
+    /// The place of `session`.
+    pub fn of(session: &SessionInfo) -> Self {
+        Self {
+            updated_at_millis: session.updated_at_millis,
+            id: session.id,
+        }
+    }
+}
+
+impl std::fmt::Display for SessionCursor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}:{}", self.updated_at_millis, self.id)
+    }
+}
+
+/// A cursor that is not `UPDATED_AT_MILLIS:ID`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a session cursor (UPDATED_AT_MILLIS:SESSION_ID, as a page's `next` gives it)"
+)]
+pub struct ParseSessionCursorError(pub String);
+
+impl std::str::FromStr for SessionCursor {
+    type Err = ParseSessionCursorError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || ParseSessionCursorError(text.to_owned());
+        let (millis, id) = text.split_once(':').ok_or_else(invalid)?;
+        Ok(Self {
+            updated_at_millis: millis.parse().map_err(|_| invalid())?,
+            id: id.parse().map_err(|_| invalid())?,
+        })
+    }
+}
+
 impl SessionInfo {
     /// What a run in it records.
     pub fn reference(&self) -> SessionRef {
@@ -120,11 +180,10 @@ pub trait SessionStore: Send + Sync {
         tenant: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionInfo>, StoreError>>;
-    /// A tenant's sessions, most recently used first (0: no limit).
+    /// A tenant's sessions as `filter` chooses them, most recently used first.
     fn sessions<'a>(
         &'a self,
-        tenant: &'a str,
-        limit: u32,
+        filter: &'a SessionFilter,
     ) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>>;
     /// The session with this id, if it belongs to `tenant`.
     fn session<'a>(

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
 use std::sync::Arc;
-use weft_core::{SessionId, SessionInfo, SessionSpec};
+use weft_core::{SessionCursor, SessionFilter, SessionId, SessionInfo, SessionSpec};
 
 /// `POST /v1/sessions`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -71,21 +71,38 @@ pub struct ListQuery {
     limit: Option<u32>,
     /// Only sessions made for this workflow (its name).
     workflow: Option<String>,
+    /// The page after this place: the `next_after` of the page before.
+    after: Option<String>,
 }
 
 /// The caller's sessions, most recently used first.
-#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(ListQuery), responses((status = 200, description = "Sessions, most recently used first", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(ListQuery), responses((status = 200, description = "Sessions, most recently used first, and the cursor of the next page", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody)))]
 pub async fn list(
     State(daemon): State<Arc<Daemon>>,
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
-    let mut sessions = daemon.database.sessions(&caller.tenant, limit).await?;
-    if let Some(workflow) = &query.workflow {
-        sessions.retain(|session| &session.workflow == workflow);
-    }
-    Ok(Json(json!({"sessions": sessions})))
+    let after = query
+        .after
+        .as_deref()
+        .map(SessionCursor::from_str)
+        .transpose()
+        .map_err(|error| ApiError::new(Code::BadRequest, error.to_string()))?;
+    let filter = SessionFilter {
+        tenant: caller.tenant.clone(),
+        workflow: query.workflow,
+        after,
+        limit: query.limit.unwrap_or(50).clamp(1, 1000),
+    };
+    let sessions = daemon.database.sessions(&filter).await?;
+    let next = (sessions.len() == filter.limit as usize)
+        .then(|| {
+            sessions
+                .last()
+                .map(|last| SessionCursor::of(last).to_string())
+        })
+        .flatten();
+    Ok(Json(json!({"sessions": sessions, "next_after": next})))
 }
 
 /// A session of the caller's tenant.

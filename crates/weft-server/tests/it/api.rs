@@ -425,3 +425,58 @@ async fn runs_are_forked_cancelled_and_listed_in_pages() {
     assert_eq!(bad.status, 400, "{:?}", bad.body);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_listed_in_pages_and_by_workflow() {
+    let server = Server::sqlite().await;
+    let client = server.client("acme").await;
+    for (name, workflow) in [
+        ("ana", "echo"),
+        ("bo", "ask"),
+        ("cy", "echo"),
+        ("di", "echo"),
+    ] {
+        let created = client
+            .post("/v1/sessions", json!({"name": name, "workflow": workflow}))
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+    }
+    let mut names = Vec::new();
+    let mut path = "/v1/sessions?limit=3".to_owned();
+    loop {
+        let page = client.get(&path).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        let sessions = page.body["sessions"].as_array().unwrap();
+        assert!(sessions.len() <= 3, "{:?}", page.body);
+        names.extend(sessions.iter().map(|session| session["name"].clone()));
+        match page.body["next_after"].as_str() {
+            Some(next) => path = format!("/v1/sessions?limit=3&after={next}"),
+            None => break,
+        }
+    }
+    names.sort_by_key(ToString::to_string);
+    assert_eq!(names, [json!("ana"), json!("bo"), json!("cy"), json!("di")]);
+
+    let asking = client.get("/v1/sessions?workflow=ask&limit=1").await;
+    let sessions = asking.body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{:?}", asking.body);
+    assert_eq!(sessions[0]["name"], "bo");
+    let after = asking.body["next_after"].as_str().unwrap();
+    let none = client
+        .get(&format!("/v1/sessions?workflow=ask&limit=1&after={after}"))
+        .await;
+    assert_eq!(none.body["sessions"], json!([]), "{:?}", none.body);
+    assert_eq!(none.body["next_after"], json!(null));
+
+    let bad = client.get("/v1/sessions?after=yesterday").await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("yesterday"),
+        "{:?}",
+        bad.body
+    );
+    server.stop().await;
+}

@@ -20,8 +20,9 @@ use futures::future::BoxFuture;
 use reads::{Page, SessionReads};
 use rows::signed;
 use weft_core::{
-    Lock, Pin, RunId, SessionId, SessionInfo, SessionMessage, SessionSpec, SessionStore,
-    SessionView, Snippet, SnippetSource, StoreError, TokenCounter, Uncompacted, ViewRequest,
+    Lock, Pin, RunId, SessionFilter, SessionId, SessionInfo, SessionMessage, SessionSpec,
+    SessionStore, SessionView, Snippet, SnippetSource, StoreError, TokenCounter, Uncompacted,
+    ViewRequest,
 };
 use writes::{Item, SessionWrites};
 
@@ -46,10 +47,9 @@ where
 
     fn sessions<'a>(
         &'a self,
-        tenant: &'a str,
-        limit: u32,
+        filter: &'a SessionFilter,
     ) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>> {
-        Box::pin(self.list_sessions(tenant, limit))
+        Box::pin(self.list_sessions(filter))
     }
 
     fn session<'a>(

@@ -14,7 +14,8 @@ use crate::store::Store;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 use std::future::Future;
 use weft_core::{
-    Pin, SessionId, SessionInfo, SessionMessage, Snippet, SnippetSource, StoreError, Summary,
+    Pin, SessionFilter, SessionId, SessionInfo, SessionMessage, Snippet, SnippetSource, StoreError,
+    Summary,
 };
 
 /// Which messages a page reads.
@@ -57,8 +58,7 @@ pub(crate) trait SessionReads {
     /// A tenant's sessions, most recently used first.
     fn list_sessions(
         &self,
-        tenant: &str,
-        limit: u32,
+        filter: &SessionFilter,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
     /// The pins not unpinned, oldest first.
     fn read_pins(
@@ -158,21 +158,33 @@ where
         row.map(|row| session_info(row, now_millis())).transpose()
     }
 
-    async fn list_sessions(
-        &self,
-        tenant: &str,
-        limit: u32,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
-        let limit = if limit == 0 {
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionInfo>, StoreError> {
+        let limit = if filter.limit == 0 {
             i64::MAX
         } else {
-            i64::from(limit)
+            i64::from(filter.limit)
         };
+        let after_id = filter.after.map(|after| after.id.to_string());
         let mut query = QueryBuilder::new(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant = "
         ));
+        query.push_bind(filter.tenant.as_str());
+        if let Some(workflow) = &filter.workflow {
+            query.push(" AND workflow = ").push_bind(workflow.as_str());
+        }
+        if let (Some(after), Some(id)) = (filter.after, after_id.as_deref()) {
+            // After it in the order: used before it, or at the same time with a lower id.
+            let millis = signed(after.updated_at_millis);
+            query
+                .push(" AND (updated_at < ")
+                .push_bind(millis)
+                .push(" OR (updated_at = ")
+                .push_bind(millis)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push("))");
+        }
         query
-            .push_bind(tenant)
             .push(" ORDER BY updated_at DESC, id DESC LIMIT ")
             .push_bind(limit);
         let rows: Vec<SessionRow> = query

@@ -8,8 +8,8 @@ use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use weft_core::{
     Accuracy, DEFAULT_TENANT, ErrorKind, Event, EventRecord, Lock, Message, NewSummary, RunId,
-    RunStatus, RunStore, SessionId, SessionInfo, SessionRef, SessionSpec, SessionStore,
-    SnippetSource, TokenCounter, ToolCall, ToolSpec, ViewRequest,
+    RunStatus, RunStore, SessionCursor, SessionFilter, SessionId, SessionInfo, SessionRef,
+    SessionSpec, SessionStore, SnippetSource, TokenCounter, ToolCall, ToolSpec, ViewRequest,
 };
 
 /// A store of runs and sessions.
@@ -435,7 +435,32 @@ pub async fn pins_and_notes_are_idempotent_by_key(store: &dyn Backend) {
     assert_eq!(error.kind, ErrorKind::NotFound, "{}", error.message);
 }
 
-/// Sessions by name and tenant, the most recently used first.
+/// A tenant's sessions, `limit` at a time (0: all).
+fn tenant(tenant: &str, limit: u32) -> SessionFilter {
+    SessionFilter {
+        tenant: tenant.into(),
+        limit,
+        ..SessionFilter::default()
+    }
+}
+
+/// Pages of `limit` sessions of `filter`, each after the last of the one before, until a
+/// page comes back short: the names in order.
+async fn paged(store: &dyn Backend, mut filter: SessionFilter) -> Vec<String> {
+    let mut names = Vec::new();
+    loop {
+        let page = store.sessions(&filter).await.unwrap();
+        names.extend(page.iter().map(|info| info.name.clone()));
+        match page.last() {
+            Some(last) if page.len() == filter.limit as usize => {
+                filter.after = Some(SessionCursor::of(last));
+            }
+            _ => return names,
+        }
+    }
+}
+
+/// Sessions by name and tenant, the most recently used first, in pages, by workflow.
 pub async fn sessions_are_listed_by_use(store: &dyn Backend) {
     let older = store.open_session(&spec("older")).await.unwrap();
     let newer = store.open_session(&spec("newer")).await.unwrap();
@@ -455,16 +480,63 @@ pub async fn sessions_are_listed_by_use(store: &dyn Backend) {
         .await
         .unwrap();
     let listed: Vec<String> = store
-        .sessions(DEFAULT_TENANT, 0)
+        .sessions(&tenant(DEFAULT_TENANT, 0))
         .await
         .unwrap()
         .into_iter()
         .map(|info| info.name)
         .collect();
     assert_eq!(listed, ["older", "newer"]);
-    assert_eq!(store.sessions(DEFAULT_TENANT, 1).await.unwrap().len(), 1);
-    assert_eq!(store.sessions("acme", 0).await.unwrap()[0].id, elsewhere.id);
+    assert_eq!(
+        store
+            .sessions(&tenant(DEFAULT_TENANT, 1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.sessions(&tenant("acme", 0)).await.unwrap()[0].id,
+        elsewhere.id
+    );
     assert!(store.find_session("acme", "newer").await.unwrap().is_none());
+
+    // Seven more, several made in the same millisecond: pages of two miss none and repeat
+    // none, whatever ties the order has to break by id.
+    for index in 0..7 {
+        let workflow = if index % 2 == 0 { "chat" } else { "triage" };
+        store
+            .open_session(&SessionSpec {
+                workflow: workflow.into(),
+                ..spec(&format!("more-{index}"))
+            })
+            .await
+            .unwrap();
+    }
+    let all: Vec<String> = store
+        .sessions(&tenant(DEFAULT_TENANT, 0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|info| info.name)
+        .collect();
+    assert_eq!(all.len(), 9, "{all:?}");
+    assert_eq!(paged(store, tenant(DEFAULT_TENANT, 2)).await, all);
+    let triage = SessionFilter {
+        workflow: Some("triage".into()),
+        ..tenant(DEFAULT_TENANT, 2)
+    };
+    let mut names = paged(store, triage).await;
+    names.sort();
+    assert_eq!(names, ["more-1", "more-3", "more-5"]);
+    let first = SessionCursor::of(&store.sessions(&tenant(DEFAULT_TENANT, 1)).await.unwrap()[0]);
+    assert_eq!(first.to_string().parse::<SessionCursor>().unwrap(), first);
+    assert!("12:nonsense".parse::<SessionCursor>().is_err());
+    assert!(
+        format!("soon:{}", first.id)
+            .parse::<SessionCursor>()
+            .is_err()
+    );
     assert_eq!(newer.workflow, "chat");
     let error = store.open_session(&spec(" ")).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::InvalidInput);

@@ -9,7 +9,7 @@ use super::{exit, fail, open_store};
 use std::process::ExitCode;
 use std::sync::Arc;
 use weft::store::OpenMode;
-use weft_core::{DEFAULT_TENANT, Database, SessionInfo};
+use weft_core::{DEFAULT_TENANT, Database, SessionFilter, SessionInfo};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SessionsCommand {
@@ -126,7 +126,12 @@ async fn list(database: &DatabaseArgument, limit: u32, json: bool) -> ExitCode {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let sessions = match store.sessions(DEFAULT_TENANT, limit).await {
+    let filter = SessionFilter {
+        tenant: DEFAULT_TENANT.to_owned(),
+        limit,
+        ..SessionFilter::default()
+    };
+    let sessions = match store.sessions(&filter).await {
         Ok(sessions) => sessions,
         Err(error) => return fail(exit::FAILED, error),
     };
