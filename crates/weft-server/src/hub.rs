@@ -1,11 +1,11 @@
 //! Live events: what this daemon's runs record and stream, handed to the event streams
-//! that watch them. The hub is the runtime's observer; a run nobody watches costs one map
-//! lookup per event. Streams read the store for what they missed (and for runs another
+//! that watch them, and changes of status to those who wait for a run to stop. The hub is
+//! the runtime's observer; a run nobody watches costs a map lookup or two per event. Streams read the store for what they missed (and for runs another
 //! daemon executes), so the hub may drop what a slow stream does not take in time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use weft_core::{EventRecord, RunId};
 use weft_runtime::RunObserver;
 
@@ -45,26 +45,59 @@ pub struct Hub {
 #[derive(Debug, Default)]
 struct Channels {
     by_run: HashMap<RunId, broadcast::Sender<Live>>,
+    /// For those who wait for a run to stop: a count of the events that set its status. A
+    /// watch holds one value, where a stream's channel holds a backlog (kilobytes a run).
+    statuses: HashMap<RunId, watch::Sender<u64>>,
     swept: usize,
+}
+
+impl Channels {
+    /// Sweeps the channels of runs whose watchers left, once the maps have doubled since
+    /// the last sweep: amortized, not on every call.
+    fn sweep(&mut self) {
+        if self.by_run.len() + self.statuses.len() >= (self.swept * 2).max(64) {
+            self.by_run.retain(|_, sender| sender.receiver_count() > 0);
+            self.statuses
+                .retain(|_, sender| sender.receiver_count() > 0);
+            self.swept = self.by_run.len() + self.statuses.len();
+        }
+    }
 }
 
 impl Hub {
     /// Watches a run: what it records and streams from now on.
     pub fn subscribe(&self, run: RunId) -> broadcast::Receiver<Live> {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        // Channels of runs whose watchers left and that record nothing more are swept
-        // once the map has doubled since the last sweep: amortized, not on every call.
-        if channels.by_run.len() >= (channels.swept * 2).max(64) {
-            channels
-                .by_run
-                .retain(|_, sender| sender.receiver_count() > 0);
-            channels.swept = channels.by_run.len();
-        }
+        channels.sweep();
         channels
             .by_run
             .entry(run)
             .or_insert_with(|| broadcast::channel(BACKLOG).0)
             .subscribe()
+    }
+
+    /// Watches a run's status: the value changes with each event that sets it from now on.
+    pub fn watch_status(&self, run: RunId) -> watch::Receiver<u64> {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        channels.sweep();
+        channels
+            .statuses
+            .entry(run)
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Tells those who wait for `run` that its status changed.
+    fn status_changed(&self, run: RunId) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = channels.statuses.get(&run) else {
+            return;
+        };
+        if sender.receiver_count() == 0 {
+            channels.statuses.remove(&run);
+            return;
+        }
+        sender.send_modify(|changes| *changes += 1);
     }
 
     fn publish(&self, run: RunId, live: impl FnOnce() -> Live) {
@@ -84,6 +117,9 @@ impl Hub {
 
 impl RunObserver for Hub {
     fn on_event(&self, run: RunId, record: &EventRecord) {
+        if weft_core::status_after(&record.event).is_some() {
+            self.status_changed(run);
+        }
         self.publish(run, || Live::Recorded(Arc::new(record.clone())));
     }
 

@@ -267,7 +267,7 @@ fn decode_snapshot(encoding: i64, data: &[u8]) -> Option<serde_json::Value> {
     let json = match encoding {
         encoding::JSON => data,
         encoding::ZSTD_JSON => {
-            decompressed = zstd::bulk::decompress(data, MAX_BATCH_BYTES).ok()?;
+            decompressed = decompress(data).ok()?;
             &decompressed
         }
         _ => return None,
@@ -296,6 +296,42 @@ fn compress(json: Vec<u8>) -> (i64, Vec<u8>) {
         Some(compressed) if compressed.len() < json.len() => (encoding::ZSTD_JSON, compressed),
         _ => (encoding::JSON, json),
     }
+}
+
+/// Decompresses a stored frame. Its header gives its size (the compressor writes it), so
+/// the buffer is that size, and one decompression context per thread serves every read:
+/// a context is costly to set up, and a buffer of the limit's size is a gigabyte mapped
+/// and unmapped per read. A frame without its size is read as a stream, up to the limit.
+fn decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(data)
+        .ok()
+        .flatten()
+        .and_then(|size| usize::try_from(size).ok());
+    let Some(size) = size.filter(|size| *size <= MAX_BATCH_BYTES) else {
+        let mut decompressed = Vec::new();
+        let decoder = zstd::stream::read::Decoder::new(data)?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(decoder, MAX_BATCH_BYTES as u64),
+            &mut decompressed,
+        )?;
+        return Ok(decompressed);
+    };
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell
+            .try_borrow_mut()
+            .map_err(|_| std::io::Error::other("the decompressor is in use"))?;
+        if cell.is_none() {
+            *cell = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match cell.as_mut() {
+            Some(decompressor) => decompressor.decompress(data, size),
+            None => Err(std::io::Error::other("no decompressor")),
+        }
+    })
 }
 
 /// A stored batch, as read back.
@@ -330,8 +366,8 @@ pub(crate) fn decode(
     let json: &[u8] = match batch.encoding {
         encoding::JSON => &batch.events,
         encoding::ZSTD_JSON => {
-            decompressed = zstd::bulk::decompress(&batch.events, MAX_BATCH_BYTES)
-                .map_err(|error| damaged(format!("zstd: {error}")))?;
+            decompressed =
+                decompress(&batch.events).map_err(|error| damaged(format!("zstd: {error}")))?;
             &decompressed
         }
         other => return Err(damaged(format!("unknown encoding {other}"))),
@@ -377,4 +413,34 @@ fn locate(run: RunId, first: i64, json: &[u8], error: serde_json::Error) -> Stor
         ErrorKind::Corrupt,
         format!("run {run}: event {sequence} is corrupt and cannot be read ({error})"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{compress, decompress, encoding};
+
+    #[test]
+    fn frames_with_and_without_their_size_read_back() {
+        let json = serde_json::to_vec(&vec!["a fairly repetitive event"; 200]).unwrap();
+        let (kind, compressed) = compress(json.clone());
+        assert_eq!(kind, encoding::ZSTD_JSON);
+        assert!(
+            zstd::zstd_safe::get_frame_content_size(&compressed)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(decompress(&compressed).unwrap(), json);
+        // Twice on one thread: the kept context serves again.
+        assert_eq!(decompress(&compressed).unwrap(), json);
+        // A streamed frame does not say its size: it is read as a stream.
+        let streamed = zstd::stream::encode_all(json.as_slice(), 3).unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(),
+            None
+        );
+        assert_eq!(decompress(&streamed).unwrap(), json);
+        assert!(decompress(b"not zstd at all").is_err());
+    }
 }

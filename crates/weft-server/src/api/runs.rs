@@ -7,7 +7,6 @@ use crate::api::body::Body;
 use crate::api::error::{ApiError, Code};
 use crate::catalog::Loaded;
 use crate::daemon::Daemon;
-use crate::hub::Live;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,10 +15,7 @@ use serde_json::{Map, Value, json};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
-use weft_core::{
-    ErrorKind, Event, RunFilter, RunId, RunSetup, RunStatus, RunSummary, SessionRef, status_after,
-};
+use weft_core::{ErrorKind, Event, RunFilter, RunId, RunSetup, RunStatus, RunSummary, SessionRef};
 use weft_runtime::{ActiveRun, Ending, RunReport};
 
 /// `POST /v1/runs`.
@@ -131,7 +127,7 @@ const WAIT_POLL_LAST: Duration = Duration::from_secs(1);
 
 /// Waits until the run no longer runs (or the daemon's wait limit passes).
 async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<(), ApiError> {
-    let mut live = daemon.hub.subscribe(run);
+    let mut status = daemon.hub.watch_status(run);
     let deadline = tokio::time::Instant::now() + daemon.options.wait_limit;
     let mut poll_every = WAIT_POLL_FIRST;
     loop {
@@ -139,26 +135,18 @@ async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<(), Ap
         if !matches!(summary.status, RunStatus::Queued | RunStatus::Running) {
             return Ok(());
         }
-        // Read the run again when its status may have changed: an event that sets it, a
-        // stream that fell behind or closed, or now and then, less often the longer it
-        // takes (a run another daemon executes sends this one no events).
-        let poll = tokio::time::sleep(poll_every);
-        poll_every = (poll_every * 2).min(WAIT_POLL_LAST);
-        tokio::pin!(poll);
-        loop {
-            tokio::select! {
-                item = live.recv() => match item {
-                    Ok(Live::Recorded(record)) if status_after(&record.event).is_none() => {}
-                    Ok(Live::Text { .. } | Live::Restarted { .. }) => {}
-                    Ok(Live::Recorded(_)) | Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => {
-                        live = daemon.hub.subscribe(run);
-                        break;
-                    }
-                },
-                () = &mut poll => break,
-                () = tokio::time::sleep_until(deadline) => return Ok(()),
+        // Read the run again when its status may have changed (an event of this daemon set
+        // it: a change since the read above is not missed), or now and then, less often the
+        // longer it takes (a run another daemon executes sends this one no events).
+        tokio::select! {
+            changed = status.changed() => {
+                if changed.is_err() {
+                    // Swept while nobody waited: watch again.
+                    status = daemon.hub.watch_status(run);
+                }
             }
+            () = tokio::time::sleep(poll_every) => poll_every = (poll_every * 2).min(WAIT_POLL_LAST),
+            () = tokio::time::sleep_until(deadline) => return Ok(()),
         }
     }
 }
