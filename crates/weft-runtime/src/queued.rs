@@ -62,7 +62,10 @@ impl Runtime {
         };
         let until = self.now_millis() + crate::session_lock::SESSION_LEASE.as_millis() as u64;
         match store.lock(session.id, run.id(), until).await? {
-            Lock::Held => Ok(()),
+            Lock::Held => {
+                self.taken_locks.taken(run.id());
+                Ok(())
+            }
             Lock::Busy { holder } => Err(RuntimeError::SessionBusy {
                 session: session.name.clone(),
                 holder,

@@ -32,6 +32,9 @@ pub struct Runtime {
     /// The hashes of the workflow texts this runtime has kept in its store, so a workflow
     /// run many times is written once.
     pub(crate) kept_texts: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Session locks a queued run's request took, and when: the worker that drives the run
+    /// next in this process holds them already (see `session_lock.rs`).
+    pub(crate) taken_locks: crate::session_lock::TakenLocks,
 }
 
 /// Events between two snapshots of a run, unless set otherwise.
@@ -144,6 +147,7 @@ impl RuntimeBuilder {
             sessions: self.sessions,
             session_wait: self.session_wait.unwrap_or(SESSION_WAIT),
             kept_texts: std::sync::Mutex::default(),
+            taken_locks: crate::session_lock::TakenLocks::default(),
         }
     }
 }
