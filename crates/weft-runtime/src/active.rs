@@ -61,21 +61,24 @@ impl ActiveRun {
         {
             return span.clone();
         }
-        let node = self
-            .machine
-            .current_step()
-            .filter(|(current, _, _)| *current == step)
-            .map(|(_, node, _)| node);
-        let span = tracing::info_span!(
-            "step",
-            run = %self.machine.run_id(),
-            session = tracing::field::Empty,
-            step,
-            node,
-        );
-        if let Some(session) = self.machine.session() {
-            span.record("session", tracing::field::display(session.id));
-        }
+        // Without a subscriber (a library user who set none, the benchmarks) a span is
+        // nothing; tracing's `log` bridge would still format its fields for `log`.
+        let span = if tracing::dispatcher::has_been_set() {
+            let node = self
+                .machine
+                .current_step()
+                .filter(|(current, _, _)| *current == step)
+                .map(|(_, node, _)| node);
+            tracing::info_span!(
+                "step",
+                run = %self.machine.run_id(),
+                session = self.machine.session().map(|session| tracing::field::display(session.id)),
+                step,
+                node,
+            )
+        } else {
+            tracing::Span::none()
+        };
         self.step_span = Some((step, span.clone()));
         span
     }
