@@ -23,6 +23,7 @@ mod runtime;
 mod session_lock;
 pub mod sink;
 mod snapshots;
+mod taken_locks;
 mod texts;
 pub mod tools;
 

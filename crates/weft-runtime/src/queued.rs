@@ -63,7 +63,8 @@ impl Runtime {
         let until = self.now_millis() + crate::session_lock::SESSION_LEASE.as_millis() as u64;
         match store.lock(session.id, run.id(), until).await? {
             Lock::Held => {
-                self.taken_locks.taken(run.id());
+                self.taken_locks
+                    .taken(run.id(), crate::session_lock::RENEW_EVERY);
                 Ok(())
             }
             Lock::Busy { holder } => Err(RuntimeError::SessionBusy {

@@ -34,7 +34,7 @@ pub struct Runtime {
     pub(crate) kept_texts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Session locks a queued run's request took, and when: the worker that drives the run
     /// next in this process holds them already (see `session_lock.rs`).
-    pub(crate) taken_locks: crate::session_lock::TakenLocks,
+    pub(crate) taken_locks: crate::taken_locks::TakenLocks,
 }
 
 /// Events between two snapshots of a run, unless set otherwise.
@@ -147,7 +147,7 @@ impl RuntimeBuilder {
             sessions: self.sessions,
             session_wait: self.session_wait.unwrap_or(SESSION_WAIT),
             kept_texts: std::sync::Mutex::default(),
-            taken_locks: crate::session_lock::TakenLocks::default(),
+            taken_locks: crate::taken_locks::TakenLocks::default(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::active::ActiveRun;
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use weft_core::{Lock, RunId, SessionAccess, SessionId, SessionStore};
@@ -14,37 +14,9 @@ use weft_core::{Lock, RunId, SessionAccess, SessionId, SessionStore};
 /// How long a lock lasts without renewal: a crashed run's session is free after this.
 pub const SESSION_LEASE: Duration = Duration::from_secs(60);
 /// How often a running run renews its lock.
-const RENEW_EVERY: Duration = Duration::from_secs(20);
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(20);
 /// How often a waiting run asks again.
 const POLL_EVERY: Duration = Duration::from_millis(200);
-
-/// Session locks taken for queued runs (by [`Runtime::queue_start`] and
-/// [`Runtime::queue_answer`]), with when each was taken. A daemon's worker usually drives
-/// such a run a moment later on the same runtime: it holds the lock then, and renews it
-/// on the lease's schedule instead of taking it again (one write fewer per message). A
-/// worker elsewhere, or one that comes after the first renewal was due, takes it as usual.
-#[derive(Debug, Default)]
-pub(crate) struct TakenLocks(std::sync::Mutex<std::collections::HashMap<RunId, Instant>>);
-
-/// How many taken locks are kept before those too old to use are swept.
-const TAKEN_LOCKS_SWEPT_FROM: usize = 1024;
-
-impl TakenLocks {
-    /// `run` took its session's lock just now.
-    pub(crate) fn taken(&self, run: RunId) {
-        let mut taken = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if taken.len() >= TAKEN_LOCKS_SWEPT_FROM {
-            taken.retain(|_, at| at.elapsed() < RENEW_EVERY);
-        }
-        taken.insert(run, Instant::now());
-    }
-
-    /// When `run` took its lock, if it did here and no renewal is due yet (once).
-    fn take(&self, run: RunId) -> Option<Instant> {
-        let mut taken = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        taken.remove(&run).filter(|at| at.elapsed() < RENEW_EVERY)
-    }
-}
 
 /// A session lock a run holds.
 pub(crate) struct SessionLease {
@@ -71,7 +43,7 @@ impl Runtime {
                 session: session.name.clone(),
             });
         };
-        if let Some(at) = self.taken_locks.take(run.id()) {
+        if let Some(at) = self.taken_locks.take(run.id(), RENEW_EVERY) {
             return Ok(Some(SessionLease {
                 store,
                 session: session.id,
