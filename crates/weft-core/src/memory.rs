@@ -23,7 +23,8 @@ pub use crate::session::NewSummary;
 pub struct Uncompacted {
     /// The live summaries, in order, with their counts for the asked tokenizer where kept.
     pub summaries: Vec<Summary>,
-    /// The oldest messages no summary covers, until their tokens passed the asked limit.
+    /// The oldest messages no summary covers, until their tokens passed the asked limit;
+    /// none when compaction was not due.
     pub oldest: Vec<SessionMessage>,
     /// The tokens of every message no summary covers.
     pub total: u32,
@@ -209,13 +210,16 @@ pub trait SessionStore: Send + Sync {
         &'a self,
         request: ViewRequest<'a>,
     ) -> BoxFuture<'a, Result<SessionView, StoreError>>;
-    /// What compaction reads, in one call: the live summaries, the oldest messages no
-    /// summary covers until they pass `max_tokens`, and the tokens of all of those.
+    /// What compaction reads, in one call: the live summaries, the tokens of the messages
+    /// no summary covers, and the oldest of those until they pass `max_tokens`. The
+    /// oldest are read only when compaction may be due: when those tokens and the live
+    /// summaries' (their texts as `counter` counts them) pass `due_above` (0: always).
     fn uncompacted<'a>(
         &'a self,
         session: SessionId,
         counter: &'a dyn TokenCounter,
         max_tokens: u32,
+        due_above: u64,
     ) -> BoxFuture<'a, Result<Uncompacted, StoreError>>;
     /// Messages after `after`, in order, at most `limit` (0: all).
     fn messages(

@@ -106,13 +106,16 @@ impl Compactor {
     /// or, when summaries pile up, of its oldest summaries.
     async fn next_summary(&self) -> Result<Option<NewSummary>, RuntimeError> {
         let span_limit = self.span_limit();
+        let threshold = u64::from(self.budget) * u64::from(self.compact_at) / 100;
+        // Below the threshold the store leaves the oldest messages unread: the check
+        // below then returns before it would need them.
         let Uncompacted {
             mut summaries,
             oldest,
             total,
         } = self
             .store
-            .uncompacted(self.session, self.counter.as_ref(), span_limit)
+            .uncompacted(self.session, self.counter.as_ref(), span_limit, threshold)
             .await?;
         let share = self.budget / 100 * SUMMARY_SHARE;
         for summary in &mut summaries {
@@ -122,7 +125,6 @@ impl Compactor {
             return Ok(Some(self.merge(&summaries, &merged).await));
         }
         let summary_tokens: u32 = summaries.iter().filter_map(|summary| summary.tokens).sum();
-        let threshold = u64::from(self.budget) * u64::from(self.compact_at) / 100;
         if u64::from(total) + u64::from(summary_tokens) <= threshold {
             return Ok(None);
         }

@@ -89,8 +89,11 @@ where
         session: SessionId,
         counter: &'a dyn TokenCounter,
         max_tokens: u32,
+        due_above: u64,
     ) -> BoxFuture<'a, Result<Uncompacted, StoreError>> {
-        Box::pin(view::uncompacted(self, session, counter, max_tokens))
+        Box::pin(view::uncompacted(
+            self, session, counter, max_tokens, due_above,
+        ))
     }
 
     fn messages(

@@ -73,13 +73,15 @@ where
     })
 }
 
-/// See [`weft_core::SessionStore::uncompacted`]: the live summaries, the oldest messages
-/// until they pass `max_tokens`, and the tokens of every message no summary covers.
+/// See [`weft_core::SessionStore::uncompacted`]: the live summaries, the tokens of every
+/// message no summary covers, and, when compaction may be due, the oldest of those
+/// messages until they pass `max_tokens`.
 pub(crate) async fn uncompacted<S>(
     store: &S,
     session: SessionId,
     counter: &dyn TokenCounter,
     max_tokens: u32,
+    due_above: u64,
 ) -> Result<Uncompacted, StoreError>
 where
     S: SessionReads + SessionWrites + Sync,
@@ -94,31 +96,13 @@ where
         .map(|summary| summary.last)
         .max()
         .unwrap_or(0);
-    let mut reading = read(
-        store,
-        session,
-        counter,
-        max_tokens,
-        (covered, info.messages),
-        false,
-    )
-    .await?;
-    let last_read = reading
-        .messages
-        .last()
-        .map_or(covered, |last| last.sequence);
-    // Every count of the messages no summary covers: those kept, those just made, and
-    // those of the messages after the ones read that have none yet.
-    let kept = store
+    // Every count of the messages no summary covers: those kept, and those of the
+    // messages that have none yet, made now and kept.
+    let mut total = store
         .counted_tokens(session, counter.key(), signed(covered))
         .await?;
-    let mut total = kept;
-    let mut counted = std::mem::take(&mut reading.counted);
-    total += counted
-        .iter()
-        .map(|(_, tokens)| u64::from(*tokens))
-        .sum::<u64>();
-    let mut after = last_read;
+    let mut counted = Vec::new();
+    let mut after = covered;
     loop {
         let page = Page {
             tokenizer: Some(counter.key()),
@@ -138,11 +122,35 @@ where
             total += u64::from(tokens);
             counted.push((message.sequence, tokens));
         }
+        if uncounted.len() < usize::try_from(LAST_PAGE).unwrap_or(usize::MAX) {
+            // A short page is the last one.
+            break;
+        }
     }
     keep_counts(store, session, counter.key(), &counted).await;
+    let summary_tokens: u64 = summaries
+        .iter()
+        .map(|summary| u64::from(counter.text(&summary.text)))
+        .sum();
+    let oldest = if total + summary_tokens > due_above {
+        let reading = read(
+            store,
+            session,
+            counter,
+            max_tokens,
+            (covered, info.messages),
+            false,
+        )
+        .await?;
+        // Counts are made here only when keeping them above failed.
+        keep_counts(store, session, counter.key(), &reading.counted).await;
+        reading.messages
+    } else {
+        Vec::new()
+    };
     Ok(Uncompacted {
         summaries,
-        oldest: reading.messages,
+        oldest,
         total: u32::try_from(total).unwrap_or(u32::MAX),
     })
 }

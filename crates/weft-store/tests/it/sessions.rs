@@ -556,7 +556,7 @@ pub async fn a_locked_session_is_not_deleted(store: &dyn Backend) -> SessionId {
         .await
         .unwrap();
     let words = Words::new("words");
-    store.uncompacted(session.id, &words, 100).await.unwrap();
+    store.uncompacted(session.id, &words, 100, 0).await.unwrap();
     store
         .append(run, &[record(3, summary(1, 2, "plans", vec![]))])
         .await

@@ -6,7 +6,7 @@
 
 use super::record;
 use super::sessions::{Backend, Words, remembered, request, run_in, spec, summary};
-use weft_core::{Message, SessionId, SnippetSource, ViewRequest};
+use weft_core::{Message, SessionId, SnippetSource, TokenCounter, ViewRequest};
 
 /// A session of ten messages of 10 tokens each (for [`Words`]), the first four summarized,
 /// with two pins left of three and a note.
@@ -68,7 +68,7 @@ pub async fn views_read_within_the_budget_and_count_once(store: &dyn Backend) {
     store.view(request(session, &other, 25)).await.unwrap();
     assert_eq!(other.calls(), 3, "each tokenizer counts for itself");
 
-    let uncompacted = store.uncompacted(session, &words, 15).await.unwrap();
+    let uncompacted = store.uncompacted(session, &words, 15, 0).await.unwrap();
     let (oldest, total) = (uncompacted.oldest.clone(), uncompacted.total);
     assert_eq!(
         uncompacted.summaries, view.summaries,
@@ -82,10 +82,29 @@ pub async fn views_read_within_the_budget_and_count_once(store: &dyn Backend) {
     assert_eq!(total, 60, "every message after the summary");
     assert_eq!(words.calls(), 6, "5, 6 and 7 counted; 8 to 10 were kept");
     assert_eq!(
-        store.uncompacted(session, &words, 15).await.unwrap(),
+        store.uncompacted(session, &words, 15, 0).await.unwrap(),
         uncompacted
     );
     assert_eq!(words.calls(), 6);
+    // Not due (the messages' 60 tokens and the summary's own reach the threshold, and do
+    // not pass it): the same summaries and total, and no message read.
+    let due_at = 60 + u64::from(words.text(&uncompacted.summaries[0].text));
+    let not_due = store
+        .uncompacted(session, &words, 15, due_at)
+        .await
+        .unwrap();
+    assert_eq!(not_due.summaries, uncompacted.summaries);
+    assert_eq!(not_due.total, 60);
+    assert_eq!(not_due.oldest, []);
+    assert_eq!(words.calls(), 6, "nothing counted again");
+    assert_eq!(
+        store
+            .uncompacted(session, &words, 15, due_at - 1)
+            .await
+            .unwrap(),
+        uncompacted,
+        "just past it the oldest are read"
+    );
 
     let with_query = ViewRequest {
         query: Some("zebra topic"),
