@@ -97,6 +97,11 @@ async fn get(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
+    let response = client.post(url).json(&body).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 fn effect_lines(folder: &Path) -> Vec<String> {
     std::fs::read_to_string(folder.join("effects.log"))
         .unwrap_or_default()
@@ -114,15 +119,12 @@ async fn a_killed_daemon_restarts_and_finishes_its_run_once() {
     std::fs::write(workflows.join("replies.yaml"), REPLIES).unwrap();
     let client = reqwest::Client::new();
     let mut first = start(folder.path());
-    let started: Value = client
-        .post(format!("{}/v1/runs", first.base))
-        .json(&json!({"workflow": "mapper"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started = post(
+        &client,
+        format!("{}/v1/runs", first.base),
+        json!({"workflow": "mapper"}),
+    )
+    .await;
     let run = started["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     while effect_lines(folder.path()).len() < 2 {
@@ -234,28 +236,19 @@ async fn json_logs_carry_each_steps_span_with_its_run_session_and_node() {
         &[("WEFT_LOG", "info,weft_runtime=debug")],
     );
     let client = reqwest::Client::new();
-    let session: Value = client
-        .post(format!("{}/v1/sessions", daemon.base))
-        .json(&json!({"name": "ana", "workflow": "chat"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = post(
+        &client,
+        format!("{}/v1/sessions", daemon.base),
+        json!({"name": "ana", "workflow": "chat"}),
+    )
+    .await;
     let session = session["id"].as_str().unwrap().to_owned();
-    let reply: Value = client
-        .post(format!(
-            "{}/v1/sessions/{session}/messages?wait=true",
-            daemon.base
-        ))
-        .json(&json!({"text": "hello"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = post(
+        &client,
+        format!("{}/v1/sessions/{session}/messages?wait=true", daemon.base),
+        json!({"text": "hello"}),
+    )
+    .await;
     assert_eq!(reply["output"], "you said: hello", "{reply}");
     let run = reply["id"].as_str().unwrap().to_owned();
 

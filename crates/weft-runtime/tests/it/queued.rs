@@ -75,19 +75,24 @@ fn started_calls(sink: &MemorySink, run: RunId) -> usize {
         .count()
 }
 
-/// What a worker does: load the run and drive it on.
-async fn work_on(runtime: &Runtime, source: &str, run: RunId) -> weft_runtime::ActiveRun {
+/// What a worker does: load the run and drive it on. It finishes, having made the call
+/// once and recorded it as started once.
+async fn work_on(
+    (runtime, sink, calls): (&Runtime, &MemorySink, &AtomicU32),
+    source: &str,
+    run: RunId,
+) -> weft_runtime::ActiveRun {
     let mut active = runtime.load(workflow(source), run).await.unwrap();
-    assert_eq!(
-        active.status(),
-        RunStatus::Running,
-        "{:?}",
-        active.failure()
-    );
+    let failure = active.failure().cloned();
+    assert_eq!(active.status(), RunStatus::Running, "{failure:?}");
     runtime
         .continue_run(&mut active, &CancellationToken::new())
         .await
         .unwrap();
+    let failure = active.failure().cloned();
+    assert_eq!(active.status(), RunStatus::Finished, "{failure:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(started_calls(sink, run), 1);
     active
 }
 
@@ -100,15 +105,7 @@ async fn a_queued_first_call_is_started_by_the_worker_and_runs_once() {
         .await
         .unwrap();
     assert_eq!(started_calls(&sink, run), 0, "the request starts nothing");
-    let active = work_on(&runtime, CALL_FIRST, run).await;
-    assert_eq!(
-        active.status(),
-        RunStatus::Finished,
-        "{:?}",
-        active.failure()
-    );
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(started_calls(&sink, run), 1);
+    work_on((&runtime, &sink, &calls), CALL_FIRST, run).await;
 }
 
 #[tokio::test]
@@ -126,14 +123,6 @@ async fn a_queued_answer_leaves_the_call_after_it_to_the_worker() {
         .await
         .unwrap();
     assert_eq!(started_calls(&sink, run), 0, "the answer starts nothing");
-    let active = work_on(&runtime, ASK_THEN_CALL, run).await;
-    assert_eq!(
-        active.status(),
-        RunStatus::Finished,
-        "{:?}",
-        active.failure()
-    );
+    let active = work_on((&runtime, &sink, &calls), ASK_THEN_CALL, run).await;
     assert_eq!(active.state()["go"], json!(true));
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(started_calls(&sink, run), 1);
 }
