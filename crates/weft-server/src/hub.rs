@@ -1,7 +1,8 @@
 //! Live events: what this daemon's runs record and stream, handed to the event streams
 //! that watch them, and changes of status to those who wait for a run to stop. The hub is
-//! the runtime's observer; a run nobody watches costs a map lookup or two per event. Streams read the store for what they missed (and for runs another
-//! daemon executes), so the hub may drop what a slow stream does not take in time.
+//! the runtime's observer; a run nobody watches costs a map lookup or two per event.
+//! Streams read the store for what they missed (and for runs another daemon executes), so
+//! the hub may drop what a slow stream does not take in time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

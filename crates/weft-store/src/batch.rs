@@ -324,13 +324,11 @@ fn decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
         let mut cell = cell
             .try_borrow_mut()
             .map_err(|_| std::io::Error::other("the decompressor is in use"))?;
-        if cell.is_none() {
-            *cell = Some(zstd::bulk::Decompressor::new()?);
-        }
-        match cell.as_mut() {
-            Some(decompressor) => decompressor.decompress(data, size),
-            None => Err(std::io::Error::other("no decompressor")),
-        }
+        let decompressor = match cell.as_mut() {
+            Some(decompressor) => decompressor,
+            None => cell.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(data, size)
     })
 }
 

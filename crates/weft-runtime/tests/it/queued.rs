@@ -96,26 +96,27 @@ async fn work_on(
     active
 }
 
-#[tokio::test]
-async fn a_queued_first_call_is_started_by_the_worker_and_runs_once() {
+/// A runtime over a new sink with the `slow` tool, and a run of `source` queued on it.
+async fn queued(source: &str) -> (Runtime, Arc<MemorySink>, Arc<AtomicU32>, RunId) {
     let (sink, calls) = (Arc::new(MemorySink::new()), Arc::new(AtomicU32::new(0)));
     let runtime = runtime(&sink, &calls);
     let run = runtime
-        .queue_start(workflow(CALL_FIRST), json!({}), served(), None)
+        .queue_start(workflow(source), json!({}), served(), None)
         .await
         .unwrap();
+    (runtime, sink, calls, run)
+}
+
+#[tokio::test]
+async fn a_queued_first_call_is_started_by_the_worker_and_runs_once() {
+    let (runtime, sink, calls, run) = queued(CALL_FIRST).await;
     assert_eq!(started_calls(&sink, run), 0, "the request starts nothing");
     work_on((&runtime, &sink, &calls), CALL_FIRST, run).await;
 }
 
 #[tokio::test]
 async fn a_queued_answer_leaves_the_call_after_it_to_the_worker() {
-    let (sink, calls) = (Arc::new(MemorySink::new()), Arc::new(AtomicU32::new(0)));
-    let runtime = runtime(&sink, &calls);
-    let run = runtime
-        .queue_start(workflow(ASK_THEN_CALL), json!({}), served(), None)
-        .await
-        .unwrap();
+    let (runtime, sink, calls, run) = queued(ASK_THEN_CALL).await;
     let mut waiting = runtime.load(workflow(ASK_THEN_CALL), run).await.unwrap();
     assert_eq!(waiting.status(), RunStatus::Interrupted);
     runtime

@@ -141,7 +141,8 @@ async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<(), Ap
         tokio::select! {
             changed = status.changed() => {
                 if changed.is_err() {
-                    // Swept while nobody waited: watch again.
+                    // The hub keeps a watched run's count while a watch is held, so this
+                    // should not happen; were it gone, watch again rather than spin.
                     status = daemon.hub.watch_status(run);
                 }
             }
