@@ -51,6 +51,12 @@ pub struct SessionInfo {
     pub updated_at_millis: u64,
     /// How many messages it holds.
     pub messages: u64,
+    /// How many facts are pinned in it now.
+    #[serde(default)]
+    pub pins: u64,
+    /// How many notes it keeps.
+    #[serde(default)]
+    pub notes: u64,
     /// The run writing it now, if one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_by: Option<RunId>,

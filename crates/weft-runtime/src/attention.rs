@@ -82,7 +82,8 @@ impl Runtime {
                     .machine
                     .fail_run(StepError::new(ErrorKind::Cancelled, reason))?,
             };
-            self.commit(run, None, decision.events).await
+            self.commit(run, None, decision.events).await?;
+            Ok(())
         })
     }
 }

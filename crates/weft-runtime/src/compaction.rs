@@ -6,13 +6,13 @@
 
 use crate::active::ActiveRun;
 use crate::error::RuntimeError;
-use crate::memory::{counter_for, limits_for};
+use crate::memory::{counter_for, limits_for, newest_user_text};
 use crate::runtime::Runtime;
 use futures::StreamExt;
 use std::sync::Arc;
 use weft_core::{
     ChatModel, ChatRequest, Event, NewSummary, ReplyBuilder, Sampling, SessionId, SessionMessage,
-    SessionStore, Summary, TokenCounter, Uncompacted,
+    SessionStore, SessionView, Summary, TokenCounter, Uncompacted, ViewRequest,
 };
 use weft_memory::compaction;
 use weft_memory::context::SUMMARY_SHARE;
@@ -21,6 +21,18 @@ use weft_workflow::{Command, ModelCall, Summarizer};
 /// The most summaries one call makes before it goes on (a session imported whole is
 /// compacted over several calls).
 const MOST_ROUNDS: usize = 8;
+
+/// The model call of a decision that reads the run's session, if there is one: the first
+/// call with a session outside any branch (branches do not speak in the session).
+pub(crate) fn session_call(command: &Command) -> Option<&ModelCall> {
+    match command {
+        Command::CallModel(call) if call.session.is_some() && call.branch.is_none() => Some(call),
+        Command::CallModel(_)
+        | Command::CallTool(_)
+        | Command::StartChild(_)
+        | Command::ResumeChild(_) => None,
+    }
+}
 
 /// One compaction's setting: the session, how it is counted, who summarizes.
 struct Compactor {
@@ -34,26 +46,24 @@ struct Compactor {
 
 impl Runtime {
     /// Compacts the session of the first model call among `commands` that reads one, if it
-    /// is due; each summary is committed as it is made.
+    /// is due; each summary is committed as it is made. The check reads the view that call
+    /// would read: when compaction is not due (most calls) that view is returned for the
+    /// call ([`session_call`]), so the session is read once per model call.
     pub(crate) async fn compact_before(
         &self,
         run: &mut ActiveRun,
         commands: &[Command],
-    ) -> Result<(), RuntimeError> {
-        let Some(call) = commands.iter().find_map(|command| match command {
-            Command::CallModel(call) if call.session.is_some() && call.branch.is_none() => {
-                Some(call)
-            }
-            Command::CallModel(_)
-            | Command::CallTool(_)
-            | Command::StartChild(_)
-            | Command::ResumeChild(_) => None,
-        }) else {
-            return Ok(());
+    ) -> Result<Option<SessionView>, RuntimeError> {
+        let Some(call) = commands.iter().find_map(session_call) else {
+            return Ok(None);
         };
         let Some(compactor) = self.compactor(run, call) else {
-            return Ok(());
+            return Ok(None);
         };
+        let view = compactor.view(call).await?;
+        if !compactor.due(&view) {
+            return Ok(Some(view));
+        }
         for _ in 0..MOST_ROUNDS {
             let Some(summary) = compactor.next_summary().await? else {
                 break;
@@ -64,7 +74,7 @@ impl Runtime {
             events.extend(decision.events);
             self.commit(run, None, events).await?;
         }
-        Ok(())
+        Ok(None)
     }
 
     fn compactor(&self, run: &ActiveRun, call: &ModelCall) -> Option<Compactor> {
@@ -106,7 +116,7 @@ impl Compactor {
     /// or, when summaries pile up, of its oldest summaries.
     async fn next_summary(&self) -> Result<Option<NewSummary>, RuntimeError> {
         let span_limit = self.span_limit();
-        let threshold = u64::from(self.budget) * u64::from(self.compact_at) / 100;
+        let threshold = self.threshold();
         // Below the threshold the store leaves the oldest messages unread: the check
         // below then returns before it would need them.
         let Uncompacted {
@@ -143,6 +153,62 @@ impl Compactor {
             .filter(|message| (span.first..=span.last).contains(&message.sequence))
             .collect();
         Ok(Some(self.summarize(span.first, span.last, messages).await))
+    }
+
+    /// The tokens past which the session is compacted.
+    fn threshold(&self) -> u64 {
+        u64::from(self.budget) * u64::from(self.compact_at) / 100
+    }
+
+    /// The view `call` reads of the session, read with the call's own budget and query.
+    async fn view(&self, call: &ModelCall) -> Result<SessionView, RuntimeError> {
+        let view = self
+            .store
+            .view(ViewRequest {
+                session: self.session,
+                counter: self.counter.as_ref(),
+                max_tokens: self.budget,
+                query: newest_user_text(&call.request.messages),
+                snippets: call.memory.snippets,
+            })
+            .await?;
+        Ok(view)
+    }
+
+    /// Whether the session is due for compaction, judged from the view its call reads
+    /// (the same judgement [`Compactor::next_summary`] makes from the uncompacted
+    /// messages). The view reads the newest messages until they pass the budget, which is
+    /// at least the threshold: a view that left messages out is past it, and one that did
+    /// not holds every message no summary covers.
+    fn due(&self, view: &SessionView) -> bool {
+        if view.omitted > 0 {
+            return true;
+        }
+        let mut summaries = view.summaries.clone();
+        for summary in &mut summaries {
+            summary.tokens = Some(self.counter.text(&summary.text));
+        }
+        let share = self.budget / 100 * SUMMARY_SHARE;
+        if compaction::merge(&summaries, share).is_some() {
+            return true;
+        }
+        let summary_tokens: u64 = summaries
+            .iter()
+            .filter_map(|summary| summary.tokens)
+            .map(u64::from)
+            .sum();
+        let message_tokens: u64 = view
+            .messages
+            .iter()
+            .map(|message| {
+                u64::from(
+                    message
+                        .tokens
+                        .unwrap_or_else(|| self.counter.message(&message.message)),
+                )
+            })
+            .sum();
+        message_tokens + summary_tokens > self.threshold()
     }
 
     /// The most tokens of messages one summary covers: what the summarizer can read.

@@ -3,6 +3,7 @@
 //! person, or the runtime shuts down.
 
 use crate::active::ActiveRun;
+use crate::compaction::session_call;
 use crate::effects::{EffectDone, EffectFuture};
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
@@ -61,8 +62,8 @@ impl Runtime {
             let halted = halted(run.halt.clone());
             tokio::pin!(halted);
             self.commit(run, None, first.events).await?;
-            self.compact_before(run, &first.commands).await?;
-            let started = self.dispatch(run, first.commands, &mut effects, cancel)?;
+            let read = self.compact_before(run, &first.commands).await?;
+            let started = self.dispatch(run, first.commands, read, &mut effects, cancel)?;
             self.commit(run, None, started).await?;
             while run.status() == RunStatus::Running {
                 if effects.is_empty() {
@@ -111,8 +112,8 @@ impl Runtime {
                     }
                 };
                 self.commit(run, None, decision.events).await?;
-                self.compact_before(run, &decision.commands).await?;
-                let started = self.dispatch(run, decision.commands, &mut effects, cancel)?;
+                let read = self.compact_before(run, &decision.commands).await?;
+                let started = self.dispatch(run, decision.commands, read, &mut effects, cancel)?;
                 self.commit(run, None, started).await?;
             }
             // Whatever is still in flight (siblings of a failed branch, a timed-out call) is
@@ -208,21 +209,28 @@ impl Runtime {
 
     /// Starts the commands' effects. Returns the events that starting child runs recorded
     /// (`ChildStarted`), which the caller commits before the effects are first polled.
+    /// `read` is the session view the compaction check read for the session's model call.
     fn dispatch<'a>(
         &'a self,
         run: &mut ActiveRun,
         commands: Vec<Command>,
+        mut read: Option<weft_core::SessionView>,
         effects: &mut Effects<'a>,
         cancel: &CancellationToken,
     ) -> Result<Vec<Event>, RuntimeError> {
         let run_id = run.id();
         let mut started_children = Vec::new();
         for command in commands {
+            let view = if session_call(&command).is_some() {
+                read.take()
+            } else {
+                None
+            };
             match command {
                 Command::CallModel(call) => {
                     let span = run.step_span(call.step);
                     effects.push(
-                        self.model_effect(run_id, run.workflow_dir.clone(), call)
+                        self.model_effect(run_id, run.workflow_dir.clone(), call, view)
                             .instrument(span),
                     );
                 }
@@ -265,23 +273,24 @@ impl Runtime {
     }
 
     /// Numbers the events, appends them to the sink as one batch and tells the observer.
-    /// `first` (an effect's result) goes before the events it caused.
+    /// `first` (an effect's result) goes before the events it caused. Returns the records
+    /// appended.
     pub(crate) async fn commit(
         &self,
         run: &mut ActiveRun,
         first: Option<Event>,
         events: Vec<Event>,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Vec<EventRecord>, RuntimeError> {
         let records = self.number(run, first, events);
         if records.is_empty() {
-            return Ok(());
+            return Ok(records);
         }
         self.store.append(run.id(), &records).await?;
         for record in &records {
             self.observer.on_event(run.id(), record);
         }
         self.keep_snapshots(run, &records).await;
-        Ok(())
+        Ok(records)
     }
 
     pub(crate) fn number(

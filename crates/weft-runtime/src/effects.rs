@@ -60,6 +60,7 @@ impl Runtime {
         run: RunId,
         workflow_dir: std::sync::Arc<std::path::Path>,
         mut call: ModelCall,
+        read: Option<weft_core::SessionView>,
     ) -> EffectFuture<'a> {
         Box::pin(async move {
             let failed = |error: StepError| {
@@ -87,10 +88,11 @@ impl Runtime {
             if let Err(error) = self.offer_tools(&call.tool_names, &mut request) {
                 return Ok(failed(error));
             }
-            let (request, context) = match self.fit_context(&call, request, model.as_ref()).await {
-                Ok(fitted) => fitted,
-                Err(error) => return Ok(failed(error)),
-            };
+            let (request, context) =
+                match self.fit_context(&call, request, model.as_ref(), read).await {
+                    Ok(fitted) => fitted,
+                    Err(error) => return Ok(failed(error)),
+                };
             tracing::debug!(model = %answered_by.spec, turn = call.turn, branch = call.branch, "calling the model");
             self.observer.on_model_call(run, call.step, call.branch);
             let mut stream = model.chat(request);

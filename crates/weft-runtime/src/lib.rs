@@ -34,6 +34,7 @@ pub use error::RuntimeError;
 pub use memory::counter_for;
 pub use models::{ModelSource, Models};
 pub use observer::{NoObserver, RunObserver};
+pub use queued::QueuedRun;
 pub use report::{CallContext, ModelUsage, OpenQuestion, RunReport};
 pub use runtime::{Runtime, RuntimeBuilder, SESSION_WAIT, SHUTDOWN_GRACE, SNAPSHOT_EVERY};
 pub use session_lock::SESSION_LEASE;

@@ -33,7 +33,7 @@ pub(crate) fn limits_for(call: &ModelCall, request: &ChatRequest, window: u32) -
 }
 
 /// The text of the newest user message: what archival snippets are searched for.
-fn newest_user_text(messages: &[Message]) -> Option<&str> {
+pub(crate) fn newest_user_text(messages: &[Message]) -> Option<&str> {
     messages
         .iter()
         .rev()
@@ -50,19 +50,21 @@ pub(crate) fn store_failure(error: StoreError) -> StepError {
 
 impl Runtime {
     /// Fits `request` to `model`'s window: the run's session (for a node that remembers)
-    /// read for it, then assembled. Returns the request to send and the report of what it
+    /// read for it (unless the compaction check `read` it already), then assembled. Returns the request to send and the report of what it
     /// holds.
     pub(crate) async fn fit_context(
         &self,
         call: &ModelCall,
         mut request: ChatRequest,
         model: &dyn ChatModel,
+        read: Option<SessionView>,
     ) -> Result<(ChatRequest, ContextReport), StepError> {
         let counter = counter_for(model);
         let limits = limits_for(call, &request, model.context_window());
         let budget = limits.budget(counter.accuracy());
-        let view = match (call.session, &self.sessions) {
-            (Some(session), Some(store)) => store
+        let view = match (call.session, &self.sessions, read) {
+            (Some(_), _, Some(view)) => view,
+            (Some(session), Some(store), None) => store
                 .view(ViewRequest {
                     session,
                     counter: counter.as_ref(),
@@ -72,13 +74,13 @@ impl Runtime {
                 })
                 .await
                 .map_err(store_failure)?,
-            (Some(_), None) => {
+            (Some(_), None, None) => {
                 return Err(StepError::new(
                     ErrorKind::Internal,
                     "the run speaks in a session, but this runtime keeps no sessions (RuntimeBuilder::sessions)",
                 ));
             }
-            (None, _) => SessionView::default(),
+            (None, _, _) => SessionView::default(),
         };
         let turn = Turn {
             messages: &request.messages,

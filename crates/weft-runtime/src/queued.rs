@@ -10,29 +10,41 @@ use crate::error::RuntimeError;
 use crate::runtime::Runtime;
 use serde_json::Value;
 use std::sync::Arc;
-use weft_core::{Event, Lock, RunId, RunSetup, SessionRef};
+use weft_core::{Event, EventRecord, Lock, RunId, RunSetup, SessionRef};
 use weft_workflow::{RunMachine, Workflow};
+
+/// A run whose start was recorded for a daemon's workers.
+#[derive(Debug, Clone)]
+pub struct QueuedRun {
+    /// The run.
+    pub id: RunId,
+    /// Its log as recorded: the whole log, as it has just started.
+    pub log: Vec<EventRecord>,
+}
 
 impl Runtime {
     /// Records the start of a run that a daemon's workers will execute: its input is
     /// checked, its workflow texts kept, and the first decision appended. `setup.served`
     /// should be set, so that the store queues it. A run in a session takes the session's
-    /// lock now; another run's lock is [`RuntimeError::SessionBusy`] at once.
+    /// lock now; another run's lock is [`RuntimeError::SessionBusy`] at once. Returns the
+    /// run with its log as recorded, from which a worker of this process may load it
+    /// ([`Runtime::load_from`]) rather than read it back.
     pub async fn queue_start(
         &self,
         workflow: Arc<Workflow>,
         input: Value,
         setup: RunSetup,
         session: Option<SessionRef>,
-    ) -> Result<RunId, RuntimeError> {
+    ) -> Result<QueuedRun, RuntimeError> {
         let setup = self.keep_texts(&workflow, Some(setup)).await?;
         let (machine, decision) =
             RunMachine::start_in_session(workflow, RunId::new(), input, None, setup, session)?;
         let mut run = ActiveRun::new(machine);
         self.lock_session_now(&run).await?;
-        self.commit(&mut run, None, not_started(decision.events))
+        let log = self
+            .commit(&mut run, None, not_started(decision.events))
             .await?;
-        Ok(run.id())
+        Ok(QueuedRun { id: run.id(), log })
     }
 
     /// Records an answer to a run that waits for one (loaded with [`Runtime::load`]),
@@ -47,7 +59,8 @@ impl Runtime {
         run.check_answer(&input)?;
         self.lock_session_now(run).await?;
         let decision = run.machine.resume(input)?;
-        self.commit(run, None, not_started(decision.events)).await
+        self.commit(run, None, not_started(decision.events)).await?;
+        Ok(())
     }
 
     /// Takes the run's session lock without waiting.

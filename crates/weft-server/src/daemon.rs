@@ -8,9 +8,10 @@ use crate::metrics::Metrics;
 use crate::options::ServeOptions;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use weft::config::Settings;
 use weft_core::{DaemonInfo, Database, EventRecord, RunId, StoreError};
@@ -53,6 +54,14 @@ pub struct Daemon {
     pub metrics: Arc<Metrics>,
     /// Wakes the workers: a run was queued here, or a worker became free.
     pub(crate) wake: Notify,
+    /// A permit per worker: a run is executed while it holds one.
+    pub(crate) workers: Arc<Semaphore>,
+    /// Runs handed over by this daemon's requests that wait for a worker.
+    pub(crate) handed: AtomicUsize,
+    /// Whether runs may wait in the store's queue for this daemon's claim loop (a request
+    /// left one there, or the last claim took as many as it had workers for): a worker
+    /// that becomes free then wakes the loop, else the loop's poll finds other daemons'.
+    pub(crate) backlog: AtomicBool,
     pub(crate) held: Mutex<HashMap<RunId, Held>>,
     /// Fired when the daemon stops claiming runs and closes its streams.
     pub(crate) stopping: CancellationToken,
@@ -113,6 +122,7 @@ impl Daemon {
             factory,
         );
         let started_at_millis = now_millis();
+        let workers = parts.options.workers.max(1);
         Arc::new(Self {
             id: format!("{}-{}-{}", host(), std::process::id(), started_at_millis),
             options: parts.options,
@@ -122,6 +132,9 @@ impl Daemon {
             hub,
             metrics,
             wake: Notify::new(),
+            workers: Arc::new(Semaphore::new(workers)),
+            handed: AtomicUsize::new(0),
+            backlog: AtomicBool::new(false),
             held: Mutex::new(HashMap::new()),
             stopping: CancellationToken::new(),
             shutdown,
@@ -159,6 +172,12 @@ impl Daemon {
         self.database
             .register_daemon(&self.info(), self.exclusive)
             .await
+    }
+
+    /// A request left a run in the store's queue: the claim loop takes it.
+    pub(crate) fn queued_here(&self) {
+        self.backlog.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 
     /// The runs this daemon executes now.

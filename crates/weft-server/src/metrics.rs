@@ -26,6 +26,7 @@ pub struct Metrics {
     model_output_tokens: AtomicU64,
     lease_losses: AtomicU64,
     runs_claimed: AtomicU64,
+    runs_handed: AtomicU64,
     step_buckets: [AtomicU64; STEP_BUCKETS.len()],
     step_seconds_millis: AtomicU64,
     /// Tool calls by tool and outcome (`ok`, `error`).
@@ -50,6 +51,21 @@ impl Metrics {
     /// Runs were claimed.
     pub fn claimed(&self, count: u64) {
         self.runs_claimed.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// A request handed a run to one of this daemon's workers.
+    pub fn handed(&self) {
+        self.runs_handed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs this daemon claimed from the store's queue.
+    pub fn claims(&self) -> u64 {
+        self.runs_claimed.load(Ordering::Relaxed)
+    }
+
+    /// Runs this daemon's requests handed to its own workers.
+    pub fn handovers(&self) -> u64 {
+        self.runs_handed.load(Ordering::Relaxed)
     }
 
     fn step_took(&self, duration: Duration) {
@@ -97,6 +113,12 @@ impl Metrics {
                 load(&self.runs_claimed),
             ),
             (
+                "weft_runs_handed_total",
+                "Runs this daemon's requests handed to its own workers.",
+                "counter",
+                load(&self.runs_handed),
+            ),
+            (
                 "weft_lease_losses_total",
                 "Leases this daemon lost to another.",
                 "counter",
@@ -123,8 +145,14 @@ impl Metrics {
             "weft_model_tokens_total{{direction=\"output\"}} {}",
             load(&self.model_output_tokens)
         );
+        self.render_tool_calls(&mut text);
+        self.render_steps(&mut text);
+        text
+    }
+
+    fn render_tool_calls(&self, text: &mut String) {
         header(
-            &mut text,
+            text,
             "weft_tool_calls_total",
             "Tool calls, by tool and outcome.",
             "counter",
@@ -140,9 +168,6 @@ impl Metrics {
                 escape(tool)
             );
         }
-        drop(calls);
-        self.render_steps(&mut text);
-        text
     }
 
     fn render_steps(&self, text: &mut String) {

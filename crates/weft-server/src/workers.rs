@@ -3,14 +3,16 @@
 //! heartbeat renews the leases (and this daemon's record). A lease this daemon no longer
 //! holds halts its run at once; the store's sequence check already keeps it from writing.
 
+use crate::catalog::Loaded;
 use crate::daemon::{Daemon, Held, millis, now_millis};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
-use tokio::sync::Semaphore;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use weft_core::{ClaimedRun, ErrorKind, Event, RunId, RunStatus};
-use weft_runtime::RuntimeError;
+use weft_core::{ClaimedRun, ErrorKind, Event, EventRecord, RunId, RunStatus};
+use weft_runtime::{QueuedRun, RuntimeError};
 
 /// Starts the claim loop and the heartbeat; they end when the daemon stops claiming.
 pub fn start(daemon: &Arc<Daemon>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -21,14 +23,21 @@ pub fn start(daemon: &Arc<Daemon>) -> Vec<tokio::task::JoinHandle<()>> {
 }
 
 async fn claim_loop(daemon: Arc<Daemon>) {
-    let workers = Arc::new(Semaphore::new(daemon.options.workers.max(1)));
     loop {
         if daemon.is_stopping() {
             return;
         }
-        let free = workers.available_permits();
+        // The workers first, then as many runs: a run handed over by a request takes a
+        // worker too, and a claimed run must find one.
+        let mut permits = Vec::new();
+        while let Ok(permit) = daemon.workers.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        let free = permits.len();
         let mut claimed = Vec::new();
         if free > 0 {
+            // Whatever is queued from now on sets it again.
+            daemon.backlog.store(false, Ordering::Release);
             let now = now_millis();
             let until = now + millis(daemon.options.lease);
             match daemon
@@ -47,19 +56,15 @@ async fn claim_loop(daemon: Arc<Daemon>) {
         }
         daemon.metrics.claimed(claimed.len() as u64);
         let full = !claimed.is_empty() && claimed.len() == free;
-        for run in claimed {
-            let Ok(permit) = workers.clone().try_acquire_owned() else {
-                break;
-            };
+        for (run, permit) in claimed.into_iter().zip(permits) {
             let daemon = daemon.clone();
             tokio::spawn(async move {
-                execute(&daemon, run).await;
-                drop(permit);
-                daemon.wake.notify_one();
+                execute(&daemon, run, Start::Claimed(permit)).await;
             });
         }
         if full {
             // More may wait: ask again once a worker is free.
+            daemon.backlog.store(true, Ordering::Release);
             continue;
         }
         tokio::select! {
@@ -68,6 +73,69 @@ async fn claim_loop(daemon: Arc<Daemon>) {
             () = daemon.stopping.cancelled() => return,
         }
     }
+}
+
+/// How many runs, per worker, may wait in this daemon for a worker after their requests
+/// handed them over; past that a run waits in the store's queue, where any daemon claims it.
+const HANDED_PER_WORKER: usize = 4;
+
+/// Hands a run this daemon's request has just queued to one of its workers, which takes
+/// it (a lease, as a claim would) and drives it on from the log the request wrote: the
+/// run is neither claimed nor read back. When this daemon stops, when runs wait in the
+/// store's queue for it (they go first), when it has enough runs waiting for workers
+/// already, or when another daemon claimed the run first, the run is left to the claim
+/// loops.
+pub(crate) fn hand_over(daemon: &Arc<Daemon>, loaded: Loaded, queued: QueuedRun, tenant: String) {
+    let limit = daemon.options.workers.max(1) * HANDED_PER_WORKER;
+    // Runs waiting in the store's queue go first: handed runs would take every worker
+    // that becomes free before the claim loop could.
+    if daemon.is_stopping() || daemon.backlog.load(Ordering::Acquire) {
+        daemon.queued_here();
+        return;
+    }
+    if daemon.handed.fetch_add(1, Ordering::AcqRel) >= limit {
+        daemon.handed.fetch_sub(1, Ordering::AcqRel);
+        daemon.queued_here();
+        return;
+    }
+    let daemon = daemon.clone();
+    tokio::spawn(async move {
+        let now = now_millis();
+        let until = now + millis(daemon.options.lease);
+        let taken = daemon
+            .database
+            .take(&daemon.id, queued.id, now, until)
+            .await;
+        if !matches!(taken, Ok(true)) {
+            if let Err(error) = taken {
+                tracing::warn!(run = %queued.id, %error, "taking a queued run failed; it waits for a claim");
+            }
+            daemon.handed.fetch_sub(1, Ordering::AcqRel);
+            daemon.queued_here();
+            return;
+        }
+        daemon.metrics.handed();
+        let run = ClaimedRun {
+            id: queued.id,
+            tenant,
+        };
+        let start = Start::Handed {
+            loaded,
+            log: queued.log,
+        };
+        execute(&daemon, run, start).await;
+    });
+}
+
+/// How a worker came to execute a run.
+enum Start {
+    /// The claim loop claimed it, with a worker's permit.
+    Claimed(OwnedSemaphorePermit),
+    /// A request of this daemon queued it and handed it over: its workflow and its log.
+    Handed {
+        loaded: Loaded,
+        log: Vec<EventRecord>,
+    },
 }
 
 async fn heartbeat(daemon: Arc<Daemon>) {
@@ -99,7 +167,7 @@ async fn heartbeat(daemon: Arc<Daemon>) {
 
 /// Executes one claimed run under its lease, then gives the lease up (unless it was lost,
 /// or the run could not be read: then the lease runs out, and the next try waits for it).
-async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun) {
+async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun, start: Start) {
     let run = claimed.id;
     let held = Held {
         halt: CancellationToken::new(),
@@ -117,7 +185,20 @@ async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun) {
         tenant = %claimed.tenant,
         session = tracing::field::Empty
     );
-    let outcome = drive(daemon, run, halt.clone(), &cancel)
+    let (permit, handed) = match start {
+        Start::Claimed(permit) => (permit, None),
+        Start::Handed { loaded, log } => {
+            // The heartbeat renews its lease while it waits for a worker.
+            let permit = daemon.workers.clone().acquire_owned().await;
+            daemon.handed.fetch_sub(1, Ordering::AcqRel);
+            let Ok(permit) = permit else {
+                // The permits are never closed; were they, the lease runs out.
+                return;
+            };
+            (permit, Some((loaded, log)))
+        }
+    };
+    let outcome = drive(daemon, run, handed, halt.clone(), &cancel)
         .instrument(span)
         .await;
     daemon
@@ -146,6 +227,10 @@ async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun) {
     {
         tracing::warn!(%run, %error, "giving up the lease failed; it runs out on its own");
     }
+    drop(permit);
+    if daemon.backlog.load(Ordering::Acquire) {
+        daemon.wake.notify_one();
+    }
 }
 
 /// Why a run could not be driven on.
@@ -159,36 +244,24 @@ enum Failure {
 async fn drive(
     daemon: &Arc<Daemon>,
     run: RunId,
+    handed: Option<(Loaded, Vec<EventRecord>)>,
     halt: CancellationToken,
     cancel: &CancellationToken,
 ) -> Result<RunStatus, Failure> {
-    let store = daemon.database.as_ref();
-    let first = store
-        .events(run, 0)
-        .await
-        .map_err(|error| Failure::Retry(error.to_string()))?;
-    let Some(Event::RunStarted {
-        source,
-        setup,
-        session,
-        ..
-    }) = first.first().map(|record| &record.event)
-    else {
-        return Err(Failure::Broken(format!(
-            "run {run} is queued but its log does not start with run_started"
-        )));
+    let (loaded, log) = match handed {
+        Some(handed) => handed,
+        None => read(daemon, run).await?,
     };
-    if let Some(session) = session {
+    if let Some(Event::RunStarted {
+        session: Some(session),
+        ..
+    }) = log.first().map(|record| &record.event)
+    {
         tracing::Span::current().record("session", tracing::field::display(session.id));
     }
-    let loaded = daemon
-        .catalog
-        .for_run(store, Path::new(source), setup.as_deref())
-        .await
-        .map_err(|error| Failure::Broken(error.message))?;
     let runtime = &loaded.runtime;
     let mut active = runtime
-        .load_from(loaded.workflow.clone(), run, &first)
+        .load_from(loaded.workflow.clone(), run, &log)
         .await
         .map_err(failure)?;
     active.halt_on(halt);
@@ -212,6 +285,27 @@ async fn drive(
         "the run stopped"
     );
     Ok(active.status())
+}
+
+/// A claimed run's log and the workflow it runs on.
+async fn read(daemon: &Arc<Daemon>, run: RunId) -> Result<(Loaded, Vec<EventRecord>), Failure> {
+    let store = daemon.database.as_ref();
+    let log = store
+        .events(run, 0)
+        .await
+        .map_err(|error| Failure::Retry(error.to_string()))?;
+    let Some(Event::RunStarted { source, setup, .. }) = log.first().map(|record| &record.event)
+    else {
+        return Err(Failure::Broken(format!(
+            "run {run} is queued but its log does not start with run_started"
+        )));
+    };
+    let loaded = daemon
+        .catalog
+        .for_run(store, Path::new(source), setup.as_deref())
+        .await
+        .map_err(|error| Failure::Broken(error.message))?;
+    Ok((loaded, log))
 }
 
 fn failure(error: RuntimeError) -> Failure {

@@ -85,15 +85,20 @@ async fn work_on(
     let mut active = runtime.load(workflow(source), run).await.unwrap();
     let failure = active.failure().cloned();
     assert_eq!(active.status(), RunStatus::Running, "{failure:?}");
+    drive_to_end(runtime, &mut active, calls).await;
+    assert_eq!(started_calls(sink, run), 1);
+    active
+}
+
+/// Drives a loaded run on: it finishes, having made the call once.
+async fn drive_to_end(runtime: &Runtime, active: &mut weft_runtime::ActiveRun, calls: &AtomicU32) {
     runtime
-        .continue_run(&mut active, &CancellationToken::new())
+        .continue_run(active, &CancellationToken::new())
         .await
         .unwrap();
     let failure = active.failure().cloned();
     assert_eq!(active.status(), RunStatus::Finished, "{failure:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(started_calls(sink, run), 1);
-    active
 }
 
 /// A runtime over a new sink with the `slow` tool, and a run of `source` queued on it.
@@ -103,7 +108,8 @@ async fn queued(source: &str) -> (Runtime, Arc<MemorySink>, Arc<AtomicU32>, RunI
     let run = runtime
         .queue_start(workflow(source), json!({}), served(), None)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     (runtime, sink, calls, run)
 }
 
@@ -126,4 +132,22 @@ async fn a_queued_answer_leaves_the_call_after_it_to_the_worker() {
     assert_eq!(started_calls(&sink, run), 0, "the answer starts nothing");
     let active = work_on((&runtime, &sink, &calls), ASK_THEN_CALL, run).await;
     assert_eq!(active.state()["go"], json!(true));
+}
+
+#[tokio::test]
+async fn a_worker_handed_the_recorded_log_runs_the_run_as_one_that_reads_it() {
+    let (sink, calls) = (Arc::new(MemorySink::new()), Arc::new(AtomicU32::new(0)));
+    let runtime = runtime(&sink, &calls);
+    let queued = runtime
+        .queue_start(workflow(CALL_FIRST), json!({}), served(), None)
+        .await
+        .unwrap();
+    assert_eq!(queued.log, sink.events(queued.id), "the log as recorded");
+    let mut active = runtime
+        .load_from(workflow(CALL_FIRST), queued.id, &queued.log)
+        .await
+        .unwrap();
+    drive_to_end(&runtime, &mut active, &calls).await;
+    assert_eq!(started_calls(&sink, queued.id), 1);
+    assert_eq!(active.state()["count"], json!(1));
 }

@@ -15,8 +15,11 @@ use serde_json::{Map, Value, json};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use weft_core::{ErrorKind, Event, RunFilter, RunId, RunSetup, RunStatus, RunSummary, SessionRef};
-use weft_runtime::{ActiveRun, Ending, RunReport};
+use weft_core::{
+    ErrorKind, Event, EventRecord, RunFilter, RunId, RunSetup, RunStatus, RunSummary, SessionRef,
+    status_after,
+};
+use weft_runtime::{ActiveRun, Ending, QueuedRun, RunReport};
 
 /// `POST /v1/runs`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -63,7 +66,7 @@ pub async fn start(
     Body(request): Body<StartRun>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let loaded = daemon.catalog.find(&request.workflow).await?;
-    let run = queue(
+    let queued = queue(
         &daemon,
         &caller,
         &loaded,
@@ -71,17 +74,17 @@ pub async fn start(
         None,
     )
     .await?;
-    answer_with_run(&daemon, &caller, run, wait.wait).await
+    answer_queued(&daemon, &caller, queued, wait.wait).await
 }
 
-/// Records a served run's start, and wakes a worker.
+/// Records a served run's start and hands it to a worker; its summary as recorded.
 pub(crate) async fn queue(
-    daemon: &Daemon,
+    daemon: &Arc<Daemon>,
     caller: &Caller,
     loaded: &Loaded,
     input: Value,
     session: Option<SessionRef>,
-) -> Result<RunId, ApiError> {
+) -> Result<RunSummary, ApiError> {
     if daemon.is_stopping() {
         return Err(ApiError::new(
             Code::Unavailable,
@@ -94,12 +97,65 @@ pub(crate) async fn queue(
         served: true,
         ..RunSetup::default()
     };
-    let run = loaded
+    let queued = loaded
         .runtime
         .queue_start(loaded.workflow.clone(), input, setup, session)
         .await?;
-    daemon.wake.notify_one();
-    Ok(run)
+    let summary = queued_summary(&queued, &caller.tenant);
+    crate::workers::hand_over(daemon, loaded.clone(), queued, caller.tenant.clone());
+    Ok(summary)
+}
+
+/// The summary of a run whose start was just recorded, from the log recorded: what the
+/// store derives from it, without reading it back.
+fn queued_summary(queued: &QueuedRun, tenant: &str) -> RunSummary {
+    let (workflow, source) = match queued.log.first().map(|record| &record.event) {
+        Some(Event::RunStarted {
+            workflow, source, ..
+        }) => (workflow.clone(), source.clone()),
+        _ => (String::new(), String::new()),
+    };
+    let at = |record: Option<&EventRecord>| record.map_or(0, |record| record.at_millis);
+    // As the store has it: the last status the events set, and a served run that is still
+    // running waits for a worker.
+    let (status, error) = queued
+        .log
+        .iter()
+        .rev()
+        .find_map(|record| status_after(&record.event))
+        .unwrap_or((RunStatus::Running, None));
+    let status = match status {
+        RunStatus::Running => RunStatus::Queued,
+        other => other,
+    };
+    RunSummary {
+        id: queued.id,
+        workflow,
+        source,
+        status,
+        parent: None,
+        created_at_millis: at(queued.log.first()),
+        updated_at_millis: at(queued.log.last()),
+        events: queued.log.len() as u64,
+        error,
+        tenant: tenant.to_owned(),
+    }
+}
+
+/// 202 with a run just queued as recorded, or (waiting) 200 once it stopped.
+pub(crate) async fn answer_queued(
+    daemon: &Daemon,
+    caller: &Caller,
+    queued: RunSummary,
+    wait: bool,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if wait {
+        return answer_with_run(daemon, caller, queued.id, true).await;
+    }
+    let summary = serde_json::to_value(&queued).map_err(|error| {
+        ApiError::new(Code::Internal, format!("a run cannot be shown: {error}"))
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(summary)))
 }
 
 /// 202 with the run as it stands, or (waiting) 200 once it stopped.
@@ -117,23 +173,24 @@ pub(crate) async fn answer_with_run(
         })?;
         return Ok((StatusCode::ACCEPTED, Json(summary)));
     }
-    wait_for(daemon, caller, run).await?;
-    Ok((StatusCode::OK, Json(view(daemon, caller, run).await?)))
+    let summary = wait_for(daemon, caller, run).await?;
+    Ok((StatusCode::OK, Json(view(daemon, summary).await?)))
 }
 
 /// How soon a wait first reads a run again without news of it, and how rarely at most.
 const WAIT_POLL_FIRST: Duration = Duration::from_millis(100);
 const WAIT_POLL_LAST: Duration = Duration::from_secs(1);
 
-/// Waits until the run no longer runs (or the daemon's wait limit passes).
-async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<(), ApiError> {
+/// Waits until the run no longer runs (or the daemon's wait limit passes); its summary as
+/// last read.
+async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<RunSummary, ApiError> {
     let mut status = daemon.hub.watch_status(run);
     let deadline = tokio::time::Instant::now() + daemon.options.wait_limit;
     let mut poll_every = WAIT_POLL_FIRST;
     loop {
         let summary = summary(daemon, caller, run).await?;
         if !matches!(summary.status, RunStatus::Queued | RunStatus::Running) {
-            return Ok(());
+            return Ok(summary);
         }
         // Read the run again when its status may have changed (an event of this daemon set
         // it: a change since the read above is not missed), or now and then, less often the
@@ -147,7 +204,7 @@ async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<(), Ap
                 }
             }
             () = tokio::time::sleep(poll_every) => poll_every = (poll_every * 2).min(WAIT_POLL_LAST),
-            () = tokio::time::sleep_until(deadline) => return Ok(()),
+            () = tokio::time::sleep_until(deadline) => return Ok(summary),
         }
     }
 }
@@ -165,10 +222,10 @@ pub(crate) async fn summary(
         .ok_or_else(|| ApiError::not_found("run", run))
 }
 
-/// A run as the API shows it: status, input, output, the open question, usage.
-async fn view(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<Value, ApiError> {
-    let summary = summary(daemon, caller, run).await?;
-    let records = daemon.database.events(run, 0).await?;
+/// A run as the API shows it: status, input, output, the open question, usage. Its log is
+/// read after its summary, so it holds at least what the summary says.
+async fn view(daemon: &Daemon, summary: RunSummary) -> Result<Value, ApiError> {
+    let records = daemon.database.events(summary.id, 0).await?;
     let mut children = Vec::new();
     for record in &records {
         if let Event::ChildStarted { run: child, .. } = &record.event {
@@ -194,10 +251,12 @@ pub async fn get(
     Query(wait): Query<WaitQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let run = run_id(&id)?;
-    if wait.wait {
-        wait_for(&daemon, &caller, run).await?;
-    }
-    Ok(Json(view(&daemon, &caller, run).await?))
+    let summary = if wait.wait {
+        wait_for(&daemon, &caller, run).await?
+    } else {
+        summary(&daemon, &caller, run).await?
+    };
+    Ok(Json(view(&daemon, summary).await?))
 }
 
 /// Lists the caller's runs, newest first.
@@ -277,7 +336,8 @@ pub async fn cancel(
             Err(error) => return Err(error.into()),
         }
     }
-    Ok(Json(view(&daemon, &caller, run).await?))
+    let summary = summary(&daemon, &caller, run).await?;
+    Ok(Json(view(&daemon, summary).await?))
 }
 
 /// `POST /v1/runs/{id}/answer`.
@@ -327,7 +387,7 @@ pub async fn answer(
         .runtime
         .queue_answer(&mut active, request.answer)
         .await?;
-    daemon.wake.notify_one();
+    daemon.queued_here();
     answer_with_run(&daemon, &caller, run, wait.wait).await
 }
 
@@ -350,7 +410,7 @@ pub async fn retry(
         ));
     }
     loaded.runtime.queue_retry(&mut active).await?;
-    daemon.wake.notify_one();
+    daemon.queued_here();
     answer_with_run(&daemon, &caller, run, false).await
 }
 
@@ -382,7 +442,7 @@ pub async fn fork(
             }
             other => other.into(),
         })?;
-    daemon.wake.notify_one();
+    daemon.queued_here();
     let (_, Json(view)) = answer_with_run(&daemon, &caller, forked.id(), false).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }

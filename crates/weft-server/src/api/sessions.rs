@@ -5,7 +5,7 @@
 use crate::api::auth::Caller;
 use crate::api::body::Body;
 use crate::api::error::{ApiError, Code};
-use crate::api::runs::{WaitQuery, answer_with_run, queue};
+use crate::api::runs::{WaitQuery, answer_queued, queue};
 use crate::daemon::Daemon;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -182,7 +182,7 @@ pub async fn post_message(
         }
         input.insert("message".to_owned(), Value::String(text));
     }
-    let run = queue(
+    let queued = queue(
         &daemon,
         &caller,
         &loaded,
@@ -190,7 +190,7 @@ pub async fn post_message(
         Some(session.reference()),
     )
     .await?;
-    answer_with_run(&daemon, &caller, run, wait.wait).await
+    answer_queued(&daemon, &caller, queued, wait.wait).await
 }
 
 /// `GET /v1/sessions/{id}/messages` paging.

@@ -93,6 +93,11 @@ pub fn options(folder: &Path) -> ServeOptions {
 impl Server {
     /// A daemon over a new SQLite file.
     pub async fn sqlite() -> Self {
+        Self::sqlite_with(|_, _| {}).await
+    }
+
+    /// A daemon over a new SQLite file, its served folder and options changed by `change`.
+    pub async fn sqlite_with(change: impl FnOnce(&Path, &mut ServeOptions)) -> Self {
         let folder = tempfile::tempdir().unwrap();
         let database = weft::store::open(
             folder.path().join("weft.db").to_str().unwrap(),
@@ -101,7 +106,8 @@ impl Server {
         .await
         .unwrap();
         workflows(&folder.path().join("workflows"));
-        let options = options(folder.path());
+        let mut options = options(folder.path());
+        change(&folder.path().join("workflows"), &mut options);
         Self::start(folder, database, true, options).await
     }
 

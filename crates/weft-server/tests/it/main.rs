@@ -5,6 +5,7 @@
 
 mod api;
 mod attention;
+mod handover;
 mod harness;
 mod isolation;
 mod queue;

@@ -8,8 +8,11 @@ use weft_core::{
     ErrorKind, Message, Role, RunId, SessionId, SessionInfo, SessionMessage, StoreError, ToolCall,
 };
 
-/// The columns [`SessionRow`] is read from.
-pub(crate) const SESSION_COLUMNS: &str = "id, tenant, name, workflow, source, created_at, updated_at, last_message, locked_by, lock_until";
+/// The columns [`SessionRow`] is read from, in `sessions`: with its live pins and its notes
+/// counted, so that reading a session for a model call skips what it has none of.
+pub(crate) const SESSION_COLUMNS: &str = "id, tenant, name, workflow, source, created_at, updated_at, last_message, locked_by, lock_until, \
+    (SELECT COUNT(*) FROM session_pins WHERE session_pins.session_id = sessions.id AND session_pins.unpinned_at IS NULL), \
+    (SELECT COUNT(*) FROM session_notes WHERE session_notes.session_id = sessions.id)";
 
 /// A `sessions` row: [`SESSION_COLUMNS`].
 pub(crate) type SessionRow = (
@@ -23,6 +26,8 @@ pub(crate) type SessionRow = (
     i64,
     Option<String>,
     Option<i64>,
+    i64,
+    i64,
 );
 
 /// The columns [`MessageRow`] is read from, in `session_messages` as `m` and
@@ -78,6 +83,8 @@ pub(crate) fn session_info(row: SessionRow, now: i64) -> Result<SessionInfo, Sto
         last_message,
         locked_by,
         lock_until,
+        pins,
+        notes,
     ) = row;
     let locked_by = match (locked_by, lock_until) {
         (Some(holder), Some(until)) if until >= now => {
@@ -97,6 +104,8 @@ pub(crate) fn session_info(row: SessionRow, now: i64) -> Result<SessionInfo, Sto
         created_at_millis: unsigned(created_at),
         updated_at_millis: unsigned(updated_at),
         messages: unsigned(last_message),
+        pins: unsigned(pins),
+        notes: unsigned(notes),
         locked_by,
     })
 }

@@ -34,7 +34,11 @@ where
         .session_by_id(session)
         .await?
         .ok_or_else(|| no_session(session))?;
-    let pins = store.read_pins(session).await?;
+    let pins = if info.pins > 0 {
+        store.read_pins(session).await?
+    } else {
+        Vec::new()
+    };
     let summaries = store.live_summaries(session, request.counter.key()).await?;
     let covered = summaries
         .iter()
@@ -55,8 +59,11 @@ where
     messages.reverse();
     let first_read = messages.first().map(|message| message.sequence);
     let omitted = first_read.map_or(0, |first| first.saturating_sub(covered + 1));
+    // Messages before the first one read (summarized, or left out) and notes could be
+    // found; a session with neither has nothing to search.
+    let findable = info.notes > 0 || first_read.map_or(info.messages > 0, |first| first > 1);
     let snippets = match request.query {
-        Some(query) if request.snippets > 0 => {
+        Some(query) if request.snippets > 0 && findable => {
             let exclude_from = first_read.map_or(i64::MAX, signed);
             store
                 .search_archive(session, query, request.snippets, exclude_from)
