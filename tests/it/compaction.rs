@@ -38,6 +38,16 @@ fn runtime(database: &Arc<dyn Database>, summarizer: &str) -> Runtime {
         .build()
 }
 
+/// A new SQLite store in `folder`.
+async fn database(folder: &Path) -> Arc<dyn Database> {
+    weft::store::open(
+        folder.join("weft.db").to_str().unwrap(),
+        OpenMode::CreateIfMissing,
+    )
+    .await
+    .unwrap()
+}
+
 fn load(folder: &Path, name: &str, text: &str) -> Arc<weft::Workflow> {
     let file = folder.join(name);
     std::fs::write(&file, text).unwrap();
@@ -47,12 +57,7 @@ fn load(folder: &Path, name: &str, text: &str) -> Arc<weft::Workflow> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_during_compaction_loses_nothing_and_repeats_no_summary() {
     let folder = tempfile::tempdir().unwrap();
-    let database: Arc<dyn Database> = weft::store::open(
-        folder.path().join("weft.db").to_str().unwrap(),
-        OpenMode::CreateIfMissing,
-    )
-    .await
-    .unwrap();
+    let database = database(folder.path()).await;
     let filler = load(folder.path(), "filler.yaml", FILLER);
     let compacting = load(folder.path(), "compacting.yaml", COMPACTING);
     // The first summary comes at once; the second takes a minute, and the process is gone
@@ -166,4 +171,50 @@ async fn a_crash_during_compaction_loses_nothing_and_repeats_no_summary() {
     assert!(!context.summaries.is_empty(), "{context:?}");
     assert!(context.used <= context.budget, "{context:?}");
     assert_eq!(context.budget, 2_000);
+}
+
+/// A session run's messages are recorded with their tokens, counted with the tokenizer of
+/// the model that answered, so the store keeps the counts with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_messages_carry_their_counts() {
+    let folder = tempfile::tempdir().unwrap();
+    let database = database(folder.path()).await;
+    let filler = load(folder.path(), "filler.yaml", FILLER);
+    let model = scripted("replies:\n  - text: Noted, thank you.\n");
+    let runtime = Runtime::builder()
+        .models(Arc::new(Models::new().with_default(model.clone())))
+        .store(database.clone())
+        .sessions(database.clone())
+        .build();
+    let session = runtime.open_session("counted", &filler).await.unwrap();
+    let run = runtime
+        .start_in_session(
+            filler,
+            serde_json::json!({ "message": "Where is my parcel?" }),
+            None,
+            session.reference(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.status(), RunStatus::Finished);
+    let records = database.events(run.id(), 0).await.unwrap();
+    let (messages, counts) = records
+        .iter()
+        .find_map(|record| match &record.event {
+            Event::Remembered {
+                messages, counts, ..
+            } => Some((messages.clone(), counts.clone())),
+            _ => None,
+        })
+        .unwrap();
+    let counts = counts.expect("the counts come with the messages");
+    let counter = weft::runtime::counter_for(model.as_ref());
+    assert_eq!(counts.tokenizer, counter.key());
+    let expected: Vec<u32> = messages
+        .iter()
+        .map(|message| counter.message(message))
+        .collect();
+    assert_eq!(counts.tokens, expected);
+    assert_eq!(messages.len(), 2, "the prompt and the reply");
 }

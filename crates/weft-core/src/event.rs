@@ -469,6 +469,10 @@ pub enum Event {
         branch: Option<u32>,
         /// The messages, in order.
         messages: Vec<Message>,
+        /// Their tokens, counted by the runtime with the model that answered the step, so
+        /// the store keeps the counts with the messages (logs from before them lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        counts: Option<Box<MessageCounts>>,
     },
     /// Compaction summarized a span of the run's session; the store keeps the summary in
     /// the same transaction.
@@ -506,6 +510,15 @@ impl Event {
             Self::Compacted { .. } => "compacted",
         }
     }
+}
+
+/// The tokens of a `Remembered` event's messages, for one tokenizer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounts {
+    /// The tokenizer they were counted with ([`crate::TokenCounter::key`]).
+    pub tokenizer: String,
+    /// One count a message, in the messages' order.
+    pub tokens: Vec<u32>,
 }
 
 /// An event with its place in the log.

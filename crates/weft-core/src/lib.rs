@@ -26,8 +26,8 @@ pub use clock::{Clock, SystemClock};
 pub use digest::sha256_hex;
 pub use error::{ErrorKind, StepError, ToolError};
 pub use event::{
-    AnsweredBy, ChildPlace, Event, EventRecord, ForkPoint, NodeKind, ParentLink, RunSetup,
-    RunStatus, ToolOutcome, UnknownStatus, UnsettledCall,
+    AnsweredBy, ChildPlace, Event, EventRecord, ForkPoint, MessageCounts, NodeKind, ParentLink,
+    RunSetup, RunStatus, ToolOutcome, UnknownStatus, UnsettledCall,
 };
 pub use ids::{ParseRunIdError, ParseSessionIdError, RunId};
 pub use keys::{ApiKey, KeyStore};

@@ -279,8 +279,9 @@ impl Runtime {
         &self,
         run: &mut ActiveRun,
         first: Option<Event>,
-        events: Vec<Event>,
+        mut events: Vec<Event>,
     ) -> Result<Vec<EventRecord>, RuntimeError> {
+        self.count_remembered(run, first.as_ref(), &mut events);
         let records = self.number(run, first, events);
         if records.is_empty() {
             return Ok(records);

@@ -2,11 +2,12 @@
 //! vocabulary of its family, or an estimate), the context fitted to its window, and the
 //! run's session read for it.
 
+use crate::active::ActiveRun;
 use crate::runtime::Runtime;
 use std::sync::{Arc, LazyLock};
 use weft_core::{
-    ChatModel, ChatRequest, ContextReport, ErrorKind, Message, Role, SessionView, StepError,
-    StoreError, TokenCounter, ViewRequest,
+    ChatModel, ChatRequest, ContextReport, ErrorKind, Event, Message, MessageCounts, Role,
+    SessionView, StepError, StoreError, TokenCounter, ViewRequest,
 };
 use weft_memory::{Limits, Turn, assemble, whole_turn};
 use weft_workflow::ModelCall;
@@ -100,5 +101,67 @@ impl Runtime {
         .map_err(|error| StepError::new(ErrorKind::LimitExceeded, error.to_string()))?;
         request.messages = context.messages;
         Ok((request, context.report))
+    }
+}
+
+impl Runtime {
+    /// Counts the messages of each `Remembered` event among `events` with the tokenizer of
+    /// the model that answered its step (the step's `ModelReplied`, in `first` or
+    /// `events`: a step's reply and its end are committed together), so that the store
+    /// keeps the counts with the messages rather than counting them at the next read.
+    pub(crate) fn count_remembered(
+        &self,
+        run: &ActiveRun,
+        first: Option<&Event>,
+        events: &mut [Event],
+    ) {
+        if !events
+            .iter()
+            .any(|event| matches!(event, Event::Remembered { counts: None, .. }))
+        {
+            return;
+        }
+        let answered: Vec<(u64, String)> = first
+            .into_iter()
+            .chain(events.iter())
+            .filter_map(|event| match event {
+                Event::ModelReplied {
+                    step,
+                    branch: None,
+                    answered_by: Some(by),
+                    ..
+                } => Some((*step, by.spec.clone())),
+                _ => None,
+            })
+            .collect();
+        let default_spec = self.models.default_spec();
+        for event in events.iter_mut() {
+            let Event::Remembered {
+                step,
+                messages,
+                counts: counts @ None,
+                ..
+            } = event
+            else {
+                continue;
+            };
+            let Some((_, spec)) = answered.iter().rev().find(|(by_step, _)| by_step == step) else {
+                continue;
+            };
+            // The default model by its own name: opening its spec again would make another.
+            let name = (spec != "default" && default_spec.as_deref() != Some(spec.as_str()))
+                .then_some(spec.as_str());
+            let Ok(model) = self.models.resolve(name, &run.workflow_dir) else {
+                continue;
+            };
+            let counter = counter_for(model.as_ref());
+            *counts = Some(Box::new(MessageCounts {
+                tokenizer: counter.key().to_owned(),
+                tokens: messages
+                    .iter()
+                    .map(|message| counter.message(message))
+                    .collect(),
+            }));
+        }
     }
 }

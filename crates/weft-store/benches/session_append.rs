@@ -194,6 +194,7 @@ async fn writer(store: &SqliteStore, name: Option<&str>, messages: u64) -> Write
             step: sequence,
             branch: None,
             messages: batch,
+            counts: None,
         };
         store
             .append(run, &[record(sequence, event)])
@@ -225,6 +226,7 @@ fn turn(sequence: u64, with_session: bool) -> Vec<EventRecord> {
                 Message::user(text(sequence, WORDS_PER_MESSAGE)),
                 Message::assistant(text(sequence + 1, WORDS_PER_MESSAGE), Vec::new()),
             ],
+            counts: None,
         });
     }
     events.push(Event::StepFinished {

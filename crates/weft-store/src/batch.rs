@@ -9,8 +9,8 @@
 //! per event.
 
 use weft_core::{
-    ErrorKind, Event, EventRecord, Message, NewSummary, ParentLink, RunId, RunStatus, StoreError,
-    ToolOutcome, idempotency_key, status_after,
+    ErrorKind, Event, EventRecord, Message, MessageCounts, NewSummary, ParentLink, RunId,
+    RunStatus, StoreError, ToolOutcome, idempotency_key, status_after,
 };
 
 /// A run's first facts, from its `RunStarted` event.
@@ -30,6 +30,8 @@ pub struct NewRun {
 pub struct RememberedMessage {
     pub step: i64,
     pub message: Message,
+    /// Its tokens and the tokenizer that counted them, when the event carried counts.
+    pub counted: Option<(String, u32)>,
 }
 
 /// How a batch's events are stored.
@@ -148,6 +150,26 @@ impl Batch {
         !self.remembered.is_empty() || !self.compacted.is_empty()
     }
 
+    /// A step's messages joining the session. Counts that do not match the messages one to
+    /// one are not kept: the session counts those messages when it is next read.
+    fn remember(&mut self, step: i64, messages: &[Message], counts: Option<&MessageCounts>) {
+        let counts = counts.filter(|counts| counts.tokens.len() == messages.len());
+        self.remembered
+            .extend(
+                messages
+                    .iter()
+                    .enumerate()
+                    .map(|(index, message)| RememberedMessage {
+                        step,
+                        message: message.clone(),
+                        counted: counts.and_then(|counts| {
+                            let tokens = counts.tokens.get(index)?;
+                            Some((counts.tokenizer.clone(), *tokens))
+                        }),
+                    }),
+            );
+    }
+
     /// What one record changes: the run's first facts, the journal, the session, the run's
     /// status.
     fn derive(&mut self, run: RunId, record: &EventRecord) -> Result<(), StoreError> {
@@ -197,14 +219,12 @@ impl Batch {
                     outcome: outcome_text(outcome),
                 });
             }
-            Event::Remembered { step, messages, .. } => {
-                let step = number(*step, "step")?;
-                self.remembered
-                    .extend(messages.iter().map(|message| RememberedMessage {
-                        step,
-                        message: message.clone(),
-                    }));
-            }
+            Event::Remembered {
+                step,
+                messages,
+                counts,
+                ..
+            } => self.remember(number(*step, "step")?, messages, counts.as_deref()),
             Event::Compacted { summary } => self.compacted.push(summary.clone()),
             Event::StepStarted { .. }
             | Event::ModelReplied { .. }

@@ -1,5 +1,6 @@
 //! What an append writes to the run's session, in the batch's transaction: the messages of
-//! its `Remembered` events and the summaries of its `Compacted` events. The session is the
+//! its `Remembered` events (with their token counts, when the event carries them) and the
+//! summaries of its `Compacted` events. The session is the
 //! run's own (`runs.session_id`), looked up by the statements themselves; a run without one
 //! leaves its `session_id` NULL, which the tables refuse, so such an append fails whole.
 //! A run's session lock is released by a trigger when its status leaves `running`.
@@ -21,7 +22,11 @@ pub(crate) fn statements(batch: &Batch) -> usize {
     let messages = if batch.remembered.is_empty() {
         0
     } else {
-        1 + batch.remembered.len().div_ceil(MESSAGES_PER_STATEMENT)
+        1 + batch
+            .remembered
+            .chunks(MESSAGES_PER_STATEMENT)
+            .map(|chunk| 1 + usize::from(chunk.iter().any(|message| message.counted.is_some())))
+            .sum::<usize>()
     };
     let summaries: usize = batch
         .compacted
@@ -63,6 +68,9 @@ where
                 (first, messages),
                 batch.at_millis,
             );
+            if messages.iter().any(|message| message.counted.is_some()) {
+                insert_counts(script.statement(), run, count, (first, messages));
+            }
         }
     }
     for summary in &batch.compacted {
@@ -103,6 +111,45 @@ fn insert_messages<Database>(
         .push(") AS item LEFT JOIN runs ON runs.id = ")
         .push_bind(run)
         .push(" LEFT JOIN sessions ON sessions.id = runs.session_id");
+}
+
+/// The token counts the messages of the append came with, numbered as
+/// [`insert_messages`] numbers the messages.
+fn insert_counts<Database>(
+    statement: &mut QueryBuilder<Database>,
+    run: &str,
+    count: i64,
+    (first, messages): (usize, &[RememberedMessage]),
+) where
+    Database: sqlx::Database,
+    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
+    for<'a> i64: Encode<'a, Database> + Type<Database>,
+{
+    statement
+        .push("INSERT INTO session_token_counts (session_id, tokenizer, sequence, tokens) SELECT runs.session_id, item.column2, sessions.last_message - ")
+        .push_bind(count)
+        .push(" + item.column1, item.column3 FROM (VALUES ");
+    let counted = messages.iter().enumerate().filter_map(|(index, message)| {
+        let (tokenizer, tokens) = message.counted.as_ref()?;
+        Some((first + index, tokenizer.as_str(), *tokens))
+    });
+    for (written, (offset, tokenizer, tokens)) in counted.enumerate() {
+        if written > 0 {
+            statement.push(", ");
+        }
+        statement
+            .push("(")
+            .push_bind(i64::try_from(offset + 1).unwrap_or(i64::MAX))
+            .push(", ")
+            .push_bind(tokenizer)
+            .push(", ")
+            .push_bind(i64::from(tokens))
+            .push(")");
+    }
+    statement
+        .push(") AS item LEFT JOIN runs ON runs.id = ")
+        .push_bind(run)
+        .push(" LEFT JOIN sessions ON sessions.id = runs.session_id ON CONFLICT DO NOTHING");
 }
 
 /// One message's row of the `VALUES` list: its place in the append (from 1), step, role,

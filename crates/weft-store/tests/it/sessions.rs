@@ -105,6 +105,7 @@ pub fn remembered(messages: Vec<Message>) -> Event {
         step: 1,
         branch: None,
         messages,
+        counts: None,
     }
 }
 

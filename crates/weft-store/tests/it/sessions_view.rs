@@ -6,7 +6,10 @@
 
 use super::record;
 use super::sessions::{Backend, Words, remembered, request, run_in, spec, summary};
-use weft_core::{Message, SessionId, SnippetSource, TokenCounter, ViewRequest};
+use weft_core::{
+    DEFAULT_TENANT, Event, Message, MessageCounts, SessionId, SnippetSource, TokenCounter,
+    ViewRequest,
+};
 
 /// A session of ten messages of 10 tokens each (for [`Words`]), the first four summarized,
 /// with two pins left of three and a note.
@@ -131,6 +134,58 @@ pub async fn views_read_within_the_budget_and_count_once(store: &dyn Backend) {
         ..with_query
     };
     assert_eq!(store.view(limited).await.unwrap().snippets.len(), 2);
+
+    // A session's row counts its live pins and its notes.
+    let info = store
+        .session(DEFAULT_TENANT, session)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((info.pins, info.notes), (2, 1));
+    // Counts that come with the messages are kept with them (counts that do not match
+    // the messages one to one are not), and the view does not count those again.
+    let run = run_in(store, &info).await;
+    let counted = |texts: &[&str], tokens: Vec<u32>| Event::Remembered {
+        step: 1,
+        branch: None,
+        messages: texts.iter().map(|text| Message::user(*text)).collect(),
+        counts: Some(Box::new(MessageCounts {
+            tokenizer: "words".into(),
+            tokens,
+        })),
+    };
+    store
+        .append(
+            run,
+            &[record(2, counted(&["eleven", "twelve"], vec![3, 4]))],
+        )
+        .await
+        .unwrap();
+    store
+        .append(run, &[record(3, counted(&["thirteen"], vec![5, 6]))])
+        .await
+        .unwrap();
+    let calls = words.calls();
+    let view = store.view(request(session, &words, 25)).await.unwrap();
+    let read: Vec<(u64, Option<u32>)> = view
+        .messages
+        .iter()
+        .map(|message| (message.sequence, message.tokens))
+        .collect();
+    // Newest first until past 25: 5 ("thirteen", counted now), 4, 3, 10, 10.
+    let expected = [
+        (9, Some(10)),
+        (10, Some(10)),
+        (11, Some(3)),
+        (12, Some(4)),
+        (13, Some(5)),
+    ];
+    assert_eq!(read, expected);
+    assert_eq!(
+        words.calls(),
+        calls + 1,
+        "only the message whose counts did not match"
+    );
 }
 
 /// One message per language; each is found by a word of it (the Thai one inside a sentence

@@ -229,6 +229,7 @@ impl RunMachine {
                 step: number,
                 branch: None,
                 messages,
+                counts: None,
             },
             decision,
         )
