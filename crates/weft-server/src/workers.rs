@@ -193,6 +193,11 @@ async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun, start: Start) {
             daemon.handed.fetch_sub(1, Ordering::AcqRel);
             let Ok(permit) = permit else {
                 // The permits are never closed; were they, the lease runs out.
+                daemon
+                    .held
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&run);
                 return;
             };
             (permit, Some((loaded, log)))
