@@ -6,13 +6,13 @@
 
 use crate::active::ActiveRun;
 use crate::error::RuntimeError;
-use crate::memory::{counter_for, limits_for, newest_user_text};
+use crate::memory::{counter_for, limits_for, view_request};
 use crate::runtime::Runtime;
 use futures::StreamExt;
 use std::sync::Arc;
 use weft_core::{
     ChatModel, ChatRequest, Event, NewSummary, ReplyBuilder, Sampling, SessionId, SessionMessage,
-    SessionStore, SessionView, Summary, TokenCounter, Uncompacted, ViewRequest,
+    SessionStore, SessionView, Summary, TokenCounter, Uncompacted,
 };
 use weft_memory::compaction;
 use weft_memory::context::SUMMARY_SHARE;
@@ -127,15 +127,11 @@ impl Compactor {
             .store
             .uncompacted(self.session, self.counter.as_ref(), span_limit, threshold)
             .await?;
-        let share = self.budget / 100 * SUMMARY_SHARE;
-        for summary in &mut summaries {
-            summary.tokens = Some(self.counter.text(&summary.text));
-        }
-        if let Some(merged) = compaction::merge(&summaries, share) {
+        let (merged, summary_tokens) = self.weigh(&mut summaries);
+        if let Some(merged) = merged {
             return Ok(Some(self.merge(&summaries, &merged).await));
         }
-        let summary_tokens: u32 = summaries.iter().filter_map(|summary| summary.tokens).sum();
-        if u64::from(total) + u64::from(summary_tokens) <= threshold {
+        if u64::from(total) + summary_tokens <= threshold {
             return Ok(None);
         }
         // After compaction the summaries (this one included) and what they do not cover
@@ -143,7 +139,7 @@ impl Compactor {
         // new messages away rather than the next turn.
         let keep = u32::try_from(threshold / 2)
             .unwrap_or(u32::MAX)
-            .saturating_sub(summary_tokens)
+            .saturating_sub(u32::try_from(summary_tokens).unwrap_or(u32::MAX))
             .saturating_sub(self.target());
         let Some(span) = compaction::span(&oldest, total, keep, span_limit) else {
             return Ok(None);
@@ -155,6 +151,21 @@ impl Compactor {
         Ok(Some(self.summarize(span.first, span.last, messages).await))
     }
 
+    /// Counts each summary's tokens into it. Returns the summaries a merge would take, when
+    /// they pile up, and the tokens of all of them.
+    fn weigh(&self, summaries: &mut [Summary]) -> (Option<Vec<u64>>, u64) {
+        for summary in summaries.iter_mut() {
+            summary.tokens = Some(self.counter.text(&summary.text));
+        }
+        let share = self.budget / 100 * SUMMARY_SHARE;
+        let tokens = summaries
+            .iter()
+            .filter_map(|summary| summary.tokens)
+            .map(u64::from)
+            .sum();
+        (compaction::merge(summaries, share), tokens)
+    }
+
     /// The tokens past which the session is compacted.
     fn threshold(&self) -> u64 {
         u64::from(self.budget) * u64::from(self.compact_at) / 100
@@ -164,13 +175,12 @@ impl Compactor {
     async fn view(&self, call: &ModelCall) -> Result<SessionView, RuntimeError> {
         let view = self
             .store
-            .view(ViewRequest {
-                session: self.session,
-                counter: self.counter.as_ref(),
-                max_tokens: self.budget,
-                query: newest_user_text(&call.request.messages),
-                snippets: call.memory.snippets,
-            })
+            .view(view_request(
+                (call, &call.request.messages),
+                self.session,
+                self.counter.as_ref(),
+                self.budget,
+            ))
             .await?;
         Ok(view)
     }
@@ -184,19 +194,10 @@ impl Compactor {
         if view.omitted > 0 {
             return true;
         }
-        let mut summaries = view.summaries.clone();
-        for summary in &mut summaries {
-            summary.tokens = Some(self.counter.text(&summary.text));
-        }
-        let share = self.budget / 100 * SUMMARY_SHARE;
-        if compaction::merge(&summaries, share).is_some() {
+        let (merged, summary_tokens) = self.weigh(&mut view.summaries.clone());
+        if merged.is_some() {
             return true;
         }
-        let summary_tokens: u64 = summaries
-            .iter()
-            .filter_map(|summary| summary.tokens)
-            .map(u64::from)
-            .sum();
         let message_tokens: u64 = view
             .messages
             .iter()

@@ -7,7 +7,7 @@ use crate::runtime::Runtime;
 use std::sync::{Arc, LazyLock};
 use weft_core::{
     ChatModel, ChatRequest, ContextReport, ErrorKind, Event, Message, MessageCounts, Role,
-    SessionView, StepError, StoreError, TokenCounter, ViewRequest,
+    SessionId, SessionView, StepError, StoreError, TokenCounter, ViewRequest,
 };
 use weft_memory::{Limits, Turn, assemble, whole_turn};
 use weft_workflow::ModelCall;
@@ -34,12 +34,30 @@ pub(crate) fn limits_for(call: &ModelCall, request: &ChatRequest, window: u32) -
 }
 
 /// The text of the newest user message: what archival snippets are searched for.
-pub(crate) fn newest_user_text(messages: &[Message]) -> Option<&str> {
+fn newest_user_text(messages: &[Message]) -> Option<&str> {
     messages
         .iter()
         .rev()
         .find(|message| message.role == Role::User)
         .map(|message| message.content.as_str())
+}
+
+/// What a call of `call`'s node with `messages` reads of `session`: the newest messages
+/// within `budget` tokens as `counter` counts them, and snippets for its newest user
+/// message.
+pub(crate) fn view_request<'a>(
+    (call, messages): (&ModelCall, &'a [Message]),
+    session: SessionId,
+    counter: &'a dyn TokenCounter,
+    budget: u32,
+) -> ViewRequest<'a> {
+    ViewRequest {
+        session,
+        counter,
+        max_tokens: budget,
+        query: newest_user_text(messages),
+        snippets: call.memory.snippets,
+    }
 }
 
 pub(crate) fn store_failure(error: StoreError) -> StepError {
@@ -51,8 +69,8 @@ pub(crate) fn store_failure(error: StoreError) -> StepError {
 
 impl Runtime {
     /// Fits `request` to `model`'s window: the run's session (for a node that remembers)
-    /// read for it (unless the compaction check `read` it already), then assembled. Returns the request to send and the report of what it
-    /// holds.
+    /// read for it (unless the compaction check `read` it already), then assembled.
+    /// Returns the request to send and the report of what it holds.
     pub(crate) async fn fit_context(
         &self,
         call: &ModelCall,
@@ -66,13 +84,12 @@ impl Runtime {
         let view = match (call.session, &self.sessions, read) {
             (Some(_), _, Some(view)) => view,
             (Some(session), Some(store), None) => store
-                .view(ViewRequest {
+                .view(view_request(
+                    (call, &request.messages),
                     session,
-                    counter: counter.as_ref(),
-                    max_tokens: budget,
-                    query: newest_user_text(&request.messages),
-                    snippets: call.memory.snippets,
-                })
+                    counter.as_ref(),
+                    budget,
+                ))
                 .await
                 .map_err(store_failure)?,
             (Some(_), None, None) => {

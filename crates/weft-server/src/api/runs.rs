@@ -152,7 +152,13 @@ pub(crate) async fn answer_queued(
     if wait {
         return answer_with_run(daemon, caller, queued.id, true).await;
     }
-    let summary = serde_json::to_value(&queued).map_err(|error| {
+    accepted(&queued)
+}
+
+/// 202 with a run's summary: what a client needs to follow it (the events, or GET
+/// ?wait=true).
+fn accepted(summary: &RunSummary) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let summary = serde_json::to_value(summary).map_err(|error| {
         ApiError::new(Code::Internal, format!("a run cannot be shown: {error}"))
     })?;
     Ok((StatusCode::ACCEPTED, Json(summary)))
@@ -166,12 +172,7 @@ pub(crate) async fn answer_with_run(
     wait: bool,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !wait {
-        // Its summary: what a client needs to follow it (the events, or GET ?wait=true).
-        let summary = summary(daemon, caller, run).await?;
-        let summary = serde_json::to_value(&summary).map_err(|error| {
-            ApiError::new(Code::Internal, format!("a run cannot be shown: {error}"))
-        })?;
-        return Ok((StatusCode::ACCEPTED, Json(summary)));
+        return accepted(&summary(daemon, caller, run).await?);
     }
     let summary = wait_for(daemon, caller, run).await?;
     Ok((StatusCode::OK, Json(view(daemon, summary).await?)))
