@@ -17,6 +17,7 @@ mod open;
 #[cfg(feature = "openai")]
 pub mod openai;
 pub mod options;
+pub mod script_writer;
 pub mod scripted;
 pub mod spec;
 pub mod tokens;

@@ -27,7 +27,7 @@ fn weft(arguments: &[&str]) -> Output {
     weft_with_db(arguments, &fresh_db())
 }
 
-fn weft_with_db(arguments: &[&str], db: &Path) -> Output {
+pub(crate) fn weft_with_db(arguments: &[&str], db: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(arguments)
         .current_dir(root())

@@ -9,6 +9,7 @@ mod command_line;
 mod crash;
 mod help;
 mod models;
+mod recorded;
 mod serve;
 mod sessions;
 mod terminal;

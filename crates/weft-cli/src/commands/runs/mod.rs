@@ -1,8 +1,9 @@
-//! `weft runs list|show|events|fork|fail|cancel`: what the database holds, and deciding
+//! `weft runs list|show|events|export|fork|fail|cancel`: what the database holds, and deciding
 //! about runs. Only `fork` reads a workflow file; the others need the database alone.
 
 mod context;
 mod end;
+mod export;
 mod fork;
 mod list;
 mod show;
@@ -50,6 +51,20 @@ pub enum RunsCommand {
         /// One JSON event per line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        database: DatabaseArgument,
+    },
+    /// Write a run's model replies as a scripted backend's file (`--model
+    /// scripted:FILE` then runs it again offline).
+    Export {
+        /// The run.
+        run: RunId,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        scripted: std::path::PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         database: DatabaseArgument,
     },
@@ -111,6 +126,12 @@ async fn runs_async(command: RunsCommand) -> ExitCode {
             json,
             database,
         } => list::events(run, json, &database).await,
+        RunsCommand::Export {
+            run,
+            scripted,
+            force,
+            database,
+        } => export::export(run, &scripted, force, &database).await,
         RunsCommand::Fork { run, at, runner } => fork::fork(run, at, &runner).await,
         RunsCommand::Fail {
             run,
