@@ -229,15 +229,19 @@ impl Runtime {
             match command {
                 Command::CallModel(call) => {
                     let span = run.step_span(call.step);
-                    effects.push(
-                        self.model_effect(run_id, run.workflow_dir.clone(), call, view)
-                            .instrument(span),
-                    );
+                    let effect = match &self.replay {
+                        Some(replay) => ready(EffectDone::event(replay.model(run_id, call))),
+                        None => self.model_effect(run_id, run.workflow_dir.clone(), call, view),
+                    };
+                    effects.push(effect.instrument(span));
                 }
                 Command::CallTool(call) => {
-                    let session = self.session_access(run);
                     let span = run.step_span(call.step);
-                    effects.push(self.tool_effect(run_id, session, call).instrument(span));
+                    let effect = match &self.replay {
+                        Some(replay) => ready(EffectDone::event(replay.tool(run_id, &call))),
+                        None => self.tool_effect(run_id, self.session_access(run), call),
+                    };
+                    effects.push(effect.instrument(span));
                 }
                 Command::StartChild(child) => {
                     let child_id = child.run.unwrap_or_default();
@@ -251,6 +255,9 @@ impl Runtime {
                         let decision = run.machine.on_event(&started)?;
                         started_children.push(started);
                         started_children.extend(decision.events);
+                    }
+                    if let Some(replay) = &self.replay {
+                        replay.adopt(run_id, child.step, child.branch, child_id);
                     }
                     let span = run.step_span(child.step);
                     effects.push(
@@ -342,4 +349,9 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
+}
+
+/// An effect whose result is already known (a replay's).
+fn ready<'a>(done: EffectDone) -> EffectFuture<'a> {
+    Box::pin(std::future::ready(Ok(done)))
 }

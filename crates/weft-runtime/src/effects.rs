@@ -30,7 +30,7 @@ pub(crate) struct EffectDone {
 }
 
 impl EffectDone {
-    fn event(event: Event) -> Self {
+    pub(crate) fn event(event: Event) -> Self {
         Self {
             event: Some(event),
             waiting_child: None,

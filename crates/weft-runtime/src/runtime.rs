@@ -35,6 +35,8 @@ pub struct Runtime {
     /// Session locks a queued run's request took, and when: the worker that drives the run
     /// next in this process holds them already (see `session_lock.rs`).
     pub(crate) taken_locks: crate::taken_locks::TakenLocks,
+    /// When this runtime replays a recording: model replies and tool results come from it.
+    pub(crate) replay: Option<Arc<crate::replay::Replay>>,
 }
 
 /// Events between two snapshots of a run, unless set otherwise.
@@ -60,6 +62,7 @@ pub struct RuntimeBuilder {
     shutdown_grace: Option<Duration>,
     sessions: Option<Arc<dyn SessionStore>>,
     session_wait: Option<Duration>,
+    replay: Option<Arc<crate::replay::Replay>>,
 }
 
 impl RuntimeBuilder {
@@ -129,6 +132,11 @@ impl RuntimeBuilder {
         self.shutdown_grace = Some(grace);
         self
     }
+    /// Replies and results from a recording instead of models and tools.
+    pub(crate) fn replaying(mut self, replay: Arc<crate::replay::Replay>) -> Self {
+        self.replay = Some(replay);
+        self
+    }
     /// The runtime.
     pub fn build(self) -> Runtime {
         Runtime {
@@ -148,6 +156,7 @@ impl RuntimeBuilder {
             session_wait: self.session_wait.unwrap_or(SESSION_WAIT),
             kept_texts: std::sync::Mutex::default(),
             taken_locks: crate::taken_locks::TakenLocks::default(),
+            replay: self.replay,
         }
     }
 }

@@ -125,3 +125,138 @@ fn an_export_does_not_replace_a_file_unless_told_to() {
     );
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+/// `workflows/research.yaml` and what it needs, copied into `folder` with `edit` applied to
+/// the workflow's text; the copy's path.
+fn edited_research(folder: &std::path::Path, edit: impl Fn(&str) -> String) -> String {
+    let workflows = root().join("workflows");
+    std::fs::create_dir_all(folder.join("lib")).unwrap();
+    std::fs::create_dir_all(folder.join("replies")).unwrap();
+    for file in [
+        "lib/polish.yaml",
+        "replies/polish.yaml",
+        "replies/research.yaml",
+    ] {
+        std::fs::copy(workflows.join(file), folder.join(file)).unwrap();
+    }
+    let text = std::fs::read_to_string(workflows.join("research.yaml")).unwrap();
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the edit changes the workflow");
+    let path = folder.join("research.yaml");
+    std::fs::write(&path, edited).unwrap();
+    path.display().to_string()
+}
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn a_replay_on_the_same_text_does_not_diverge() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let first = events(&weft(&["run", "--json", "workflows/research.yaml"], &db));
+    let run = first[0]["run"].as_str().unwrap().to_owned();
+    let replayed = weft(&["runs", "replay", &run], &db);
+    let said = String::from_utf8_lossy(&replayed.stdout).into_owned();
+    assert!(
+        replayed.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    // Two steps of the run and one of its sub-workflow; four model calls (the agent's
+    // three turns and the polish); two tool calls.
+    assert!(
+        said.contains("3 steps, 4 model calls, 2 tool calls"),
+        "{said}"
+    );
+    assert!(said.contains("no divergence"), "{said}");
+    // Nothing was added to the database: replays run in memory.
+    let listed = weft(&["runs", "list", "--json", "--all"], &db);
+    let runs: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+}
+
+#[test]
+fn a_replay_finds_a_changed_prompt_and_a_changed_route() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let first = events(&weft(&["run", "--json", "workflows/research.yaml"], &db));
+    let run = first[0]["run"].as_str().unwrap().to_owned();
+
+    let prompt = edited_research(&folder.path().join("prompt"), |text| {
+        text.replace("Use the tools for arithmetic.", "Use the tools for sums.")
+    });
+    let replayed = weft(
+        &["runs", "replay", &run, "--workflow", &prompt, "--json"],
+        &db,
+    );
+    assert_eq!(
+        replayed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let report: Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    let divergence = &report["divergence"];
+    assert_eq!(divergence["kind"], "prompt", "{report}");
+    assert_eq!(divergence["step"], 1);
+    assert_eq!(divergence["node"], "investigate");
+    let detail = divergence["detail"].as_str().unwrap();
+    assert!(detail.contains("message 0 (system)"), "{detail}");
+    assert!(detail.contains("Use the tools for sums."), "{detail}");
+
+    // A node between the agent and the polish.
+    let route = edited_research(&folder.path().join("route"), |text| {
+        text.replacen("    next: polish\n", "    next: check\n", 1).replace(
+            "  polish:\n",
+            "  check:\n    kind: tool\n    tool: echo\n    arguments: { text: \"{{ state.notes | last }}\" }\n    next: polish\n  polish:\n",
+        )
+    });
+    let replayed = weft(&["runs", "replay", &run, "--workflow", &route], &db);
+    assert_eq!(replayed.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&replayed.stdout);
+    assert!(
+        said.contains("diverges at step 2 (node `polish`): another route: node `check` runs instead of `polish`"),
+        "{said}"
+    );
+}
+
+/// The id of the run a `weft run --json` printed, after checking that it finished.
+fn finished_run(output: &Output) -> String {
+    let printed = events(output);
+    let last = printed.last().unwrap();
+    assert_eq!(last["event"]["type"], "run_finished", "{last}");
+    printed[0]["run"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn map_branches_and_answered_questions_replay_without_divergence() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    // Map branches call the model at once, in any order: keyed by branch, they replay.
+    let mapped = finished_run(&weft(&["run", "--json", "workflows/summarize.yaml"], &db));
+    // Two questions, answered: the replay answers them as the run was answered.
+    let answered = finished_run(&weft(
+        &[
+            "run",
+            "--json",
+            "workflows/approval.yaml",
+            "--answer",
+            r#"{"approve": false, "note": "warmer"}"#,
+            "--answer",
+            r#"{"approve": true}"#,
+        ],
+        &db,
+    ));
+    for (run, counts) in [
+        (mapped, "2 steps, 5 model calls, 1 tool calls"),
+        (answered, "6 steps, 2 model calls, 0 tool calls"),
+    ] {
+        let replayed = weft(&["runs", "replay", &run], &db);
+        let said = String::from_utf8_lossy(&replayed.stdout).into_owned();
+        assert!(replayed.status.success(), "{said}");
+        assert!(said.contains(counts), "{said}");
+        assert!(said.contains("no divergence"), "{said}");
+    }
+}

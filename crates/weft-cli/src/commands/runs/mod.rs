@@ -1,4 +1,4 @@
-//! `weft runs list|show|events|export|fork|fail|cancel`: what the database holds, and deciding
+//! `weft runs list|show|events|export|replay|fork|fail|cancel`: what the database holds, and deciding
 //! about runs. Only `fork` reads a workflow file; the others need the database alone.
 
 mod context;
@@ -6,6 +6,7 @@ mod end;
 mod export;
 mod fork;
 mod list;
+mod replay;
 mod show;
 
 use super::arguments::DatabaseArgument;
@@ -65,6 +66,22 @@ pub enum RunsCommand {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        database: DatabaseArgument,
+    },
+    /// Run a stopped run again with its model replies and tool results taken from its log
+    /// (nothing is called), on the workflow text it ran on and on FILE, and report the
+    /// first step where FILE's workflow routes, prompts, calls a tool or ends otherwise.
+    /// Exits 1 when it does.
+    Replay {
+        /// The run.
+        run: RunId,
+        /// The changed workflow (default: the text the run ran on, a determinism check).
+        #[arg(long, value_name = "FILE")]
+        workflow: Option<std::path::PathBuf>,
+        /// One JSON report instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         database: DatabaseArgument,
     },
@@ -132,6 +149,12 @@ async fn runs_async(command: RunsCommand) -> ExitCode {
             force,
             database,
         } => export::export(run, &scripted, force, &database).await,
+        RunsCommand::Replay {
+            run,
+            workflow,
+            json,
+            database,
+        } => replay::replay(run, workflow.as_deref(), json, &database).await,
         RunsCommand::Fork { run, at, runner } => fork::fork(run, at, &runner).await,
         RunsCommand::Fail {
             run,

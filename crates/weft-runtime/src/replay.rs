@@ -1,0 +1,233 @@
+//! Record and replay: a finished run is run again with every model reply and tool result
+//! taken from its log instead of calling anything, once on the workflow text it ran on and
+//! once on another (a changed file), and the two are compared step by step: the first
+//! place where the changed workflow routes elsewhere, asks a model something else, calls a
+//! tool otherwise or ends differently is reported (see `replay_compare.rs`).
+//!
+//! Replies and results are keyed by the run they belong to (a sub-workflow's by the step
+//! and branch that started it), the step, the map branch and the turn, so branches that
+//! run at once replay the same whatever order they call in. A key the original log lacks
+//! fails that call, which the comparison then names. Replays run in memory, outside any
+//! session: the prompts compared are the nodes' own messages, before a session's history
+//! is added.
+
+use crate::error::RuntimeError;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use weft_core::{ErrorKind, Event, EventRecord, RunId, RunStore, StepError, ToolOutcome};
+use weft_workflow::{ModelCall, ToolCallCommand};
+
+/// A model call's place in its run: step, map branch, turn.
+pub(crate) type CallKey = (u64, Option<u32>, u32);
+/// A tool call's: step, map branch, turn, index in the turn.
+type ToolKey = (u64, Option<u32>, u32, u32);
+/// Where a run sits below the replayed one: the (step, branch) of each sub-workflow start
+/// on the way down; empty for the replayed run itself.
+pub type Place = Vec<(u64, Option<u32>)>;
+
+/// A run's log and its sub-workflow runs' logs, by the step and branch that started each.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedRun {
+    /// The run's log.
+    pub log: Vec<EventRecord>,
+    /// Its sub-workflow runs.
+    pub children: HashMap<(u64, Option<u32>), RecordedRun>,
+}
+
+impl RecordedRun {
+    /// Reads `run`'s log and those of its sub-workflow runs.
+    pub fn read(
+        store: &dyn RunStore,
+        run: RunId,
+    ) -> BoxFuture<'_, Result<RecordedRun, RuntimeError>> {
+        Box::pin(async move {
+            let log = store.events(run, 0).await?;
+            let mut children = HashMap::new();
+            for record in &log {
+                if let Event::ChildStarted {
+                    step, branch, run, ..
+                } = &record.event
+                {
+                    children.insert((*step, *branch), Self::read(store, *run).await?);
+                }
+            }
+            Ok(RecordedRun { log, children })
+        })
+    }
+
+    /// The run's input, from its first event.
+    pub(crate) fn input(&self) -> Value {
+        match self.log.first().map(|record| &record.event) {
+            Some(Event::RunStarted { input, .. }) => input.clone(),
+            _ => Value::Null,
+        }
+    }
+
+    /// The answers the run was given, in order.
+    pub(crate) fn answers(&self) -> VecDeque<Value> {
+        self.log
+            .iter()
+            .filter_map(|record| match &record.event {
+                Event::Resumed { input, .. } => Some(input.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// One run's recorded replies and results, handed out once each.
+#[derive(Debug, Default)]
+struct Playback {
+    replies: Mutex<HashMap<CallKey, VecDeque<Event>>>,
+    results: Mutex<HashMap<ToolKey, VecDeque<ToolOutcome>>>,
+    children: HashMap<(u64, Option<u32>), Arc<Playback>>,
+}
+
+impl Playback {
+    fn of(recorded: &RecordedRun) -> Self {
+        let mut replies: HashMap<CallKey, VecDeque<Event>> = HashMap::new();
+        let mut results: HashMap<ToolKey, VecDeque<ToolOutcome>> = HashMap::new();
+        for record in &recorded.log {
+            match &record.event {
+                Event::ModelReplied {
+                    step, branch, turn, ..
+                }
+                | Event::ModelFailed {
+                    step, branch, turn, ..
+                } => replies
+                    .entry((*step, *branch, *turn))
+                    .or_default()
+                    .push_back(record.event.clone()),
+                Event::ToolCallFinished {
+                    step,
+                    branch,
+                    turn,
+                    index,
+                    outcome,
+                } => results
+                    .entry((*step, *branch, *turn, *index))
+                    .or_default()
+                    .push_back(outcome.clone()),
+                _ => {}
+            }
+        }
+        Self {
+            replies: Mutex::new(replies),
+            results: Mutex::new(results),
+            children: recorded
+                .children
+                .iter()
+                .map(|(place, child)| (*place, Arc::new(Self::of(child))))
+                .collect(),
+        }
+    }
+}
+
+/// The runtime's side of a replay: where each replayed run's recording is, and what each
+/// model call was asked.
+#[derive(Debug)]
+pub(crate) struct Replay {
+    top: Arc<Playback>,
+    runs: Mutex<HashMap<RunId, (Place, Arc<Playback>)>>,
+    requests: Mutex<HashMap<(Place, CallKey), VecDeque<Value>>>,
+}
+
+impl Replay {
+    pub(crate) fn new(recorded: &RecordedRun) -> Self {
+        Self {
+            top: Arc::new(Playback::of(recorded)),
+            runs: Mutex::default(),
+            requests: Mutex::default(),
+        }
+    }
+
+    /// A run's place and recording; a run that is no sub-workflow's is the replayed run.
+    fn run(&self, run: RunId) -> (Place, Arc<Playback>) {
+        let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        runs.get(&run)
+            .cloned()
+            .unwrap_or_else(|| (Place::new(), self.top.clone()))
+    }
+
+    /// A sub-workflow run started at `step`/`branch` of `parent`: its recording is the one
+    /// the original run started there (none: every call it makes is new).
+    pub(crate) fn adopt(&self, parent: RunId, step: u64, branch: Option<u32>, child: RunId) {
+        let (mut place, playback) = self.run(parent);
+        let recording = playback
+            .children
+            .get(&(step, branch))
+            .cloned()
+            .unwrap_or_default();
+        place.push((step, branch));
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(child, (place, recording));
+    }
+
+    /// A model call answered from the recording, and what it asked kept for comparison.
+    pub(crate) fn model(&self, run: RunId, call: ModelCall) -> Event {
+        let (place, playback) = self.run(run);
+        let key = (call.step, call.branch, call.turn);
+        let asked = serde_json::json!({
+            "messages": call.request.messages,
+            "tools": call.tool_names,
+            "output_schema": call.request.output_schema,
+            "tool_choice": call.request.tool_choice,
+            "model": call.model,
+        });
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((place, key))
+            .or_default()
+            .push_back(asked);
+        let recorded = playback
+            .replies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&key)
+            .and_then(VecDeque::pop_front);
+        recorded.unwrap_or_else(|| Event::ModelFailed {
+            step: call.step,
+            branch: call.branch,
+            turn: call.turn,
+            error: StepError::new(
+                ErrorKind::InvalidInput,
+                "replay: the original run made no model call here",
+            ),
+        })
+    }
+
+    /// A tool call answered from the recording.
+    pub(crate) fn tool(&self, run: RunId, command: &ToolCallCommand) -> Event {
+        let (_, playback) = self.run(run);
+        let key = (command.step, command.branch, command.turn, command.index);
+        let outcome = playback
+            .results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&key)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| ToolOutcome::Error {
+                error: StepError::new(
+                    ErrorKind::InvalidInput,
+                    "replay: the original run has no result for this call",
+                ),
+            });
+        Event::ToolCallFinished {
+            step: command.step,
+            branch: command.branch,
+            turn: command.turn,
+            index: command.index,
+            outcome,
+        }
+    }
+
+    /// What the model calls asked, by place and key, in the order asked.
+    pub(crate) fn take_requests(&self) -> HashMap<(Place, CallKey), VecDeque<Value>> {
+        std::mem::take(&mut *self.requests.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
