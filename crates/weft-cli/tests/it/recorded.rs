@@ -260,3 +260,42 @@ fn map_branches_and_answered_questions_replay_without_divergence() {
         assert!(said.contains("no divergence"), "{said}");
     }
 }
+
+#[test]
+fn a_replay_finds_a_changed_tool_call() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let run = finished_run(&weft(&["run", "--json", "workflows/summarize.yaml"], &db));
+    let workflows = root().join("workflows");
+    std::fs::create_dir_all(folder.path().join("replies")).unwrap();
+    std::fs::copy(
+        workflows.join("replies/summarize.yaml"),
+        folder.path().join("replies/summarize.yaml"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(workflows.join("summarize.yaml")).unwrap();
+    let edited = text.replace("summaries of {{", "summaries, {{");
+    assert_ne!(edited, text);
+    let path = folder.path().join("summarize.yaml");
+    std::fs::write(&path, edited).unwrap();
+    let replayed = weft(
+        &[
+            "runs",
+            "replay",
+            &run,
+            "--workflow",
+            &path.display().to_string(),
+            "--json",
+        ],
+        &db,
+    );
+    assert_eq!(replayed.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    let divergence = &report["divergence"];
+    assert_eq!(divergence["kind"], "tool_call", "{report}");
+    assert_eq!(divergence["step"], 2);
+    assert_eq!(divergence["node"], "format");
+    assert_eq!(divergence["expected"]["name"], "echo");
+    let found = divergence["found"]["arguments"]["text"].as_str().unwrap();
+    assert!(found.starts_with("5 summaries, 257 characters:"), "{found}");
+}
