@@ -78,6 +78,9 @@ enum Commands {
     Serve(commands::serve::ServeArguments),
     /// Check workflow files and report every error, with file:line:column.
     Validate(commands::validate::ValidateArguments),
+    /// Compare workflows with what runs did.
+    #[command(subcommand)]
+    Workflows(commands::workflows::WorkflowsCommand),
     /// Print a workflow as a Mermaid flowchart.
     Graph {
         /// The workflow file.
@@ -118,6 +121,7 @@ pub fn main() -> ExitCode {
         Commands::Keys(command) => commands::keys::run(command),
         Commands::Serve(arguments) => commands::serve::serve(arguments),
         Commands::Validate(arguments) => commands::validate::validate(arguments),
+        Commands::Workflows(command) => commands::workflows::workflows(command),
         Commands::Graph { file } => commands::graph::graph(&file),
         Commands::Schema => commands::schema::schema(),
         Commands::Tools(command) => commands::tools::tools(command),

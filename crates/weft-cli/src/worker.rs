@@ -71,6 +71,7 @@ fn candidates(command: &Commands, current: &Path) -> (Vec<SpecAt>, Option<PathBu
         | Commands::Sessions(_)
         | Commands::Keys(_)
         | Commands::Validate(_)
+        | Commands::Workflows(_)
         | Commands::Graph { .. }
         | Commands::Schema
         | Commands::Tools(_)

@@ -7,6 +7,7 @@
 //! - [`machine`]: the sans-IO run machine that folds events and decides the next step;
 //! - [`graph`]: the Mermaid flowchart of a workflow.
 
+pub mod diff;
 pub mod error;
 pub mod expression;
 pub mod graph;

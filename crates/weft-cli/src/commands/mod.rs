@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod stored;
 pub mod tools;
 pub mod validate;
+pub mod workflows;
 
 use arguments::DatabaseArgument;
 use std::process::ExitCode;

@@ -90,3 +90,23 @@ pub async fn workflow(
         })?;
     Ok((project, overrides, workflow, tools))
 }
+
+/// The workflow a stored run started on (its kept texts, with the models it recorded) and
+/// `file` loaded the same way (none: the same workflow): what a changed workflow is
+/// compared with.
+pub async fn original_and_changed(
+    store: &dyn RunStore,
+    report: &RunReport,
+    file: Option<&Path>,
+) -> Result<(Arc<Workflow>, Arc<Workflow>), ExitCode> {
+    let recorded_models = ModelArguments {
+        model: None,
+        node_models: Vec::new(),
+    };
+    let (project, overrides, original, _) = workflow(store, report, None, &recorded_models).await?;
+    let changed = match file {
+        Some(file) => project.load_kept_workflow(file, None, &overrides).await?.0,
+        None => original.clone(),
+    };
+    Ok((original, changed))
+}

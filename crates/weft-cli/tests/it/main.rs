@@ -7,6 +7,7 @@
 mod cli;
 mod command_line;
 mod crash;
+mod diffs;
 mod help;
 mod models;
 mod recorded;

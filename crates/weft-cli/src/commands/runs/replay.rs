@@ -3,7 +3,7 @@
 //! same text); the first step where FILE's workflow does something else, or that it did
 //! not. A changed workflow is checked against real runs without calling anything.
 
-use super::super::arguments::{DatabaseArgument, ModelArguments};
+use super::super::arguments::DatabaseArgument;
 use super::super::{exit, fail, open_store, stored};
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,22 +38,11 @@ pub async fn replay(
             ),
         );
     }
-    let models = ModelArguments {
-        model: None,
-        node_models: Vec::new(),
-    };
-    let (project, overrides, original, _) =
-        match stored::workflow(store.as_ref(), &report, None, &models).await {
-            Ok(found) => found,
+    let (original, changed) =
+        match stored::original_and_changed(store.as_ref(), &report, workflow).await {
+            Ok(workflows) => workflows,
             Err(code) => return code,
         };
-    let changed = match workflow {
-        Some(path) => match project.load_kept_workflow(path, None, &overrides).await {
-            Ok((workflow, _)) => workflow,
-            Err(code) => return code,
-        },
-        None => original.clone(),
-    };
     let recorded = match RecordedRun::read(store.as_ref(), run).await {
         Ok(recorded) => recorded,
         Err(error) => return fail(exit::FAILED, error),

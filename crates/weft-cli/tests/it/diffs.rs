@@ -1,0 +1,155 @@
+//! `weft workflows diff RUN FILE`: what a changed workflow would change for a run that
+//! started on the old text, and whether the run could move onto it.
+
+use super::cli::weft_with_db as weft;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Copies `files` of the examples folder into `folder`, editing each with `edit`; the path
+/// of the first.
+fn copy_examples(folder: &Path, files: &[&str], edit: impl Fn(&str, &str) -> String) -> String {
+    for file in files {
+        let text = std::fs::read_to_string(root().join("workflows").join(file)).unwrap();
+        let target = folder.join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, edit(file, &text)).unwrap();
+    }
+    folder.join(files[0]).display().to_string()
+}
+
+/// A run of approval.yaml that waits at `review`.
+fn waiting_approval(db: &Path) -> String {
+    let output = weft(&["run", "--json", "workflows/approval.yaml"], db);
+    assert_eq!(output.status.code(), Some(3), "it waits for an answer");
+    let first: Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    first["run"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn edits_the_waiting_run_has_not_reached_let_it_move() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let run = waiting_approval(&db);
+    let file = copy_examples(
+        folder.path(),
+        &["approval.yaml", "replies/approval.yaml"],
+        |_, text| {
+            // The replies file has neither text: only the workflow changes.
+            text.replace("Write a short announcement", "Write a brief announcement")
+                .replace("      revisions: \"{{ state.revisions }}\"\n", "      revisions: \"{{ state.revisions }}\"\n      topic: \"{{ state.topic }}\"\n")
+        },
+    );
+    let output = weft(&["workflows", "diff", &run, &file], &db);
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("node `write`: changed: prompt (the run went through it)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("node `publish`: changed: output (not reached yet)"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("run {run} could move onto")),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_waiting_node_of_another_kind_keeps_the_run_where_it_is() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let run = waiting_approval(&db);
+    let file = copy_examples(
+        folder.path(),
+        &["approval.yaml", "replies/approval.yaml"],
+        |name, text| {
+            if name != "approval.yaml" {
+                return text.to_owned();
+            }
+            let start = text.find("  review:\n").unwrap();
+            let end = text.find("  revise:\n").unwrap();
+            let review = "  review:\n    kind: llm\n    prompt: \"Publish this draft? {{ state.draft }}\"\n    writes: { approved: \"{{ reply == 'yes' }}\" }\n    next:\n      - when: \"state.approved\"\n        to: publish\n      - to: revise\n";
+            format!("{}{review}{}", &text[..start], &text[end..])
+        },
+    );
+    let output = weft(&["workflows", "diff", &run, &file], &db);
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("! node `review`: kind human -> llm (the run waits here)"),
+        "{said}"
+    );
+    assert!(said.contains("cannot move onto"), "{said}");
+    assert!(said.ends_with("`review`\n"), "{said}");
+}
+
+#[test]
+fn sub_workflow_runs_are_compared_with_their_new_files() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let output = weft(&["run", "--json", "workflows/research.yaml"], &db);
+    assert!(output.status.success());
+    let first: Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let run = first["run"].as_str().unwrap().to_owned();
+    let file = copy_examples(
+        folder.path(),
+        &[
+            "research.yaml",
+            "lib/polish.yaml",
+            "replies/research.yaml",
+            "replies/polish.yaml",
+        ],
+        |name, text| {
+            if name == "lib/polish.yaml" {
+                text.replace(
+                    "writes: { text: \"{{ output.text }}\" }",
+                    "writes: { text: \"{{ output.text }}!\" }",
+                )
+            } else {
+                text.to_owned()
+            }
+        },
+    );
+    let output = weft(&["workflows", "diff", &run, &file, "--json"], &db);
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["movable"], false, "{report}");
+    let workflows = report["workflows"].as_array().unwrap();
+    assert_eq!(workflows.len(), 2, "{report}");
+    assert_eq!(workflows[0]["workflow"], "research");
+    assert_eq!(workflows[0]["changes"], serde_json::json!([]));
+    assert_eq!(workflows[1]["workflow"], "polish");
+    assert_eq!(workflows[1]["place"], serde_json::json!([[2, null]]));
+    let change = &workflows[1]["changes"][0];
+    assert_eq!(change["node"], "rewrite");
+    assert_eq!(change["change"], "reshaped");
+    assert_eq!(change["touch"], "visited");
+    assert_eq!(change["fields"], serde_json::json!(["writes"]));
+}
