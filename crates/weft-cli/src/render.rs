@@ -79,6 +79,10 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::RunFailed { error, .. } => format!("run failed ({}): {}", error.kind, error.message),
         Event::RunCancelled { reason } => format!("run cancelled: {reason}"),
         Event::Remembered { .. } | Event::Compacted { .. } => describe_memory(event),
+        Event::WorkflowUpgraded { files } => format!(
+            "moved onto the workflow files as they are now: {}",
+            files.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
     })
 }
 

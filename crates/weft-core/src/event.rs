@@ -433,6 +433,13 @@ pub enum Event {
         /// The calls that will run again.
         calls: Vec<UnsettledCall>,
     },
+    /// A waiting run was moved onto its workflow file as it is now (`weft resume
+    /// --upgrade`): from here on it is loaded from these texts, not those it started with.
+    WorkflowUpgraded {
+        /// The workflow's files (its own first, then sub-workflows) by the path written,
+        /// each with the hash of the text it now runs on.
+        files: std::collections::BTreeMap<String, String>,
+    },
     /// A person answered.
     Resumed {
         /// The step that was waiting.
@@ -508,6 +515,7 @@ impl Event {
             Self::RunCancelled { .. } => "run_cancelled",
             Self::Remembered { .. } => "remembered",
             Self::Compacted { .. } => "compacted",
+            Self::WorkflowUpgraded { .. } => "workflow_upgraded",
         }
     }
 }

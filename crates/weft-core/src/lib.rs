@@ -46,7 +46,9 @@ pub use session::{
     Snippet, SnippetSource, Summary,
 };
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
-pub use store::{EventSink, RunFilter, RunStore, RunSummary, StoreError, status_after};
+pub use store::{
+    EventSink, RunFilter, RunStore, RunSummary, StoreError, current_setup, status_after,
+};
 pub use tokens::{Accuracy, TokenCounter};
 pub use tool::{
     McpServer, McpTransport, SessionAccess, ToolBox, ToolContext, ToolFuture, ToolPolicy,

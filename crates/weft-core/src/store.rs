@@ -164,6 +164,22 @@ pub trait RunStore: EventSink {
     }
 }
 
+/// The setup a run goes on with: its start's, with the workflow files of its last
+/// `WorkflowUpgraded` (a run moved onto its files as they are now) instead of those it
+/// started with.
+pub fn current_setup(log: &[crate::EventRecord]) -> Option<crate::RunSetup> {
+    let mut setup = match log.first().map(|record| &record.event) {
+        Some(crate::Event::RunStarted { setup, .. }) => setup.as_deref().cloned(),
+        _ => None,
+    };
+    for record in log {
+        if let crate::Event::WorkflowUpgraded { files } = &record.event {
+            setup.get_or_insert_with(Default::default).workflow_files = files.clone();
+        }
+    }
+    setup
+}
+
 /// What the status of a run becomes after `event`, if the event changes it.
 pub fn status_after(event: &crate::event::Event) -> Option<(RunStatus, Option<String>)> {
     use crate::event::Event;
@@ -198,6 +214,7 @@ pub fn status_after(event: &crate::event::Event) -> Option<(RunStatus, Option<St
         | Event::StepFinished { .. }
         | Event::StepFailed { .. }
         | Event::Remembered { .. }
-        | Event::Compacted { .. } => None,
+        | Event::Compacted { .. }
+        | Event::WorkflowUpgraded { .. } => None,
     }
 }

@@ -204,6 +204,22 @@ impl Runtime {
         }
     }
 
+    /// Records that `run`, loaded on another version of its workflow than the texts it ran
+    /// on so far (see `weft workflows diff` for when that is sound), goes on with that
+    /// version: its texts are kept in the store and a `WorkflowUpgraded` event names them,
+    /// so every later load uses them. A workflow built without a loader has no texts to
+    /// keep; then nothing is recorded.
+    pub async fn record_upgrade(&self, run: &mut ActiveRun) -> Result<(), RuntimeError> {
+        let workflow = run.machine.workflow().clone();
+        let Some(setup) = self.keep_texts(&workflow, None).await? else {
+            return Ok(());
+        };
+        let files = setup.workflow_files;
+        self.commit(run, None, vec![Event::WorkflowUpgraded { files }])
+            .await?;
+        Ok(())
+    }
+
     /// Answers an interrupted run and drives it on. A bad answer is refused before anything
     /// is recorded, so the caller may ask again.
     pub async fn resume(

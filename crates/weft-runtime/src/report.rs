@@ -196,6 +196,11 @@ impl RunReport {
             | Event::StepFailed { .. }
             | Event::Remembered { .. } => {}
             Event::Compacted { .. } => self.compactions += 1,
+            Event::WorkflowUpgraded { files } => {
+                self.setup
+                    .get_or_insert_with(Default::default)
+                    .workflow_files = files.clone();
+            }
         }
     }
 }

@@ -295,7 +295,8 @@ impl RunObserver for Metrics {
             | Event::RunFailed { .. }
             | Event::RunCancelled { .. }
             | Event::Remembered { .. }
-            | Event::Compacted { .. } => {}
+            | Event::Compacted { .. }
+            | Event::WorkflowUpgraded { .. } => {}
         }
     }
 }

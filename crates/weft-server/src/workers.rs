@@ -299,15 +299,18 @@ async fn read(daemon: &Arc<Daemon>, run: RunId) -> Result<(Loaded, Vec<EventReco
         .events(run, 0)
         .await
         .map_err(|error| Failure::Retry(error.to_string()))?;
-    let Some(Event::RunStarted { source, setup, .. }) = log.first().map(|record| &record.event)
-    else {
+    let Some(Event::RunStarted { source, .. }) = log.first().map(|record| &record.event) else {
         return Err(Failure::Broken(format!(
             "run {run} is queued but its log does not start with run_started"
         )));
     };
     let loaded = daemon
         .catalog
-        .for_run(store, Path::new(source), setup.as_deref())
+        .for_run(
+            store,
+            Path::new(source),
+            weft_core::current_setup(&log).as_ref(),
+        )
         .await
         .map_err(|error| Failure::Broken(error.message))?;
     Ok((loaded, log))

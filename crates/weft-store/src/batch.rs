@@ -242,7 +242,8 @@ impl Batch {
             | Event::Resumed { .. }
             | Event::RunFinished { .. }
             | Event::RunFailed { .. }
-            | Event::RunCancelled { .. } => {}
+            | Event::RunCancelled { .. }
+            | Event::WorkflowUpgraded { .. } => {}
         }
         if let Some(change) = status_after(&record.event) {
             self.status = Some(change);

@@ -4,11 +4,15 @@
 //! calls again with `--retry`.
 
 use super::runner::{Runner, RunnerArguments};
+use super::workflows;
 use super::{exit, fail, open_store, stored};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use weft::store::OpenMode;
 use weft_core::{ErrorKind, RunId, RunStatus};
-use weft_runtime::RuntimeError;
+use weft_runtime::{RecordedRun, RuntimeError};
+use weft_workflow::Workflow;
 
 #[derive(Debug, clap::Args)]
 pub struct ResumeArguments {
@@ -18,6 +22,12 @@ pub struct ResumeArguments {
     /// checking that doing so is safe).
     #[arg(long)]
     retry: bool,
+    /// For a run that waits for an answer: go on with its workflow file as it is now rather
+    /// than the text the run started with, if the change leaves the nodes it went through
+    /// and the one it waits at as they were (kinds, writes, edges); otherwise refuse,
+    /// naming the nodes that changed (`weft workflows diff` shows the whole comparison).
+    #[arg(long)]
+    upgrade: bool,
     #[command(flatten)]
     runner: RunnerArguments,
 }
@@ -63,6 +73,22 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
         Ok(found) => found,
         Err(code) => return code,
     };
+    let (workflow, tools, upgraded) = if arguments.upgrade {
+        match upgrade(
+            store.as_ref(),
+            &report,
+            &project,
+            &overrides,
+            (workflow, tools),
+        )
+        .await
+        {
+            Ok(upgrade) => upgrade,
+            Err(code) => return code,
+        }
+    } else {
+        (workflow, tools, false)
+    };
     let mut runner = match Runner::open(&arguments.runner, &project, &overrides, store, tools) {
         Ok(runner) => runner,
         Err(code) => return code,
@@ -79,6 +105,9 @@ async fn resume_async(arguments: ResumeArguments) -> ExitCode {
         }
         Err(error) => return fail(exit::FAILED, error),
     };
+    if upgraded && let Err(error) = runner.runtime.record_upgrade(&mut run).await {
+        return fail(exit::FAILED, error);
+    }
     let continued = if arguments.retry {
         runner.runtime.retry(&mut run, &runner.cancel).await
     } else {
@@ -121,4 +150,56 @@ fn check_status(summary: &weft_core::RunSummary, retry: bool) -> Result<(), Exit
         | RunStatus::Interrupted
         | RunStatus::NeedsAttention => Ok(()),
     }
+}
+
+/// The workflow a waiting run goes on with under `--upgrade`: its file as it is now, when
+/// the change leaves what the run did and where it waits as they were; whether it moved.
+async fn upgrade(
+    store: &dyn weft_core::RunStore,
+    report: &weft_runtime::RunReport,
+    project: &crate::project::Project,
+    overrides: &weft_workflow::ModelOverrides,
+    (original, tools): (Arc<Workflow>, weft_tools::Registry),
+) -> Result<(Arc<Workflow>, weft_tools::Registry, bool), ExitCode> {
+    let run = report.summary.id;
+    if report.summary.status != RunStatus::Interrupted {
+        return Err(fail(
+            exit::INVALID,
+            format!(
+                "run {run} is {}; --upgrade moves a run that waits for an answer",
+                report.summary.status.as_str()
+            ),
+        ));
+    }
+    let file = Path::new(&report.summary.source);
+    let (current, current_tools) = project.load_kept_workflow(file, None, overrides).await?;
+    let recorded = RecordedRun::read(store, run)
+        .await
+        .map_err(|error| fail(exit::FAILED, error))?;
+    let sections = workflows::changes_for(&original, &current, &recorded);
+    let blocking = workflows::blocking(&sections);
+    if !blocking.is_empty() {
+        let names: Vec<String> = blocking
+            .iter()
+            .map(|change| format!("`{}`", change.node))
+            .collect();
+        return Err(fail(
+            exit::INVALID,
+            format!(
+                "run {run} cannot move onto {}: it changes nodes the run went through or waits at ({}); `weft workflows diff {run} {}` shows how",
+                file.display(),
+                names.join(", "),
+                file.display()
+            ),
+        ));
+    }
+    if workflows::unchanged(&sections) {
+        eprintln!(
+            "run {run}: {} has not changed; going on as it is",
+            file.display()
+        );
+        return Ok((original, tools, false));
+    }
+    eprintln!("run {run} moves onto {} as it is now", file.display());
+    Ok((current, current_tools, true))
 }

@@ -50,10 +50,35 @@ pub fn workflows(command: WorkflowsCommand) -> ExitCode {
 
 /// One workflow of the run (the run's own, or a sub-workflow run's) and what differs in it.
 #[derive(Debug, Serialize)]
-struct Section {
+pub(crate) struct Section {
     place: Place,
     workflow: String,
     changes: Vec<NodeChange>,
+}
+
+/// What differs between `old` and `new` for the run `recorded` and its sub-workflow runs.
+pub(crate) fn changes_for(
+    old: &Workflow,
+    new: &Arc<Workflow>,
+    recorded: &RecordedRun,
+) -> Vec<Section> {
+    let mut sections = Vec::new();
+    compare(old, Some(new), recorded, Place::new(), &mut sections);
+    sections
+}
+
+/// Whether nothing differs.
+pub(crate) fn unchanged(sections: &[Section]) -> bool {
+    sections.iter().all(|section| section.changes.is_empty())
+}
+
+/// The changes that keep a run from moving onto the new version.
+pub(crate) fn blocking(sections: &[Section]) -> Vec<&NodeChange> {
+    sections
+        .iter()
+        .flat_map(|section| section.changes.iter())
+        .filter(|change| change.blocks())
+        .collect()
 }
 
 async fn diff(run: RunId, file: &Path, json: bool, database: &DatabaseArgument) -> ExitCode {
@@ -74,19 +99,8 @@ async fn diff(run: RunId, file: &Path, json: bool, database: &DatabaseArgument) 
         Ok(recorded) => recorded,
         Err(error) => return fail(exit::FAILED, error),
     };
-    let mut sections = Vec::new();
-    compare(
-        &original,
-        Some(&changed),
-        &recorded,
-        Place::new(),
-        &mut sections,
-    );
-    let blocking: Vec<&NodeChange> = sections
-        .iter()
-        .flat_map(|section| section.changes.iter())
-        .filter(|change| change.blocks())
-        .collect();
+    let sections = changes_for(&original, &changed, &recorded);
+    let blocking = blocking(&sections);
     let movable = blocking.is_empty();
     if json {
         let report = serde_json::json!({"run": run, "file": file, "movable": movable, "workflows": sections});

@@ -153,3 +153,134 @@ fn sub_workflow_runs_are_compared_with_their_new_files() {
     assert_eq!(change["touch"], "visited");
     assert_eq!(change["fields"], serde_json::json!(["writes"]));
 }
+
+/// Runs the copy of approval.yaml in `folder` until it waits at `review`; the run's id.
+fn waiting_copy(folder: &Path, db: &Path) -> (String, PathBuf) {
+    let file = copy_examples(
+        folder,
+        &["approval.yaml", "replies/approval.yaml"],
+        |_, text| text.to_owned(),
+    );
+    let output = weft(&["run", "--json", &file], db);
+    assert_eq!(output.status.code(), Some(3), "it waits for an answer");
+    let first: Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    (
+        first["run"].as_str().unwrap().to_owned(),
+        PathBuf::from(file),
+    )
+}
+
+fn last_event(output: &std::process::Output) -> Value {
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn an_upgraded_run_goes_on_with_the_new_text_from_then_on() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let (run, file) = waiting_copy(folder.path(), &db);
+    // A field in the output of a node the run has not reached.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replace(
+        "      revisions: \"{{ state.revisions }}\"\n",
+        "      revisions: \"{{ state.revisions }}\"\n      topic: \"{{ state.topic }}\"\n",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, edited).unwrap();
+
+    // Without --upgrade the run keeps its text: answering "revise" loops it back to the
+    // question. With it, the first answer already runs on the new file...
+    let revised = weft(
+        &[
+            "resume",
+            &run,
+            "--json",
+            "--upgrade",
+            "--answer",
+            r#"{"approve": false}"#,
+        ],
+        &db,
+    );
+    assert_eq!(
+        revised.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&revised.stderr)
+    );
+    assert!(String::from_utf8_lossy(&revised.stderr).contains("moves onto"));
+    let events = weft(&["runs", "events", &run, "--json"], &db);
+    let upgraded = String::from_utf8_lossy(&events.stdout)
+        .lines()
+        .filter(|line| line.contains("\"workflow_upgraded\""))
+        .count();
+    assert_eq!(upgraded, 1, "the move is recorded once");
+
+    // ...and a later resume without the flag goes on with it too.
+    let approved = weft(
+        &["resume", &run, "--json", "--answer", r#"{"approve": true}"#],
+        &db,
+    );
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let last = last_event(&approved);
+    assert_eq!(last["event"]["type"], "run_finished", "{last}");
+    assert_eq!(last["event"]["output"]["topic"], "the launch", "{last}");
+    assert_eq!(last["event"]["output"]["revisions"], 1, "{last}");
+}
+
+#[test]
+fn an_upgrade_that_changes_the_waiting_node_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let (run, file) = waiting_copy(folder.path(), &db);
+    let text = std::fs::read_to_string(&file).unwrap();
+    // The question's answer is written elsewhere: the waiting node's writes changed.
+    let edited = text.replace(
+        "writes: { approved: \"{{ input.approve }}\" }",
+        "writes: { approved: \"{{ input.approve }}\", topic: \"{{ input.note }}\" }",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, edited).unwrap();
+    let refused = weft(
+        &[
+            "resume",
+            &run,
+            "--upgrade",
+            "--answer",
+            r#"{"approve": true}"#,
+        ],
+        &db,
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("cannot move onto"), "{said}");
+    assert!(said.contains("(`review`)"), "{said}");
+    assert!(
+        said.contains(&format!("weft workflows diff {run}")),
+        "{said}"
+    );
+    // Nothing was recorded: the run still waits, on its own text.
+    let shown = weft(&["runs", "show", &run, "--json"], &db);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["status"], "interrupted", "{shown}");
+    let resumed = weft(
+        &["resume", &run, "--json", "--answer", r#"{"approve": true}"#],
+        &db,
+    );
+    assert!(resumed.status.success());
+    assert!(
+        last_event(&resumed)["event"]["output"]
+            .get("topic")
+            .is_none()
+    );
+}

@@ -462,8 +462,7 @@ async fn load(
         ));
     }
     let records = daemon.database.events(run, 0).await?;
-    let Some(Event::RunStarted { source, setup, .. }) = records.first().map(|record| &record.event)
-    else {
+    let Some(Event::RunStarted { source, .. }) = records.first().map(|record| &record.event) else {
         return Err(ApiError::new(
             Code::Internal,
             format!("run {run} has no start in its log"),
@@ -474,7 +473,7 @@ async fn load(
         .for_run(
             daemon.database.as_ref(),
             std::path::Path::new(source),
-            setup.as_deref(),
+            weft_core::current_setup(&records).as_ref(),
         )
         .await?;
     let active = loaded

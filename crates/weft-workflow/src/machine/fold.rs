@@ -44,26 +44,8 @@ impl RunMachine {
                 turn,
                 error,
             } => self.fold_effect_failed(event, *step, *branch, Effect::Model(*turn), error)?,
-            Event::ToolCallStarted {
-                step,
-                branch,
-                turn,
-                index,
-                ..
-            } => self
-                .activity_mut(event, *step, *branch)?
-                .on_tool_started(*turn, *index),
-            Event::ToolCallFinished {
-                step,
-                branch,
-                turn,
-                index,
-                outcome,
-            } => {
-                let key = EffectKey::new(*step, *branch, Effect::Tool(*turn, *index));
-                self.fold_effect_result(event, key, true, |activity| {
-                    activity.on_tool_finished(*turn, *index, outcome)
-                })?;
+            Event::ToolCallStarted { .. } | Event::ToolCallFinished { .. } => {
+                self.fold_tool(event)?
             }
             Event::ChildStarted {
                 step, branch, run, ..
@@ -93,14 +75,45 @@ impl RunMachine {
             Event::Interrupted { .. } => self.fold_interrupted(),
             Event::Resumed { input, .. } => self.fold_resumed(event, input)?,
             Event::AttentionNeeded { calls, child } => {
-                self.on_attention_needed(calls, child.as_ref());
+                self.on_attention_needed(calls, child.as_ref())
             }
             Event::Retried { calls } => self.on_retried(event, calls)?,
             Event::RunFinished { output } => self.fold_run_finished(output),
             Event::RunFailed { error, .. } => self.fold_run_failed(error),
             Event::RunCancelled { .. } => self.fold_run_cancelled(),
-            // Facts about the run's session: the store keeps them; the state is unchanged.
-            Event::Remembered { .. } | Event::Compacted { .. } => {}
+            // Facts the store keeps (the session's, the texts'); the state is unchanged.
+            Event::Remembered { .. } | Event::Compacted { .. } | Event::WorkflowUpgraded { .. } => {
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds a tool call's start or result (other events are not this function's).
+    fn fold_tool(&mut self, event: &Event) -> Result<(), RunError> {
+        match event {
+            Event::ToolCallStarted {
+                step,
+                branch,
+                turn,
+                index,
+                ..
+            } => {
+                self.activity_mut(event, *step, *branch)?
+                    .on_tool_started(*turn, *index);
+            }
+            Event::ToolCallFinished {
+                step,
+                branch,
+                turn,
+                index,
+                outcome,
+            } => {
+                let key = EffectKey::new(*step, *branch, Effect::Tool(*turn, *index));
+                self.fold_effect_result(event, key, true, |activity| {
+                    activity.on_tool_finished(*turn, *index, outcome)
+                })?;
+            }
+            _ => {}
         }
         Ok(())
     }
