@@ -29,6 +29,7 @@ mod snapshots;
 mod taken_locks;
 mod texts;
 pub mod tools;
+pub mod upgrade;
 
 pub use active::ActiveRun;
 pub use dispatch::{DEFAULT_CONCURRENT_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT};

@@ -129,6 +129,20 @@ pub fn node_changes(
     changes
 }
 
+/// The workflow's own fields (not its nodes) that differ: `output`, `state`, `model`,
+/// `limits`... None of them is what a run did at a node, so none keeps a run from moving;
+/// they are named so that a move is not mistaken for nothing.
+pub fn workflow_changes(old: &Workflow, new: &Workflow) -> Vec<String> {
+    let mut before = spec_value(&old.spec);
+    let mut after = spec_value(&new.spec);
+    for spec in [&mut before, &mut after] {
+        if let Some(fields) = spec.as_object_mut() {
+            fields.remove("nodes");
+        }
+    }
+    differing_fields(&before, &after)
+}
+
 fn spec_value(node: &impl Serialize) -> Value {
     serde_json::to_value(node).unwrap_or(Value::Null)
 }
@@ -270,6 +284,20 @@ nodes:
             Some(("human".to_owned(), "llm".to_owned()))
         );
         assert!(changes[0].blocks());
+    }
+
+    #[test]
+    fn the_workflows_own_fields_are_named() {
+        let edited = OLD.replace(
+            "entry: write",
+            "output: \"{{ state.draft }}\"\nentry: write",
+        );
+        assert!(node_changes(&load(OLD), &load(&edited), &visited(), Some("approve")).is_empty());
+        assert_eq!(
+            super::workflow_changes(&load(OLD), &load(&edited)),
+            ["output"]
+        );
+        assert!(super::workflow_changes(&load(OLD), &load(OLD)).is_empty());
     }
 
     #[test]

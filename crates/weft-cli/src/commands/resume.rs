@@ -4,14 +4,13 @@
 //! calls again with `--retry`.
 
 use super::runner::{Runner, RunnerArguments};
-use super::workflows;
 use super::{exit, fail, open_store, stored};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use weft::store::OpenMode;
 use weft_core::{ErrorKind, RunId, RunStatus};
-use weft_runtime::{RecordedRun, RuntimeError};
+use weft_runtime::{RecordedRun, RuntimeError, upgrade};
 use weft_workflow::Workflow;
 
 #[derive(Debug, clap::Args)]
@@ -176,8 +175,8 @@ async fn upgrade(
     let recorded = RecordedRun::read(store, run)
         .await
         .map_err(|error| fail(exit::FAILED, error))?;
-    let sections = workflows::changes_for(&original, &current, &recorded);
-    let blocking = workflows::blocking(&sections);
+    let sections = upgrade::changes_for(&original, &current, &recorded);
+    let blocking = upgrade::blocking(&sections);
     if !blocking.is_empty() {
         let names: Vec<String> = blocking
             .iter()
@@ -193,7 +192,7 @@ async fn upgrade(
             ),
         ));
     }
-    if workflows::unchanged(&sections) {
+    if upgrade::unchanged(&sections) {
         eprintln!(
             "run {run}: {} has not changed; going on as it is",
             file.display()

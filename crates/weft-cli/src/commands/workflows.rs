@@ -6,18 +6,13 @@
 
 use super::arguments::DatabaseArgument;
 use super::{exit, fail, open_store, stored};
-use serde::Serialize;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use weft::store::OpenMode;
-use weft_core::{Event, RunId, status_after};
+use weft_core::RunId;
 use weft_runtime::RecordedRun;
-use weft_runtime::replay::Place;
-use weft_workflow::Workflow;
-use weft_workflow::diff::{NodeChange, node_changes};
-use weft_workflow::workflow::{Activity, NodeBody};
+use weft_runtime::upgrade::{Section, blocking, changes_for};
+use weft_workflow::diff::NodeChange;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum WorkflowsCommand {
@@ -46,39 +41,6 @@ pub fn workflows(command: WorkflowsCommand) -> ExitCode {
             database,
         } => super::block_on(diff(run, &file, json, &database)),
     }
-}
-
-/// One workflow of the run (the run's own, or a sub-workflow run's) and what differs in it.
-#[derive(Debug, Serialize)]
-pub(crate) struct Section {
-    place: Place,
-    workflow: String,
-    changes: Vec<NodeChange>,
-}
-
-/// What differs between `old` and `new` for the run `recorded` and its sub-workflow runs.
-pub(crate) fn changes_for(
-    old: &Workflow,
-    new: &Arc<Workflow>,
-    recorded: &RecordedRun,
-) -> Vec<Section> {
-    let mut sections = Vec::new();
-    compare(old, Some(new), recorded, Place::new(), &mut sections);
-    sections
-}
-
-/// Whether nothing differs.
-pub(crate) fn unchanged(sections: &[Section]) -> bool {
-    sections.iter().all(|section| section.changes.is_empty())
-}
-
-/// The changes that keep a run from moving onto the new version.
-pub(crate) fn blocking(sections: &[Section]) -> Vec<&NodeChange> {
-    sections
-        .iter()
-        .flat_map(|section| section.changes.iter())
-        .filter(|change| change.blocks())
-        .collect()
 }
 
 async fn diff(run: RunId, file: &Path, json: bool, database: &DatabaseArgument) -> ExitCode {
@@ -115,63 +77,6 @@ async fn diff(run: RunId, file: &Path, json: bool, database: &DatabaseArgument) 
     }
 }
 
-/// Compares `old` with `new` for the run `recorded`, then each sub-workflow run with the
-/// new version of its workflow (none: the parent's node is no longer a sub-workflow).
-fn compare(
-    old: &Workflow,
-    new: Option<&Arc<Workflow>>,
-    recorded: &RecordedRun,
-    place: Place,
-    sections: &mut Vec<Section>,
-) {
-    let Some(new) = new else {
-        return;
-    };
-    let mut visited = BTreeSet::new();
-    let mut steps = std::collections::HashMap::new();
-    let mut waiting = None;
-    for record in &recorded.log {
-        if let Event::StepStarted { step, node, .. } = &record.event {
-            visited.insert(node.clone());
-            steps.insert(*step, node.clone());
-        }
-        match (&record.event, status_after(&record.event)) {
-            (Event::Interrupted { node, .. }, _) => waiting = Some(node.clone()),
-            (_, Some(_)) => waiting = None,
-            _ => {}
-        }
-    }
-    sections.push(Section {
-        place: place.clone(),
-        workflow: old.name.clone(),
-        changes: node_changes(old, new, &visited, waiting.as_deref()),
-    });
-    for ((step, branch), child) in &recorded.children {
-        let Some(node) = steps.get(step) else {
-            continue;
-        };
-        let (Some(before), after) = (child_workflow(old, node), child_workflow(new, node)) else {
-            continue;
-        };
-        let mut below = place.clone();
-        below.push((*step, *branch));
-        compare(&before, after.as_ref(), child, below, sections);
-    }
-}
-
-/// The workflow a node (or its map branch) runs as a sub-workflow.
-fn child_workflow(workflow: &Workflow, node: &str) -> Option<Arc<Workflow>> {
-    let activity = match &workflow.nodes.get(node)?.body {
-        NodeBody::Activity(activity) => activity,
-        NodeBody::Map(map) => &map.branch,
-        _ => return None,
-    };
-    match activity {
-        Activity::Workflow(child) => Some(child.workflow.clone()),
-        _ => None,
-    }
-}
-
 fn print_sections(run: RunId, file: &Path, sections: &[Section], blocking: &[&NodeChange]) {
     use weft_workflow::diff::{Change, Touch};
     for section in sections {
@@ -182,11 +87,14 @@ fn print_sections(run: RunId, file: &Path, sections: &[Section], blocking: &[&No
                 heading.push_str(&format!(" (branch {branch})"));
             }
         }
-        if section.changes.is_empty() {
+        if section.changes.is_empty() && section.fields.is_empty() {
             println!("{heading}: unchanged");
             continue;
         }
         println!("{heading}:");
+        if !section.fields.is_empty() {
+            println!("    changed: {}", section.fields.join(", "));
+        }
         for change in &section.changes {
             let what = match (change.change, &change.kinds) {
                 (Change::Added, _) => "added".to_owned(),

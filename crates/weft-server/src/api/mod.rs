@@ -11,6 +11,7 @@ pub mod openapi;
 mod runs;
 mod session_events;
 mod sessions;
+mod upgrade;
 mod workflows;
 
 use crate::daemon::Daemon;
@@ -34,6 +35,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/runs/{id}/answer", post(runs::answer))
         .route("/v1/runs/{id}/retry", post(runs::retry))
         .route("/v1/runs/{id}/fork", post(runs::fork))
+        .route("/v1/runs/{id}/upgrade", post(upgrade::upgrade))
         .route("/v1/runs/{id}/events", get(events::run_events))
         .route("/v1/sessions", post(sessions::create).get(sessions::list))
         .route(

@@ -42,6 +42,7 @@ impl Modify for BearerKeys {
         super::runs::answer,
         super::runs::retry,
         super::runs::fork,
+        super::upgrade::upgrade,
         super::events::run_events,
         super::sessions::create,
         super::sessions::list,

@@ -448,8 +448,9 @@ pub async fn fork(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// A run of the caller's tenant, loaded from its log with the workflow it started with.
-async fn load(
+/// A run of the caller's tenant, loaded from its log with the workflow it runs on (the
+/// texts it started with, or those it was last moved onto).
+pub(crate) async fn load(
     daemon: &Daemon,
     caller: &Caller,
     run: RunId,

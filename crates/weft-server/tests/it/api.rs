@@ -335,6 +335,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/runs/{id}/answer", "post"),
         ("/v1/runs/{id}/retry", "post"),
         ("/v1/runs/{id}/fork", "post"),
+        ("/v1/runs/{id}/upgrade", "post"),
         ("/v1/runs/{id}/events", "get"),
         ("/v1/sessions", "post"),
         ("/v1/sessions", "get"),

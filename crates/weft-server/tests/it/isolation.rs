@@ -48,6 +48,7 @@ async fn another_tenants_ids_are_not_found_on_every_endpoint() {
         ),
         (format!("/v1/runs/{run}/retry"), json!({})),
         (format!("/v1/runs/{run}/fork"), json!({"step": 1})),
+        (format!("/v1/runs/{run}/upgrade"), json!({})),
         (
             format!("/v1/sessions/{session}/messages"),
             json!({"text": "hi"}),

@@ -9,3 +9,4 @@ mod handover;
 mod harness;
 mod isolation;
 mod queue;
+mod upgrade;
