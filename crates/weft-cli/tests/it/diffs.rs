@@ -186,17 +186,23 @@ fn an_upgraded_run_goes_on_with_the_new_text_from_then_on() {
     let folder = tempfile::tempdir().unwrap();
     let db = folder.path().join("runs.db");
     let (run, file) = waiting_copy(folder.path(), &db);
-    // A field in the output of a node the run has not reached.
+    // Nodes the run has not reached: a new node after `revise` that retitles the topic,
+    // and a field in the end node's output.
     let text = std::fs::read_to_string(&file).unwrap();
-    let edited = text.replace(
-        "      revisions: \"{{ state.revisions }}\"\n",
-        "      revisions: \"{{ state.revisions }}\"\n      topic: \"{{ state.topic }}\"\n",
-    );
+    let edited = text
+        .replace(
+            "    writes: { revisions: 1 }\n    next: write\n",
+            "    writes: { revisions: 1 }\n    next: retitle\n  retitle:\n    kind: router\n    writes: { topic: \"the relaunch\" }\n    next: write\n",
+        )
+        .replace(
+            "      revisions: \"{{ state.revisions }}\"\n",
+            "      revisions: \"{{ state.revisions }}\"\n      topic: \"{{ state.topic }}\"\n",
+        );
     assert_ne!(edited, text);
     std::fs::write(&file, edited).unwrap();
 
-    // Without --upgrade the run keeps its text: answering "revise" loops it back to the
-    // question. With it, the first answer already runs on the new file...
+    // With --upgrade the first answer already runs on the new file: "revise" goes through
+    // the new node, back to the question...
     let revised = weft(
         &[
             "resume",
@@ -234,7 +240,11 @@ fn an_upgraded_run_goes_on_with_the_new_text_from_then_on() {
     );
     let last = last_event(&approved);
     assert_eq!(last["event"]["type"], "run_finished", "{last}");
-    assert_eq!(last["event"]["output"]["topic"], "the launch", "{last}");
+    assert_eq!(last["event"]["output"]["topic"], "the relaunch", "{last}");
+    assert_eq!(
+        last["event"]["output"]["published"], "Draft 1: we are proud to announce the relaunch.",
+        "{last}"
+    );
     assert_eq!(last["event"]["output"]["revisions"], 1, "{last}");
 }
 
