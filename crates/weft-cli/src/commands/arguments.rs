@@ -133,20 +133,61 @@ fn parse_node_model(text: &str) -> Result<(String, String), String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AnswerArguments {
     /// An answer for a `human` node: JSON, text, or @FILE to read it from a file; repeat for
-    /// several, used in order.
-    #[arg(long = "answer", value_name = "JSON|@FILE")]
+    /// several, used in order. QID=ANSWER answers the open question with that id (the node
+    /// that asks, as `weft runs show` lists it); when no open question has that id, the whole
+    /// text is the answer.
+    #[arg(long = "answer", value_name = "[QID=]JSON|@FILE")]
     pub answers: Vec<String>,
 }
 
 impl AnswerArguments {
     /// The answers, read.
-    pub fn read(&self) -> Result<Vec<Value>, String> {
+    pub fn read(&self) -> Result<Vec<GivenAnswer>, String> {
         self.answers
             .iter()
             .map(|answer| {
-                read_answer(answer).map_err(|message| format!("--answer {answer:?}: {message}"))
+                GivenAnswer::read(answer)
+                    .map_err(|message| format!("--answer {answer:?}: {message}"))
             })
             .collect()
+    }
+}
+
+/// One `--answer`: the whole text read as an answer, and, when it reads `QID=ANSWER`, the
+/// answer addressed to the question `QID`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GivenAnswer {
+    whole: Value,
+    addressed: Option<(String, Result<Value, String>)>,
+}
+
+impl GivenAnswer {
+    /// Reads an `--answer` argument. Only the whole text can make it fail; an addressed
+    /// answer that does not read fails when it is used (the id may be no question's).
+    pub fn read(argument: &str) -> Result<Self, String> {
+        let addressed = argument.split_once('=').and_then(|(id, rest)| {
+            let plausible = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|character| character.is_alphanumeric() || "_-.#[]".contains(character));
+            plausible.then(|| (id.to_owned(), read_answer(rest)))
+        });
+        let whole = match (read_answer(argument), &addressed) {
+            (Ok(whole), _) => whole,
+            // `review={...`: not an answer as a whole, but perhaps one for `review`.
+            (Err(_), Some(_)) => Value::String(argument.to_owned()),
+            (Err(message), None) => return Err(message),
+        };
+        Ok(Self { whole, addressed })
+    }
+
+    /// The answer for the open question `id`: the addressed one when `QID` is `id`, else the
+    /// whole text; an addressed answer that did not read is an error.
+    pub fn for_question(&self, id: &str) -> Result<Value, String> {
+        match &self.addressed {
+            Some((asked, answer)) if asked == id => answer.clone(),
+            _ => Ok(self.whole.clone()),
+        }
     }
 }
 
@@ -213,6 +254,38 @@ mod tests {
         };
         assert_eq!(database.hint(), " --db postgres://u@h:5432/d");
         assert_eq!(DatabaseArgument { db: None }.hint(), "");
+    }
+
+    #[test]
+    fn an_answer_may_name_its_question() {
+        let given = GivenAnswer::read(r#"review={"approve": true}"#).unwrap();
+        assert_eq!(
+            given.for_question("review").unwrap(),
+            serde_json::json!({"approve": true})
+        );
+        assert_eq!(
+            given.for_question("other").unwrap(),
+            Value::String(r#"review={"approve": true}"#.to_owned())
+        );
+        // JSON with `=` inside is never taken for an id.
+        let json = GivenAnswer::read(r#"{"note": "a=b"}"#).unwrap();
+        assert_eq!(
+            json.for_question("review").unwrap(),
+            serde_json::json!({"note": "a=b"})
+        );
+        // An addressed answer that does not read fails only where it is used.
+        let broken = GivenAnswer::read("review={oops").unwrap();
+        assert!(
+            broken
+                .for_question("review")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert_eq!(
+            broken.for_question("other").unwrap(),
+            Value::String("review={oops".to_owned())
+        );
+        assert!(GivenAnswer::read("{oops").is_err());
     }
 
     #[test]

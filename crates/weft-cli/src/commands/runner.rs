@@ -3,7 +3,7 @@
 //! answering `human` nodes.
 
 use super::arguments::{
-    AnswerArguments, DatabaseArgument, ModelArguments, WorkspaceArgument, parse_answer,
+    AnswerArguments, DatabaseArgument, GivenAnswer, ModelArguments, WorkspaceArgument, parse_answer,
 };
 use super::{exit, fail, hints};
 use crate::observer::{JsonLines, Terminal};
@@ -48,7 +48,7 @@ pub struct Runner {
     pub store: Arc<dyn RunStore>,
     terminal: Arc<Terminal>,
     json: bool,
-    answers: std::vec::IntoIter<Value>,
+    answers: std::vec::IntoIter<GivenAnswer>,
     /// Never fired: the CLI stops runs with the runtime's shutdown instead, and cancels
     /// them for good with `weft runs cancel`.
     pub cancel: CancellationToken,
@@ -253,13 +253,19 @@ fn stop_on_interrupt(shutdown: CancellationToken, asking: Arc<AtomicBool>) {
 /// a line of standard input.
 fn next_answer(
     run: &ActiveRun,
-    answers: &mut impl Iterator<Item = Value>,
+    answers: &mut impl Iterator<Item = GivenAnswer>,
     terminal: &Terminal,
 ) -> Option<Value> {
-    if let Some(answer) = answers.next() {
-        return Some(answer);
-    }
     let question = run.question()?;
+    if let Some(given) = answers.next() {
+        return match given.for_question(&question.node) {
+            Ok(answer) => Some(answer),
+            Err(message) => {
+                eprintln!("error: the answer for `{}`: {message}", question.node);
+                None
+            }
+        };
+    }
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     loop {

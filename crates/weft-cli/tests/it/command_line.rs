@@ -476,7 +476,7 @@ fn runs_are_shown_failed_and_cancelled_from_the_database_alone() {
     let text = stdout(&shown);
     assert!(text.contains("status    interrupted"), "{text}");
     assert!(
-        text.contains("question  Go on? (step 2, node `check`)"),
+        text.contains("question  Go on? (step 2, node `check`, id `check`)"),
         "{text}"
     );
     assert!(

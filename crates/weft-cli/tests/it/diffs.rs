@@ -176,7 +176,8 @@ fn waiting_copy(folder: &Path, db: &Path) -> (String, PathBuf) {
     )
 }
 
-fn last_event(output: &std::process::Output) -> Value {
+/// The last event a `--json` command printed.
+pub(crate) fn last_event(output: &std::process::Output) -> Value {
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }

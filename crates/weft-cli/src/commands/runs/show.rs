@@ -120,8 +120,8 @@ fn outcome(report: &RunReport, database: &DatabaseArgument) -> Vec<String> {
         RunStatus::Interrupted => match &report.question {
             Some(question) => vec![
                 format!(
-                    "question  {} (step {}, node `{}`)",
-                    question.question, question.step, question.node
+                    "question  {} (step {}, node `{}`, id `{}`)",
+                    question.question, question.step, question.node, question.node
                 ),
                 format!(
                     "          {}",
