@@ -179,3 +179,17 @@ pub fn preview(text: &str) -> String {
 pub fn preview_json(value: &Value) -> String {
     preview(&value.to_string())
 }
+
+/// Where a sub-workflow run sits below the run it belongs to, as `(step, branch)` of each
+/// start on the way down: ", in the sub-workflow run of step 2 (branch 1), in the
+/// sub-workflow run of step 1"; empty for the run itself.
+pub fn place_words(place: &[(u64, Option<u32>)]) -> String {
+    let mut words = String::new();
+    for (step, branch) in place {
+        words.push_str(&format!(", in the sub-workflow run of step {step}"));
+        if let Some(branch) = branch {
+            words.push_str(&format!(" (branch {branch})"));
+        }
+    }
+    words
+}

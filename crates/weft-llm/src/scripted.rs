@@ -29,6 +29,9 @@ use weft_core::{
     Usage,
 };
 
+/// How the message of a scripted `fail:` reply starts.
+pub const FAILURE_PREFIX: &str = "scripted failure: ";
+
 /// Llama-3.1's window, which the scripted model claims so that context code is exercised.
 const CONTEXT_WINDOW: u32 = 131_072;
 
@@ -279,8 +282,7 @@ impl ChatModel for ScriptedModel {
         };
         let delay = reply.delay;
         if let Some(message) = &reply.fail {
-            let error =
-                ModelError::new(ErrorKind::Upstream, format!("scripted failure: {message}"));
+            let error = ModelError::new(ErrorKind::Upstream, format!("{FAILURE_PREFIX}{message}"));
             return Box::pin(stream::once(async move {
                 if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;

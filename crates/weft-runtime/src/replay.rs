@@ -44,6 +44,16 @@ impl RecordedRun {
     ) -> BoxFuture<'_, Result<RecordedRun, RuntimeError>> {
         Box::pin(async move {
             let log = store.events(run, 0).await?;
+            Self::with_log(store, log).await
+        })
+    }
+
+    /// A run whose `log` was read already, with its sub-workflow runs' logs read from `store`.
+    pub fn with_log(
+        store: &dyn RunStore,
+        log: Vec<EventRecord>,
+    ) -> BoxFuture<'_, Result<RecordedRun, RuntimeError>> {
+        Box::pin(async move {
             let mut children = HashMap::new();
             for record in &log {
                 if let Event::ChildStarted {

@@ -109,7 +109,7 @@ struct Observed {
 }
 
 /// Compares the replay on the original text with the one on the changed workflow.
-pub(crate) fn compare(before: &Played, after: &Played) -> ReplayReport {
+pub(crate) fn compare(before: Played, after: Played) -> ReplayReport {
     let expected = observe(before);
     let found = observe(after);
     let count = |kind: DivergenceKind| {
@@ -254,9 +254,9 @@ fn prompt_difference(expected: &Value, found: &Value) -> String {
 }
 
 /// What a replay did, walking each sub-workflow run where it started.
-fn observe(played: &Played) -> Observed {
+fn observe(played: Played) -> Observed {
     let mut observed = Observed::default();
-    let mut requests = played.requests.clone();
+    let mut requests = played.requests;
     walk(&played.logs, Place::new(), &mut requests, &mut observed);
     observed
 }

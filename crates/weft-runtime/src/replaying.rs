@@ -19,7 +19,7 @@ pub async fn replay(
 ) -> Result<ReplayReport, RuntimeError> {
     let before = play(recorded, original).await?;
     let after = play(recorded, changed).await?;
-    Ok(compare(&before, &after))
+    Ok(compare(before, after))
 }
 
 /// Runs `workflow` on the recording, in memory, answering its questions as the original

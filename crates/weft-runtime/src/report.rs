@@ -115,7 +115,8 @@ impl RunReport {
         let mut report = Self {
             summary,
             input: Value::Null,
-            setup: None,
+            // Where it started, or the texts it was last moved onto.
+            setup: weft_core::current_setup(records),
             output: None,
             question: None,
             unsettled_calls: Vec::new(),
@@ -136,10 +137,7 @@ impl RunReport {
     /// Takes one event into the report.
     fn fold(&mut self, event: &Event, tally: &mut Tally) {
         match event {
-            Event::RunStarted { input, setup, .. } => {
-                self.input = input.clone();
-                self.setup = setup.as_deref().cloned();
-            }
+            Event::RunStarted { input, .. } => self.input = input.clone(),
             Event::StepStarted { step, node, .. } => {
                 self.steps += 1;
                 tally.nodes.insert(*step, node.clone());
@@ -194,13 +192,9 @@ impl RunReport {
             | Event::StateChanged { .. }
             | Event::StepFinished { .. }
             | Event::StepFailed { .. }
-            | Event::Remembered { .. } => {}
+            | Event::Remembered { .. }
+            | Event::WorkflowUpgraded { .. } => {}
             Event::Compacted { .. } => self.compactions += 1,
-            Event::WorkflowUpgraded { files } => {
-                self.setup
-                    .get_or_insert_with(Default::default)
-                    .workflow_files = files.clone();
-            }
         }
     }
 }

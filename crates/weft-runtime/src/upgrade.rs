@@ -31,20 +31,37 @@ pub fn changes_for(old: &Workflow, new: &Arc<Workflow>, recorded: &RecordedRun) 
     sections
 }
 
-/// Whether nothing differs.
-pub fn unchanged(sections: &[Section]) -> bool {
-    sections
-        .iter()
-        .all(|section| section.changes.is_empty() && section.fields.is_empty())
+/// Whether a run may move onto the new version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing differs: there is nothing to move onto.
+    Unchanged,
+    /// Something differs, and nothing the run did or waits at.
+    Movable,
+    /// Nodes the run went through or waits at were removed or reshaped: their names, as
+    /// `` `a`, `b` ``.
+    Blocked(String),
 }
 
-/// The changes that keep a run from moving onto the new version.
-pub fn blocking(sections: &[Section]) -> Vec<&NodeChange> {
-    sections
+/// What `sections` (from [`changes_for`]) allow.
+pub fn verdict(sections: &[Section]) -> Verdict {
+    let blocking: Vec<String> = sections
         .iter()
         .flat_map(|section| section.changes.iter())
         .filter(|change| change.blocks())
-        .collect()
+        .map(|change| format!("`{}`", change.node))
+        .collect();
+    if !blocking.is_empty() {
+        return Verdict::Blocked(blocking.join(", "));
+    }
+    let unchanged = sections
+        .iter()
+        .all(|section| section.changes.is_empty() && section.fields.is_empty());
+    if unchanged {
+        Verdict::Unchanged
+    } else {
+        Verdict::Movable
+    }
 }
 
 /// Compares `old` with `new` for the run `recorded`, then each sub-workflow run with the

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use weft::store::OpenMode;
 use weft_core::{ErrorKind, RunId, RunStatus};
-use weft_runtime::{RecordedRun, RuntimeError, upgrade};
+use weft_runtime::upgrade::{self, Verdict};
+use weft_runtime::{RecordedRun, RuntimeError};
 use weft_workflow::Workflow;
 
 #[derive(Debug, clap::Args)]
@@ -176,29 +177,25 @@ async fn upgrade(
         .await
         .map_err(|error| fail(exit::FAILED, error))?;
     let sections = upgrade::changes_for(&original, &current, &recorded);
-    let blocking = upgrade::blocking(&sections);
-    if !blocking.is_empty() {
-        let names: Vec<String> = blocking
-            .iter()
-            .map(|change| format!("`{}`", change.node))
-            .collect();
-        return Err(fail(
+    match upgrade::verdict(&sections) {
+        Verdict::Blocked(nodes) => Err(fail(
             exit::INVALID,
             format!(
-                "run {run} cannot move onto {}: it changes nodes the run went through or waits at ({}); `weft workflows diff {run} {}` shows how",
+                "run {run} cannot move onto {}: it changes nodes the run went through or waits at ({nodes}); `weft workflows diff {run} {}` shows how",
                 file.display(),
-                names.join(", "),
                 file.display()
             ),
-        ));
+        )),
+        Verdict::Unchanged => {
+            eprintln!(
+                "run {run}: {} has not changed; going on as it is",
+                file.display()
+            );
+            Ok((original, tools, false))
+        }
+        Verdict::Movable => {
+            eprintln!("run {run} moves onto {} as it is now", file.display());
+            Ok((current, current_tools, true))
+        }
     }
-    if upgrade::unchanged(&sections) {
-        eprintln!(
-            "run {run}: {} has not changed; going on as it is",
-            file.display()
-        );
-        return Ok((original, tools, false));
-    }
-    eprintln!("run {run} moves onto {} as it is now", file.display());
-    Ok((current, current_tools, true))
 }

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use weft::store::OpenMode;
 use weft_core::RunId;
 use weft_runtime::RecordedRun;
-use weft_runtime::upgrade::{Section, blocking, changes_for};
-use weft_workflow::diff::NodeChange;
+use weft_runtime::upgrade::{Section, Verdict, changes_for, verdict};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum WorkflowsCommand {
@@ -62,13 +61,13 @@ async fn diff(run: RunId, file: &Path, json: bool, database: &DatabaseArgument) 
         Err(error) => return fail(exit::FAILED, error),
     };
     let sections = changes_for(&original, &changed, &recorded);
-    let blocking = blocking(&sections);
-    let movable = blocking.is_empty();
+    let verdict = verdict(&sections);
+    let movable = !matches!(verdict, Verdict::Blocked(_));
     if json {
         let report = serde_json::json!({"run": run, "file": file, "movable": movable, "workflows": sections});
         println!("{report}");
     } else {
-        print_sections(run, file, &sections, &blocking);
+        print_sections(run, file, &sections, &verdict);
     }
     if movable {
         ExitCode::SUCCESS
@@ -77,16 +76,14 @@ async fn diff(run: RunId, file: &Path, json: bool, database: &DatabaseArgument) 
     }
 }
 
-fn print_sections(run: RunId, file: &Path, sections: &[Section], blocking: &[&NodeChange]) {
+fn print_sections(run: RunId, file: &Path, sections: &[Section], verdict: &Verdict) {
     use weft_workflow::diff::{Change, Touch};
     for section in sections {
-        let mut heading = format!("workflow `{}`", section.workflow);
-        for (step, branch) in &section.place {
-            heading.push_str(&format!(", the sub-workflow run of step {step}"));
-            if let Some(branch) = branch {
-                heading.push_str(&format!(" (branch {branch})"));
-            }
-        }
+        let heading = format!(
+            "workflow `{}`{}",
+            section.workflow,
+            crate::render::place_words(&section.place)
+        );
         if section.changes.is_empty() && section.fields.is_empty() {
             println!("{heading}: unchanged");
             continue;
@@ -111,20 +108,14 @@ fn print_sections(run: RunId, file: &Path, sections: &[Section], blocking: &[&No
             println!("{mark}node `{}`: {what} ({touch})", change.node);
         }
     }
-    if blocking.is_empty() {
-        println!(
+    match verdict {
+        Verdict::Blocked(nodes) => println!(
+            "run {run} cannot move onto {}: nodes it went through or waits at were removed or changed kind, writes or edges: {nodes}",
+            file.display()
+        ),
+        Verdict::Unchanged | Verdict::Movable => println!(
             "run {run} could move onto {}: nothing it did or waits at changed",
             file.display()
-        );
-    } else {
-        let names: Vec<String> = blocking
-            .iter()
-            .map(|change| format!("`{}`", change.node))
-            .collect();
-        println!(
-            "run {run} cannot move onto {}: nodes it went through or waits at were removed or changed kind, writes or edges: {}",
-            file.display(),
-            names.join(", ")
-        );
+        ),
     }
 }

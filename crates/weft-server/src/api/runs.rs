@@ -455,6 +455,16 @@ pub(crate) async fn load(
     caller: &Caller,
     run: RunId,
 ) -> Result<(Loaded, ActiveRun), ApiError> {
+    let (loaded, active, _) = load_logged(daemon, caller, run).await?;
+    Ok((loaded, active))
+}
+
+/// [`load`], and the log it was loaded from.
+pub(crate) async fn load_logged(
+    daemon: &Daemon,
+    caller: &Caller,
+    run: RunId,
+) -> Result<(Loaded, ActiveRun, Vec<EventRecord>), ApiError> {
     let summary = summary(daemon, caller, run).await?;
     if summary.parent.is_some() {
         return Err(ApiError::new(
@@ -481,5 +491,5 @@ pub(crate) async fn load(
         .runtime
         .load_from(loaded.workflow.clone(), run, &records)
         .await?;
-    Ok((loaded, active))
+    Ok((loaded, active, records))
 }

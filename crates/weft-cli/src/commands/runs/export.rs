@@ -6,8 +6,10 @@ use super::super::{exit, fail, open_store};
 use std::path::Path;
 use std::process::ExitCode;
 use weft::store::OpenMode;
-use weft_core::{Database, Event, EventRecord, ModelReply, RunId, StoreError};
+use weft_core::{Event, RunId};
 use weft_llm::script_writer::{RecordedReply, write_script};
+use weft_llm::scripted::FAILURE_PREFIX;
+use weft_runtime::RecordedRun;
 
 /// Writes the model replies (and failed calls) of `run` and its sub-workflow runs to
 /// `file`, in the order their logs have them.
@@ -26,11 +28,12 @@ pub async fn export(run: RunId, file: &Path, force: bool, database: &DatabaseArg
         Ok(summary) => summary,
         Err(error) => return fail(exit::INVALID, error),
     };
-    let calls = match recorded_calls(store.as_ref(), run).await {
-        Ok(calls) => calls,
+    let recorded = match RecordedRun::read(store.as_ref(), run).await {
+        Ok(recorded) => recorded,
         Err(error) => return fail(exit::FAILED, error),
     };
-    let replies: Vec<RecordedReply<'_>> = calls.iter().map(Call::as_recorded).collect();
+    let mut replies = Vec::new();
+    recorded_replies(&recorded, &mut replies);
     let comment = format!(
         "The model replies of run {run} (workflow `{}`) and of its sub-workflow runs, in the\norder their logs have them. Run it with --model scripted:{}",
         summary.workflow,
@@ -51,52 +54,26 @@ pub async fn export(run: RunId, file: &Path, force: bool, database: &DatabaseArg
     ExitCode::SUCCESS
 }
 
-/// How a scripted model's failure message starts.
-const SCRIPTED_FAILURE: &str = "scripted failure: ";
-
-/// One recorded model call.
-enum Call {
-    Replied(ModelReply),
-    Failed(String),
-}
-
-impl Call {
-    fn as_recorded(&self) -> RecordedReply<'_> {
-        match self {
-            Self::Replied(reply) => RecordedReply::Replied(reply),
-            Self::Failed(message) => RecordedReply::Failed(message),
-        }
-    }
-}
-
 /// The model calls of a run and of its sub-workflow runs, each child's where it started
 /// (`--model` reaches sub-workflows too, so one file answers them all): replies, and
 /// failures (a retried call fails, then replies: both are kept, so the script fails it
 /// again).
-async fn recorded_calls(store: &dyn Database, run: RunId) -> Result<Vec<Call>, StoreError> {
-    let mut calls = Vec::new();
-    // Logs being walked, each with the position reached: a child's is walked whole
-    // before its parent goes on.
-    let mut walking: Vec<(Vec<EventRecord>, usize)> = vec![(store.events(run, 0).await?, 0)];
-    while let Some((log, position)) = walking.last_mut() {
-        let Some(record) = log.get(*position) else {
-            walking.pop();
-            continue;
-        };
-        *position += 1;
+fn recorded_replies<'a>(recorded: &'a RecordedRun, replies: &mut Vec<RecordedReply<'a>>) {
+    for record in &recorded.log {
         match &record.event {
-            Event::ModelReplied { reply, .. } => calls.push(Call::Replied(reply.clone())),
+            Event::ModelReplied { reply, .. } => replies.push(RecordedReply::Replied(reply)),
+            // A scripted model's failure says so before its message: written once.
             Event::ModelFailed { error, .. } => {
                 let message = &error.message;
-                let message = message.strip_prefix(SCRIPTED_FAILURE).unwrap_or(message);
-                calls.push(Call::Failed(message.to_owned()));
+                let message = message.strip_prefix(FAILURE_PREFIX).unwrap_or(message);
+                replies.push(RecordedReply::Failed(message));
             }
-            Event::ChildStarted { run: child, .. } => {
-                let child = store.events(*child, 0).await?;
-                walking.push((child, 0));
+            Event::ChildStarted { step, branch, .. } => {
+                if let Some(child) = recorded.children.get(&(*step, *branch)) {
+                    recorded_replies(child, replies);
+                }
             }
             _ => {}
         }
     }
-    Ok(calls)
 }

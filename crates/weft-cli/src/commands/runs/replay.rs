@@ -79,21 +79,14 @@ fn print_report(run: RunId, against: &str, report: &ReplayReport, json: bool) {
         println!("no divergence: the workflow does what the run did");
         return;
     };
-    let mut place = String::new();
-    for (step, branch) in &divergence.place {
-        place.push_str(&format!("in the sub-workflow of step {step}"));
-        if let Some(branch) = branch {
-            place.push_str(&format!(" (branch {branch})"));
-        }
-        place.push_str(", ");
-    }
+    let place = crate::render::place_words(&divergence.place);
     let at = match (divergence.step, &divergence.node) {
         (Some(step), Some(node)) => format!("step {step} (node `{node}`)"),
         (Some(step), None) => format!("step {step}"),
         _ => "the end".to_owned(),
     };
     println!(
-        "diverges {place}at {at}: {}: {}",
+        "diverges at {at}{place}: {}: {}",
         kind_text(divergence.kind),
         divergence.detail
     );
