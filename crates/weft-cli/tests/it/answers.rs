@@ -2,7 +2,7 @@
 //! that asks); text whose prefix is no open question's id stays a whole answer.
 
 use super::cli::weft_with_db as weft;
-use super::diffs::last_event;
+use super::examples::last_event;
 
 #[test]
 fn answers_addressed_by_question_id_answer_that_question() {

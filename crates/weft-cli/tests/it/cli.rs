@@ -1,14 +1,10 @@
 //! End-to-end tests of the `weft` binary: every example workflow runs offline with its
 //! scripted model, and bad input gives errors a person can act on.
 
+use super::examples::root;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-/// The repository's root, where the example workflows are.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A fresh database file for one command, so tests neither share runs nor write into the
 /// repository.

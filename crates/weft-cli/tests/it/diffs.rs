@@ -2,37 +2,15 @@
 //! started on the old text, and whether the run could move onto it.
 
 use super::cli::weft_with_db as weft;
+use super::examples::{copy_examples, edit_file, first_run, last_event};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Copies `files` of the examples folder into `folder`, editing each with `edit`; the path
-/// of the first.
-fn copy_examples(folder: &Path, files: &[&str], edit: impl Fn(&str, &str) -> String) -> String {
-    for file in files {
-        let text = std::fs::read_to_string(root().join("workflows").join(file)).unwrap();
-        let target = folder.join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(&target, edit(file, &text)).unwrap();
-    }
-    folder.join(files[0]).display().to_string()
-}
 
 /// A run of approval.yaml that waits at `review`.
 fn waiting_approval(db: &Path) -> String {
     let output = weft(&["run", "--json", "workflows/approval.yaml"], db);
     assert_eq!(output.status.code(), Some(3), "it waits for an answer");
-    let first: Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    first["run"].as_str().unwrap().to_owned()
+    first_run(&output)
 }
 
 #[test]
@@ -110,14 +88,7 @@ fn sub_workflow_runs_are_compared_with_their_new_files() {
     let db = folder.path().join("runs.db");
     let output = weft(&["run", "--json", "workflows/research.yaml"], &db);
     assert!(output.status.success());
-    let first: Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    let run = first["run"].as_str().unwrap().to_owned();
+    let run = first_run(&output);
     let file = copy_examples(
         folder.path(),
         &[
@@ -163,23 +134,7 @@ fn waiting_copy(folder: &Path, db: &Path) -> (String, PathBuf) {
     );
     let output = weft(&["run", "--json", &file], db);
     assert_eq!(output.status.code(), Some(3), "it waits for an answer");
-    let first: Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    (
-        first["run"].as_str().unwrap().to_owned(),
-        PathBuf::from(file),
-    )
-}
-
-/// The last event a `--json` command printed.
-pub(crate) fn last_event(output: &std::process::Output) -> Value {
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    (first_run(&output), PathBuf::from(file))
 }
 
 #[test]
@@ -189,18 +144,16 @@ fn an_upgraded_run_goes_on_with_the_new_text_from_then_on() {
     let (run, file) = waiting_copy(folder.path(), &db);
     // Nodes the run has not reached: a new node after `revise` that retitles the topic,
     // and a field in the end node's output.
-    let text = std::fs::read_to_string(&file).unwrap();
-    let edited = text
-        .replace(
+    edit_file(&file, |text| {
+        text.replace(
             "    writes: { revisions: 1 }\n    next: write\n",
             "    writes: { revisions: 1 }\n    next: retitle\n  retitle:\n    kind: router\n    writes: { topic: \"the relaunch\" }\n    next: write\n",
         )
         .replace(
             "      revisions: \"{{ state.revisions }}\"\n",
             "      revisions: \"{{ state.revisions }}\"\n      topic: \"{{ state.topic }}\"\n",
-        );
-    assert_ne!(edited, text);
-    std::fs::write(&file, edited).unwrap();
+        )
+    });
 
     // With --upgrade the first answer already runs on the new file: "revise" goes through
     // the new node, back to the question...
@@ -254,14 +207,13 @@ fn an_upgrade_that_changes_the_waiting_node_is_refused() {
     let folder = tempfile::tempdir().unwrap();
     let db = folder.path().join("runs.db");
     let (run, file) = waiting_copy(folder.path(), &db);
-    let text = std::fs::read_to_string(&file).unwrap();
     // The question's answer is written elsewhere: the waiting node's writes changed.
-    let edited = text.replace(
-        "writes: { approved: \"{{ input.approve }}\" }",
-        "writes: { approved: \"{{ input.approve }}\", topic: \"{{ input.note }}\" }",
-    );
-    assert_ne!(edited, text);
-    std::fs::write(&file, edited).unwrap();
+    edit_file(&file, |text| {
+        text.replace(
+            "writes: { approved: \"{{ input.approve }}\" }",
+            "writes: { approved: \"{{ input.approve }}\", topic: \"{{ input.note }}\" }",
+        )
+    });
     let refused = weft(
         &[
             "resume",

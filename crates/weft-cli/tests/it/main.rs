@@ -9,6 +9,7 @@ mod cli;
 mod command_line;
 mod crash;
 mod diffs;
+mod examples;
 mod help;
 mod models;
 mod recorded;

@@ -2,20 +2,9 @@
 //! scripted backend's file, and the workflow run on that file does what the run did.
 
 use super::cli::weft_with_db as weft;
+use super::examples::{copy_examples, edit_file, events};
 use serde_json::Value;
 use std::process::Output;
-
-fn events(output: &Output) -> Vec<Value> {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
 
 /// The events of one run, by type and the fields that say what happened (no ids or times).
 fn what_happened(events: &[Value], run: &str) -> Vec<Value> {
@@ -129,26 +118,18 @@ fn an_export_does_not_replace_a_file_unless_told_to() {
 /// `workflows/research.yaml` and what it needs, copied into `folder` with `edit` applied to
 /// the workflow's text; the copy's path.
 fn edited_research(folder: &std::path::Path, edit: impl Fn(&str) -> String) -> String {
-    let workflows = root().join("workflows");
-    std::fs::create_dir_all(folder.join("lib")).unwrap();
-    std::fs::create_dir_all(folder.join("replies")).unwrap();
-    for file in [
-        "lib/polish.yaml",
-        "replies/polish.yaml",
-        "replies/research.yaml",
-    ] {
-        std::fs::copy(workflows.join(file), folder.join(file)).unwrap();
-    }
-    let text = std::fs::read_to_string(workflows.join("research.yaml")).unwrap();
-    let edited = edit(&text);
-    assert_ne!(edited, text, "the edit changes the workflow");
-    let path = folder.join("research.yaml");
-    std::fs::write(&path, edited).unwrap();
-    path.display().to_string()
-}
-
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let file = copy_examples(
+        folder,
+        &[
+            "research.yaml",
+            "lib/polish.yaml",
+            "replies/polish.yaml",
+            "replies/research.yaml",
+        ],
+        |_, text| text.to_owned(),
+    );
+    edit_file(std::path::Path::new(&file), edit);
+    file
 }
 
 #[test]
@@ -266,27 +247,16 @@ fn a_replay_finds_a_changed_tool_call() {
     let folder = tempfile::tempdir().unwrap();
     let db = folder.path().join("runs.db");
     let run = finished_run(&weft(&["run", "--json", "workflows/summarize.yaml"], &db));
-    let workflows = root().join("workflows");
-    std::fs::create_dir_all(folder.path().join("replies")).unwrap();
-    std::fs::copy(
-        workflows.join("replies/summarize.yaml"),
-        folder.path().join("replies/summarize.yaml"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(workflows.join("summarize.yaml")).unwrap();
-    let edited = text.replace("summaries of {{", "summaries, {{");
-    assert_ne!(edited, text);
-    let path = folder.path().join("summarize.yaml");
-    std::fs::write(&path, edited).unwrap();
+    let path = copy_examples(
+        folder.path(),
+        &["summarize.yaml", "replies/summarize.yaml"],
+        |_, text| text.to_owned(),
+    );
+    edit_file(std::path::Path::new(&path), |text| {
+        text.replace("summaries of {{", "summaries, {{")
+    });
     let replayed = weft(
-        &[
-            "runs",
-            "replay",
-            &run,
-            "--workflow",
-            &path.display().to_string(),
-            "--json",
-        ],
+        &["runs", "replay", &run, "--workflow", &path, "--json"],
         &db,
     );
     assert_eq!(replayed.status.code(), Some(1));
