@@ -3,6 +3,8 @@
 //! - `chain3`: three `llm` nodes in a row (3 nodes per run);
 //! - `map5_join`: a map over five items with an `llm` branch, then a join node (5 branches +
 //!   1 join = 6 nodes per run);
+//! - `parallel3_join`: a `parallel` node with three `llm` branches, then the join (the
+//!   parallel node + 3 branch nodes + the join = 5 nodes per run);
 //! - `machine_chain3`: the same chain through the sans-IO run machine alone, without tokio,
 //!   the model or the event sink, to separate decision cost from driver cost.
 //!
@@ -79,6 +81,27 @@ nodes:
     next: end
 "#;
 
+const PARALLEL: &str = r#"
+name: parallel
+state:
+  topic: { type: string, default: "rust" }
+  a: { type: string }
+  b: { type: string }
+  c: { type: string }
+  summary: { type: string }
+entry: split
+nodes:
+  split: { kind: parallel, branches: [first, second, third], join: join }
+  first: { kind: llm, prompt: "First about {{ state.topic }}", writes: { a: "{{ reply }}" }, next: join }
+  second: { kind: llm, prompt: "Second about {{ state.topic }}", writes: { b: "{{ reply }}" }, next: join }
+  third: { kind: llm, prompt: "Third about {{ state.topic }}", writes: { c: "{{ reply }}" }, next: join }
+  join:
+    kind: llm
+    prompt: "Join {{ state.a }}, {{ state.b }} and {{ state.c }}"
+    writes: { summary: "{{ reply }}" }
+    next: end
+"#;
+
 /// Every call gets the same reply: the benchmark measures the engine, not the test double.
 const REPLIES: &str = r#"
 replies:
@@ -151,7 +174,11 @@ fn bench_runtime(criterion: &mut Criterion) {
     let runtime = runtime();
     let cancel = CancellationToken::new();
     let mut group = criterion.benchmark_group("engine");
-    for (name, source, nodes) in [("chain3", CHAIN, 3u64), ("map5_join", MAP, 6u64)] {
+    for (name, source, nodes) in [
+        ("chain3", CHAIN, 3u64),
+        ("map5_join", MAP, 6u64),
+        ("parallel3_join", PARALLEL, 5u64),
+    ] {
         let workflow = load(source);
         group.throughput(Throughput::Elements(nodes * RUNS_PER_ITERATION));
         group.bench_function(name, |bencher| {

@@ -17,7 +17,12 @@ pub fn describe(event: &Event) -> Option<String> {
                 preview_json(input)
             ),
         },
-        Event::StepStarted { step, node, kind } => format!("step {step}: {node} ({kind})"),
+        Event::StepStarted {
+            step,
+            node,
+            kind,
+            within,
+        } => step_line(*step, node, *kind, within.as_ref()),
         Event::ModelReplied { branch, reply, .. } => reply_line(*branch, reply),
         Event::ModelFailed { branch, error, .. } => {
             format!("{}model failed: {}", branch_prefix(*branch), error.message)
@@ -31,32 +36,10 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::ToolCallFinished {
             branch, outcome, ..
         } => outcome_line(*branch, outcome),
-        Event::ChildStarted {
-            branch,
-            workflow,
-            run,
-            ..
-        } => format!(
-            "{}sub-workflow `{workflow}` started (run {run})",
-            branch_prefix(*branch)
-        ),
-        Event::ChildFinished { branch, output, .. } => {
-            format!(
-                "{}sub-workflow finished: {}",
-                branch_prefix(*branch),
-                preview_json(output)
-            )
-        }
-        Event::ChildFailed { branch, error, .. } => {
-            format!(
-                "{}sub-workflow failed: {}",
-                branch_prefix(*branch),
-                error.message
-            )
-        }
-        Event::ChildInterrupted {
-            branch, question, ..
-        } => format!("{}sub-workflow asks: {question}", branch_prefix(*branch)),
+        Event::ChildStarted { .. }
+        | Event::ChildFinished { .. }
+        | Event::ChildFailed { .. }
+        | Event::ChildInterrupted { .. } => child_line(event)?,
         Event::StateChanged { delta, .. } => describe_delta(delta),
         Event::StepFinished { next, .. } => format!("  -> {}", next.as_ref()?),
         Event::StepFailed { node, error, .. } => {
@@ -65,7 +48,9 @@ pub fn describe(event: &Event) -> Option<String> {
                 error.kind, error.message
             )
         }
-        Event::Interrupted { node, question, .. } => format!("waiting at `{node}`: {question}"),
+        Event::Interrupted {
+            node, question, id, ..
+        } => waiting_line(node, question, id.as_deref()),
         Event::AttentionNeeded { calls, .. } => {
             let tools: Vec<&str> = calls.iter().map(|call| call.tool.as_str()).collect();
             format!(
@@ -192,4 +177,57 @@ pub fn place_words(place: &[(u64, Option<u32>)]) -> String {
         }
     }
     words
+}
+
+/// A step's start, with the parallel branch it runs in.
+fn step_line(
+    step: u64,
+    node: &str,
+    kind: weft_core::NodeKind,
+    within: Option<&weft_core::Within>,
+) -> String {
+    match within {
+        None => format!("step {step}: {node} ({kind})"),
+        Some(within) => format!(
+            "step {step}: {node} ({kind}), branch {} of step {}",
+            within.branch, within.step
+        ),
+    }
+}
+
+/// A question asked, named by its id where that is not the node's name.
+fn waiting_line(node: &str, question: &str, id: Option<&str>) -> String {
+    match id.filter(|id| *id != node) {
+        Some(id) => format!("waiting at `{node}` (question `{id}`): {question}"),
+        None => format!("waiting at `{node}`: {question}"),
+    }
+}
+
+/// What a sub-workflow run did.
+fn child_line(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::ChildStarted {
+            branch,
+            workflow,
+            run,
+            ..
+        } => format!(
+            "{}sub-workflow `{workflow}` started (run {run})",
+            branch_prefix(*branch)
+        ),
+        Event::ChildFinished { branch, output, .. } => format!(
+            "{}sub-workflow finished: {}",
+            branch_prefix(*branch),
+            preview_json(output)
+        ),
+        Event::ChildFailed { branch, error, .. } => format!(
+            "{}sub-workflow failed: {}",
+            branch_prefix(*branch),
+            error.message
+        ),
+        Event::ChildInterrupted {
+            branch, question, ..
+        } => format!("{}sub-workflow asks: {question}", branch_prefix(*branch)),
+        _ => return None,
+    })
 }

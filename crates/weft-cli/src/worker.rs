@@ -145,6 +145,7 @@ fn workflow_specs(file: &Path, texts: Option<&weft::workflow::WorkflowTexts>) ->
             | NodeSpec::Router(_)
             | NodeSpec::Map(_)
             | NodeSpec::Workflow(_)
+            | NodeSpec::Parallel(_)
             | NodeSpec::Human(_)
             | NodeSpec::End(_) => None,
         }

@@ -23,6 +23,15 @@ pub struct ParentLink {
     pub branch: Option<u32>,
 }
 
+/// The branch of a `parallel` step that a step runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Within {
+    /// The `parallel` step.
+    pub step: u64,
+    /// The branch, counted from 0 in the order the node lists them.
+    pub branch: u32,
+}
+
 /// Where a forked run branched off: it holds the original's events before that step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForkPoint {
@@ -206,6 +215,8 @@ pub enum NodeKind {
     Human,
     /// The end.
     End,
+    /// Branches of nodes that run at the same time, and wait for one another at a join.
+    Parallel,
 }
 
 impl NodeKind {
@@ -220,6 +231,7 @@ impl NodeKind {
             Self::Workflow => "workflow",
             Self::Human => "human",
             Self::End => "end",
+            Self::Parallel => "parallel",
         }
     }
 }
@@ -276,6 +288,10 @@ pub enum Event {
         node: String,
         /// The node's kind.
         kind: NodeKind,
+        /// The branch of a `parallel` step this step runs in; `None` for a step of the run's
+        /// own line of steps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<Within>,
     },
     /// A model finished a reply.
     ModelReplied {
@@ -380,6 +396,9 @@ pub enum Event {
         /// The schema the answer must match.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input_schema: Option<Value>,
+        /// The question's id in the child run (logs from before ids lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
     /// The state changed by this delta.
     StateChanged {
@@ -418,6 +437,11 @@ pub enum Event {
         /// The schema the answer must match.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input_schema: Option<Value>,
+        /// The question's id: the `human` node's name, or for a sub-workflow's question the
+        /// node's name, its map branch in brackets, a slash and the child's id
+        /// (`reviews[1]/approve`). Logs from before ids lack it: the node's name stands in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
     /// The run stopped: tool calls that are not idempotent started and did not finish (in
     /// this run, or in the sub-workflow run `child`).
@@ -446,6 +470,10 @@ pub enum Event {
         step: u64,
         /// The answer.
         input: Value,
+        /// The id of the question it answers (logs from before ids lack it: they answer
+        /// the run's only question).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
     /// The run finished.
     RunFinished {

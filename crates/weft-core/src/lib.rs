@@ -27,7 +27,7 @@ pub use digest::sha256_hex;
 pub use error::{ErrorKind, StepError, ToolError};
 pub use event::{
     AnsweredBy, ChildPlace, Event, EventRecord, ForkPoint, MessageCounts, NodeKind, ParentLink,
-    RunSetup, RunStatus, ToolOutcome, UnknownStatus, UnsettledCall,
+    RunSetup, RunStatus, ToolOutcome, UnknownStatus, UnsettledCall, Within,
 };
 pub use ids::{ParseRunIdError, ParseSessionIdError, RunId};
 pub use keys::{ApiKey, KeyStore};

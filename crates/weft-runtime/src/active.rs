@@ -18,7 +18,8 @@ pub struct ActiveRun {
     pub(crate) next_sequence: u64,
     /// The sequence number of the run's latest snapshot (or of the point it was asked for).
     pub(crate) snapshot_at: u64,
-    pub(crate) step_started: Option<(u64, Instant)>,
+    /// When each running step with a timeout started (several in parallel branches).
+    pub(crate) step_started: Vec<(u64, Instant)>,
     pub(crate) run_started: Instant,
     pub(crate) children: HashMap<(u64, Option<u32>), ActiveRun>,
     /// Whether a shutdown stopped the run: its log is complete, but this copy in memory
@@ -44,7 +45,7 @@ impl ActiveRun {
             workflow_dir,
             next_sequence: 1,
             snapshot_at: 0,
-            step_started: None,
+            step_started: Vec::new(),
             run_started: Instant::now(),
             children: HashMap::new(),
             stopped: false,
@@ -66,8 +67,8 @@ impl ActiveRun {
         let span = if tracing::dispatcher::has_been_set() {
             let node = self
                 .machine
-                .current_step()
-                .filter(|(current, _, _)| *current == step)
+                .running_steps()
+                .find(|(number, _, _)| *number == step)
                 .map(|(_, node, _)| node);
             tracing::info_span!(
                 "step",
@@ -115,9 +116,13 @@ impl ActiveRun {
     pub fn attention(&self) -> Option<&weft_workflow::Attention> {
         self.machine.attention()
     }
-    /// The question it waits on.
+    /// The question it waits on (the first, when it has several).
     pub fn question(&self) -> Option<Question> {
         self.machine.question()
+    }
+    /// The questions it waits on, by step.
+    pub fn questions(&self) -> Vec<Question> {
+        self.machine.questions()
     }
     /// How many events it has recorded.
     pub fn event_count(&self) -> u64 {
@@ -137,13 +142,18 @@ impl ActiveRun {
         self.halt = Some(signal);
     }
 
-    /// Checks an answer where it will be taken: here, or in the waiting child.
-    pub(crate) fn check_answer(&self, input: &Value) -> Result<(), RuntimeError> {
-        let question = self.machine.check_answer(input)?;
+    /// Checks an answer to the open question `id` (`None`: the only one) where it will be
+    /// taken: here, or in the waiting child.
+    pub(crate) fn check_answer_to(
+        &self,
+        id: Option<&str>,
+        input: &Value,
+    ) -> Result<(), RuntimeError> {
+        let question = self.machine.check_answer_to(id, input)?;
         if let Some((branch, _)) = question.child
             && let Some(child) = self.children.get(&(question.step, branch))
         {
-            child.check_answer(input)?;
+            child.check_answer_to(question.child_id.as_deref(), input)?;
         }
         Ok(())
     }

@@ -96,9 +96,9 @@ impl Runtime {
                         Decision::default()
                     }
                     Some(done) = effects.next() => self.take_results(run, done, &mut effects).await?,
-                    () = sleep_until(step_deadline.map(|(deadline, _)| deadline)) => {
-                        let (_, timeout) = step_deadline.unwrap_or((Instant::now(), Duration::ZERO));
-                        run.machine.fail_step(StepError::new(
+                    () = sleep_until(step_deadline.map(|(deadline, _, _)| deadline)) => {
+                        let (_, timeout, step) = step_deadline.unwrap_or((Instant::now(), Duration::ZERO, 0));
+                        run.machine.fail_step_at(Some(step), StepError::new(
                             ErrorKind::Timeout,
                             format!("the step ran longer than its timeout of {timeout:?} (limits.timeout)"),
                         ))?
@@ -138,6 +138,7 @@ impl Runtime {
         while let Some(done) = next {
             let EffectDone {
                 event,
+                more,
                 waiting_child,
             } = done?;
             if let Some(event) = event {
@@ -145,8 +146,9 @@ impl Runtime {
                     let (key, child) = *waiting;
                     run.children.insert(key, child);
                 }
-                let decision = run.machine.on_event(&event)?;
-                events.push(event);
+                let taken: Vec<Event> = std::iter::once(event).chain(more).collect();
+                let decision = run.machine.on_events(&taken)?;
+                events.extend(taken);
                 events.extend(decision.events);
                 commands.extend(decision.commands);
                 if run.status() != RunStatus::Running {
@@ -181,8 +183,10 @@ impl Runtime {
             let Some(done) = done else {
                 return Ok(());
             };
-            if let Some(event) = done?.event {
-                let records = self.number(run, None, vec![event]);
+            let done = done?;
+            if let Some(event) = done.event {
+                let taken = std::iter::once(event).chain(done.more).collect();
+                let records = self.number(run, None, taken);
                 self.store.append(run.id(), &records).await?;
                 for record in &records {
                     self.observer.on_event(run.id(), record);
@@ -200,11 +204,30 @@ impl Runtime {
                 .is_some_and(CancellationToken::is_cancelled)
     }
 
-    fn step_deadline(&self, run: &ActiveRun) -> Option<(Instant, std::time::Duration)> {
-        let (number, _, limits) = run.machine.current_step()?;
-        let timeout = limits.timeout?;
-        let (started_step, started_at) = run.step_started?;
-        (started_step == number).then_some((started_at + timeout, timeout))
+    /// The earliest deadline of a running step with a timeout: when, the timeout, and
+    /// the step. Steps that ended are forgotten here.
+    fn step_deadline(&self, run: &mut ActiveRun) -> Option<(Instant, Duration, u64)> {
+        if run.step_started.is_empty() {
+            return None;
+        }
+        let machine = &run.machine;
+        let mut earliest: Option<(Instant, Duration, u64)> = None;
+        run.step_started.retain(|(step, started_at)| {
+            let Some((_, _, limits)) = machine
+                .running_steps()
+                .find(|(number, _, _)| number == step)
+            else {
+                return false;
+            };
+            if let Some(timeout) = limits.timeout {
+                let deadline = *started_at + timeout;
+                if earliest.is_none_or(|(soonest, _, _)| deadline < soonest) {
+                    earliest = Some((deadline, timeout, *step));
+                }
+            }
+            true
+        });
+        earliest
     }
 
     /// Starts the commands' effects. Returns the events that starting child runs recorded
@@ -312,10 +335,17 @@ impl Runtime {
             return records;
         }
         let at_millis = self.now_millis();
-        let mut step_started = None;
+        let mut timed_steps = Vec::new();
         for event in first.into_iter().chain(events) {
-            if let Event::StepStarted { step, .. } = &event {
-                step_started = Some(*step);
+            if let Event::StepStarted { step, node, .. } = &event
+                && run
+                    .machine
+                    .workflow()
+                    .nodes
+                    .get(node)
+                    .is_some_and(|node| node.limits.timeout.is_some())
+            {
+                timed_steps.push(*step);
             }
             records.push(EventRecord {
                 sequence: run.next_sequence,
@@ -325,12 +355,10 @@ impl Runtime {
             run.next_sequence += 1;
         }
         // A step's start time matters only for a step timeout: read the clock only then.
-        if let Some(step) = step_started
-            && let Some((current, _, limits)) = run.machine.current_step()
-            && current == step
-            && limits.timeout.is_some()
-        {
-            run.step_started = Some((step, Instant::now()));
+        if !timed_steps.is_empty() {
+            let now = Instant::now();
+            run.step_started
+                .extend(timed_steps.into_iter().map(|step| (step, now)));
         }
         records
     }

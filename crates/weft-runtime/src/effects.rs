@@ -24,6 +24,8 @@ pub(crate) struct EffectDone {
     /// The event that records the result; `None` when the runtime shut down before there
     /// was a result, so there is nothing to record.
     pub event: Option<Event>,
+    /// Results that go with `event`: the other questions of a child run that stopped.
+    pub more: Vec<Event>,
     /// A child run that stopped at a `human` node, boxed: a run in memory is large, and
     /// every effect's result moves several times on its way to the machine.
     pub waiting_child: Option<Box<WaitingChild>>,
@@ -33,6 +35,7 @@ impl EffectDone {
     pub(crate) fn event(event: Event) -> Self {
         Self {
             event: Some(event),
+            more: Vec::new(),
             waiting_child: None,
         }
     }
@@ -41,6 +44,7 @@ impl EffectDone {
     fn stopped() -> Self {
         Self {
             event: None,
+            more: Vec::new(),
             waiting_child: None,
         }
     }
@@ -302,7 +306,9 @@ impl Runtime {
                     }));
                 }
             };
-            let decision = active.machine.resume(answer.input)?;
+            let decision = active
+                .machine
+                .answer(answer.question.as_deref(), answer.input)?;
             self.drive(&mut active, decision, &cancel).await?;
             Ok(child_outcome(answer.step, answer.branch, active))
         })
@@ -322,17 +328,21 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
             output: active.output().cloned().unwrap_or_default(),
         }),
         RunStatus::Interrupted => {
-            let question = active.machine.question();
+            let mut asked =
+                active
+                    .machine
+                    .questions()
+                    .into_iter()
+                    .map(|question| Event::ChildInterrupted {
+                        step,
+                        branch,
+                        question: question.question,
+                        input_schema: question.input_schema,
+                        id: Some(question.id),
+                    });
             EffectDone {
-                event: Some(Event::ChildInterrupted {
-                    step,
-                    branch,
-                    question: question
-                        .as_ref()
-                        .map(|question| question.question.clone())
-                        .unwrap_or_default(),
-                    input_schema: question.and_then(|question| question.input_schema),
-                }),
+                event: asked.next(),
+                more: asked.collect(),
                 waiting_child: Some(Box::new(((step, branch), active))),
             }
         }

@@ -220,17 +220,30 @@ impl Runtime {
         Ok(())
     }
 
-    /// Answers an interrupted run and drives it on. A bad answer is refused before anything
-    /// is recorded, so the caller may ask again.
+    /// Answers an interrupted run's only question and drives it on. A bad answer is
+    /// refused before anything is recorded, so the caller may ask again.
     pub async fn resume(
         &self,
         run: &mut ActiveRun,
         input: Value,
         cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
+        self.answer(run, None, input, cancel).await
+    }
+
+    /// Answers the open question `question` (`None`: the only one) and drives the run on
+    /// until it ends or stops again (for the questions still open, or new ones). A bad
+    /// answer, or an id that is no open question's, is refused before anything is recorded.
+    pub async fn answer(
+        &self,
+        run: &mut ActiveRun,
+        question: Option<&str>,
+        input: Value,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
         self.attach_waiting_children(run).await?;
-        run.check_answer(&input)?;
-        let decision = run.machine.resume(input)?;
+        run.check_answer_to(question, &input)?;
+        let decision = run.machine.answer(question, input)?;
         self.drive(run, decision, cancel).await
     }
 
@@ -242,22 +255,21 @@ impl Runtime {
         run: &'a mut ActiveRun,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let Some(question) = run.machine.question() else {
-                return Ok(());
-            };
-            let Some((branch, Some(child_id))) = question.child else {
-                return Ok(());
-            };
-            let key = (question.step, branch);
-            if run.children.contains_key(&key) {
-                return Ok(());
+            for question in run.machine.questions() {
+                let Some((branch, Some(child_id))) = question.child else {
+                    continue;
+                };
+                let key = (question.step, branch);
+                if run.children.contains_key(&key) {
+                    continue;
+                }
+                let Some(workflow) = run.machine.child_workflow(question.step, branch) else {
+                    continue;
+                };
+                let mut child = self.load(workflow, child_id).await?;
+                self.attach_waiting_children(&mut child).await?;
+                run.children.insert(key, child);
             }
-            let Some(workflow) = run.machine.child_workflow(question.step, branch) else {
-                return Ok(());
-            };
-            let mut child = self.load(workflow, child_id).await?;
-            self.attach_waiting_children(&mut child).await?;
-            run.children.insert(key, child);
             Ok(())
         })
     }

@@ -50,15 +50,17 @@ impl Runtime {
     /// Records an answer to a run that waits for one (loaded with [`Runtime::load`]),
     /// leaving the steps it leads to for a worker. A bad answer is refused before anything
     /// is recorded.
+    /// `question` names the open question it answers (`None`: the only one).
     pub async fn queue_answer(
         &self,
         run: &mut ActiveRun,
+        question: Option<&str>,
         input: Value,
     ) -> Result<(), RuntimeError> {
         self.attach_waiting_children(run).await?;
-        run.check_answer(&input)?;
+        run.check_answer_to(question, &input)?;
         self.lock_session_now(run).await?;
-        let decision = run.machine.resume(input)?;
+        let decision = run.machine.answer(question, input)?;
         self.commit(run, None, not_started(decision.events)).await?;
         Ok(())
     }

@@ -279,7 +279,9 @@ fn walk(
             status = Some((set.0, record.event.clone()));
         }
         match &record.event {
-            Event::StepStarted { step, node, kind } => {
+            Event::StepStarted {
+                step, node, kind, ..
+            } => {
                 observed.nodes.insert((place.clone(), *step), node.clone());
                 let value = json!({"node": node, "kind": kind});
                 observed

@@ -26,9 +26,9 @@ pub struct RunReport {
     /// Its output, once finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
-    /// The question it waits on, while interrupted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub question: Option<OpenQuestion>,
+    /// The questions it waits on, while interrupted, by step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<OpenQuestion>,
     /// The tool calls a person must decide about, while it needs attention.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unsettled_calls: Vec<UnsettledCall>,
@@ -48,6 +48,8 @@ pub struct RunReport {
 /// A question a run waits on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OpenQuestion {
+    /// Its id: what an answer names (`weft resume ID --answer QID=...`).
+    pub id: String,
     /// The step that asks.
     pub step: u64,
     /// The node (a `human` node, or the sub-workflow node whose run asks).
@@ -118,7 +120,7 @@ impl RunReport {
             // Where it started, or the texts it was last moved onto.
             setup: weft_core::current_setup(records),
             output: None,
-            question: None,
+            questions: Vec::new(),
             unsettled_calls: Vec::new(),
             steps: 0,
             models: Vec::new(),
@@ -166,20 +168,28 @@ impl RunReport {
                 node,
                 question,
                 input_schema,
+                id,
             } => {
-                self.question = Some(OpenQuestion {
+                let id = id.clone().unwrap_or_else(|| node.clone());
+                // Each stop records every open question again: keep one of each.
+                self.questions.retain(|open| open.id != id);
+                self.questions.push(OpenQuestion {
+                    id,
                     step: *step,
                     node: node.clone(),
                     question: question.clone(),
                     input_schema: input_schema.clone(),
                 });
             }
-            Event::Resumed { .. } => self.question = None,
+            Event::Resumed { step, id, .. } => self.questions.retain(|open| match id {
+                Some(id) => open.id != *id,
+                None => open.step != *step,
+            }),
             Event::AttentionNeeded { calls, .. } => self.unsettled_calls = calls.clone(),
             Event::Retried { .. } => self.unsettled_calls.clear(),
             Event::RunFinished { output } => self.output = Some(output.clone()),
             Event::RunFailed { .. } | Event::RunCancelled { .. } => {
-                self.question = None;
+                self.questions.clear();
                 self.unsettled_calls.clear();
             }
             Event::ModelFailed { .. }

@@ -78,15 +78,17 @@ fn compare(
     };
     let mut visited = BTreeSet::new();
     let mut steps = HashMap::new();
-    let mut waiting = None;
+    let mut waiting = BTreeSet::new();
     for record in &recorded.log {
         if let Event::StepStarted { step, node, .. } = &record.event {
             visited.insert(node.clone());
             steps.insert(*step, node.clone());
         }
         match (&record.event, status_after(&record.event)) {
-            (Event::Interrupted { node, .. }, _) => waiting = Some(node.clone()),
-            (_, Some(_)) => waiting = None,
+            (Event::Interrupted { node, .. }, _) => {
+                waiting.insert(node.clone());
+            }
+            (_, Some(_)) => waiting.clear(),
             _ => {}
         }
     }
@@ -94,7 +96,7 @@ fn compare(
         place: place.clone(),
         workflow: old.name.clone(),
         fields: workflow_changes(old, new),
-        changes: node_changes(old, new, &visited, waiting.as_deref()),
+        changes: node_changes(old, new, &visited, &waiting),
     });
     // In step order, so the sections read the way the run went.
     let mut children: Vec<_> = recorded.children.iter().collect();

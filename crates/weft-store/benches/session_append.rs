@@ -217,6 +217,7 @@ fn turn(sequence: u64, with_session: bool) -> Vec<EventRecord> {
         step,
         node: "chat".into(),
         kind: NodeKind::Agent,
+        within: None,
     }];
     if with_session {
         events.push(Event::Remembered {

@@ -10,9 +10,9 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// The parts of a node that decide what a run did there: its kind, its state writes, its
-/// edges. A change to one of them in a node the run went through makes its log mean
+/// edges (a parallel node's branches and join among them). A change to one of them in a node the run went through makes its log mean
 /// something else.
-const SHAPE: [&str; 3] = ["kind", "writes", "next"];
+const SHAPE: [&str; 5] = ["kind", "writes", "next", "branches", "join"];
 
 /// How a node changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,10 +69,10 @@ pub fn node_changes(
     old: &Workflow,
     new: &Workflow,
     visited: &BTreeSet<String>,
-    waiting: Option<&str>,
+    waiting: &BTreeSet<String>,
 ) -> Vec<NodeChange> {
     let touch = |node: &str| {
-        if waiting == Some(node) {
+        if waiting.contains(node) {
             Touch::Waiting
         } else if visited.contains(node) {
             Touch::Visited
@@ -204,6 +204,10 @@ nodes:
             .unwrap_or_else(|error| panic!("{error}"))
     }
 
+    fn waiting_at(node: &str) -> BTreeSet<String> {
+        BTreeSet::from([node.to_owned()])
+    }
+
     fn visited() -> BTreeSet<String> {
         BTreeSet::from(["write".to_owned(), "approve".to_owned()])
     }
@@ -238,7 +242,7 @@ nodes:
     #[test]
     fn a_node_after_the_waiting_one_does_not_block() {
         let new = with_check_after("publish", "end");
-        let changes = node_changes(&load(OLD), &load(&new), &visited(), Some("approve"));
+        let changes = node_changes(&load(OLD), &load(&new), &visited(), &waiting_at("approve"));
         assert_eq!(
             summary(&changes),
             [
@@ -251,7 +255,7 @@ nodes:
     #[test]
     fn the_edges_of_the_waiting_node_are_part_of_what_it_does() {
         let new = with_check_after("approve", "publish");
-        let changes = node_changes(&load(OLD), &load(&new), &visited(), Some("approve"));
+        let changes = node_changes(&load(OLD), &load(&new), &visited(), &waiting_at("approve"));
         assert_eq!(
             summary(&changes),
             [
@@ -265,7 +269,12 @@ nodes:
     #[test]
     fn prompts_may_change_but_kinds_may_not() {
         let edited = OLD.replace("Write about", "Write briefly about");
-        let changes = node_changes(&load(OLD), &load(&edited), &visited(), Some("approve"));
+        let changes = node_changes(
+            &load(OLD),
+            &load(&edited),
+            &visited(),
+            &waiting_at("approve"),
+        );
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].change, Change::Edited);
         assert_eq!(changes[0].fields, ["prompt"]);
@@ -276,7 +285,12 @@ nodes:
             "    kind: llm\n    model: scripted:replies.yaml\n    prompt: \"Publish it?\"\n",
         );
         let rekinded = rekinded.replace("{{ input }}", "{{ reply == 'yes' }}");
-        let changes = node_changes(&load(OLD), &load(&rekinded), &visited(), Some("approve"));
+        let changes = node_changes(
+            &load(OLD),
+            &load(&rekinded),
+            &visited(),
+            &waiting_at("approve"),
+        );
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].change, Change::Reshaped);
         assert_eq!(
@@ -292,7 +306,15 @@ nodes:
             "entry: write",
             "output: \"{{ state.draft }}\"\nentry: write",
         );
-        assert!(node_changes(&load(OLD), &load(&edited), &visited(), Some("approve")).is_empty());
+        assert!(
+            node_changes(
+                &load(OLD),
+                &load(&edited),
+                &visited(),
+                &waiting_at("approve")
+            )
+            .is_empty()
+        );
         assert_eq!(
             super::workflow_changes(&load(OLD), &load(&edited)),
             ["output"]
@@ -306,7 +328,12 @@ nodes:
             "    arguments: { text: \"{{ state.draft }}\" }\n",
             "    arguments: { text: done }\n",
         );
-        let changes = node_changes(&load(OLD), &load(&edited), &visited(), Some("approve"));
+        let changes = node_changes(
+            &load(OLD),
+            &load(&edited),
+            &visited(),
+            &waiting_at("approve"),
+        );
         assert_eq!(changes.len(), 1);
         assert_eq!(
             (changes[0].change, changes[0].touch),

@@ -131,6 +131,20 @@ pub enum RunError {
         /// Where it stands.
         status: &'static str,
     },
+    /// No open question has this id.
+    #[error("no open question has the id `{id}`; the open questions are: {}", open.join(", "))]
+    UnknownQuestion {
+        /// The id given.
+        id: String,
+        /// The open questions' ids.
+        open: Vec<String>,
+    },
+    /// The run waits on several questions and the answer did not say which.
+    #[error("the run waits on {} questions ({}); say which one this answers", open.len(), open.join(", "))]
+    WhichQuestion {
+        /// The open questions' ids.
+        open: Vec<String>,
+    },
     /// The run has no unsettled tool calls to retry.
     #[error("the run is {status}; only a run that needs attention can be retried")]
     NothingToRetry {

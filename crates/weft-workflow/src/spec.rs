@@ -266,6 +266,9 @@ pub enum NodeSpec {
     Map(MapSpec),
     /// Runs another workflow file as a child run.
     Workflow(SubWorkflowSpec),
+    /// Runs several branches of nodes at the same time; the run goes on at `join` once
+    /// every branch has reached it.
+    Parallel(ParallelSpec),
     /// Stops the run until a person answers `ask`.
     Human(HumanSpec),
     /// Finishes the run.
@@ -282,6 +285,7 @@ macro_rules! each_kind {
             NodeSpec::Router($inner) => $body,
             NodeSpec::Map($inner) => $body,
             NodeSpec::Workflow($inner) => $body,
+            NodeSpec::Parallel($inner) => $body,
             NodeSpec::Human($inner) => $body,
             NodeSpec::End($inner) => $body,
         }
@@ -313,6 +317,7 @@ impl NodeSpec {
             Self::Router(_) => "router",
             Self::Map(_) => "map",
             Self::Workflow(_) => "workflow",
+            Self::Parallel(_) => "parallel",
             Self::Human(_) => "human",
             Self::End(_) => "end",
         }
@@ -444,6 +449,43 @@ common_fields! {
         /// `next` or `writes`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub branch: Option<Box<NodeSpec>>,
+    }
+}
+
+common_fields! {
+    /// A `parallel` node: each branch is a chain of nodes that starts at its first node and
+    /// ends where it goes to `join`; the branches run at the same time, write the state
+    /// through its reducers, and the run goes on at `join` when all of them got there. It
+    /// takes no `next` (its `join` is where it goes) and no `writes` (its branches write).
+    pub struct ParallelSpec {
+        /// The first node of each branch: a name, or `{to, when}` for a branch that runs
+        /// only when its condition holds as the node starts.
+        #[serde(default)]
+        pub branches: Vec<BranchSpec>,
+        /// The node every branch ends at, which runs once when all have reached it
+        /// (`end`: the run finishes then).
+        #[serde(default)]
+        pub join: String,
+    }
+}
+
+/// A branch of a `parallel` node: its first node, with an optional condition.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum BranchSpec {
+    /// Always runs.
+    Node(String),
+    /// Runs when `when` holds.
+    Conditional(EdgeSpec),
+}
+
+impl BranchSpec {
+    /// The branch's first node.
+    pub fn start(&self) -> &str {
+        match self {
+            Self::Node(name) => name,
+            Self::Conditional(edge) => &edge.to,
+        }
     }
 }
 

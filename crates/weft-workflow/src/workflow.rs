@@ -127,6 +127,7 @@ impl Node {
             NodeBody::Activity(activity) => activity.kind(),
             NodeBody::Router => NodeKind::Router,
             NodeBody::Map(_) => NodeKind::Map,
+            NodeBody::Parallel(_) => NodeKind::Parallel,
             NodeBody::Human(_) => NodeKind::Human,
             NodeBody::End(_) => NodeKind::End,
         }
@@ -176,6 +177,8 @@ pub enum NodeBody {
     Router,
     /// An activity per list item.
     Map(MapBody),
+    /// Branches of nodes at the same time, up to a join.
+    Parallel(ParallelBody),
     /// Waits for a person.
     Human(HumanBody),
     /// Finishes the run.
@@ -343,6 +346,24 @@ pub struct MapBody {
     pub max_parallel: u32,
     /// What each branch does.
     pub branch: Activity,
+}
+
+/// A parallel node's settings. Its [`Node::next`] goes to the join.
+#[derive(Debug)]
+pub struct ParallelBody {
+    /// The branches, in the order written.
+    pub branches: Vec<Branch>,
+    /// The node the branches end at ([`END`] when the run finishes after them).
+    pub join: String,
+}
+
+/// One branch of a parallel node.
+#[derive(Debug)]
+pub struct Branch {
+    /// Its first node.
+    pub start: String,
+    /// When it runs; `None`: always.
+    pub when: Option<Expression>,
 }
 
 /// A human node's settings.

@@ -169,7 +169,7 @@ impl GivenAnswer {
             let plausible = !id.is_empty()
                 && id
                     .chars()
-                    .all(|character| character.is_alphanumeric() || "_-.#[]".contains(character));
+                    .all(|character| character.is_alphanumeric() || "_-.#[]/".contains(character));
             plausible.then(|| (id.to_owned(), read_answer(rest)))
         });
         let whole = match (read_answer(argument), &addressed) {
@@ -187,6 +187,28 @@ impl GivenAnswer {
         match &self.addressed {
             Some((asked, answer)) if asked == id => answer.clone(),
             _ => Ok(self.whole.clone()),
+        }
+    }
+
+    /// The question this answers among the `open` ones, with the answer: the addressed
+    /// one when `QID` is an open question's id, else the only open question (the whole
+    /// text is its answer). With several open and none addressed, a message saying so.
+    pub fn resolve(&self, open: &[&str]) -> Result<(String, Value), String> {
+        if let Some((asked, _)) = &self.addressed
+            && open.contains(&asked.as_str())
+        {
+            let answer = self
+                .for_question(asked)
+                .map_err(|message| format!("the answer for `{asked}`: {message}"))?;
+            return Ok((asked.clone(), answer));
+        }
+        match open {
+            [only] => Ok(((*only).to_owned(), self.whole.clone())),
+            _ => Err(format!(
+                "the run waits on {} questions ({}); say which one this answers: --answer QID=ANSWER",
+                open.len(),
+                open.join(", ")
+            )),
         }
     }
 }

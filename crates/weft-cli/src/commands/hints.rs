@@ -12,12 +12,19 @@ pub fn resume(run: RunId, database: &DatabaseArgument) -> String {
 }
 
 /// How to answer the question a run waits on.
-pub fn answer(run: RunId, schema: Option<&Value>, database: &DatabaseArgument) -> String {
+/// How to answer a question of `run`; `id` names it where the run has several.
+pub fn answer(
+    run: RunId,
+    id: Option<&str>,
+    schema: Option<&Value>,
+    database: &DatabaseArgument,
+) -> String {
     let matching = schema
         .map(|schema| format!(" (the answer matches {schema})"))
         .unwrap_or_default();
+    let addressed = id.map(|id| format!("{id}=")).unwrap_or_default();
     format!(
-        "answer it with: weft resume {run} --answer '<json>'{}{matching}",
+        "answer it with: weft resume {run} --answer '{addressed}<json>'{}{matching}",
         database.hint()
     )
 }

@@ -119,10 +119,14 @@ impl Runner {
             self.asking.store(true, Ordering::SeqCst);
             let answer = next_answer(run, &mut self.answers, &self.terminal);
             self.asking.store(false, Ordering::SeqCst);
-            let Some(answer) = answer else {
+            let Some((question, answer)) = answer else {
                 break;
             };
-            match self.runtime.resume(run, answer, &self.cancel).await {
+            match self
+                .runtime
+                .answer(run, Some(&question), answer, &self.cancel)
+                .await
+            {
                 Ok(()) => {}
                 Err(weft_runtime::RuntimeError::Run(
                     error @ weft_workflow::RunError::InvalidAnswer { .. },
@@ -169,12 +173,18 @@ impl Runner {
                 ExitCode::SUCCESS
             }
             RunStatus::Interrupted => {
-                if let Some(question) = run.question() {
+                let questions = run.questions();
+                let several = questions.len() > 1;
+                for question in questions {
+                    let id = several.then_some(question.id.as_str());
+                    let named = id
+                        .map(|id| format!(" (question `{id}`)"))
+                        .unwrap_or_default();
                     eprintln!(
-                        "the run is waiting at node `{}`: {}\n{}",
+                        "the run is waiting at node `{}`{named}: {}\n{}",
                         question.node,
                         question.question,
-                        hints::answer(run.id(), question.input_schema.as_ref(), database)
+                        hints::answer(run.id(), id, question.input_schema.as_ref(), database)
                     );
                 }
                 ExitCode::from(exit::INTERRUPTED)
@@ -255,13 +265,18 @@ fn next_answer(
     run: &ActiveRun,
     answers: &mut impl Iterator<Item = GivenAnswer>,
     terminal: &Terminal,
-) -> Option<Value> {
-    let question = run.question()?;
+) -> Option<(String, Value)> {
+    let questions = run.questions();
+    let question = questions.first()?;
     if let Some(given) = answers.next() {
-        return match given.for_question(&question.node) {
+        let open: Vec<&str> = questions
+            .iter()
+            .map(|question| question.id.as_str())
+            .collect();
+        return match given.resolve(&open) {
             Ok(answer) => Some(answer),
             Err(message) => {
-                eprintln!("error: the answer for `{}`: {message}", question.node);
+                eprintln!("error: {message}");
                 None
             }
         };
@@ -283,7 +298,7 @@ fn next_answer(
         match stdin.lock().read_line(&mut line) {
             Ok(0) | Err(_) => return None,
             Ok(_) => match parse_answer(line.trim()) {
-                Ok(answer) => return Some(answer),
+                Ok(answer) => return Some((question.id.clone(), answer)),
                 Err(message) if interactive => eprintln!("error: {message}"),
                 Err(message) => {
                     eprintln!("error: the answer on standard input: {message}");

@@ -623,6 +623,7 @@ fn a_run_that_needs_attention_is_held_until_retried() {
             step: 1,
             node: "pay".into(),
             kind: weft_core::NodeKind::Tool,
+            within: None,
         },
         weft::Event::ToolCallStarted {
             step: 1,

@@ -1,6 +1,8 @@
 //! The crash test: `weft` processes are killed with SIGKILL at random instants while they run
 //! a workflow with a parallel map of agents whose tool calls have a side effect (each appends
-//! a line to a file), a model call, a human interrupt and a last tool call. Every run is resumed until it finishes, and must end
+//! a line to a file), then a `parallel` node whose branches make a model call, ask two
+//! questions at once and make a tool call after one of them, and a last tool call. Every
+//! run is resumed (each open question answered by its id) until it finishes, and must end
 //! in the same state as an uninterrupted run, with each finished call's line in the file
 //! exactly once.
 //!
@@ -24,6 +26,8 @@ state:
   written: { type: array, reducer: append }
   summary: { type: string }
   approved: { type: boolean }
+  signed: { type: boolean }
+  noted: { type: string }
   closing: { type: string }
 entry: fan_out
 nodes:
@@ -38,18 +42,34 @@ nodes:
       tools: [append_line]
       max_turns: 3
     writes: { written: "{{ output }}" }
-    next: summarize
+    next: review
+  review:
+    kind: parallel
+    branches: [summarize, approve, sign]
+    join: close
   summarize:
     kind: llm
     model: scripted:replies.yaml
     prompt: "Summarize {{ state.written | length }} lines"
     writes: { summary: "{{ reply }}" }
-    next: approve
+    next: close
   approve:
     kind: human
-    ask: Approve the summary?
+    ask: Approve the items?
     input_schema: { type: object, properties: { ok: { type: boolean } }, required: [ok] }
     writes: { approved: "{{ input.ok }}" }
+    next: close
+  sign:
+    kind: human
+    ask: Sign the items?
+    input_schema: { type: object, properties: { ok: { type: boolean } }, required: [ok] }
+    writes: { signed: "{{ input.ok }}" }
+    next: note
+  note:
+    kind: tool
+    tool: append_line
+    arguments: { path: effects.log, line: "signed {{ state.written | length }}" }
+    writes: { noted: "{{ output }}" }
     next: close
   close:
     kind: tool
@@ -61,6 +81,8 @@ output:
   written: "{{ state.written }}"
   summary: "{{ state.summary }}"
   approved: "{{ state.approved }}"
+  signed: "{{ state.signed }}"
+  noted: "{{ state.noted }}"
   closing: "{{ state.closing }}"
 "#;
 
@@ -127,15 +149,41 @@ impl Case {
     fn next_command(&self, run: Option<(RunId, RunStatus)>) -> Vec<String> {
         match run {
             None => vec!["run".into(), "crashy.yaml".into()],
-            Some((id, RunStatus::Interrupted)) => vec![
-                "resume".into(),
-                id.to_string(),
-                "--answer".into(),
-                r#"{"ok": true}"#.into(),
-            ],
+            Some((id, RunStatus::Interrupted)) => {
+                // One answer per open question, each addressed by its id.
+                let mut command = vec!["resume".into(), id.to_string()];
+                for question in self.open_questions(id) {
+                    command.extend(["--answer".into(), format!(r#"{question}={{"ok": true}}"#)]);
+                }
+                command
+            }
             Some((id, RunStatus::Running)) => vec!["resume".into(), id.to_string()],
             Some((id, status)) => panic!("run {id} is {status:?}, which no kill should cause"),
         }
+    }
+
+    /// The ids of the run's open questions, as `weft runs show --json` lists them.
+    fn open_questions(&self, run: RunId) -> Vec<String> {
+        let shown = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(["runs", "show", &run.to_string(), "--json", "--db"])
+            .arg(self.path("weft.db"))
+            .current_dir(self.folder.path())
+            .output()
+            .expect("weft runs show");
+        assert!(
+            shown.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+        let report: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        let questions: Vec<String> = report["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|question| question["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!questions.is_empty(), "an interrupted run has a question");
+        questions
     }
 
     async fn run(&self) -> Option<(RunId, RunStatus)> {
@@ -212,10 +260,10 @@ async fn uninterrupted() -> (Value, Duration) {
             let (output, lines, finished) = case.outcome(id).await;
             assert_eq!(
                 lines.len(),
-                13,
-                "twelve items and the closing line: {lines:?}"
+                14,
+                "twelve items, the signed note and the closing line: {lines:?}"
             );
-            assert_eq!(finished.len(), 13);
+            assert_eq!(finished.len(), 14);
             return (output, started.elapsed());
         }
         let command = case.next_command(run);
@@ -248,6 +296,7 @@ async fn runs_killed_at_random_instants_end_as_if_never_killed() {
     let (expected, duration) = uninterrupted().await;
     assert_eq!(expected["written"].as_array().map(Vec::len), Some(12));
     assert_eq!(expected["approved"], json!(true));
+    assert_eq!(expected["signed"], json!(true));
     // Kill instants span a whole command, start-up included, and a bit beyond.
     let window = duration.mul_f64(0.6).max(Duration::from_millis(5));
 

@@ -12,6 +12,7 @@ mod diffs;
 mod examples;
 mod help;
 mod models;
+mod parallel;
 mod recorded;
 mod serve;
 mod sessions;

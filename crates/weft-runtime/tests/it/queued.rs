@@ -126,7 +126,7 @@ async fn a_queued_answer_leaves_the_call_after_it_to_the_worker() {
     let mut waiting = runtime.load(workflow(ASK_THEN_CALL), run).await.unwrap();
     assert_eq!(waiting.status(), RunStatus::Interrupted);
     runtime
-        .queue_answer(&mut waiting, json!(true))
+        .queue_answer(&mut waiting, None, json!(true))
         .await
         .unwrap();
     assert_eq!(started_calls(&sink, run), 0, "the answer starts nothing");

@@ -348,7 +348,8 @@ pub struct AnswerRun {
     /// The answer, checked against the question's input schema.
     #[schema(value_type = Object)]
     pub answer: Value,
-    /// The open question's id: the node that asks (runs wait on one question at a time).
+    /// The open question's id (the run's `questions` list them); needed when the run
+    /// waits on several.
     #[serde(default)]
     pub question: Option<String>,
 }
@@ -364,29 +365,47 @@ pub async fn answer(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let run = run_id(&id)?;
     let (loaded, mut active) = load(&daemon, &caller, run).await?;
-    let Some(question) = active.question() else {
-        return Err(ApiError::new(
-            Code::Conflict,
-            format!(
-                "run {run} is {} and waits on no question",
-                active.status().as_str()
-            ),
-        ));
-    };
-    if let Some(asked) = &request.question
-        && *asked != question.node
-    {
-        return Err(ApiError::new(
-            Code::NotFound,
-            format!(
-                "run {run} has no open question `{asked}`; it waits at `{}`",
-                question.node
-            ),
-        ));
+    let open: Vec<String> = active
+        .questions()
+        .into_iter()
+        .map(|question| question.id)
+        .collect();
+    match &request.question {
+        _ if open.is_empty() => {
+            return Err(ApiError::new(
+                Code::Conflict,
+                format!(
+                    "run {run} is {} and waits on no question",
+                    active.status().as_str()
+                ),
+            ));
+        }
+        Some(asked) if !open.contains(asked) => {
+            return Err(ApiError::new(
+                Code::NotFound,
+                format!(
+                    "run {run} has no open question `{asked}`; its open questions are: {}",
+                    open.join(", ")
+                ),
+            )
+            .with_details(json!({ "open": open })));
+        }
+        None if open.len() > 1 => {
+            return Err(ApiError::new(
+                Code::Conflict,
+                format!(
+                    "run {run} waits on {} questions ({}); name the one this answers in `question`",
+                    open.len(),
+                    open.join(", ")
+                ),
+            )
+            .with_details(json!({ "open": open })));
+        }
+        Some(_) | None => {}
     }
     loaded
         .runtime
-        .queue_answer(&mut active, request.answer)
+        .queue_answer(&mut active, request.question.as_deref(), request.answer)
         .await?;
     daemon.queued_here();
     answer_with_run(&daemon, &caller, run, wait.wait).await

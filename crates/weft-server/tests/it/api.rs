@@ -110,7 +110,8 @@ async fn a_stream_follows_a_run_live_across_its_question() {
     let last = asked.last().unwrap().0.unwrap();
     let view = client.get(&format!("/v1/runs/{run}")).await;
     assert_eq!(view.body["status"], "interrupted");
-    assert_eq!(view.body["question"]["node"], "review");
+    assert_eq!(view.body["questions"][0]["node"], "review");
+    assert_eq!(view.body["questions"][0]["id"], "review");
     let wrong = client
         .post(
             &format!("/v1/runs/{run}/answer"),

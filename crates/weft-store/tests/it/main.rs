@@ -124,6 +124,7 @@ pub async fn appends_are_read_back_and_derive_the_run_row(store: &dyn RunStore) 
                         step: 1,
                         node: "a".into(),
                         kind: weft_core::NodeKind::Tool,
+                        within: None,
                     },
                 ),
                 record(
@@ -166,6 +167,7 @@ pub async fn appends_are_read_back_and_derive_the_run_row(store: &dyn RunStore) 
                         node: "a".into(),
                         question: "ok?".into(),
                         input_schema: None,
+                        id: None,
                     },
                 ),
             ],

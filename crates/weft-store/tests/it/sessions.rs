@@ -327,6 +327,7 @@ pub async fn locks_are_held_renewed_expire_and_are_released(store: &dyn Backend)
             node: "ask".into(),
             question: "ok?".into(),
             input_schema: None,
+            id: None,
         },
     ] {
         let run = run_in(store, &session).await;
@@ -343,6 +344,7 @@ pub async fn locks_are_held_renewed_expire_and_are_released(store: &dyn Backend)
                         step: 1,
                         node: "a".into(),
                         kind: weft_core::NodeKind::Llm,
+                        within: None,
                     },
                 )],
             )

@@ -5,7 +5,7 @@
 use super::compiler::{Compiler, LoadContext};
 use super::file::{File, invalid};
 use crate::error::{LoadError, did_you_mean};
-use crate::expression::Expressions;
+use crate::expression::{Expression, Expressions};
 use crate::spec::{
     EdgeSpec, FieldSpec, FieldType, LimitsSpec, NextSpec, NodeSpec, Reducer, WorkflowSpec,
 };
@@ -53,6 +53,9 @@ pub(super) fn compile(
         }
     }
     compiler.check_reachable(&nodes);
+    if compiler.diagnostics.is_empty() {
+        compiler.check_branches(&nodes);
+    }
     let output = spec
         .output
         .as_ref()
@@ -185,6 +188,7 @@ impl Compiler<'_> {
             NodeSpec::Workflow(child) => self.child(&path, child).map(NodeBody::Activity),
             NodeSpec::Router(_) => Some(NodeBody::Router),
             NodeSpec::Map(map) => self.map(name, map).map(NodeBody::Map),
+            NodeSpec::Parallel(parallel) => self.parallel(name, parallel).map(NodeBody::Parallel),
             NodeSpec::Human(human) => {
                 let ask = self.text(
                     &["nodes", name, "ask"],
@@ -236,6 +240,20 @@ impl Compiler<'_> {
             }
             return Some(Transition::End);
         }
+        if let NodeSpec::Parallel(parallel) = spec {
+            if next.is_some() {
+                self.error_at_key(
+                    &["nodes", name, "next"],
+                    format!("parallel node `{name}` goes on at its `join`, not at `next`"),
+                    Some(
+                        "remove `next`; the run goes on at `join` once every branch got there"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+            return Some(self.target(&parallel.join));
+        }
         let Some(next) = next else {
             self.error_at_key(
                 &["nodes", name],
@@ -283,21 +301,9 @@ impl Compiler<'_> {
         let mut ok = true;
         let when = match &edge.when {
             Some(condition) => {
-                let compiled = self
-                    .expressions
-                    .expression(format!("nodes.{name}.next.{index}.when"), condition);
-                match compiled {
-                    Ok(expression) => Some(expression),
-                    Err(error) => {
-                        self.error_at_value(
-                            &[&edge_path[..], &["when"][..]].concat(),
-                            format!("`when` does not compile: {}", error.message),
-                            None,
-                        );
-                        ok = false;
-                        None
-                    }
-                }
+                let compiled = self.condition(&edge_path, condition);
+                ok &= compiled.is_some();
+                compiled
             }
             None => {
                 if !is_last {
@@ -331,6 +337,23 @@ impl Compiler<'_> {
         })
     }
 
+    /// The `when` condition under `path` (an edge or a branch), compiled; a condition that
+    /// does not compile is reported there.
+    pub(super) fn condition(&mut self, path: &[&str], condition: &str) -> Option<Expression> {
+        let name = format!("{}.when", path.join("."));
+        match self.expressions.expression(name, condition) {
+            Ok(expression) => Some(expression),
+            Err(error) => {
+                self.error_at_value(
+                    &[path, &["when"][..]].concat(),
+                    format!("`when` does not compile: {}", error.message),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
     fn target(&self, target: &str) -> Transition {
         if target == END && !self.spec.nodes.contains_key(END) {
             Transition::End
@@ -339,7 +362,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn check_target(&mut self, path: &[&str], target: &str) -> Option<()> {
+    pub(super) fn check_target(&mut self, path: &[&str], target: &str) -> Option<()> {
         if target == END || self.spec.nodes.contains_key(target) {
             return Some(());
         }
@@ -455,11 +478,7 @@ impl Compiler<'_> {
             let Some(node) = nodes.get(name) else {
                 continue;
             };
-            match &node.next {
-                Transition::End => {}
-                Transition::To(target) => queue.push_back(target),
-                Transition::Edges(edges) => queue.extend(edges.iter().map(|edge| edge.to.as_str())),
-            }
+            queue.extend(super::parallel::successors(node));
         }
         for name in self.spec.nodes.keys() {
             if !seen.contains(name.as_str()) {

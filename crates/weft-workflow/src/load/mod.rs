@@ -6,7 +6,7 @@
 //! - `parse.rs`: YAML 1.2 text into JSON, and JSON into the spec structs, located;
 //! - `fields.rs`: unknown field names, with suggestions;
 //! - `compiler.rs`, `compile.rs`, `activities.rs`, `tooling.rs`: validation and compilation
-//!   in one walk;
+//!   in one walk, and `parallel.rs`, the branches of `parallel` nodes;
 //! - `file.rs` and `location.rs`: where everything in a file is, for diagnostics.
 
 mod activities;
@@ -17,6 +17,7 @@ mod file;
 mod location;
 mod memory;
 mod overrides;
+mod parallel;
 mod parse;
 mod session;
 mod tooling;

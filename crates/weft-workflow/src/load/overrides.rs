@@ -67,6 +67,7 @@ fn set_model(node: &mut NodeSpec, model: &str) -> bool {
         NodeSpec::Tool(_)
         | NodeSpec::Router(_)
         | NodeSpec::Workflow(_)
+        | NodeSpec::Parallel(_)
         | NodeSpec::Human(_)
         | NodeSpec::End(_) => return false,
     }

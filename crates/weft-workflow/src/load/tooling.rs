@@ -116,7 +116,10 @@ impl Workflow {
                 let activity = match &node.body {
                     NodeBody::Activity(activity) => Some(activity),
                     NodeBody::Map(map) => Some(&map.branch),
-                    NodeBody::Router | NodeBody::Human(_) | NodeBody::End(_) => None,
+                    NodeBody::Router
+                    | NodeBody::Parallel(_)
+                    | NodeBody::Human(_)
+                    | NodeBody::End(_) => None,
                 };
                 if let Some(Activity::Workflow(child)) = activity {
                     stack.push(&child.workflow);

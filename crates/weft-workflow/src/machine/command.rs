@@ -96,4 +96,6 @@ pub struct ChildAnswer {
     pub run: Option<RunId>,
     /// The answer.
     pub input: Value,
+    /// The id of the child's question it answers (`None`: the child's only one).
+    pub question: Option<String>,
 }

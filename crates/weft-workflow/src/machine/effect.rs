@@ -92,6 +92,11 @@ impl InFlight {
         true
     }
 
+    /// Whether nothing is in flight.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.few.is_empty() && self.many.is_empty()
+    }
+
     /// Whether `key` is in flight.
     pub(crate) fn contains(&self, key: &EffectKey) -> bool {
         if self.many.is_empty() {

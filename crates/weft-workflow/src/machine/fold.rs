@@ -3,16 +3,17 @@
 //! end, a step's start and end, the results of effects (model calls, tool calls, child
 //! runs), state changes, and interruptions.
 
-use super::activity::{ActivityState, ChildUpdate, Progress};
+use super::activity::{ActivityState, ChildQuestion, ChildUpdate};
 use super::effect::{Effect, EffectKey};
 use super::map::MapState;
+use super::parallel::{Line, ParallelState};
 use super::{Next, Phase, RunMachine, StepState, activity_of};
 use crate::error::{ActivityMismatch, RunError};
 use crate::expression::to_template_value;
 use crate::workflow::{Activity, NodeBody, OutputSchema};
 use serde_json::Value;
 use std::sync::Arc;
-use weft_core::{ErrorKind, Event, ModelReply, RunStatus, StateDelta, StepError};
+use weft_core::{ErrorKind, Event, ModelReply, RunStatus, StateDelta, StepError, Within};
 
 /// The error of an event that does not fit where the run stands.
 pub(super) fn unexpected(event: &Event, reason: impl Into<String>) -> RunError {
@@ -30,7 +31,9 @@ impl RunMachine {
                 self.session = session.as_deref().cloned();
                 self.fold_run_started(event, input)?;
             }
-            Event::StepStarted { step, node, .. } => self.fold_step_started(event, *step, node)?,
+            Event::StepStarted {
+                step, node, within, ..
+            } => self.fold_step_started(event, *step, node, *within)?,
             Event::ModelReplied {
                 step,
                 branch,
@@ -65,15 +68,24 @@ impl RunMachine {
                 branch,
                 question,
                 input_schema,
+                id,
             } => {
-                let update = ChildUpdate::Interrupted(question, input_schema.as_ref());
+                let update = ChildUpdate::Interrupted(ChildQuestion {
+                    id: id.clone(),
+                    question: question.clone(),
+                    input_schema: input_schema.clone(),
+                });
                 self.fold_child(event, *step, *branch, update)?;
             }
             Event::StateChanged { delta, .. } => self.fold_state_changed(event, delta)?,
-            Event::StepFinished { node, next, .. } => self.fold_step_finished(node, next.as_ref()),
-            Event::StepFailed { error, .. } => self.fold_step_failed(event, error)?,
+            Event::StepFinished { step, node, next } => {
+                self.fold_step_finished(event, *step, node, next.as_ref())?
+            }
+            Event::StepFailed { step, error, .. } => self.fold_step_failed(event, *step, error)?,
             Event::Interrupted { .. } => self.fold_interrupted(),
-            Event::Resumed { input, .. } => self.fold_resumed(event, input)?,
+            Event::Resumed { step, input, id } => {
+                self.fold_resumed(event, *step, id.as_deref(), input)?
+            }
             Event::AttentionNeeded { calls, child } => {
                 self.on_attention_needed(calls, child.as_ref())
             }
@@ -172,48 +184,109 @@ impl RunMachine {
 
     // A step's start and end.
 
-    /// The node's step starts: it is counted, and its phase entered.
-    fn fold_step_started(&mut self, event: &Event, step: u64, node: &str) -> Result<(), RunError> {
-        if self.current.is_some() {
-            return Err(unexpected(event, "a step is still running"));
-        }
+    /// The node's step starts, on the run's own line or in a branch of a parallel step:
+    /// it is counted, and its phase entered.
+    fn fold_step_started(
+        &mut self,
+        event: &Event,
+        step: u64,
+        node: &str,
+        within: Option<Within>,
+    ) -> Result<(), RunError> {
         let Some(index) = self.workflow.nodes.get_index_of(node) else {
             return Err(unexpected(
                 event,
                 format!("the workflow has no node `{node}`"),
             ));
         };
+        match within {
+            None if self.steps.iter().any(|running| running.within.is_none()) => {
+                return Err(unexpected(event, "a step is still running"));
+            }
+            None => self.next = Next::Nothing,
+            Some(within) => *self.line_mut(event, within)? = Line::Running(step),
+        }
         self.step = step;
         if let Some(visits) = self.visits.get_mut(index) {
             *visits += 1;
         }
-        self.next = Next::Nothing;
-        let phase = self.enter(node);
-        self.current = Some(StepState {
+        let phase = self.enter(node, step, within);
+        self.steps.push(StepState {
             number: step,
             node: node.to_owned(),
             phase,
             failed: None,
+            within,
         });
         Ok(())
     }
 
-    /// The step is over; the run goes to `next`, or ends after `node`.
-    fn fold_step_finished(&mut self, node: &str, next: Option<&String>) {
-        self.current = None;
-        self.next = match next {
-            Some(target) => Next::Node(target.clone()),
-            None => Next::Finish(node.to_owned()),
+    /// The line of the branch `within` names.
+    fn line_mut(&mut self, event: &Event, within: Within) -> Result<&mut Line, RunError> {
+        match self.running_mut(within.step).map(|step| &mut step.phase) {
+            Some(Phase::Parallel(parallel)) => parallel.line_mut(within.branch).ok_or_else(|| {
+                unexpected(
+                    event,
+                    format!("step {} has no branch {}", within.step, within.branch),
+                )
+            }),
+            _ => Err(unexpected(
+                event,
+                format!("step {} is not a running parallel step", within.step),
+            )),
+        }
+    }
+
+    /// The step is over. On the run's own line, the run goes to `next` or ends after
+    /// `node`; in a branch, the branch goes on at `next`, or has arrived at the join.
+    fn fold_step_finished(
+        &mut self,
+        event: &Event,
+        step: u64,
+        node: &str,
+        next: Option<&String>,
+    ) -> Result<(), RunError> {
+        let Some(position) = self.steps.iter().position(|running| running.number == step) else {
+            return Err(unexpected(event, format!("step {step} is not running")));
         };
-        self.on_boundary(node);
+        let finished = self.steps.remove(position);
+        let Some(within) = finished.within else {
+            self.next = match next {
+                Some(target) => Next::Node(target.clone()),
+                None => Next::Finish(node.to_owned()),
+            };
+            self.on_boundary(node);
+            return Ok(());
+        };
+        let join = self.running(within.step).and_then(|parallel| {
+            match self
+                .workflow
+                .nodes
+                .get(&parallel.node)
+                .map(|node| &node.body)
+            {
+                Some(NodeBody::Parallel(body)) => Some(body.join.clone()),
+                _ => None,
+            }
+        });
+        let line = match next {
+            Some(target) if Some(target) != join.as_ref() => Line::Next(target.clone()),
+            _ => Line::Arrived,
+        };
+        *self.line_mut(event, within)? = line;
+        Ok(())
     }
 
     /// The step failed; the run fails with it when the machine next decides.
-    fn fold_step_failed(&mut self, event: &Event, error: &StepError) -> Result<(), RunError> {
+    fn fold_step_failed(
+        &mut self,
+        event: &Event,
+        step: u64,
+        error: &StepError,
+    ) -> Result<(), RunError> {
         let step = self
-            .current
-            .as_mut()
-            .ok_or_else(|| unexpected(event, "no step is running"))?;
+            .running_mut(step)
+            .ok_or_else(|| unexpected(event, format!("step {step} is not running")))?;
         step.failed = Some(error.clone());
         Ok(())
     }
@@ -229,8 +302,8 @@ impl RunMachine {
         turn: u32,
         reply: &ModelReply,
     ) -> Result<(), RunError> {
-        let output_schema = self.output_schema_of_current();
-        let place = self.place(branch);
+        let output_schema = self.output_schema_of(step);
+        let place = self.place(step, branch);
         let key = EffectKey::new(step, branch, Effect::Model(turn));
         self.fold_effect_result(event, key, true, |activity| {
             activity.on_model_reply(place, turn, reply, output_schema.as_deref())
@@ -304,50 +377,8 @@ impl RunMachine {
         Ok(())
     }
 
-    fn fold_interrupted(&mut self) {
-        if let Some(StepState {
-            phase: Phase::Human { interrupted, .. },
-            ..
-        }) = &mut self.current
-        {
-            *interrupted = true;
-        }
-        self.status = RunStatus::Interrupted;
-    }
-
-    /// The answer goes to the waiting `human` node, or to the waiting child run.
-    fn fold_resumed(&mut self, event: &Event, input: &Value) -> Result<(), RunError> {
-        if self.status != RunStatus::Interrupted {
-            return Err(unexpected(event, "the run is not interrupted"));
-        }
-        self.status = RunStatus::Running;
-        let resumed = |activity: &mut ActivityState| {
-            activity
-                .on_child(ChildUpdate::Resumed)
-                .map_err(|mismatch| unexpected(event, mismatch.to_string()))
-        };
-        match self.current.as_mut().map(|step| &mut step.phase) {
-            Some(Phase::Human { answer, .. }) => *answer = Some(input.clone()),
-            Some(Phase::Activity(activity)) => resumed(activity)?,
-            Some(Phase::Map(map)) => {
-                if let Some(branch) = map
-                    .branches
-                    .iter_mut()
-                    .flatten()
-                    .find(|branch| matches!(branch.progress(), Progress::Waiting(..)))
-                {
-                    resumed(branch)?;
-                }
-            }
-            Some(Phase::Broken(_) | Phase::Router | Phase::End) | None => {
-                return Err(unexpected(event, "no step waits for input"));
-            }
-        }
-        Ok(())
-    }
-
-    fn output_schema_of_current(&self) -> Option<Arc<OutputSchema>> {
-        let step = self.current.as_ref()?;
+    fn output_schema_of(&self, step: u64) -> Option<Arc<OutputSchema>> {
+        let step = self.running(step)?;
         match activity_of(&self.workflow, &step.node)? {
             Activity::Llm(llm) => llm.output_schema.as_ref().map(|schema| {
                 Arc::new(OutputSchema {
@@ -367,18 +398,8 @@ impl RunMachine {
         branch: Option<u32>,
     ) -> Result<&mut ActivityState, RunError> {
         let current = self
-            .current
-            .as_ref()
-            .ok_or_else(|| unexpected(event, "no step is running"))?;
-        if current.number != step {
-            return Err(unexpected(
-                event,
-                format!(
-                    "it is for step {step}, but step {} is running",
-                    current.number
-                ),
-            ));
-        }
+            .running(step)
+            .ok_or_else(|| unexpected(event, format!("step {step} is not running")))?;
         let index = branch.map(|branch| usize::try_from(branch).unwrap_or(usize::MAX));
         // Replay can meet a branch's event before the branch was started in this machine;
         // only then is a scope needed to start it.
@@ -386,8 +407,8 @@ impl RunMachine {
             if map.branches.get(index).is_some_and(Option::is_none));
         let scope = needs_start.then(|| self.scope());
         let workflow = self.workflow.clone();
-        let place = self.place(branch);
-        let Some(current) = self.current.as_mut() else {
+        let place = self.place(step, branch);
+        let Some(current) = self.running_mut(step) else {
             return Err(unexpected(event, "no step is running"));
         };
         match (&mut current.phase, index) {
@@ -409,14 +430,21 @@ impl RunMachine {
             }
             (Phase::Activity(_), Some(_))
             | (Phase::Map(_), None)
-            | (Phase::Broken(_) | Phase::Human { .. } | Phase::Router | Phase::End, _) => {
-                Err(unexpected(event, "the running step has no such activity"))
-            }
+            | (
+                Phase::Broken(_)
+                | Phase::Parallel(_)
+                | Phase::Human { .. }
+                | Phase::Router
+                | Phase::End,
+                _,
+            ) => Err(unexpected(event, "the running step has no such activity")),
         }
     }
 
-    /// The phase a node starts in; template failures make a broken phase that fails the step.
-    fn enter(&mut self, node_name: &str) -> Phase {
+    /// The phase a node starts in as step `step`; template failures make a broken phase
+    /// that fails the step. Steps in parallel branches do not speak in the session (their
+    /// messages would interleave).
+    fn enter(&mut self, node_name: &str, step: u64, within: Option<Within>) -> Phase {
         let workflow = self.workflow.clone();
         let Some(node) = workflow.nodes.get(node_name) else {
             return Phase::Broken(StepError::new(
@@ -425,14 +453,19 @@ impl RunMachine {
             ));
         };
         let scope = self.scope();
-        let place = self.place(None);
+        let place = self.place(step, None);
+        let session = self.session_id().filter(|_| within.is_none());
         match &node.body {
             NodeBody::Activity(activity) => {
-                match ActivityState::start(&workflow, activity, &scope, place, self.session_id()) {
+                match ActivityState::start(&workflow, activity, &scope, place, session) {
                     Ok(state) => Phase::Activity(Box::new(state)),
                     Err(error) => Phase::Broken(error),
                 }
             }
+            NodeBody::Parallel(body) => match ParallelState::enter(&workflow, body, &scope) {
+                Ok(state) => Phase::Parallel(state),
+                Err(error) => Phase::Broken(error),
+            },
             NodeBody::Map(body) => match workflow.expressions.evaluate(&body.over, &scope) {
                 Ok(Value::Array(items)) => Phase::Map(MapState::new(items)),
                 Ok(other) => Phase::Broken(StepError::new(
@@ -451,7 +484,6 @@ impl RunMachine {
             NodeBody::Human(body) => match workflow.expressions.render(&body.ask, &scope) {
                 Ok(question) => Phase::Human {
                     question,
-                    interrupted: false,
                     answer: None,
                 },
                 Err(error) => Phase::Broken(StepError::new(

@@ -17,7 +17,8 @@ pub(crate) struct MapState {
 /// Where all branches of a map stand.
 pub(crate) enum MapProgress<'a> {
     Working,
-    Waiting(u32, &'a str, Option<&'a Value>),
+    /// Every branch that is not done waits for a person.
+    Waiting,
     Failed(u32, &'a StepError),
     Done(Vec<(&'a Value, Option<&'a str>)>),
 }
@@ -93,20 +94,21 @@ impl MapState {
     }
 
     pub(crate) fn progress(&self) -> MapProgress<'_> {
-        let mut working = false;
+        let (mut working, mut waiting) = (false, false);
         for (index, branch) in self.branches.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             match branch.as_ref().map(ActivityState::progress) {
                 None | Some(Progress::Working) => working = true,
                 Some(Progress::Failed(error)) => return MapProgress::Failed(index, error),
-                Some(Progress::Waiting(question, schema)) => {
-                    return MapProgress::Waiting(index, question, schema);
-                }
+                Some(Progress::Waiting(_)) => waiting = true,
                 Some(Progress::Done(..)) => {}
             }
         }
         if working {
             return MapProgress::Working;
+        }
+        if waiting {
+            return MapProgress::Waiting;
         }
         let outputs = self
             .branches

@@ -6,10 +6,15 @@
 //!
 //! The machine's files, each leaning only on those before it: `effect.rs` (effects in
 //! flight), `command.rs` and `waiting.rs` (what it hands the driver), `activity/` (one
-//! file per activity kind), `map.rs` (fan-out), `snapshot.rs` (the snapshot format); this
-//! file (the machine and its API), then the parts of the machine itself: `fold.rs` applies
-//! events, `step.rs` decides, `attention.rs` handles unsettled tool calls and `restore.rs`
-//! rebuilds a machine from a log or a snapshot.
+//! file per activity kind), `map.rs` (fan-out over a list), `parallel.rs` (branches of
+//! nodes), `snapshot.rs` (the snapshot format); this file (the machine and its API), then
+//! the parts of the machine itself: `fold.rs` applies events, `step.rs` decides (with
+//! `writes.rs`, a finished step's writes and route),
+//! `questions.rs` asks and takes answers, `attention.rs` handles unsettled tool calls and
+//! `restore.rs` rebuilds a machine from a log or a snapshot.
+//!
+//! Several steps run at once inside `parallel` steps: the machine keeps every running
+//! step, each on a line (the run's own, or a branch of a parallel step).
 
 mod activity;
 mod attention;
@@ -17,10 +22,13 @@ mod command;
 mod effect;
 mod fold;
 mod map;
+mod parallel;
+mod questions;
 mod restore;
 mod snapshot;
 mod step;
 mod waiting;
+mod writes;
 
 pub use command::{ChildAnswer, ChildRun, Command, Decision, ModelCall, ToolCallCommand};
 pub use snapshot::Snapshot;
@@ -29,12 +37,12 @@ pub use waiting::{Attention, Question};
 use crate::error::{RunError, did_you_mean};
 use crate::expression::Scope;
 use crate::workflow::{Activity, Limits, NodeBody, Workflow, check_schema};
-use activity::{ActivityState, Progress};
-use effect::{EffectKey, InFlight, Place};
-use map::{MapProgress, MapState};
+use effect::{InFlight, Place};
+use map::MapState;
+use parallel::ParallelState;
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use weft_core::{Event, RunId, RunStatus, StepError};
+use weft_core::{Event, RunId, RunStatus, StepError, Within};
 
 /// Where the run goes when no step is running.
 #[derive(Debug, Clone)]
@@ -55,16 +63,18 @@ struct StepState {
     node: String,
     phase: Phase,
     failed: Option<StepError>,
+    /// The parallel step and branch it runs in; `None` on the run's own line.
+    within: Option<Within>,
 }
 
 #[derive(Debug)]
 enum Phase {
     Broken(StepError),
-    Activity(Box<ActivityState>),
+    Activity(Box<activity::ActivityState>),
     Map(MapState),
+    Parallel(ParallelState),
     Human {
         question: String,
-        interrupted: bool,
         answer: Option<Value>,
     },
     Router,
@@ -84,8 +94,12 @@ pub struct RunMachine {
     state_value: Option<minijinja::Value>,
     input_value: minijinja::Value,
     status: RunStatus,
+    /// The number of the latest step started.
     step: u64,
-    current: Option<StepState>,
+    /// The running steps, oldest first: at most one on the run's own line, and those of
+    /// the branches of running parallel steps.
+    steps: Vec<StepState>,
+    /// Where the run's own line goes when no step of it runs.
     next: Next,
     /// How often each node ran, by node index.
     visits: Vec<u64>,
@@ -111,7 +125,7 @@ impl RunMachine {
             input_value: minijinja::Value::from(()),
             status: RunStatus::Running,
             step: 0,
-            current: None,
+            steps: Vec::new(),
             next: Next::Nothing,
             in_flight: InFlight::default(),
             output: None,
@@ -182,67 +196,36 @@ impl RunMachine {
 
     /// Takes the result of an effect (or any event from outside) and decides what follows.
     pub fn on_event(&mut self, event: &Event) -> Result<Decision, RunError> {
-        self.apply(event)?;
+        self.on_events(std::slice::from_ref(event))
+    }
+
+    /// Takes results that belong together (each question of a child run that stopped)
+    /// and decides once, after all of them.
+    pub fn on_events(&mut self, events: &[Event]) -> Result<Decision, RunError> {
+        for event in events {
+            self.apply(event)?;
+        }
         let mut decision = Decision::default();
         self.advance(&mut decision)?;
         Ok(decision)
     }
 
-    /// Answers the question an interrupted run waits on.
-    pub fn resume(&mut self, input: Value) -> Result<Decision, RunError> {
-        let question = self.check_answer(&input)?;
-        let mut decision = Decision::default();
-        self.record(
-            Event::Resumed {
-                step: question.step,
-                input: input.clone(),
-            },
-            &mut decision,
-        )?;
-        if let Some((branch, run)) = question.child {
-            self.in_flight.insert(EffectKey::child(Place {
-                run: self.run,
-                step: question.step,
-                branch,
-            }));
-            decision.commands.push(Command::ResumeChild(ChildAnswer {
-                step: question.step,
-                branch,
-                run,
-                input,
-            }));
-        }
-        self.advance(&mut decision)?;
-        Ok(decision)
-    }
-
-    /// Checks an answer against the waiting `human` node's `input_schema`, without taking
-    /// it. A question from a child run is checked by the child.
-    pub fn check_answer(&self, input: &Value) -> Result<Question, RunError> {
-        let question = self.question().ok_or(RunError::NotInterrupted {
-            status: self.status.as_str(),
-        })?;
-        if question.child.is_none()
-            && let Some(NodeBody::Human(human)) = self
-                .workflow
-                .nodes
-                .get(&question.node)
-                .map(|node| &node.body)
-            && let Some(schema) = &human.input_schema
-        {
-            schema
-                .check(input)
-                .map_err(|violation| RunError::InvalidAnswer {
-                    message: violation.to_string(),
-                })?;
-        }
-        Ok(question)
-    }
-
-    /// Fails the current step (a timeout seen by the driver) and with it the run.
+    /// Fails the newest running step (a timeout seen by the driver) and with it the run.
     pub fn fail_step(&mut self, error: StepError) -> Result<Decision, RunError> {
+        let newest = self.steps.last().map(|step| step.number);
+        self.fail_step_at(newest, error)
+    }
+
+    /// Fails running step `number` (its timeout, seen by the driver) and with it the run;
+    /// with no such step, the run fails.
+    pub fn fail_step_at(
+        &mut self,
+        number: Option<u64>,
+        error: StepError,
+    ) -> Result<Decision, RunError> {
         let mut decision = Decision::default();
-        if let Some(step) = &self.current {
+        let running = number.and_then(|number| self.running(number));
+        if let Some(step) = running {
             let event = Event::StepFailed {
                 step: step.number,
                 node: step.node.clone(),
@@ -263,7 +246,7 @@ impl RunMachine {
             self.status,
             RunStatus::Running | RunStatus::Interrupted | RunStatus::NeedsAttention
         ) {
-            let step = self.current.as_ref().map(|step| step.number);
+            let step = self.steps.last().map(|step| step.number);
             self.record(Event::RunFailed { step, error }, &mut decision)?;
         }
         Ok(decision)
@@ -326,93 +309,52 @@ impl RunMachine {
         self.step
     }
 
-    /// The current step's number, node and limits, while one runs.
+    /// The newest running step's number, node and limits, while one runs.
     pub fn current_step(&self) -> Option<(u64, &str, Limits)> {
-        let step = self.current.as_ref()?;
-        let limits = self
-            .workflow
-            .nodes
-            .get(&step.node)
-            .map(|node| node.limits)
-            .unwrap_or_default();
-        Some((step.number, &step.node, limits))
+        self.running_steps().last()
+    }
+
+    /// Every running step's number, node and limits, oldest first.
+    pub fn running_steps(&self) -> impl Iterator<Item = (u64, &str, Limits)> {
+        self.steps.iter().map(|step| {
+            let limits = self
+                .workflow
+                .nodes
+                .get(&step.node)
+                .map(|node| node.limits)
+                .unwrap_or_default();
+            (step.number, step.node.as_str(), limits)
+        })
+    }
+
+    /// The running step `number`.
+    fn running(&self, number: u64) -> Option<&StepState> {
+        self.steps.iter().find(|step| step.number == number)
+    }
+
+    /// The running step `number`, to change.
+    fn running_mut(&mut self, number: u64) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|step| step.number == number)
     }
 
     /// The workflow of the sub-workflow that step `step` (map branch `branch`) runs, while
-    /// that step is the current one.
+    /// that step runs.
     pub fn child_workflow(&self, step: u64, branch: Option<u32>) -> Option<Arc<Workflow>> {
-        let current = self
-            .current
-            .as_ref()
-            .filter(|current| current.number == step)?;
+        let current = self.running(step)?;
         let activity = match (&self.workflow.nodes.get(&current.node)?.body, branch) {
             (NodeBody::Activity(activity), None) => activity,
             (NodeBody::Map(map), Some(_)) => &map.branch,
             (NodeBody::Activity(_), Some(_))
             | (NodeBody::Map(_), None)
-            | (NodeBody::Router | NodeBody::Human(_) | NodeBody::End(_), _) => return None,
+            | (
+                NodeBody::Router | NodeBody::Parallel(_) | NodeBody::Human(_) | NodeBody::End(_),
+                _,
+            ) => return None,
         };
         match activity {
             Activity::Workflow(child) => Some(child.workflow.clone()),
             Activity::Agent(_) | Activity::Llm(_) | Activity::Tool(_) => None,
         }
-    }
-
-    /// The question an interrupted run waits on.
-    pub fn question(&self) -> Option<Question> {
-        if self.status != RunStatus::Interrupted {
-            return None;
-        }
-        let step = self.current.as_ref()?;
-        let node = self.workflow.nodes.get(&step.node)?;
-        let (question, input_schema, child) = match &step.phase {
-            Phase::Human { question, .. } => {
-                let schema = match &node.body {
-                    NodeBody::Human(human) => human
-                        .input_schema
-                        .as_ref()
-                        .map(|schema| schema.schema.clone()),
-                    NodeBody::Activity(_)
-                    | NodeBody::Router
-                    | NodeBody::Map(_)
-                    | NodeBody::End(_) => None,
-                };
-                (question.clone(), schema, None)
-            }
-            Phase::Activity(activity) => match activity.progress() {
-                Progress::Waiting(question, schema) => (
-                    question.to_owned(),
-                    schema.cloned(),
-                    Some((None, activity.child_run())),
-                ),
-                Progress::Working | Progress::Done(..) | Progress::Failed(_) => return None,
-            },
-            Phase::Map(map) => match map.progress() {
-                MapProgress::Waiting(branch, question, schema) => {
-                    let run = map
-                        .branches
-                        .get(usize::try_from(branch).unwrap_or(usize::MAX))
-                        .and_then(|branch| branch.as_ref())
-                        .and_then(ActivityState::child_run);
-                    (
-                        question.to_owned(),
-                        schema.cloned(),
-                        Some((Some(branch), run)),
-                    )
-                }
-                MapProgress::Working | MapProgress::Done(_) | MapProgress::Failed(..) => {
-                    return None;
-                }
-            },
-            Phase::Broken(_) | Phase::Router | Phase::End => return None,
-        };
-        Some(Question {
-            step: step.number,
-            node: step.node.clone(),
-            question,
-            input_schema,
-            child,
-        })
     }
 
     fn record(&mut self, event: Event, decision: &mut Decision) -> Result<(), RunError> {
@@ -433,10 +375,10 @@ impl RunMachine {
         self.session.as_ref().map(|session| session.id)
     }
 
-    fn place(&self, branch: Option<u32>) -> Place {
+    fn place(&self, step: u64, branch: Option<u32>) -> Place {
         Place {
             run: self.run,
-            step: self.step,
+            step,
             branch,
         }
     }
@@ -482,6 +424,6 @@ fn activity_of<'a>(workflow: &'a Workflow, node: &str) -> Option<&'a Activity> {
     match &workflow.nodes.get(node)?.body {
         NodeBody::Activity(activity) => Some(activity),
         NodeBody::Map(map) => Some(&map.branch),
-        NodeBody::Router | NodeBody::Human(_) | NodeBody::End(_) => None,
+        NodeBody::Router | NodeBody::Parallel(_) | NodeBody::Human(_) | NodeBody::End(_) => None,
     }
 }

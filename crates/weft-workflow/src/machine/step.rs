@@ -5,19 +5,19 @@ use super::activity::{ActivityState, Progress};
 use super::command::Decision;
 use super::effect::{InFlight, Place};
 use super::map::{MapProgress, MapState};
+use super::writes::{check_write, invalid_step, next_node, node_writes};
 use super::{Next, Phase, RunMachine};
-use crate::error::{RunError, WriteMismatch};
+use crate::error::RunError;
 use crate::expression::{Scope, StateView, to_template_value};
-use crate::spec::FieldType;
-use crate::workflow::{END, Field, MapBody, Node, NodeBody, Transition, Workflow, check_schema};
+use crate::workflow::{MapBody, NodeBody, Workflow};
 use serde_json::Value;
-use weft_core::{ErrorKind, Event, FieldWrite, RunStatus, StateDelta, StepError, WriteOp};
+use weft_core::{ErrorKind, Event, RunStatus, StateDelta, StepError, Within};
 
-/// What the current step came to, found while its phase is borrowed.
+/// What a running step came to, found while its phase is borrowed.
 enum StepAction {
+    /// It waits for effects, for its branches, or for a person.
     Wait,
     Fail(StepError),
-    Interrupt(String, Option<Value>),
     /// Done: writes are evaluated once per scope of `per_branch` (a map) or once in `route`,
     /// and routing in `route`.
     Complete {
@@ -36,20 +36,11 @@ impl StepAction {
 }
 
 impl RunMachine {
-    /// Decides until the run needs an effect's result, a person, or is over.
+    /// Decides until the run needs an effect's result, a person, or is over. When nothing
+    /// can move and no effect is in flight, the run stops for its open questions.
     pub(super) fn advance(&mut self, decision: &mut Decision) -> Result<(), RunError> {
         while self.status == RunStatus::Running {
-            if self.current.is_none() {
-                if !self.start_next(decision)? {
-                    return Ok(());
-                }
-                continue;
-            }
-            let (number, node) = match &self.current {
-                Some(step) => (step.number, step.node.clone()),
-                None => continue,
-            };
-            if let Some(error) = self.current.as_ref().and_then(|step| step.failed.clone()) {
+            if let Some((number, node, error)) = self.failed_step() {
                 let error = StepError::new(
                     error.kind,
                     format!("node `{node}` (step {number}): {}", error.message),
@@ -63,37 +54,89 @@ impl RunMachine {
                 )?;
                 continue;
             }
-            match self.poll_step(decision)? {
-                StepAction::Wait => return Ok(()),
-                StepAction::Fail(error) => self.record(
-                    Event::StepFailed {
-                        step: number,
-                        node,
-                        error,
-                    },
-                    decision,
-                )?,
-                StepAction::Interrupt(question, input_schema) => {
-                    self.record(
-                        Event::Interrupted {
-                            step: number,
-                            node,
-                            question,
-                            input_schema,
-                        },
-                        decision,
-                    )?;
+            if self.steps.is_empty() {
+                if !self.start_next(decision)? {
+                    return Ok(());
                 }
-                StepAction::Complete { per_branch, route } => {
-                    self.remember(number, decision)?;
-                    self.complete(number, &node, per_branch.as_deref(), route, decision)?;
-                }
+                continue;
             }
+            if self.start_branches(decision)? || self.poll_steps(decision)? {
+                continue;
+            }
+            if self.in_flight.is_empty() {
+                self.ask(decision)?;
+            }
+            return Ok(());
         }
         Ok(())
     }
 
-    /// Starts the next step, or finishes the run. False when there is nothing to do.
+    /// The first running step that failed: its number, node and error.
+    fn failed_step(&self) -> Option<(u64, String, StepError)> {
+        self.steps.iter().find_map(|step| {
+            step.failed
+                .clone()
+                .map(|error| (step.number, step.node.clone(), error))
+        })
+    }
+
+    /// Polls every running step, oldest first, until one moves: true when one did (the
+    /// running steps may have changed).
+    fn poll_steps(&mut self, decision: &mut Decision) -> Result<bool, RunError> {
+        for position in 0..self.steps.len() {
+            let Some(step) = self.steps.get(position) else {
+                break;
+            };
+            let (number, node) = (step.number, step.node.clone());
+            match self.poll_step(position, decision)? {
+                StepAction::Wait => {}
+                StepAction::Fail(error) => {
+                    self.record(
+                        Event::StepFailed {
+                            step: number,
+                            node,
+                            error,
+                        },
+                        decision,
+                    )?;
+                    return Ok(true);
+                }
+                StepAction::Complete { per_branch, route } => {
+                    self.remember(position, number, decision)?;
+                    self.complete(number, &node, per_branch.as_deref(), route, decision)?;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Starts the next step of every branch that has one: true when one started.
+    fn start_branches(&mut self, decision: &mut Decision) -> Result<bool, RunError> {
+        let mut starts = Vec::new();
+        for step in &self.steps {
+            if let Phase::Parallel(parallel) = &step.phase {
+                starts.extend(parallel.to_start().map(|(branch, node)| {
+                    let within = Within {
+                        step: step.number,
+                        branch,
+                    };
+                    (node.to_owned(), within)
+                }));
+            }
+        }
+        let started = !starts.is_empty();
+        for (node, within) in starts {
+            if self.status != RunStatus::Running {
+                break;
+            }
+            self.start_step(node, Some(within), decision)?;
+        }
+        Ok(started)
+    }
+
+    /// Starts the next step of the run's own line, or finishes the run. False when there
+    /// is nothing to do.
     fn start_next(&mut self, decision: &mut Decision) -> Result<bool, RunError> {
         let target = match &self.next {
             Next::Nothing => return Ok(false),
@@ -109,6 +152,18 @@ impl RunMachine {
                 return Ok(true);
             }
         };
+        self.start_step(target, None, decision)?;
+        Ok(true)
+    }
+
+    /// Starts a step at `target` (in the branch `within`, if any), unless a limit on
+    /// steps stops the run first.
+    fn start_step(
+        &mut self,
+        target: String,
+        within: Option<Within>,
+        decision: &mut Decision,
+    ) -> Result<(), RunError> {
         let workflow = self.workflow.clone();
         if let Some(max_steps) = workflow.limits.max_steps
             && self.step >= max_steps
@@ -119,8 +174,7 @@ impl RunMachine {
                     "the run reached its limit of {max_steps} steps (limits.max_steps) before finishing; the next node was `{target}`"
                 ),
             );
-            self.record(Event::RunFailed { step: None, error }, decision)?;
-            return Ok(true);
+            return self.record(Event::RunFailed { step: None, error }, decision);
         }
         let Some(node) = workflow.nodes.get(&target) else {
             return Err(RunError::UnexpectedEvent {
@@ -143,26 +197,29 @@ impl RunMachine {
                     "node `{target}` already ran {visits} times, its limit (limits.max_steps); the loop through it did not end"
                 ),
             );
-            self.record(Event::RunFailed { step: None, error }, decision)?;
-            return Ok(true);
+            return self.record(Event::RunFailed { step: None, error }, decision);
         }
         let event = Event::StepStarted {
             step: self.step + 1,
             node: target,
             kind: node.kind(),
+            within,
         };
-        self.record(event, decision)?;
-        Ok(true)
+        self.record(event, decision)
     }
 
-    /// What the current step needs now: its phase is polled, and the effects its activity
-    /// (or map branches) need are added to `decision`.
-    fn poll_step(&mut self, decision: &mut Decision) -> Result<StepAction, RunError> {
+    /// What the running step at `position` needs now: its phase is polled, and the
+    /// effects its activity (or map branches) need are added to `decision`.
+    fn poll_step(
+        &mut self,
+        position: usize,
+        decision: &mut Decision,
+    ) -> Result<StepAction, RunError> {
         let workflow = self.workflow.clone();
         let mut scope = self.scope();
         let run = self.run;
         let in_flight = &mut self.in_flight;
-        let Some(step) = self.current.as_mut() else {
+        let Some(step) = self.steps.get_mut(position) else {
             return Ok(StepAction::Wait);
         };
         let place = Place {
@@ -173,17 +230,12 @@ impl RunMachine {
         Ok(match &mut step.phase {
             Phase::Broken(error) => StepAction::Fail(error.clone()),
             Phase::Router | Phase::End => StepAction::complete_with(scope),
-            Phase::Human {
-                question,
-                interrupted,
-                answer,
-            } => match answer {
+            Phase::Parallel(parallel) if parallel.done() => StepAction::complete_with(scope),
+            Phase::Parallel(_) => StepAction::Wait,
+            Phase::Human { answer, .. } => match answer {
                 Some(answer) => {
                     scope.set_json("input", answer).set_json("output", answer);
                     StepAction::complete_with(scope)
-                }
-                None if !*interrupted => {
-                    StepAction::Interrupt(question.clone(), human_schema(&workflow, &step.node))
                 }
                 None => StepAction::Wait,
             },
@@ -217,8 +269,14 @@ impl RunMachine {
 
     /// Adds a finished model step's messages to the run's session (in the same append as
     /// the step's end, so the session never holds half a step).
-    fn remember(&mut self, number: u64, decision: &mut Decision) -> Result<(), RunError> {
-        let Some(Phase::Activity(activity)) = self.current.as_ref().map(|step| &step.phase) else {
+    fn remember(
+        &mut self,
+        position: usize,
+        number: u64,
+        decision: &mut Decision,
+    ) -> Result<(), RunError> {
+        let Some(Phase::Activity(activity)) = self.steps.get(position).map(|step| &step.phase)
+        else {
             return Ok(());
         };
         let Some(messages) = activity.transcript() else {
@@ -345,27 +403,13 @@ impl RunMachine {
     }
 }
 
-/// The answer's schema of the `human` node `node`.
-fn human_schema(workflow: &Workflow, node: &str) -> Option<Value> {
-    match workflow.nodes.get(node).map(|node| &node.body) {
-        Some(NodeBody::Human(human)) => human
-            .input_schema
-            .as_ref()
-            .map(|schema| schema.schema.clone()),
-        Some(NodeBody::Activity(_) | NodeBody::Router | NodeBody::Map(_) | NodeBody::End(_))
-        | None => None,
-    }
-}
-
 /// What an activity step came to; a done one completes with its output (and reply) in
 /// `scope`.
 fn activity_action(activity: &ActivityState, mut scope: Scope) -> StepAction {
     match activity.progress() {
         Progress::Working => StepAction::Wait,
         Progress::Failed(error) => StepAction::Fail(error.clone()),
-        Progress::Waiting(question, schema) => {
-            StepAction::Interrupt(question.to_owned(), schema.cloned())
-        }
+        Progress::Waiting(_) => StepAction::Wait,
         Progress::Done(output, reply) => {
             let output_value = to_template_value(output);
             // Without an output schema the output is the reply: one value serves both.
@@ -426,9 +470,7 @@ impl MapStep<'_> {
                 error.kind,
                 format!("map branch {index}: {}", error.message),
             )),
-            MapProgress::Waiting(_, question, schema) => {
-                StepAction::Interrupt(question.to_owned(), schema.cloned())
-            }
+            MapProgress::Waiting => StepAction::Wait,
             MapProgress::Done(outputs) => self.done(map, outputs, scope),
         }
     }
@@ -479,115 +521,4 @@ impl MapStep<'_> {
             route: scope,
         }
     }
-}
-
-/// The step error of a write or a route that failed.
-fn invalid_step(message: String) -> StepError {
-    StepError::new(ErrorKind::InvalidInput, message)
-}
-
-/// The delta of a finished step: `node`'s writes, evaluated in each of `scopes`.
-fn node_writes(
-    workflow: &Workflow,
-    node: &Node,
-    scopes: &[Scope],
-) -> Result<StateDelta, StepError> {
-    let mut delta = StateDelta::default();
-    for scope in scopes {
-        for write in &node.writes {
-            let Some(field) = workflow.fields.get(&write.field) else {
-                return Err(invalid_step(format!(
-                    "state field `{}` is not declared",
-                    write.field
-                )));
-            };
-            let value = workflow
-                .expressions
-                .render_value(&write.value, scope)
-                .map_err(|error| {
-                    invalid_step(format!("writes.{} failed: {}", write.field, error.message))
-                })?;
-            delta.writes.push(FieldWrite {
-                field: write.field.clone(),
-                op: field.write_op(),
-                value,
-            });
-        }
-    }
-    Ok(delta)
-}
-
-/// Where a finished step goes: the first edge whose condition holds in `scope`; `None`
-/// when the run ends after it.
-fn next_node(workflow: &Workflow, node: &Node, scope: &Scope) -> Result<Option<String>, StepError> {
-    let next = match &node.next {
-        Transition::End => None,
-        Transition::To(target) => Some(target.clone()),
-        Transition::Edges(edges) => {
-            let mut chosen = None;
-            for edge in edges {
-                let holds = match &edge.when {
-                    None => true,
-                    Some(condition) => {
-                        workflow
-                            .expressions
-                            .holds(condition, scope)
-                            .map_err(|error| {
-                                invalid_step(format!(
-                                    "`when: {}` failed: {}",
-                                    condition.source, error.message
-                                ))
-                            })?
-                    }
-                };
-                if holds {
-                    chosen = Some(edge.to.clone());
-                    break;
-                }
-            }
-            chosen
-        }
-    };
-    let next = next.filter(|target| target != END || workflow.nodes.contains_key(END));
-    Ok(if matches!(node.body, NodeBody::End(_)) {
-        None
-    } else {
-        next
-    })
-}
-
-/// Checks one write against its field: the value of a replace, the item of an append, the
-/// number of an add, the object of a merge.
-fn check_write(field: &Field, write: &FieldWrite) -> Result<(), WriteMismatch> {
-    match write.op {
-        WriteOp::Replace => check_schema(&field.validator, &write.value)?,
-        WriteOp::Append => {
-            if let Some(items) = &field.item_validator {
-                check_schema(items, &write.value)?;
-            }
-        }
-        WriteOp::Add => match (&write.value, field.field_type) {
-            (Value::Number(number), FieldType::Integer)
-                if !(number.is_i64() || number.is_u64()) =>
-            {
-                return Err(WriteMismatch::NotAnInteger {
-                    number: number.clone(),
-                });
-            }
-            (Value::Number(_), _) => {}
-            (other, _) => {
-                return Err(WriteMismatch::AddNeedsNumber {
-                    got: weft_core::state::type_name(other),
-                });
-            }
-        },
-        WriteOp::Merge => {
-            if !write.value.is_object() {
-                return Err(WriteMismatch::MergeNeedsObject {
-                    got: weft_core::state::type_name(&write.value),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -8,6 +8,10 @@ use weft_core::{ChildPlace, RunId, UnsettledCall};
 /// A question the run waits on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
+    /// Its id, stable while it is open: the `human` node's name; for a sub-workflow's
+    /// question, the node's name, its map branch in brackets, `/` and the child's id
+    /// (`reviews[1]/approve`).
+    pub id: String,
     /// The step.
     pub step: u64,
     /// The node.
@@ -16,8 +20,11 @@ pub struct Question {
     pub question: String,
     /// The answer's schema.
     pub input_schema: Option<Value>,
-    /// The child run that asks, when the question comes from a sub-workflow.
+    /// The child run that asks, when the question comes from a sub-workflow: its map
+    /// branch and run.
     pub child: Option<(Option<u32>, Option<RunId>)>,
+    /// The question's id in that child run.
+    pub child_id: Option<String>,
 }
 
 /// What a run waits on while it needs attention.

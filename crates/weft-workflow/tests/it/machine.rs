@@ -385,6 +385,7 @@ fn a_log_that_does_not_fit_the_workflow_is_refused() {
             step: 1,
             node: "nonexistent".into(),
             kind: weft_core::NodeKind::Llm,
+            within: None,
         },
     ];
     let error = RunMachine::restore(load(CHAIN), RunId::new(), &events).unwrap_err();

@@ -8,6 +8,7 @@ mod agent;
 mod harness;
 mod machine;
 mod memory;
+mod parallel;
 mod parser_properties;
 mod texts;
 mod validation;

@@ -117,19 +117,22 @@ fn outcome(report: &RunReport, database: &DatabaseArgument) -> Vec<String> {
             "output    {}",
             report.output.as_ref().map(preview_json).unwrap_or_default()
         )],
-        RunStatus::Interrupted => match &report.question {
-            Some(question) => vec![
-                format!(
+        RunStatus::Interrupted => {
+            let several = report.questions.len() > 1;
+            let mut lines = Vec::new();
+            for question in &report.questions {
+                let id = several.then_some(question.id.as_str());
+                lines.push(format!(
                     "question  {} (step {}, node `{}`, id `{}`)",
-                    question.question, question.step, question.node, question.node
-                ),
-                format!(
+                    question.question, question.step, question.node, question.id
+                ));
+                lines.push(format!(
                     "          {}",
-                    hints::answer(run, question.input_schema.as_ref(), database)
-                ),
-            ],
-            None => Vec::new(),
-        },
+                    hints::answer(run, id, question.input_schema.as_ref(), database)
+                ));
+            }
+            lines
+        }
         RunStatus::NeedsAttention => vec![hints::attention(run, &report.unsettled_calls, database)],
         RunStatus::Failed | RunStatus::Cancelled => vec![format!(
             "error     {}",

@@ -2,7 +2,7 @@
 //! output is the child's output, and its questions are the parent's.
 
 use crate::expression::{Expressions, Scope};
-use crate::machine::activity::shared::{ChildUpdate, Progress, render_error};
+use crate::machine::activity::shared::{ChildQuestion, ChildUpdate, Progress, render_error};
 use crate::machine::command::{ChildRun, Command};
 use crate::machine::effect::{EffectKey, InFlight, Place};
 use crate::workflow::{ChildBody, Workflow};
@@ -16,8 +16,8 @@ pub(crate) struct ChildState {
     workflow: Arc<Workflow>,
     input: Value,
     run: Option<RunId>,
-    /// The question the child waits on, if it is interrupted.
-    waiting: Option<(String, Option<Value>)>,
+    /// The questions the child waits on, as it said when it last stopped.
+    waiting: Vec<ChildQuestion>,
     result: Option<Result<Value, StepError>>,
 }
 
@@ -38,7 +38,7 @@ impl ChildState {
             workflow: body.workflow.clone(),
             input,
             run: None,
-            waiting: None,
+            waiting: Vec::new(),
             result: None,
         })
     }
@@ -48,8 +48,8 @@ impl ChildState {
         match (&self.result, &self.waiting) {
             (Some(Ok(output)), _) => Progress::Done(output, None),
             (Some(Err(error)), _) => Progress::Failed(error),
-            (None, Some((question, schema))) => Progress::Waiting(question, schema.as_ref()),
-            (None, None) => Progress::Working,
+            (None, waiting) if !waiting.is_empty() => Progress::Waiting(waiting),
+            (None, _) => Progress::Working,
         }
     }
 
@@ -61,7 +61,7 @@ impl ChildState {
         commands: &mut Vec<Command>,
     ) {
         let key = EffectKey::child(place);
-        if self.result.is_none() && self.waiting.is_none() && in_flight.insert(key) {
+        if self.result.is_none() && self.waiting.is_empty() && in_flight.insert(key) {
             commands.push(Command::StartChild(ChildRun {
                 step: place.step,
                 branch: place.branch,
@@ -77,13 +77,16 @@ impl ChildState {
         match update {
             ChildUpdate::Started(run) => self.run = Some(run),
             ChildUpdate::Finished(output) => {
-                self.waiting = None;
+                self.waiting.clear();
                 self.result = Some(Ok(output.clone()));
             }
-            ChildUpdate::Interrupted(question, schema) => {
-                self.waiting = Some((question.to_owned(), schema.cloned()));
+            // A child that stops says each of its open questions, one event each.
+            ChildUpdate::Interrupted(question) => {
+                self.waiting.retain(|open| open.id != question.id);
+                self.waiting.push(question);
             }
-            ChildUpdate::Resumed => self.waiting = None,
+            // It runs again, and says what it still asks when it stops.
+            ChildUpdate::Resumed => self.waiting.clear(),
         }
     }
 

@@ -11,7 +11,7 @@ mod llm;
 mod shared;
 mod tool;
 
-pub(crate) use shared::{ChildUpdate, Progress};
+pub(crate) use shared::{ChildQuestion, ChildUpdate, Progress};
 
 use crate::error::ActivityMismatch;
 use crate::expression::Scope;

@@ -12,8 +12,8 @@ use weft_core::{ErrorKind, Message, RunId, StepError};
 pub(crate) enum Progress<'a> {
     /// Still working.
     Working,
-    /// Waits for a person through a child run.
-    Waiting(&'a str, Option<&'a Value>),
+    /// Waits for a person through a child run: the child's open questions.
+    Waiting(&'a [ChildQuestion]),
     /// Done, with its output and, for model activities, the reply text.
     Done(&'a Value, Option<&'a str>),
     /// Failed.
@@ -35,14 +35,25 @@ impl<'a> Progress<'a> {
     }
 }
 
+/// A question a child run waits on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChildQuestion {
+    /// Its id in the child (`None` in logs from before ids).
+    pub(crate) id: Option<String>,
+    /// The question.
+    pub(crate) question: String,
+    /// The answer's schema.
+    pub(crate) input_schema: Option<Value>,
+}
+
 /// A change in a child run.
 pub(crate) enum ChildUpdate<'a> {
     /// It started, with this id.
     Started(RunId),
     /// It finished with this output.
     Finished(&'a Value),
-    /// It waits for a person: the question and the answer's schema.
-    Interrupted(&'a str, Option<&'a Value>),
+    /// It waits for a person: one of its open questions.
+    Interrupted(ChildQuestion),
     /// It took its answer and runs on.
     Resumed,
 }
