@@ -146,9 +146,17 @@ impl Runtime {
                     let (key, child) = *waiting;
                     run.children.insert(key, child);
                 }
-                let taken: Vec<Event> = std::iter::once(event).chain(more).collect();
-                let decision = run.machine.on_events(&taken)?;
-                events.extend(taken);
+                // A child's other questions come with its first; most results are alone.
+                let decision = if more.is_empty() {
+                    let decision = run.machine.on_event(&event)?;
+                    events.push(event);
+                    decision
+                } else {
+                    let taken: Vec<Event> = std::iter::once(event).chain(more).collect();
+                    let decision = run.machine.on_events(&taken)?;
+                    events.extend(taken);
+                    decision
+                };
                 events.extend(decision.events);
                 commands.extend(decision.commands);
                 if run.status() != RunStatus::Running {

@@ -368,6 +368,12 @@ common_fields! {
         /// to the model, which may try again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_tool_errors: Option<u32>,
+        /// Whether the model may call its tools: `auto` (the default: it decides),
+        /// `required` (its first reply must call one), `none` (it is offered none and may
+        /// call none), or a tool's name (its first reply must call that tool). After the
+        /// first reply the model decides, so the agent can answer once its tools ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tool_choice: Option<String>,
         /// The most tool calls of one reply that run at once (default: all of them).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_parallel_tools: Option<u32>,

@@ -237,6 +237,8 @@ pub struct AgentBody {
     pub max_tool_errors: u32,
     /// Most tool calls of one reply at once, if the node says.
     pub max_parallel_tools: Option<u32>,
+    /// Whether its first reply may, must or must not call a tool (`none`: every reply).
+    pub tool_choice: weft_core::ToolChoice,
     /// How long each tool call may take, if the node says.
     pub tool_timeout: Option<std::time::Duration>,
     /// Model name or spec.

@@ -7,6 +7,7 @@ use crate::expression::ValueTemplate;
 use crate::spec::{AgentSpec, LlmSpec, NodeMemorySpec, NodeSpec, SubWorkflowSpec, ToolNodeSpec};
 use crate::workflow::{Activity, AgentBody, ChildBody, LlmBody, MapBody, Prompt, ToolBody};
 use serde_json::json;
+use weft_core::ToolChoice;
 use weft_core::duration::parse_duration;
 
 const DEFAULT_MAX_TURNS: u32 = 8;
@@ -119,7 +120,9 @@ impl Compiler<'_> {
                 None,
             );
         }
+        let tool_choice = self.tool_choice(path, spec);
         Some(Activity::Agent(AgentBody {
+            tool_choice: tool_choice?,
             prompt: prompt?,
             tools: spec.tools.clone(),
             max_turns: spec.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
@@ -130,6 +133,47 @@ impl Compiler<'_> {
             sampling: spec.sampling.clone().unwrap_or_default(),
             remembers: spec.memory != Some(NodeMemorySpec::None),
         }))
+    }
+
+    /// An agent's `tool_choice`: a named tool must be one the agent offers, and a choice
+    /// that needs a call needs tools.
+    fn tool_choice(&mut self, path: &[&str], spec: &AgentSpec) -> Option<ToolChoice> {
+        let Some(text) = spec.tool_choice.as_deref() else {
+            return Some(ToolChoice::Auto);
+        };
+        let choice = match text {
+            "auto" => ToolChoice::Auto,
+            "required" => ToolChoice::Required,
+            "none" => ToolChoice::None,
+            name => ToolChoice::Tool(name.to_owned()),
+        };
+        let offered = |name: &str| {
+            spec.tools.iter().any(|tool| {
+                tool == name || (tool.ends_with('*') && weft_core::tool_matches(tool, name))
+            })
+        };
+        let problem = match &choice {
+            ToolChoice::Required if spec.tools.is_empty() => {
+                Some("`tool_choice: required` needs `tools` to call".to_owned())
+            }
+            ToolChoice::Tool(name) if !offered(name) => Some(format!(
+                "`tool_choice` names `{name}`, which is not among the agent's `tools`"
+            )),
+            ToolChoice::Auto | ToolChoice::Required | ToolChoice::None | ToolChoice::Tool(_) => {
+                None
+            }
+        };
+        match problem {
+            Some(message) => {
+                self.error_at_value(
+                    &with(path, "tool_choice"),
+                    message,
+                    Some("use auto, required, none or one of the agent's tools".into()),
+                );
+                None
+            }
+            None => Some(choice),
+        }
     }
 
     pub(super) fn llm(&mut self, path: &[&str], spec: &LlmSpec) -> Option<Activity> {

@@ -316,3 +316,95 @@ fn tool_patterns_must_match_a_known_tool_and_only_agents_take_them() {
         "{error}"
     );
 }
+
+fn with_choice(choice: &str) -> String {
+    AGENT.replace(
+        "max_turns: 3",
+        &format!("max_turns: 3\n    tool_choice: {choice}"),
+    )
+}
+
+fn model_call(run: &mut Harness) -> weft_workflow::ModelCall {
+    match run.pending.pop() {
+        Some(Command::CallModel(call)) => call,
+        other => panic!("expected a model call, got {other:?}"),
+    }
+}
+
+#[test]
+fn tool_choice_holds_for_the_first_reply_and_then_the_model_decides() {
+    let mut run = Harness::start(&with_choice("add"), json!({}));
+    let first = model_call(&mut run);
+    assert_eq!(
+        first.request.tool_choice,
+        weft_core::ToolChoice::Tool("add".into())
+    );
+    run.feed(tool_calls(1, 0, &[("add", json!({"a": 1, "b": 2}))]));
+    let Some(Command::CallTool(call)) = run.pending.pop() else {
+        panic!()
+    };
+    run.feed(Event::ToolCallFinished {
+        step: 1,
+        branch: None,
+        turn: 0,
+        index: call.index,
+        outcome: ToolOutcome::Ok { output: json!(3) },
+    });
+    let second = model_call(&mut run);
+    assert_eq!(second.request.tool_choice, weft_core::ToolChoice::Auto);
+    assert_eq!(second.tool_names, ["add", "echo"]);
+    run.feed(model_reply(1, None, 1, "three"));
+    assert_eq!(run.machine.status(), RunStatus::Finished);
+}
+
+#[test]
+fn a_reply_that_breaks_the_tool_choice_fails_the_step_whatever_the_backend() {
+    for (choice, reply, expected) in [
+        (
+            "required",
+            None,
+            "answered without calling a tool although the node's tool_choice is required",
+        ),
+        ("add", Some("echo"), "the model did not call `add`"),
+        (
+            "none",
+            Some("add"),
+            "the model called `add` although the node's tool_choice is none",
+        ),
+    ] {
+        let mut run = Harness::start(&with_choice(choice), json!({}));
+        let call = model_call(&mut run);
+        if choice == "none" {
+            assert!(call.tool_names.is_empty(), "no tools are offered");
+            assert_eq!(call.request.tool_choice, weft_core::ToolChoice::None);
+        }
+        match reply {
+            Some(tool) => run.feed(tool_calls(1, 0, &[(tool, json!({"text": "x"}))])),
+            None => run.feed(model_reply(1, None, 0, "no tools")),
+        }
+        assert_eq!(run.machine.status(), RunStatus::Failed, "{choice}");
+        assert!(
+            run.failure().contains(expected),
+            "{choice}: {}",
+            run.failure()
+        );
+    }
+}
+
+#[test]
+fn tool_choice_must_name_an_offered_tool_and_required_needs_tools() {
+    let errors = super::errors(&with_choice("multiply"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .contains("`tool_choice` names `multiply`, which is not among the agent's `tools`"),
+        "{errors:?}"
+    );
+    let errors = super::errors(&with_choice("required").replace("tools: [add, echo]", "tools: []"));
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.contains("`tool_choice: required` needs `tools`")),
+        "{errors:?}"
+    );
+}

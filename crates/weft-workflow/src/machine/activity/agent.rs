@@ -15,7 +15,8 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 use weft_core::{
-    ChatRequest, ErrorKind, Event, Message, ModelReply, SessionId, StepError, ToolCall, ToolOutcome,
+    ChatRequest, ErrorKind, Event, Message, ModelReply, SessionId, StepError, ToolCall, ToolChoice,
+    ToolOutcome,
 };
 
 /// Where an `agent` activity stands.
@@ -32,6 +33,8 @@ pub(crate) struct AgentState {
     tool_errors: u32,
     tool_timeout: Option<std::time::Duration>,
     max_parallel_tools: usize,
+    /// The node's `tool_choice`: it holds for the first reply (`none`: for every one).
+    tool_choice: ToolChoice,
     /// Tool calls of the current turn with their outcomes, in call order.
     calls: Vec<(ToolCall, Option<ToolOutcome>)>,
     started: HashSet<u32>,
@@ -75,6 +78,7 @@ impl AgentState {
             max_parallel_tools: body.max_parallel_tools.map_or(usize::MAX, |limit| {
                 usize::try_from(limit).unwrap_or(usize::MAX)
             }),
+            tool_choice: body.tool_choice.clone(),
             calls: Vec::new(),
             started: HashSet::new(),
             all_issued: None,
@@ -112,12 +116,18 @@ impl AgentState {
         if in_flight.insert(key) {
             let mut request = self.request.clone();
             request.messages = self.messages.clone();
+            request.tool_choice = self.choice_now();
+            let tool_names = if request.tool_choice == ToolChoice::None {
+                Vec::new()
+            } else {
+                self.tool_names.clone()
+            };
             commands.push(Command::CallModel(ModelCall {
                 step: place.step,
                 branch: place.branch,
                 turn: self.turn,
                 model: self.model.clone(),
-                tool_names: self.tool_names.clone(),
+                tool_names,
                 request,
                 session: self.session,
                 memory: self.memory.clone(),
@@ -213,13 +223,46 @@ impl AgentState {
         self.messages
             .push(Message::assistant(reply.text.clone(), calls.clone()));
         self.waiting_for_model = false;
-        if calls.is_empty() {
+        if let Some(problem) = self.unfit_reply(&calls) {
+            self.result = Some(Err(StepError::new(ErrorKind::InvalidInput, problem)));
+        } else if calls.is_empty() {
             self.result = Some(Ok(Value::String(reply.text.clone())));
         } else {
             self.calls = calls.into_iter().map(|call| (call, None)).collect();
             self.started.clear();
         }
         Ok(())
+    }
+
+    /// The tool choice of this turn's call: the node's for the first, `none` throughout,
+    /// else the model decides.
+    fn choice_now(&self) -> ToolChoice {
+        match &self.tool_choice {
+            ToolChoice::None => ToolChoice::None,
+            choice if self.turn == 0 => choice.clone(),
+            _ => ToolChoice::Auto,
+        }
+    }
+
+    /// Why a reply's calls break this turn's tool choice, if they do: every backend's reply
+    /// is held to it, whether or not the backend could constrain its model.
+    fn unfit_reply(&self, calls: &[ToolCall]) -> Option<String> {
+        match self.choice_now() {
+            ToolChoice::None if !calls.is_empty() => Some(format!(
+                "the model called `{}` although the node's tool_choice is none",
+                calls.first().map(|call| call.name.as_str()).unwrap_or_default()
+            )),
+            ToolChoice::Required if calls.is_empty() => Some(
+                "the model answered without calling a tool although the node's tool_choice is required"
+                    .to_owned(),
+            ),
+            ToolChoice::Tool(name) if !calls.iter().any(|call| call.name == name) => Some(
+                format!("the model did not call `{name}`, which the node's tool_choice names"),
+            ),
+            ToolChoice::Auto | ToolChoice::Required | ToolChoice::None | ToolChoice::Tool(_) => {
+                None
+            }
+        }
     }
 
     /// Records that call `index` of `turn` started (or, with `false`, counts it as not
