@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokenizers::Tokenizer;
 use tokio::sync::mpsc;
 use weft_core::{
-    ChatEvent, ChatModel, ChatRequest, ChatStream, ErrorKind, FinishReason, ModelError, Usage,
+    ChatEvent, ChatModel, ChatRequest, ChatStream, ErrorKind, FinishReason, ModelError, ToolChoice,
+    Usage,
 };
 use weft_llm::llama3::{self, RenderOptions, StreamingReply};
 use weft_llm::spec::LocalSpec;
@@ -312,9 +313,10 @@ impl LocalModel {
                 Vec::new()
             },
         });
-        let constraint = match &request.output_schema {
-            Some(schema) => Constraint::JsonSchema(compact(schema)),
-            None => Constraint::None,
+        let constraint = match (&request.output_schema, tool_call_schema(request)) {
+            (Some(schema), _) => Constraint::JsonSchema(compact(schema)),
+            (None, Some(call)) => Constraint::JsonSchema(compact(&call)),
+            (None, None) => Constraint::None,
         };
         let (sender, receiver) = mpsc::channel(64);
         let processor: Arc<dyn CustomLogitsProcessor> = counter.clone();
@@ -336,6 +338,43 @@ impl LocalModel {
             truncate_sequence: false,
         };
         Ok((tokens.len(), counter, normal, receiver))
+    }
+}
+
+/// What a reply must be when the request's tool choice requires a call (`required`, or a
+/// named tool): a Llama-3.1 JSON call, `{"name": ..., "parameters": ...}`, of one of the
+/// tools it allows, its parameters matching that tool's schema, which weft's own parser
+/// reads back as a call. `None` when the model may answer in text.
+fn tool_call_schema(request: &ChatRequest) -> Option<serde_json::Value> {
+    let mut calls: Vec<serde_json::Value> = request
+        .tools
+        .iter()
+        .filter(|tool| match &request.tool_choice {
+            ToolChoice::Required => true,
+            ToolChoice::Tool(name) => tool.name == *name,
+            ToolChoice::Auto | ToolChoice::None => false,
+        })
+        .map(|tool| {
+            let mut parameters = tool.parameters.clone();
+            // A draft marker inside a schema is not a constraint; llguidance need not see it.
+            if let Some(object) = parameters.as_object_mut() {
+                object.remove("$schema");
+            }
+            serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "name": { "const": tool.name },
+                    "parameters": parameters,
+                },
+                "required": ["name", "parameters"],
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    match calls.len() {
+        0 => None,
+        1 => calls.pop(),
+        _ => Some(serde_json::json!({ "anyOf": calls })),
     }
 }
 
