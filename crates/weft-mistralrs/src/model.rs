@@ -315,6 +315,9 @@ impl LocalModel {
         });
         let constraint = match (&request.output_schema, tool_call_schema(request)) {
             (Some(schema), _) => Constraint::JsonSchema(compact(schema)),
+            (None, Some(call)) if request.tool_choice == ToolChoice::Auto => {
+                Constraint::Lark(text_or_call(&compact(&call)))
+            }
             (None, Some(call)) => Constraint::JsonSchema(compact(&call)),
             (None, None) => Constraint::None,
         };
@@ -341,18 +344,18 @@ impl LocalModel {
     }
 }
 
-/// What a reply must be when the request's tool choice requires a call (`required`, or a
-/// named tool): a Llama-3.1 JSON call, `{"name": ..., "parameters": ...}`, of one of the
-/// tools it allows, its parameters matching that tool's schema, which weft's own parser
-/// reads back as a call. `None` when the model may answer in text.
+/// What a call must be when the request offers tools (and does not say `none`): a
+/// Llama-3.1 JSON call, `{"name": ..., "parameters": ...}`, of one of the tools its tool
+/// choice allows, its parameters matching that tool's schema, which weft's own parser
+/// reads back as a call. `None` when no call is allowed.
 fn tool_call_schema(request: &ChatRequest) -> Option<serde_json::Value> {
     let mut calls: Vec<serde_json::Value> = request
         .tools
         .iter()
         .filter(|tool| match &request.tool_choice {
-            ToolChoice::Required => true,
+            ToolChoice::Auto | ToolChoice::Required => true,
             ToolChoice::Tool(name) => tool.name == *name,
-            ToolChoice::Auto | ToolChoice::None => false,
+            ToolChoice::None => false,
         })
         .map(|tool| {
             let mut parameters = tool.parameters.clone();
@@ -376,6 +379,12 @@ fn tool_call_schema(request: &ChatRequest) -> Option<serde_json::Value> {
         1 => calls.pop(),
         _ => Some(serde_json::json!({ "anyOf": calls })),
     }
+}
+
+/// The grammar of a reply that is either text or one call matching `call` (a JSON
+/// Schema): text may not start with `{`, so a reply that starts a call finishes one.
+fn text_or_call(call: &serde_json::Value) -> String {
+    format!("start: call | text\ncall: %json {call}\ntext: TEXT\nTEXT: /[^{{][\\s\\S]*/\n")
 }
 
 /// A schema whose JSON is written without free whitespace (`{"a": 1, "b": 2}`): with

@@ -461,7 +461,8 @@ fn one_valid_forecast(events: &[ChatEvent]) -> Result<(), String> {
 
 /// With `tool_choice: required` decoding is constrained to a call of an offered tool whose
 /// arguments fit its schema: every one of 50 replies of a random-weight model (50 prompts)
-/// parses as such a call. Unconstrained, the same model writes no such call.
+/// parses as such a call. With `auto`, a reply is text or such a call. Unconstrained, the
+/// same model writes no such call.
 #[tokio::test]
 async fn a_required_tool_choice_constrains_every_reply_to_a_valid_call() {
     let directory = tempfile::tempdir().unwrap();
@@ -488,12 +489,38 @@ async fn a_required_tool_choice_constrains_every_reply_to_a_valid_call() {
             "reply {seed}"
         );
     }
+    // `auto`: text that does not start a call, or one valid call.
+    for seed in 0..10 {
+        let all = events(
+            &model,
+            ChatRequest {
+                tools: vec![forecast_tool()],
+                ..asking(vec![Message::user(format!("Forecast number {seed}?"))], 60)
+            },
+        )
+        .await;
+        let text = text_of(&all);
+        let calls = all
+            .iter()
+            .filter(|event| matches!(event, ChatEvent::ToolCall(_)))
+            .count();
+        match calls {
+            0 => assert!(
+                !text.trim_start().starts_with('{'),
+                "reply {seed}: {text:?}"
+            ),
+            _ => one_valid_forecast(&all).unwrap_or_else(|problem| panic!("{seed}: {problem}")),
+        }
+    }
+    // Unconstrained (the tool offered, but the choice `none`), the same model writes no
+    // valid call.
     let mut valid_unconstrained = 0;
     for seed in 0..10 {
         let all = events(
             &model,
             ChatRequest {
                 tools: vec![forecast_tool()],
+                tool_choice: weft_core::ToolChoice::None,
                 ..asking(vec![Message::user(format!("Forecast number {seed}?"))], 100)
             },
         )

@@ -8,5 +8,6 @@ mod attention;
 mod handover;
 mod harness;
 mod isolation;
+mod questions;
 mod queue;
 mod upgrade;
