@@ -261,7 +261,10 @@ impl Runtime {
                 Command::CallModel(call) => {
                     let span = run.step_span(call.step);
                     let effect = match &self.replay {
-                        Some(replay) => ready(EffectDone::event(replay.model(run_id, call))),
+                        Some(replay) => {
+                            let step = step_key(run, call.step);
+                            ready(EffectDone::event(replay.model(run_id, step, call)))
+                        }
                         None => self.model_effect(run_id, run.workflow_dir.clone(), call, view),
                     };
                     effects.push(effect.instrument(span));
@@ -269,7 +272,10 @@ impl Runtime {
                 Command::CallTool(call) => {
                     let span = run.step_span(call.step);
                     let effect = match &self.replay {
-                        Some(replay) => ready(EffectDone::event(replay.tool(run_id, &call))),
+                        Some(replay) => {
+                            let step = step_key(run, call.step);
+                            ready(EffectDone::event(replay.tool(run_id, step, &call)))
+                        }
                         None => self.tool_effect(run_id, self.session_access(run), call),
                     };
                     effects.push(effect.instrument(span));
@@ -288,7 +294,8 @@ impl Runtime {
                         started_children.extend(decision.events);
                     }
                     if let Some(replay) = &self.replay {
-                        replay.adopt(run_id, child.step, child.branch, child_id);
+                        let step = (child.step, step_key(run, child.step));
+                        replay.adopt(run_id, step, child.branch, child_id);
                     }
                     let span = run.step_span(child.step);
                     effects.push(
@@ -390,4 +397,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// An effect whose result is already known (a replay's).
 fn ready<'a>(done: EffectDone) -> EffectFuture<'a> {
     Box::pin(std::future::ready(Ok(done)))
+}
+
+/// What step `step` of `run` is, whatever its number (see `Runtime.replay`).
+fn step_key(run: &ActiveRun, step: u64) -> crate::replay::StepKey {
+    run.machine
+        .step_identity(step)
+        .map(|(node, visit)| (node.to_owned(), visit))
+        .unwrap_or_default()
 }

@@ -6,7 +6,10 @@
 //!
 //! Replies and results are keyed by the run they belong to (a sub-workflow's by the step
 //! and branch that started it), the step, the map branch and the turn, so branches that
-//! run at once replay the same whatever order they call in. A key the original log lacks
+//! run at once replay the same whatever order they call in. A step is known by its node
+//! and how many times that node had started (`StepKey`), not by its number: the steps of
+//! parallel branches are numbered in the order they start, which depends on which branch
+//! finished first in the original and need not be the replay's. A key the original log lacks
 //! fails that call, which the comparison then names. Replays run in memory, outside any
 //! session: the prompts compared are the nodes' own messages, before a session's history
 //! is added.
@@ -21,8 +24,12 @@ use weft_workflow::{ModelCall, ToolCallCommand};
 
 /// A model call's place in its run: step, map branch, turn.
 pub(crate) type CallKey = (u64, Option<u32>, u32);
-/// A tool call's: step, map branch, turn, index in the turn.
-type ToolKey = (u64, Option<u32>, u32, u32);
+/// A step, whatever its number: its node, and how many times that node had started.
+pub(crate) type StepKey = (String, u64);
+/// A recorded model call's place: step, map branch, turn.
+type ReplyKey = (StepKey, Option<u32>, u32);
+/// A recorded tool call's: step, map branch, turn, index in the turn.
+type ToolKey = (StepKey, Option<u32>, u32, u32);
 /// Where a run sits below the replayed one: the (step, branch) of each sub-workflow start
 /// on the way down; empty for the replayed run itself.
 pub type Place = Vec<(u64, Option<u32>)>;
@@ -75,12 +82,13 @@ impl RecordedRun {
         }
     }
 
-    /// The answers the run was given, in order.
-    pub(crate) fn answers(&self) -> VecDeque<Value> {
+    /// The answers the run was given, in order, with the ids of the questions they
+    /// answered (logs from before ids lack them).
+    pub(crate) fn answers(&self) -> VecDeque<(Option<String>, Value)> {
         self.log
             .iter()
             .filter_map(|record| match &record.event {
-                Event::Resumed { input, .. } => Some(input.clone()),
+                Event::Resumed { input, id, .. } => Some((id.clone(), input.clone())),
                 _ => None,
             })
             .collect()
@@ -90,14 +98,16 @@ impl RecordedRun {
 /// One run's recorded replies and results, handed out once each.
 #[derive(Debug, Default)]
 struct Playback {
-    replies: Mutex<HashMap<CallKey, VecDeque<Event>>>,
+    replies: Mutex<HashMap<ReplyKey, VecDeque<Event>>>,
     results: Mutex<HashMap<ToolKey, VecDeque<ToolOutcome>>>,
-    children: HashMap<(u64, Option<u32>), Arc<Playback>>,
+    children: HashMap<(StepKey, Option<u32>), Arc<Playback>>,
 }
 
 impl Playback {
     fn of(recorded: &RecordedRun) -> Self {
-        let mut replies: HashMap<CallKey, VecDeque<Event>> = HashMap::new();
+        let steps = step_keys(&recorded.log);
+        let key = |step: &u64| steps.get(step).cloned().unwrap_or_default();
+        let mut replies: HashMap<ReplyKey, VecDeque<Event>> = HashMap::new();
         let mut results: HashMap<ToolKey, VecDeque<ToolOutcome>> = HashMap::new();
         for record in &recorded.log {
             match &record.event {
@@ -107,7 +117,7 @@ impl Playback {
                 | Event::ModelFailed {
                     step, branch, turn, ..
                 } => replies
-                    .entry((*step, *branch, *turn))
+                    .entry((key(step), *branch, *turn))
                     .or_default()
                     .push_back(record.event.clone()),
                 Event::ToolCallFinished {
@@ -117,7 +127,7 @@ impl Playback {
                     index,
                     outcome,
                 } => results
-                    .entry((*step, *branch, *turn, *index))
+                    .entry((key(step), *branch, *turn, *index))
                     .or_default()
                     .push_back(outcome.clone()),
                 _ => {}
@@ -129,10 +139,24 @@ impl Playback {
             children: recorded
                 .children
                 .iter()
-                .map(|(place, child)| (*place, Arc::new(Self::of(child))))
+                .map(|((step, branch), child)| ((key(step), *branch), Arc::new(Self::of(child))))
                 .collect(),
         }
     }
+}
+
+/// Each step of a log by its number: its node, and how many times that node had started.
+fn step_keys(log: &[EventRecord]) -> HashMap<u64, StepKey> {
+    let mut starts: HashMap<&str, u64> = HashMap::new();
+    let mut keys = HashMap::new();
+    for record in log {
+        if let Event::StepStarted { step, node, .. } = &record.event {
+            let visit = starts.entry(node.as_str()).or_default();
+            *visit += 1;
+            keys.insert(*step, (node.clone(), *visit));
+        }
+    }
+    keys
 }
 
 /// The runtime's side of a replay: where each replayed run's recording is, and what each
@@ -161,13 +185,20 @@ impl Replay {
             .unwrap_or_else(|| (Place::new(), self.top.clone()))
     }
 
-    /// A sub-workflow run started at `step`/`branch` of `parent`: its recording is the one
-    /// the original run started there (none: every call it makes is new).
-    pub(crate) fn adopt(&self, parent: RunId, step: u64, branch: Option<u32>, child: RunId) {
+    /// A sub-workflow run started at `step` (known as `key`)/`branch` of `parent`: its
+    /// recording is the one the original run started there (none: every call it makes is
+    /// new).
+    pub(crate) fn adopt(
+        &self,
+        parent: RunId,
+        (step, key): (u64, StepKey),
+        branch: Option<u32>,
+        child: RunId,
+    ) {
         let (mut place, playback) = self.run(parent);
         let recording = playback
             .children
-            .get(&(step, branch))
+            .get(&(key, branch))
             .cloned()
             .unwrap_or_default();
         place.push((step, branch));
@@ -177,8 +208,9 @@ impl Replay {
             .insert(child, (place, recording));
     }
 
-    /// A model call answered from the recording, and what it asked kept for comparison.
-    pub(crate) fn model(&self, run: RunId, call: ModelCall) -> Event {
+    /// A model call of the step known as `step` answered from the recording, and what it
+    /// asked kept for comparison.
+    pub(crate) fn model(&self, run: RunId, step: StepKey, call: ModelCall) -> Event {
         let (place, playback) = self.run(run);
         let key = (call.step, call.branch, call.turn);
         let asked = serde_json::json!({
@@ -198,8 +230,9 @@ impl Replay {
             .replies
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(&key)
-            .and_then(VecDeque::pop_front);
+            .get_mut(&(step, call.branch, call.turn))
+            .and_then(VecDeque::pop_front)
+            .map(|event| renumbered(event, call.step));
         recorded.unwrap_or_else(|| Event::ModelFailed {
             step: call.step,
             branch: call.branch,
@@ -211,10 +244,10 @@ impl Replay {
         })
     }
 
-    /// A tool call answered from the recording.
-    pub(crate) fn tool(&self, run: RunId, command: &ToolCallCommand) -> Event {
+    /// A tool call of the step known as `step` answered from the recording.
+    pub(crate) fn tool(&self, run: RunId, step: StepKey, command: &ToolCallCommand) -> Event {
         let (_, playback) = self.run(run);
-        let key = (command.step, command.branch, command.turn, command.index);
+        let key = (step, command.branch, command.turn, command.index);
         let outcome = playback
             .results
             .lock()
@@ -240,4 +273,14 @@ impl Replay {
     pub(crate) fn take_requests(&self) -> HashMap<(Place, CallKey), VecDeque<Value>> {
         std::mem::take(&mut *self.requests.lock().unwrap_or_else(PoisonError::into_inner))
     }
+}
+
+/// A recorded reply, for the step numbered `step` in the replay.
+fn renumbered(mut event: Event, step: u64) -> Event {
+    if let Event::ModelReplied { step: number, .. } | Event::ModelFailed { step: number, .. } =
+        &mut event
+    {
+        *number = step;
+    }
+    event
 }

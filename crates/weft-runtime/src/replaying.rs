@@ -31,10 +31,13 @@ async fn play(recorded: &RecordedRun, workflow: Arc<Workflow>) -> Result<Played,
     let mut run = runtime.start(workflow, recorded.input(), &cancel).await?;
     let mut answers = recorded.answers();
     while run.status() == RunStatus::Interrupted {
-        let Some(answer) = answers.pop_front() else {
+        let Some((question, answer)) = answers.pop_front() else {
             break;
         };
-        if runtime.resume(&mut run, answer, &cancel).await.is_err() {
+        let answered = runtime
+            .answer(&mut run, question.as_deref(), answer, &cancel)
+            .await;
+        if answered.is_err() {
             // An answer the changed workflow refuses: the run stays where it waits, and
             // the comparison shows where that is.
             break;

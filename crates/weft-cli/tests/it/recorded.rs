@@ -269,3 +269,84 @@ fn a_replay_finds_a_changed_tool_call() {
     let found = divergence["found"]["arguments"]["text"].as_str().unwrap();
     assert!(found.starts_with("5 summaries, 257 characters:"), "{found}");
 }
+
+const CHAINS: &str = r#"
+name: chains
+model: scripted:replies.yaml
+state:
+  slow: { type: string }
+  fast: { type: string }
+  echoed: { type: any }
+  legal: { type: any }
+  brand: { type: any }
+entry: split
+nodes:
+  split: { kind: parallel, branches: [slow, fast, legal, brand], join: done }
+  slow: { kind: llm, prompt: Slow start, writes: { slow: "{{ reply }}" }, next: after_slow }
+  after_slow:
+    kind: tool
+    tool: echo
+    arguments: { text: "{{ state.slow }}" }
+    writes: { echoed: "{{ output }}" }
+    next: done
+  fast: { kind: llm, prompt: Fast start, writes: { fast: "{{ reply }}" }, next: after_fast }
+  after_fast: { kind: llm, prompt: "After {{ state.fast }}", writes: { fast: "{{ reply }}" }, next: done }
+  legal: { kind: human, ask: Legal?, writes: { legal: "{{ input }}" }, next: done }
+  brand: { kind: human, ask: Brand?, writes: { brand: "{{ input }}" }, next: done }
+  done: { kind: router, next: end }
+"#;
+
+const CHAIN_REPLIES: &str = r#"
+replies:
+  - match: "^Slow start$"
+    text: slow reply
+    delay: 300ms
+  - match: "^Fast start$"
+    text: fast reply
+  - match: "^After (.*)$"
+    text: "after $1"
+"#;
+
+/// Branch steps are numbered as they start, so the original (the fast branch's second step
+/// started before the slow branch's) and the replay (both replies at once) number them
+/// differently: the replay still gives each step its own reply and result, and answers the
+/// two questions by their ids.
+#[test]
+fn parallel_chains_that_finished_out_of_order_replay_as_they_ran() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("chains.yaml"), CHAINS).unwrap();
+    std::fs::write(folder.path().join("replies.yaml"), CHAIN_REPLIES).unwrap();
+    let workflow = folder.path().join("chains.yaml").display().to_string();
+    let db = folder.path().join("runs.db");
+    let run = finished_run(&weft(
+        &[
+            "run",
+            "--json",
+            &workflow,
+            "--answer",
+            r#"brand={"ok": 2}"#,
+            "--answer",
+            r#"legal={"ok": 1}"#,
+        ],
+        &db,
+    ));
+    let shown = weft(&["runs", "events", &run, "--json"], &db);
+    let starts: Vec<String> = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["event"]["type"] == "step_started")
+        .map(|record| record["event"]["node"].as_str().unwrap().to_owned())
+        .collect();
+    let position = |node: &str| starts.iter().position(|start| start == node).unwrap();
+    assert!(
+        position("after_fast") < position("after_slow"),
+        "the fast branch went on first: {starts:?}"
+    );
+    let replayed = weft(&["runs", "replay", &run, "--json"], &db);
+    let report: Value = serde_json::from_slice(&replayed.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&replayed.stderr)));
+    assert!(replayed.status.success(), "{report}");
+    assert_eq!(report["steps"], starts.len(), "{report}");
+    assert_eq!(report["tool_calls"], 1, "{report}");
+    assert!(report["divergence"].is_null(), "{report}");
+}

@@ -207,8 +207,10 @@ impl RunMachine {
             Some(within) => *self.line_mut(event, within)? = Line::Running(step),
         }
         self.step = step;
+        let mut visit = 1;
         if let Some(visits) = self.visits.get_mut(index) {
             *visits += 1;
+            visit = *visits;
         }
         let phase = self.enter(node, step, within);
         self.steps.push(StepState {
@@ -217,6 +219,7 @@ impl RunMachine {
             phase,
             failed: None,
             within,
+            visit,
         });
         Ok(())
     }

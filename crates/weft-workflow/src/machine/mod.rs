@@ -65,6 +65,8 @@ struct StepState {
     failed: Option<StepError>,
     /// The parallel step and branch it runs in; `None` on the run's own line.
     within: Option<Within>,
+    /// How many times its node had started, this start included.
+    visit: u64,
 }
 
 #[derive(Debug)]
@@ -325,6 +327,15 @@ impl RunMachine {
                 .unwrap_or_default();
             (step.number, step.node.as_str(), limits)
         })
+    }
+
+    /// What running step `number` is, whatever number it got: its node and how many
+    /// times that node had started, this start included. Steps of branches that run at
+    /// once are numbered in the order they start, which depends on which branch finished
+    /// its previous step first; this does not.
+    pub fn step_identity(&self, number: u64) -> Option<(&str, u64)> {
+        self.running(number)
+            .map(|step| (step.node.as_str(), step.visit))
     }
 
     /// The running step `number`.
