@@ -382,9 +382,12 @@ fn tool_call_schema(request: &ChatRequest) -> Option<serde_json::Value> {
 }
 
 /// The grammar of a reply that is either text or one call matching `call` (a JSON
-/// Schema): text may not start with `{`, so a reply that starts a call finishes one.
+/// Schema): text may not start with `{`, so a reply that starts a call finishes one, nor
+/// hold `<function=`, which weft's parser would read as the start of a call.
 fn text_or_call(call: &serde_json::Value) -> String {
-    format!("start: call | text\ncall: %json {call}\ntext: TEXT\nTEXT: /[^{{][\\s\\S]*/\n")
+    format!(
+        "start: call | text\ncall: %json {call}\ntext: TEXT\nTEXT: /[^{{][\\s\\S]*/ & ~/(?s:.*)<function=(?s:.*)/\n"
+    )
 }
 
 /// A schema whose JSON is written without free whitespace (`{"a": 1, "b": 2}`): with

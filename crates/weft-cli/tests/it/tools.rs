@@ -252,3 +252,48 @@ async fn cancelling_a_run_kills_a_running_command_tool_with_what_it_started() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+const CHOOSY: &str = r#"name: choosy
+model: scripted:choosy-replies.yaml
+state: { answer: { type: string } }
+entry: think
+nodes:
+  think:
+    kind: agent
+    prompt: "CHOICE"
+    tools: [add, echo]
+    tool_choice: CHOICE
+    writes: { answer: "{{ reply }}" }
+    next: end
+"#;
+
+/// A model that must call a tool and answers in text fails the step, whichever backend
+/// it is (here the scripted one, which cannot be constrained); one that calls the named
+/// tool goes on, and may answer in text after it.
+#[test]
+fn an_agent_holds_its_model_to_its_tool_choice() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(
+        folder.path().join("choosy-replies.yaml"),
+        "replies:\n  - match: '^required$'\n    text: I will not.\n  - match: '^add$'\n    tool_calls: [{ name: add, arguments: { a: 2, b: 3 } }]\n  - match: '5'\n    text: five\n",
+    )
+    .unwrap();
+    for (choice, code, said) in [
+        (
+            "required",
+            Some(1),
+            "answered without calling a tool although the node's tool_choice is required",
+        ),
+        ("add", Some(0), "five"),
+    ] {
+        std::fs::write(
+            folder.path().join("choosy.yaml"),
+            CHOOSY.replace("CHOICE", choice),
+        )
+        .unwrap();
+        let output = weft_in(folder.path(), &["run", "choosy.yaml"]);
+        assert_eq!(output.status.code(), code, "{choice}: {}", stderr(&output));
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(all.contains(said), "{choice}: {all}");
+    }
+}
