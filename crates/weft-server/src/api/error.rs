@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use weft_core::{ErrorKind, StoreError};
 use weft_runtime::RuntimeError;
+use weft_workflow::RunError;
 
 /// What went wrong, by the status it answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +137,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A run's refusal: a question that is not open (404) or not named among several (409),
+/// a run that waits on none (409), else an input that does not fit (422).
+impl From<RunError> for ApiError {
+    fn from(error: RunError) -> Self {
+        let message = error.to_string();
+        match error {
+            RunError::UnknownQuestion { open, .. } => {
+                Self::new(Code::NotFound, message).with_details(json!({ "open": open }))
+            }
+            RunError::WhichQuestion { open } => {
+                Self::new(Code::Conflict, message).with_details(json!({ "open": open }))
+            }
+            RunError::NotInterrupted { .. } => Self::new(Code::Conflict, message),
+            _ => Self::new(Code::Invalid, message),
+        }
+    }
+}
+
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         match error {
@@ -144,7 +163,7 @@ impl From<RuntimeError> for ApiError {
                 let message = error.to_string();
                 Self::new(Code::Conflict, message).with_details(json!({"busy_run": holder}))
             }
-            RuntimeError::Run(run) => Self::new(Code::Invalid, run.to_string()),
+            RuntimeError::Run(run) => run.into(),
             RuntimeError::AlreadyOver { .. } => Self::new(Code::Conflict, error.to_string()),
             other => Self::new(Code::Internal, other.to_string()),
         }

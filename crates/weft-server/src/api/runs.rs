@@ -365,44 +365,8 @@ pub async fn answer(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let run = run_id(&id)?;
     let (loaded, mut active) = load(&daemon, &caller, run).await?;
-    let open: Vec<String> = active
-        .questions()
-        .into_iter()
-        .map(|question| question.id)
-        .collect();
-    match &request.question {
-        _ if open.is_empty() => {
-            return Err(ApiError::new(
-                Code::Conflict,
-                format!(
-                    "run {run} is {} and waits on no question",
-                    active.status().as_str()
-                ),
-            ));
-        }
-        Some(asked) if !open.contains(asked) => {
-            return Err(ApiError::new(
-                Code::NotFound,
-                format!(
-                    "run {run} has no open question `{asked}`; its open questions are: {}",
-                    open.join(", ")
-                ),
-            )
-            .with_details(json!({ "open": open })));
-        }
-        None if open.len() > 1 => {
-            return Err(ApiError::new(
-                Code::Conflict,
-                format!(
-                    "run {run} waits on {} questions ({}); name the one this answers in `question`",
-                    open.len(),
-                    open.join(", ")
-                ),
-            )
-            .with_details(json!({ "open": open })));
-        }
-        Some(_) | None => {}
-    }
+    // The machine refuses a run that waits on no question, an id that is no open
+    // question's and an answer that names none of several (see `ApiError::from`).
     loaded
         .runtime
         .queue_answer(&mut active, request.question.as_deref(), request.answer)
