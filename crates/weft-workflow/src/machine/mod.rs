@@ -311,11 +311,6 @@ impl RunMachine {
         self.step
     }
 
-    /// The newest running step's number, node and limits, while one runs.
-    pub fn current_step(&self) -> Option<(u64, &str, Limits)> {
-        self.running_steps().last()
-    }
-
     /// Every running step's number, node and limits, oldest first.
     pub fn running_steps(&self) -> impl Iterator<Item = (u64, &str, Limits)> {
         self.steps.iter().map(|step| {

@@ -14,7 +14,7 @@ use super::fold::unexpected;
 use super::waiting::Question;
 use super::{Phase, RunMachine, StepState};
 use crate::error::RunError;
-use crate::workflow::{NodeBody, Workflow};
+use crate::workflow::{NodeBody, OutputSchema, Workflow};
 use serde_json::Value;
 use weft_core::{Event, RunStatus};
 
@@ -78,12 +78,7 @@ impl RunMachine {
     pub fn check_answer_to(&self, id: Option<&str>, input: &Value) -> Result<Question, RunError> {
         let question = self.find_question(id)?;
         if question.child.is_none()
-            && let Some(NodeBody::Human(human)) = self
-                .workflow
-                .nodes
-                .get(&question.node)
-                .map(|node| &node.body)
-            && let Some(schema) = &human.input_schema
+            && let Some(schema) = human_schema(&self.workflow, &question.node)
         {
             schema
                 .check(input)
@@ -206,7 +201,7 @@ fn step_questions(workflow: &Workflow, step: &StepState, questions: &mut Vec<Que
         } => questions.push(question(
             step.node.clone(),
             text,
-            human_schema(workflow, &step.node),
+            human_schema(workflow, &step.node).map(|schema| schema.schema.clone()),
         )),
         Phase::Activity(activity) => {
             child_questions(step, None, activity, questions);
@@ -263,13 +258,10 @@ fn child_questions(
     }
 }
 
-/// The answer's schema of the `human` node `node`.
-pub(super) fn human_schema(workflow: &Workflow, node: &str) -> Option<Value> {
+/// The answer's schema of the `human` node `node`, compiled.
+fn human_schema<'a>(workflow: &'a Workflow, node: &str) -> Option<&'a OutputSchema> {
     match workflow.nodes.get(node).map(|node| &node.body) {
-        Some(NodeBody::Human(human)) => human
-            .input_schema
-            .as_ref()
-            .map(|schema| schema.schema.clone()),
+        Some(NodeBody::Human(human)) => human.input_schema.as_ref(),
         Some(
             NodeBody::Activity(_)
             | NodeBody::Router
