@@ -5,6 +5,10 @@
 //!   1 join = 6 nodes per run);
 //! - `parallel3_join`: a `parallel` node with three `llm` branches, then the join (the
 //!   parallel node + 3 branch nodes + the join = 5 nodes per run);
+//! - `chain3_flagged`: `chain3` with every answer judged by a guard whose verdict is always
+//!   past its threshold and whose rule flags it (a scripted guard: the cost of the guard
+//!   effect, the verdict and the finding, without a guard model's own time), so
+//!   `chain3_flagged - chain3` over 3 steps is what a `flag` guard adds to a step;
 //! - `machine_chain3`: the same chain through the sans-IO run machine alone, without tokio,
 //!   the model or the event sink, to separate decision cost from driver cost.
 //!
@@ -158,10 +162,17 @@ fn load(source: &str) -> Arc<Workflow> {
         .expect("benchmark workflow is valid")
 }
 
+/// A guard that finds every text `unsafe` (0.9), for the `flag` overhead.
+const FLAGGER: &str = "default: { scores: { unsafe: 0.9, safe: 0.1 } }";
+
 fn runtime() -> Runtime {
     let model = ScriptedModel::from_yaml(Path::new("replies.yaml"), REPLIES).expect("valid script");
+    let flagger = weft::guard::ScriptedGuard::from_yaml(FLAGGER).expect("valid guard script");
     Runtime::builder()
         .models(Arc::new(Models::new().with_default(Arc::new(model))))
+        .guards(Arc::new(
+            weft::runtime::Guards::new().with_named("flagger", Arc::new(flagger)),
+        ))
         .store(Arc::new(DiscardSink))
         .build()
 }
@@ -174,8 +185,14 @@ fn bench_runtime(criterion: &mut Criterion) {
     let runtime = runtime();
     let cancel = CancellationToken::new();
     let mut group = criterion.benchmark_group("engine");
+    let flagged = CHAIN.replacen(
+        "entry: first",
+        "guards:\n  output: { guard: flagger, action: flag }\nentry: first",
+        1,
+    );
     for (name, source, nodes) in [
         ("chain3", CHAIN, 3u64),
+        ("chain3_flagged", flagged.as_str(), 3u64),
         ("map5_join", MAP, 6u64),
         ("parallel3_join", PARALLEL, 5u64),
     ] {

@@ -18,6 +18,9 @@
 //! spec = "openai:http://127.0.0.1:8001/v1#Qwen/Qwen2.5-7B-Instruct"
 //! tokenizer = "./models/qwen2.5/tokenizer.json"
 //!
+//! [guards.llama-guard]           # a guard by name: `guard: llama-guard` in `guards:`
+//! spec = "llama-guard:vllm"      # Llama Guard 3 through a model spec or [models] name
+//!
 //! [mcp.files]                    # MCP servers, as in a workflow's `mcp:` section
 //! command = ["npx", "@modelcontextprotocol/server-filesystem", "."]
 //!
@@ -55,6 +58,9 @@ pub struct Config {
     /// MCP servers by name, as in a workflow's `mcp:` section.
     #[serde(default)]
     pub mcp: IndexMap<String, McpServerSpec>,
+    /// Guards by name, as a workflow's `guards:` rules name them.
+    #[serde(default)]
+    pub guards: IndexMap<String, GuardDefinition>,
     /// `weft serve`'s settings (the environment and flags win over them).
     #[serde(default)]
     pub serve: ServeConfig,
@@ -111,6 +117,15 @@ pub struct ModelDefinition {
     /// flattened ones).
     #[serde(flatten)]
     pub unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// A guard defined by name.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardDefinition {
+    /// `llama-guard:MODEL` (a model spec or a `[models]` name), `prompt-guard:DIR`,
+    /// `prompt-guard:http://HOST/predict` or `scripted:FILE`.
+    pub spec: String,
 }
 
 /// `weft.toml` as read, with where it was.

@@ -50,10 +50,12 @@
 //! ```
 
 pub mod config;
+pub mod guards;
 pub mod models;
 pub mod toolbox;
 
 pub use weft_core as core;
+pub use weft_guard as guard;
 pub use weft_llm as llm;
 /// Turns an async fn into a typed tool; see [`weft_macros`].
 pub use weft_macros::tool;

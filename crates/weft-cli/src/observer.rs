@@ -29,15 +29,27 @@ impl RunObserver for JsonLines {
 
 /// The model call whose text is on screen as it streams: one at a time, so replies of
 /// calls running together (a map's branches) do not interleave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Streaming {
     run: RunId,
     step: u64,
     branch: Option<u32>,
 }
 
+/// An answer a guard judges before it is shown.
+#[derive(Debug, Default)]
+struct HeldReply {
+    /// The answer, once the model gave it.
+    text: Option<String>,
+    /// Whether the guard's verdict is recorded: the next event that is no finding about
+    /// it means it passed.
+    checked: bool,
+}
+
 #[derive(Debug, Default)]
 struct State {
+    /// Answers held for their guard's verdict, by call.
+    held: std::collections::HashMap<Streaming, HeldReply>,
     /// The top-level run; child runs are indented under it.
     root: Option<RunId>,
     /// Model calls in flight.
@@ -145,7 +157,15 @@ impl RunObserver for Terminal {
         };
         let indent = Self::indent(&mut state, run);
         let event = &record.event;
-        let line = if let Event::ModelReplied {
+        for text in released(&mut state, run, event) {
+            self.print(&format!(
+                "{indent}  model: {}",
+                crate::render::preview(&text)
+            ));
+        }
+        let line = if let Some(line) = hold(&mut state, run, event) {
+            Some(line)
+        } else if let Event::ModelReplied {
             step,
             branch,
             reply,
@@ -180,6 +200,14 @@ impl RunObserver for Terminal {
         };
         state.calls += 1;
         self.update_spinner(&state);
+    }
+
+    fn on_held_call(&self, run: RunId, step: u64, branch: Option<u32>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let key = Streaming { run, step, branch };
+        state.held.insert(key, HeldReply::default());
     }
 
     fn on_text_delta(&self, run: RunId, step: u64, branch: Option<u32>, text: &str) {
@@ -222,4 +250,80 @@ impl RunObserver for Terminal {
             state.streaming = Some((key, false));
         }
     }
+}
+
+/// Keeps the answer of a held call until its guard's verdict: the line that says so, or
+/// `None` for an event that holds nothing.
+fn hold(state: &mut State, run: RunId, event: &Event) -> Option<String> {
+    let Event::ModelReplied {
+        step,
+        branch,
+        reply,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    let key = Streaming {
+        run,
+        step: *step,
+        branch: *branch,
+    };
+    let held = state.held.get_mut(&key)?;
+    if !reply.tool_calls.is_empty() {
+        // Not the answer: a turn that calls tools is shown as usual.
+        state.held.remove(&key);
+        return None;
+    }
+    held.text = Some(reply.text.clone());
+    state.calls = state.calls.saturating_sub(1);
+    Some(format!(
+        "{}model: (the answer waits for its guard's verdict)",
+        branch
+            .map(|branch| format!("  [{branch}] "))
+            .unwrap_or_else(|| "  ".into())
+    ))
+}
+
+/// The held answers `event` releases: a flag, or any event of the run after a verdict
+/// that neither blocked nor redacted the answer. Findings that withhold it drop it.
+fn released(state: &mut State, run: RunId, event: &Event) -> Vec<String> {
+    use weft_core::GuardPoint;
+    let output_finding = |found: &weft_core::GuardFinding| {
+        (found.check.point == GuardPoint::Output).then_some(Streaming {
+            run,
+            step: found.step,
+            branch: found.branch,
+        })
+    };
+    match event {
+        Event::GuardChecked(checked) if checked.check.point == GuardPoint::Output => {
+            let key = Streaming {
+                run,
+                step: checked.step,
+                branch: checked.branch,
+            };
+            if let Some(held) = state.held.get_mut(&key) {
+                held.checked = true;
+            }
+            return Vec::new();
+        }
+        Event::GuardBlocked(found) | Event::GuardRedacted(found) => {
+            if let Some(key) = output_finding(found) {
+                state.held.remove(&key);
+            }
+            return Vec::new();
+        }
+        Event::Interrupted { .. } | Event::GuardChecked(_) => return Vec::new(),
+        _ => {}
+    }
+    let keys: Vec<Streaming> = state
+        .held
+        .iter()
+        .filter(|(key, held)| key.run == run && held.checked)
+        .map(|(key, _)| *key)
+        .collect();
+    keys.into_iter()
+        .filter_map(|key| state.held.remove(&key).and_then(|held| held.text))
+        .collect()
 }

@@ -64,11 +64,72 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::RunFailed { error, .. } => format!("run failed ({}): {}", error.kind, error.message),
         Event::RunCancelled { reason } => format!("run cancelled: {reason}"),
         Event::Remembered { .. } | Event::Compacted { .. } => describe_memory(event),
+        Event::GuardChecked(checked) => guard_checked_line(checked),
+        Event::GuardBlocked(found) => finding_line("blocked", found),
+        Event::GuardRedacted(found) => finding_line("redacted", found),
+        Event::GuardFlagged(found) => finding_line("flagged", found),
         Event::WorkflowUpgraded { files } => format!(
             "moved onto the workflow files as they are now: {}",
             files.keys().cloned().collect::<Vec<_>>().join(", ")
         ),
     })
+}
+
+/// A guard's verdict: the worst harmful label it scored.
+fn guard_checked_line(checked: &weft_core::GuardChecked) -> String {
+    let prefix = branch_prefix(checked.branch);
+    let point = point_name(checked.check);
+    match &checked.outcome {
+        weft_core::GuardOutcome::Verdict { verdict } => {
+            let worst = match verdict.worst(&[]) {
+                Some(score) if score.score >= verdict.threshold => {
+                    format!("{} {:.2}", score.label, score.score)
+                }
+                Some(score) => format!(
+                    "nothing found (the highest: {} {:.2})",
+                    score.label, score.score
+                ),
+                None => "nothing found".to_owned(),
+            };
+            let categories = if verdict.categories.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", verdict.categories.join(", "))
+            };
+            format!(
+                "{prefix}guard `{}` on {point}: {worst}{categories}",
+                checked.guard
+            )
+        }
+        weft_core::GuardOutcome::Error { error } => format!(
+            "{prefix}guard `{}` on {point} failed: {}",
+            checked.guard, error.message
+        ),
+    }
+}
+
+/// What followed a guard's finding.
+fn finding_line(action: &str, found: &weft_core::GuardFinding) -> String {
+    let by = if found.by_person { " by a person" } else { "" };
+    format!(
+        "{}{} {action}{by}: {}",
+        branch_prefix(found.branch),
+        point_name(found.check),
+        found.describe()
+    )
+}
+
+/// The guarded text: its point, with the call's or snippet's position where a turn has
+/// several (`tool_results[1]`).
+fn point_name(check: weft_core::GuardCheck) -> String {
+    match check.point {
+        weft_core::GuardPoint::ToolResults | weft_core::GuardPoint::Retrieved => {
+            format!("{}[{}]", check.point.as_str(), check.index)
+        }
+        weft_core::GuardPoint::Input | weft_core::GuardPoint::Output => {
+            check.point.as_str().to_owned()
+        }
+    }
 }
 
 /// A line for an event about the run's session.

@@ -2,6 +2,7 @@
 //! is known that its log does not say.
 
 use crate::error::StepError;
+use crate::guard::{GuardChecked, GuardFinding};
 use crate::ids::RunId;
 use crate::message::Message;
 use crate::message::ToolCall;
@@ -515,6 +516,14 @@ pub enum Event {
         /// The summary.
         summary: NewSummary,
     },
+    /// A guard judged a text of a step (the result of a guard effect).
+    GuardChecked(Box<GuardChecked>),
+    /// A verdict blocked a text: the step fails.
+    GuardBlocked(Box<GuardFinding>),
+    /// A verdict redacted a text: a marker stands in for it.
+    GuardRedacted(Box<GuardFinding>),
+    /// A verdict flagged a text; the run goes on with it.
+    GuardFlagged(Box<GuardFinding>),
 }
 
 impl Event {
@@ -544,6 +553,10 @@ impl Event {
             Self::Remembered { .. } => "remembered",
             Self::Compacted { .. } => "compacted",
             Self::WorkflowUpgraded { .. } => "workflow_upgraded",
+            Self::GuardChecked(_) => "guard_checked",
+            Self::GuardBlocked(_) => "guard_blocked",
+            Self::GuardRedacted(_) => "guard_redacted",
+            Self::GuardFlagged(_) => "guard_flagged",
         }
     }
 }

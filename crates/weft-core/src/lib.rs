@@ -10,6 +10,7 @@ pub mod digest;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod guard;
 pub mod ids;
 pub mod keys;
 pub mod memory;
@@ -29,6 +30,11 @@ pub use event::{
     AnsweredBy, ChildPlace, Event, EventRecord, ForkPoint, MessageCounts, NodeKind, ParentLink,
     RunSetup, RunStatus, ToolOutcome, UnknownStatus, UnsettledCall, Within,
 };
+pub use guard::{
+    CustomCategory, Guard, GuardAction, GuardCheck, GuardChecked, GuardError, GuardFinding,
+    GuardFuture, GuardOutcome, GuardPoint, GuardPolicy, GuardRequest, GuardTurn, LabelScore,
+    Speaker, Verdict,
+};
 pub use ids::{ParseRunIdError, ParseSessionIdError, RunId};
 pub use keys::{ApiKey, KeyStore};
 pub use memory::{
@@ -38,7 +44,7 @@ pub use memory::{
 pub use message::{Message, Role, ToolCall, ToolSpec};
 pub use model::{
     ChatEvent, ChatModel, ChatRequest, ChatStream, FinishReason, ModelError, ModelReply,
-    ReplyBuilder, Sampling, ToolChoice, Usage,
+    ReplyBuilder, Sampling, TokenLogprob, ToolChoice, TopLogprob, Usage,
 };
 pub use queue::{ClaimedRun, DaemonInfo, QueueDepth, RunQueue};
 pub use session::{

@@ -43,6 +43,41 @@ pub struct ChatRequest {
     /// Whether the model may, must or must not call a tool (when `tools` is not empty).
     #[serde(default, skip_serializing_if = "ToolChoice::is_auto")]
     pub tool_choice: ToolChoice,
+    /// The whole prompt, already in the model's format: a backend that renders prompts
+    /// itself (in-process) sends exactly this instead of rendering `messages`; a server,
+    /// which renders with its own chat template, gets `messages`. Guards use it for the
+    /// prompts their model cards prescribe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_prompt: Option<String>,
+    /// Asks for each generated token's log-probability with this many of the likeliest
+    /// alternatives; `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u8>,
+    /// Arguments for a server's chat template (vLLM's `chat_template_kwargs`), such as a
+    /// guard model's categories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_arguments: Option<Value>,
+}
+
+/// A generated token's log-probability, with the likeliest alternatives at its place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its natural-log probability.
+    pub logprob: f64,
+    /// The likeliest tokens at this place (the chosen one among them, usually), best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<TopLogprob>,
+}
+
+/// One alternative at a token's place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its natural-log probability.
+    pub logprob: f64,
 }
 
 /// Whether a model may, must or must not call one of the tools it is offered.
@@ -99,6 +134,8 @@ pub enum ChatEvent {
     Usage(Usage),
     /// The end of the reply.
     Finished(FinishReason),
+    /// Log-probabilities of generated tokens, in order (when the request asked for them).
+    Logprobs(Vec<TokenLogprob>),
     /// The backend lost the reply part-way (a server closed the stream) and is asking
     /// again: everything streamed so far is void and the reply starts over.
     Restarted {
@@ -164,6 +201,9 @@ pub struct ModelReply {
     /// Why the model stopped, when it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish: Option<FinishReason>,
+    /// The generated tokens' log-probabilities, when the request asked for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<TokenLogprob>,
 }
 
 /// Folds a stream of [`ChatEvent`]s into a [`ModelReply`]; no I/O, so any driver can use it.
@@ -185,6 +225,7 @@ impl ReplyBuilder {
             ChatEvent::ToolCall(call) => self.reply.tool_calls.push(call),
             ChatEvent::Usage(usage) => self.reply.usage = Some(usage),
             ChatEvent::Finished(reason) => self.reply.finish = Some(reason),
+            ChatEvent::Logprobs(tokens) => self.reply.logprobs.extend(tokens),
             ChatEvent::Restarted { .. } => self.reply = ModelReply::default(),
         }
     }

@@ -215,6 +215,10 @@ pub fn status_after(event: &crate::event::Event) -> Option<(RunStatus, Option<St
         | Event::StepFailed { .. }
         | Event::Remembered { .. }
         | Event::Compacted { .. }
-        | Event::WorkflowUpgraded { .. } => None,
+        | Event::WorkflowUpgraded { .. }
+        | Event::GuardChecked(_)
+        | Event::GuardBlocked(_)
+        | Event::GuardRedacted(_)
+        | Event::GuardFlagged(_) => None,
     }
 }

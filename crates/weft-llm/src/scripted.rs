@@ -11,7 +11,8 @@
 //!   - json: { answer: 42 }          # structured output, written as JSON text
 //!   - fail: "upstream is down"      # the call fails with this message
 //! ```
-//! A call first tries the `match` replies (in file order) against the last message; if none
+//! A call first tries the `match` replies (in file order) against the last message (or the
+//! request's raw prompt, when it has one); if none
 //! matches, it takes the next reply without `match`. `delay: 20ms` makes a reply slow.
 //! Text streams one line per delta. Usage counts whitespace-separated words: a stand-in,
 //! not a tokenizer's count.
@@ -271,11 +272,15 @@ impl ChatModel for ScriptedModel {
     }
 
     fn chat(&self, request: ChatRequest) -> ChatStream {
-        let last_message = request
-            .messages
-            .last()
-            .map(|message| message.content.as_str())
-            .unwrap_or_default();
+        // A raw prompt is what the model would read: the `match` patterns see it whole.
+        let last_message = match &request.raw_prompt {
+            Some(prompt) => prompt.as_str(),
+            None => request
+                .messages
+                .last()
+                .map(|message| message.content.as_str())
+                .unwrap_or_default(),
+        };
         let (reply, text, calls) = match self.choose(last_message) {
             Ok(chosen) => chosen,
             Err(error) => return Box::pin(stream::once(async move { Err(error) })),

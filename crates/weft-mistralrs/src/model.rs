@@ -134,8 +134,12 @@ impl LocalModel {
     }
 
     /// The prompt's tokens, exactly as the model will see them.
+    /// A request's raw prompt, when it has one (a guard's), is the whole prompt.
     pub fn prompt_tokens(&self, request: &ChatRequest) -> Result<Vec<u32>, ModelError> {
-        let prompt = llama3::render(&request.messages, &request.tools, &RenderOptions::default());
+        let prompt = match &request.raw_prompt {
+            Some(raw) => raw.clone(),
+            None => llama3::render(&request.messages, &request.tools, &RenderOptions::default()),
+        };
         let encoding = self.tokenizer.encode(prompt, false).map_err(|error| {
             ModelError::new(
                 ErrorKind::Internal,
@@ -218,6 +222,7 @@ impl ChatModel for LocalModel {
     fn chat(&self, request: ChatRequest) -> ChatStream {
         let prepared = self.prepare(&request);
         let model = self.model.clone();
+        let tokenizer = self.tokenizer.clone();
         let sequences = self.sequences.clone();
         futures::stream::once(async move {
             let (tokens, counter, normal, receiver) = match prepared {
@@ -260,7 +265,7 @@ impl ChatModel for LocalModel {
                 StreamingReply::new(offered),
                 tokens,
                 max_tokens,
-                counter,
+                (counter, tokenizer),
             )
             .map(move |item| {
                 let _turn = &permit;
@@ -304,6 +309,7 @@ impl LocalModel {
             _ => SamplingParams::deterministic(),
         };
         sampling.max_len = request.sampling.max_tokens.map(|max| max as usize);
+        sampling.top_n_logprobs = request.logprobs.map_or(0, usize::from);
         let counter = Arc::new(TokenCounter {
             prompt: tokens.len(),
             generated: AtomicUsize::new(0),
@@ -327,7 +333,7 @@ impl LocalModel {
             messages: RequestMessage::CompletionTokens(tokens.clone()),
             sampling_params: sampling,
             response: sender,
-            return_logprobs: false,
+            return_logprobs: request.logprobs.is_some(),
             is_streaming: true,
             id: 0,
             constraint,
@@ -450,7 +456,7 @@ fn replies(
     reply: StreamingReply,
     prompt: usize,
     max_tokens: Option<usize>,
-    counter: Arc<TokenCounter>,
+    (counter, tokenizer): (Arc<TokenCounter>, Arc<Tokenizer>),
 ) -> impl futures::Stream<Item = Result<ChatEvent, ModelError>> {
     let state = (
         receiver,
@@ -459,6 +465,7 @@ fn replies(
     );
     futures::stream::unfold(state, move |(mut receiver, mut reply, mut queue)| {
         let counter = counter.clone();
+        let tokenizer = tokenizer.clone();
         async move {
             loop {
                 if !queue.is_empty() {
@@ -480,7 +487,13 @@ fn replies(
                 };
                 let (text, finish) = match response {
                     Response::CompletionChunk(chunk) => match chunk.choices.into_iter().next() {
-                        Some(choice) => (choice.text, choice.finish_reason),
+                        Some(choice) => {
+                            if let Some(logprob) = &choice.logprobs {
+                                let token = token_logprob(logprob, &tokenizer);
+                                queue.push(Ok(ChatEvent::Logprobs(vec![token])));
+                            }
+                            (choice.text, choice.finish_reason)
+                        }
                         None => continue,
                     },
                     Response::CompletionDone(done) => match done.choices.into_iter().next() {
@@ -511,4 +524,28 @@ fn replies(
             }
         }
     })
+}
+
+/// A token's log-probability as the port has it, its alternatives' text decoded with the
+/// model's tokenizer where mistralrs gives only their ids.
+fn token_logprob(
+    logprob: &mistralrs::core::ResponseLogprob,
+    tokenizer: &Tokenizer,
+) -> weft_core::TokenLogprob {
+    weft_core::TokenLogprob {
+        token: logprob.token.clone(),
+        logprob: f64::from(logprob.logprob),
+        top: logprob
+            .top_logprobs
+            .iter()
+            .map(|top| weft_core::TopLogprob {
+                token: top
+                    .bytes
+                    .clone()
+                    .or_else(|| tokenizer.decode(&[top.token], false).ok())
+                    .unwrap_or_default(),
+                logprob: f64::from(top.logprob),
+            })
+            .collect(),
+    }
 }

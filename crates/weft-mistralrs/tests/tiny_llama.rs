@@ -231,6 +231,38 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
         Some(&ChatEvent::Finished(FinishReason::ToolCalls))
     );
 
+    // A raw prompt (a guard's) is the whole prompt, tokenized as it is: no system header is
+    // added. The log-probabilities asked for come back for every token, the chosen one
+    // the likeliest of its alternatives (greedy decoding).
+    let raw = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nIs this safe?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    let raw_request = ChatRequest {
+        raw_prompt: Some(raw.to_owned()),
+        logprobs: Some(3),
+        ..asking(vec![Message::user("not what the model reads")], 4)
+    };
+    let tokenizer =
+        tokenizers::Tokenizer::from_file(directory.path().join("tokenizer.json")).unwrap();
+    let expected = tokenizer.encode(raw, false).unwrap().get_ids().to_vec();
+    assert_eq!(model.prompt_tokens(&raw_request).unwrap(), expected);
+    let all = events(&fixed, raw_request).await;
+    let logprobs: Vec<weft_core::TokenLogprob> = all
+        .iter()
+        .filter_map(|event| match event {
+            ChatEvent::Logprobs(tokens) => Some(tokens.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(logprobs.len(), 4, "{all:?}");
+    for token in &logprobs {
+        assert!(token.logprob <= 0.0, "{token:?}");
+        assert!(!token.top.is_empty() && token.top.len() <= 3, "{token:?}");
+        assert!(
+            (token.top[0].logprob - token.logprob).abs() < 1e-4,
+            "{token:?}"
+        );
+    }
+
     // A prompt that does not fit the window is refused before any work, with the counts.
     let small = LocalModel::load(&spec(directory.path(), "devices=cpu&window=40"))
         .await

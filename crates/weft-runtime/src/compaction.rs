@@ -30,7 +30,8 @@ pub(crate) fn session_call(command: &Command) -> Option<&ModelCall> {
         Command::CallModel(_)
         | Command::CallTool(_)
         | Command::StartChild(_)
-        | Command::ResumeChild(_) => None,
+        | Command::ResumeChild(_)
+        | Command::CheckGuard(_) => None,
     }
 }
 

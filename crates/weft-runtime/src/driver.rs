@@ -303,6 +303,7 @@ impl Runtime {
                             .instrument(span),
                     );
                 }
+                Command::CheckGuard(call) => effects.push(self.guard_command(run, call)),
                 Command::ResumeChild(answer) => {
                     let child = run.children.remove(&(answer.step, answer.branch));
                     let workflow = run.machine.child_workflow(answer.step, answer.branch);
@@ -315,6 +316,23 @@ impl Runtime {
             }
         }
         Ok(started_children)
+    }
+
+    /// A guard call's effect: the guard, or its verdict from the recording.
+    fn guard_command<'a>(
+        &'a self,
+        run: &mut ActiveRun,
+        call: weft_workflow::GuardCall,
+    ) -> Instrumented<EffectFuture<'a>> {
+        let span = run.step_span(call.step);
+        let effect = match &self.replay {
+            Some(replay) => {
+                let step = step_key(run, call.step);
+                ready(EffectDone::event(replay.guard(run.id(), step, call)))
+            }
+            None => self.guard_effect(run.workflow_dir.clone(), call),
+        };
+        effect.instrument(span)
     }
 
     /// Numbers the events, appends them to the sink as one batch and tells the observer.

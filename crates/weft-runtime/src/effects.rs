@@ -41,7 +41,7 @@ impl EffectDone {
     }
 
     /// Nothing to record: the runtime shut down first.
-    fn stopped() -> Self {
+    pub(crate) fn stopped() -> Self {
         Self {
             event: None,
             more: Vec::new(),
@@ -50,9 +50,10 @@ impl EffectDone {
     }
 }
 
-/// What a model call's stream gave next, or that the runtime shut down while it waited.
-enum Streamed {
-    Item(Option<Result<weft_core::ChatEvent, ModelError>>),
+/// What a model call's stream gave next (or, in the end, the whole reply), or that the
+/// runtime shut down while it waited.
+enum Streamed<T = Result<weft_core::ChatEvent, ModelError>> {
+    Item(Option<T>),
     ShutDown,
 }
 
@@ -92,52 +93,82 @@ impl Runtime {
             if let Err(error) = self.offer_tools(&call.tool_names, &mut request) {
                 return Ok(failed(error));
             }
-            let (request, context) =
-                match self.fit_context(&call, request, model.as_ref(), read).await {
-                    Ok(fitted) => fitted,
-                    Err(error) => return Ok(failed(error)),
-                };
-            tracing::debug!(model = %answered_by.spec, turn = call.turn, branch = call.branch, "calling the model");
-            self.observer.on_model_call(run, call.step, call.branch);
-            let mut stream = model.chat(request);
-            let mut reply = ReplyBuilder::new();
-            // One waiter for the whole call, not one per streamed piece.
-            let shutdown = self.shutdown.cancelled();
-            tokio::pin!(shutdown);
-            loop {
-                // A shutdown drops the call: the reply is asked for again after a restart.
-                // The stream goes first: the waiter is polled (a lock each time) only while
-                // the model makes the call wait, which is where a shutdown must cut in; a
-                // reply that is already whole is recorded.
-                let next = std::future::poll_fn(|context| {
-                    if let Poll::Ready(item) = stream.poll_next_unpin(context) {
-                        return Poll::Ready(Streamed::Item(item));
-                    }
-                    shutdown.as_mut().poll(context).map(|()| Streamed::ShutDown)
-                })
+            let mut guarded = Vec::new();
+            let fitted = self
+                .fit_context(
+                    &call,
+                    (request, &workflow_dir),
+                    model.as_ref(),
+                    read,
+                    &mut guarded,
+                )
                 .await;
-                let item = match next {
-                    Streamed::Item(Some(item)) => item,
-                    Streamed::Item(None) => break,
-                    Streamed::ShutDown => return Ok(EffectDone::stopped()),
-                };
-                match item {
-                    Ok(event) => {
-                        self.observe_stream(run, call.step, call.branch, &event);
-                        reply.push(event);
-                    }
-                    Err(error) => return Ok(failed(model_error(error))),
+            let (request, context) = match fitted {
+                Ok(fitted) => fitted,
+                Err(error) => return Ok(after(guarded, failed(error))),
+            };
+            tracing::debug!(model = %answered_by.spec, turn = call.turn, branch = call.branch, "calling the model");
+            let reply = match self.stream_reply(run, &call, model.as_ref(), request).await {
+                Streamed::Item(Some(Ok(reply))) => reply,
+                Streamed::Item(Some(Err(error))) => {
+                    return Ok(after(guarded, failed(model_error(error))));
                 }
-            }
-            Ok(EffectDone::event(Event::ModelReplied {
+                Streamed::Item(None) | Streamed::ShutDown => return Ok(EffectDone::stopped()),
+            };
+            let replied = EffectDone::event(Event::ModelReplied {
                 step: call.step,
                 branch: call.branch,
                 turn: call.turn,
-                reply: reply.finish(),
+                reply,
                 answered_by: Some(answered_by),
                 context: Some(Box::new(context)),
-            }))
+            });
+            Ok(after(guarded, replied))
         })
+    }
+
+    /// Streams a call's reply, telling the observer as it comes unless the answer is
+    /// held for its guard: the reply or the model's error, or `ShutDown` when the runtime
+    /// shut down first (the reply is asked for again after a restart).
+    async fn stream_reply(
+        &self,
+        run: RunId,
+        call: &ModelCall,
+        model: &dyn weft_core::ChatModel,
+        request: weft_core::ChatRequest,
+    ) -> Streamed<Result<weft_core::ModelReply, ModelError>> {
+        self.observer.on_model_call(run, call.step, call.branch);
+        if call.hold_text {
+            self.observer.on_held_call(run, call.step, call.branch);
+        }
+        let mut stream = model.chat(request);
+        let mut reply = ReplyBuilder::new();
+        // One waiter for the whole call, not one per streamed piece.
+        let shutdown = self.shutdown.cancelled();
+        tokio::pin!(shutdown);
+        loop {
+            // The stream goes first: the waiter is polled (a lock each time) only while the
+            // model makes the call wait, which is where a shutdown must cut in; a reply
+            // that is already whole is recorded.
+            let next = std::future::poll_fn(|context| {
+                if let Poll::Ready(item) = stream.poll_next_unpin(context) {
+                    return Poll::Ready(Streamed::Item(item));
+                }
+                shutdown.as_mut().poll(context).map(|()| Streamed::ShutDown)
+            })
+            .await;
+            match next {
+                Streamed::Item(Some(Ok(event))) => {
+                    if !call.hold_text {
+                        self.observe_stream(run, call.step, call.branch, &event);
+                    }
+                    reply.push(event);
+                }
+                Streamed::Item(Some(Err(error))) => return Streamed::Item(Some(Err(error))),
+                Streamed::Item(None) => return Streamed::Item(Some(Ok(reply.finish()))),
+                Streamed::ShutDown => return Streamed::ShutDown,
+            }
+        }
     }
 
     /// Adds to `request` the specs of the tools a node's `tools` entries name (a name, or a
@@ -195,6 +226,7 @@ impl Runtime {
             }
             weft_core::ChatEvent::ToolCall(_)
             | weft_core::ChatEvent::Usage(_)
+            | weft_core::ChatEvent::Logprobs(_)
             | weft_core::ChatEvent::Finished(_) => {}
         }
     }
@@ -374,6 +406,20 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
                 ),
             })
         }
+    }
+}
+
+/// `done`'s event after `first` (a call's snippet verdicts before its reply): the machine
+/// takes them together.
+fn after(first: Vec<Event>, done: EffectDone) -> EffectDone {
+    if first.is_empty() {
+        return done;
+    }
+    let mut events = first.into_iter().chain(done.event).chain(done.more);
+    EffectDone {
+        event: events.next(),
+        more: events.collect(),
+        waiting_child: done.waiting_child,
     }
 }
 

@@ -71,17 +71,20 @@ impl Runtime {
     /// Fits `request` to `model`'s window: the run's session (for a node that remembers)
     /// read for it (unless the compaction check `read` it already), then assembled.
     /// Returns the request to send and the report of what it holds.
+    /// The verdicts of the call's `retrieved` guard on the view's snippets are added to
+    /// `guarded`, also when the call fails.
     pub(crate) async fn fit_context(
         &self,
         call: &ModelCall,
-        mut request: ChatRequest,
+        (mut request, workflow_dir): (ChatRequest, &std::path::Path),
         model: &dyn ChatModel,
         read: Option<SessionView>,
+        guarded: &mut Vec<weft_core::Event>,
     ) -> Result<(ChatRequest, ContextReport), StepError> {
         let counter = counter_for(model);
         let limits = limits_for(call, &request, model.context_window());
         let budget = limits.budget(counter.accuracy());
-        let view = match (call.session, &self.sessions, read) {
+        let mut view = match (call.session, &self.sessions, read) {
             (Some(_), _, Some(view)) => view,
             (Some(session), Some(store), None) => store
                 .view(view_request(
@@ -100,6 +103,11 @@ impl Runtime {
             }
             (None, _, _) => SessionView::default(),
         };
+        if !view.snippets.is_empty() {
+            let (events, judged) = self.guard_snippets(call, workflow_dir, &mut view).await;
+            guarded.extend(events);
+            judged?;
+        }
         let turn = Turn {
             messages: &request.messages,
             tools: &request.tools,

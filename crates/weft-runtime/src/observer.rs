@@ -13,6 +13,12 @@ pub trait RunObserver: Send + Sync {
     fn on_model_call(&self, run: RunId, step: u64, branch: Option<u32>) {
         let _ = (run, step, branch);
     }
+    /// A model call started whose answer a guard judges before it is used: its text is
+    /// not streamed to the observer (`on_text_delta`), and is shown, if at all, once the
+    /// guard's verdict is recorded.
+    fn on_held_call(&self, run: RunId, step: u64, branch: Option<u32>) {
+        let _ = (run, step, branch);
+    }
     /// A model streamed more text.
     fn on_text_delta(&self, run: RunId, step: u64, branch: Option<u32>, text: &str) {
         let _ = (run, step, branch, text);

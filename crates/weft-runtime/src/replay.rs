@@ -30,6 +30,8 @@ pub(crate) type StepKey = (String, u64);
 type ReplyKey = (StepKey, Option<u32>, u32);
 /// A recorded tool call's: step, map branch, turn, index in the turn.
 type ToolKey = (StepKey, Option<u32>, u32, u32);
+/// A recorded verdict's place: step, map branch, the text judged.
+type VerdictKey = (StepKey, Option<u32>, weft_core::GuardCheck);
 /// Where a run sits below the replayed one: the (step, branch) of each sub-workflow start
 /// on the way down; empty for the replayed run itself.
 pub type Place = Vec<(u64, Option<u32>)>;
@@ -100,6 +102,7 @@ impl RecordedRun {
 struct Playback {
     replies: Mutex<HashMap<ReplyKey, VecDeque<Event>>>,
     results: Mutex<HashMap<ToolKey, VecDeque<ToolOutcome>>>,
+    verdicts: Mutex<HashMap<VerdictKey, VecDeque<weft_core::GuardOutcome>>>,
     children: HashMap<(StepKey, Option<u32>), Arc<Playback>>,
 }
 
@@ -109,6 +112,7 @@ impl Playback {
         let key = |step: &u64| steps.get(step).cloned().unwrap_or_default();
         let mut replies: HashMap<ReplyKey, VecDeque<Event>> = HashMap::new();
         let mut results: HashMap<ToolKey, VecDeque<ToolOutcome>> = HashMap::new();
+        let mut verdicts: HashMap<VerdictKey, VecDeque<weft_core::GuardOutcome>> = HashMap::new();
         for record in &recorded.log {
             match &record.event {
                 Event::ModelReplied {
@@ -130,12 +134,17 @@ impl Playback {
                     .entry((key(step), *branch, *turn, *index))
                     .or_default()
                     .push_back(outcome.clone()),
+                Event::GuardChecked(checked) => verdicts
+                    .entry((key(&checked.step), checked.branch, checked.check))
+                    .or_default()
+                    .push_back(checked.outcome.clone()),
                 _ => {}
             }
         }
         Self {
             replies: Mutex::new(replies),
             results: Mutex::new(results),
+            verdicts: Mutex::new(verdicts),
             children: recorded
                 .children
                 .iter()
@@ -267,6 +276,30 @@ impl Replay {
             index: command.index,
             outcome,
         }
+    }
+
+    /// A guard's verdict on a text of the step known as `step`, from the recording.
+    pub(crate) fn guard(&self, run: RunId, step: StepKey, call: weft_workflow::GuardCall) -> Event {
+        let (_, playback) = self.run(run);
+        let outcome = playback
+            .verdicts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&(step, call.branch, call.check))
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| weft_core::GuardOutcome::Error {
+                error: StepError::new(
+                    ErrorKind::InvalidInput,
+                    "replay: the original run has no verdict for this text",
+                ),
+            });
+        Event::GuardChecked(Box::new(weft_core::GuardChecked {
+            step: call.step,
+            branch: call.branch,
+            check: call.check,
+            guard: call.guard,
+            outcome,
+        }))
     }
 
     /// What the model calls asked, by place and key, in the order asked.

@@ -41,6 +41,11 @@ pub struct RunReport {
     pub contexts: Vec<CallContext>,
     /// Summaries the run's session compaction wrote.
     pub compactions: u32,
+    /// Texts guards judged.
+    pub guard_checks: u32,
+    /// What guards found, in order: each text blocked, redacted or flagged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guard_findings: Vec<GuardReport>,
     /// The sub-workflow runs it started, in order.
     pub children: Vec<RunSummary>,
 }
@@ -59,6 +64,18 @@ pub struct OpenQuestion {
     /// The schema an answer must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<Value>,
+}
+
+/// What a guard found in a run, and what followed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardReport {
+    /// The node the step ran.
+    pub node: String,
+    /// What followed: `blocked`, `redacted` or `flagged`.
+    pub action: &'static str,
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: weft_core::GuardFinding,
 }
 
 /// What one model did in a run.
@@ -126,6 +143,8 @@ impl RunReport {
             models: Vec::new(),
             contexts: Vec::new(),
             compactions: 0,
+            guard_checks: 0,
+            guard_findings: Vec::new(),
             children,
         };
         let mut tally = Tally::default();
@@ -205,7 +224,19 @@ impl RunReport {
             | Event::Remembered { .. }
             | Event::WorkflowUpgraded { .. } => {}
             Event::Compacted { .. } => self.compactions += 1,
+            Event::GuardChecked(_) => self.guard_checks += 1,
+            Event::GuardBlocked(found) => self.found("blocked", found, tally),
+            Event::GuardRedacted(found) => self.found("redacted", found, tally),
+            Event::GuardFlagged(found) => self.found("flagged", found, tally),
         }
+    }
+
+    fn found(&mut self, action: &'static str, found: &weft_core::GuardFinding, tally: &Tally) {
+        self.guard_findings.push(GuardReport {
+            node: tally.nodes.get(&found.step).cloned().unwrap_or_default(),
+            action,
+            finding: found.clone(),
+        });
     }
 }
 

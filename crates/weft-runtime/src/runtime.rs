@@ -13,6 +13,7 @@ use weft_core::{Clock, RunStore, SessionStore, SystemClock, ToolBox};
 /// Executes runs. Cheap to share: everything inside is behind `Arc`.
 pub struct Runtime {
     pub(crate) models: Arc<dyn ModelSource>,
+    pub(crate) guards: Arc<dyn crate::guard_source::GuardSource>,
     pub(crate) tools: Arc<dyn ToolBox>,
     pub(crate) store: Arc<dyn RunStore>,
     pub(crate) observer: Arc<dyn RunObserver>,
@@ -52,6 +53,7 @@ pub const SESSION_WAIT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub struct RuntimeBuilder {
     models: Option<Arc<dyn ModelSource>>,
+    guards: Option<Arc<dyn crate::guard_source::GuardSource>>,
     tools: Option<Arc<dyn ToolBox>>,
     store: Option<Arc<dyn RunStore>>,
     observer: Option<Arc<dyn RunObserver>>,
@@ -81,6 +83,12 @@ impl RuntimeBuilder {
     /// Where models come from.
     pub fn models(mut self, models: Arc<dyn ModelSource>) -> Self {
         self.models = Some(models);
+        self
+    }
+    /// The guards workflows' `guards:` sections name (default: none, so a workflow that
+    /// names one fails at its first guarded text).
+    pub fn guards(mut self, guards: Arc<dyn crate::guard_source::GuardSource>) -> Self {
+        self.guards = Some(guards);
         self
     }
     /// The tools.
@@ -141,6 +149,9 @@ impl RuntimeBuilder {
     pub fn build(self) -> Runtime {
         Runtime {
             models: self.models.unwrap_or_else(|| Arc::new(Models::new())),
+            guards: self
+                .guards
+                .unwrap_or_else(|| Arc::new(crate::guard_source::Guards::new())),
             tools: self.tools.unwrap_or_else(|| Arc::new(NoTools)),
             store: self.store.unwrap_or_else(|| Arc::new(MemorySink::new())),
             observer: self.observer.unwrap_or_else(|| Arc::new(NoObserver)),

@@ -105,9 +105,12 @@ impl Daemon {
             Arc::new(LimitedModels::new(parts.models, parts.options.model_calls));
         let database = parts.database.clone();
         let runtime_shutdown = shutdown.clone();
+        let guards: Arc<dyn weft_runtime::GuardSource> =
+            Arc::new(weft::guards::guards(parts.settings.clone()));
         let factory = Box::new(move |tools: Arc<weft_tools::Registry>| {
             Runtime::builder()
                 .models(models.clone())
+                .guards(guards.clone())
                 .store(database.clone())
                 .sessions(database.clone())
                 .observer(observer.clone())

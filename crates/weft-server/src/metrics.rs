@@ -29,6 +29,9 @@ pub struct Metrics {
     runs_handed: AtomicU64,
     step_buckets: [AtomicU64; STEP_BUCKETS.len()],
     step_seconds_millis: AtomicU64,
+    /// What guards did, by guard, point and outcome (`checked`, `failed`, `blocked`,
+    /// `redacted`, `flagged`).
+    guards: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
     /// Tool calls by tool and outcome (`ok`, `error`).
     tool_calls: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// When each step of a run now running started (ms), by run and step.
@@ -146,6 +149,7 @@ impl Metrics {
             load(&self.model_output_tokens)
         );
         self.render_tool_calls(&mut text);
+        self.render_guards(&mut text);
         self.render_steps(&mut text);
         text
     }
@@ -168,6 +172,33 @@ impl Metrics {
                 escape(tool)
             );
         }
+    }
+
+    fn render_guards(&self, text: &mut String) {
+        header(
+            text,
+            "weft_guard_events_total",
+            "Texts guards judged (checked, failed) and what followed (blocked, redacted, flagged), by guard and point.",
+            "counter",
+        );
+        let guards = self.guards.lock().unwrap_or_else(PoisonError::into_inner);
+        for ((guard, point, outcome), count) in guards.iter() {
+            let _ = writeln!(
+                text,
+                "weft_guard_events_total{{guard=\"{}\",point=\"{point}\",outcome=\"{outcome}\"}} {count}",
+                escape(guard)
+            );
+        }
+    }
+
+    /// Counts a guard's event.
+    fn guard_event(&self, guard: &str, point: weft_core::GuardPoint, outcome: &'static str) {
+        *self
+            .guards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((guard.to_owned(), point.as_str(), outcome))
+            .or_default() += 1;
     }
 
     fn render_steps(&self, text: &mut String) {
@@ -280,6 +311,22 @@ impl RunObserver for Metrics {
                 index,
                 outcome,
             } => self.call_finished((run, *step, *branch, *turn, *index), outcome),
+            Event::GuardChecked(checked) => {
+                let outcome = match checked.outcome {
+                    weft_core::GuardOutcome::Verdict { .. } => "checked",
+                    weft_core::GuardOutcome::Error { .. } => "failed",
+                };
+                self.guard_event(&checked.guard, checked.check.point, outcome);
+            }
+            Event::GuardBlocked(found) => {
+                self.guard_event(&found.guard, found.check.point, "blocked")
+            }
+            Event::GuardRedacted(found) => {
+                self.guard_event(&found.guard, found.check.point, "redacted")
+            }
+            Event::GuardFlagged(found) => {
+                self.guard_event(&found.guard, found.check.point, "flagged")
+            }
             Event::RunStarted { .. }
             | Event::ModelFailed { .. }
             | Event::ChildStarted { .. }
@@ -298,5 +345,81 @@ impl RunObserver for Metrics {
             | Event::Compacted { .. }
             | Event::WorkflowUpgraded { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_core::{
+        GuardCheck, GuardChecked, GuardFinding, GuardOutcome, GuardPoint, LabelScore, Verdict,
+    };
+
+    fn record(event: Event) -> EventRecord {
+        EventRecord {
+            sequence: 1,
+            at_millis: 0,
+            event,
+        }
+    }
+
+    #[test]
+    fn guard_verdicts_and_findings_are_counted_by_guard_point_and_outcome() {
+        let metrics = Metrics::default();
+        let run = RunId::new();
+        let check = GuardCheck {
+            point: GuardPoint::ToolResults,
+            turn: 0,
+            index: 0,
+        };
+        let verdict = Verdict {
+            scores: vec![LabelScore {
+                label: "INJECTION".into(),
+                score: 0.97,
+                harmful: true,
+            }],
+            categories: Vec::new(),
+            threshold: 0.9,
+        };
+        for _ in 0..2 {
+            metrics.on_event(
+                run,
+                &record(Event::GuardChecked(Box::new(GuardChecked {
+                    step: 1,
+                    branch: None,
+                    check,
+                    guard: "prompt".into(),
+                    outcome: GuardOutcome::Verdict {
+                        verdict: verdict.clone(),
+                    },
+                }))),
+            );
+        }
+        metrics.on_event(
+            run,
+            &record(Event::GuardBlocked(Box::new(GuardFinding {
+                step: 1,
+                branch: None,
+                check,
+                guard: "prompt".into(),
+                label: "INJECTION".into(),
+                score: 0.97,
+                categories: Vec::new(),
+                by_person: false,
+            }))),
+        );
+        let text = metrics.render(&BTreeMap::new(), QueueDepth::default());
+        assert!(
+            text.contains(
+                "weft_guard_events_total{guard=\"prompt\",point=\"tool_results\",outcome=\"checked\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "weft_guard_events_total{guard=\"prompt\",point=\"tool_results\",outcome=\"blocked\"} 1"
+            ),
+            "{text}"
+        );
     }
 }

@@ -175,23 +175,7 @@ impl Batch {
     fn derive(&mut self, run: RunId, record: &EventRecord) -> Result<(), StoreError> {
         let sequence = number(record.sequence, "sequence")?;
         match &record.event {
-            Event::RunStarted {
-                workflow,
-                source,
-                parent,
-                session,
-                setup,
-                ..
-            } => {
-                self.new_run = Some(NewRun {
-                    workflow: workflow.clone(),
-                    source: source.clone(),
-                    parent: parent.clone(),
-                    session: session.as_ref().map(|session| session.id.to_string()),
-                    tenant: setup.as_ref().and_then(|setup| setup.tenant.clone()),
-                    served: setup.as_ref().is_some_and(|setup| setup.served),
-                });
-            }
+            Event::RunStarted { .. } => self.new_run = new_run(&record.event),
             Event::ToolCallStarted {
                 step,
                 branch,
@@ -227,6 +211,10 @@ impl Batch {
             } => self.remember(number(*step, "step")?, messages, counts.as_deref()),
             Event::Compacted { summary } => self.compacted.push(summary.clone()),
             Event::StepStarted { .. }
+            | Event::GuardChecked(_)
+            | Event::GuardBlocked(_)
+            | Event::GuardRedacted(_)
+            | Event::GuardFlagged(_)
             | Event::ModelReplied { .. }
             | Event::ModelFailed { .. }
             | Event::ChildStarted { .. }
@@ -432,6 +420,29 @@ fn locate(run: RunId, first: i64, json: &[u8], error: serde_json::Error) -> Stor
         ErrorKind::Corrupt,
         format!("run {run}: event {sequence} is corrupt and cannot be read ({error})"),
     )
+}
+
+/// The run a `RunStarted` begins (`None` for any other event).
+fn new_run(event: &Event) -> Option<NewRun> {
+    let Event::RunStarted {
+        workflow,
+        source,
+        parent,
+        session,
+        setup,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    Some(NewRun {
+        workflow: workflow.clone(),
+        source: source.clone(),
+        parent: parent.clone(),
+        session: session.as_ref().map(|session| session.id.to_string()),
+        tenant: setup.as_ref().and_then(|setup| setup.tenant.clone()),
+        served: setup.as_ref().is_some_and(|setup| setup.served),
+    })
 }
 
 #[cfg(test)]

@@ -258,6 +258,12 @@ pub(crate) enum ActivityMismatch {
         /// The call's position in the turn.
         index: u32,
     },
+    /// A guard's verdict or answer for a text no guard holds.
+    #[error("no guard holds {0} here")]
+    NothingGuarded(&'static str),
+    /// An answer to a guard's question that is not allow, redact or block.
+    #[error("a guard's question is answered with allow, redact or block")]
+    GuardAnswer,
     /// A tool result for an `llm` or child-run activity.
     #[error("a tool result for an activity that calls no tools")]
     CallsNoTools,

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod error;
 pub mod expression;
 pub mod graph;
+pub mod guards;
 pub mod load;
 pub mod machine;
 pub mod memory;
@@ -22,8 +23,8 @@ pub mod workflow;
 pub use error::{Diagnostic, LoadError, RunError};
 pub use load::{Loader, ModelOverrides};
 pub use machine::{
-    Attention, ChildAnswer, ChildRun, Command, Decision, ModelCall, Question, RunMachine, Snapshot,
-    ToolCallCommand,
+    Attention, ChildAnswer, ChildRun, Command, Decision, GuardCall, ModelCall, Question,
+    RunMachine, Snapshot, ToolCallCommand,
 };
 pub use memory::{MemorySettings, Summarizer};
 pub use spec::{WorkflowSpec, workflow_json_schema};

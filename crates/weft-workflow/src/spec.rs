@@ -50,6 +50,11 @@ pub struct WorkflowSpec {
     /// `--session NAME`), and how every model call's context is fitted to its window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemorySpec>,
+    /// Guards over the workflow's texts: its model nodes' input and output, tool results
+    /// and retrieved snippets. An `llm`, `agent` or `tool` node's own `guards:` replace
+    /// these point by point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guards: Option<GuardsSpec>,
 }
 
 /// The `shell` tool's settings.
@@ -390,6 +395,10 @@ common_fields! {
         /// `none`: the node neither sees nor adds to the run's session.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub memory: Option<NodeMemorySpec>,
+        /// Guards over this node's texts, replacing the workflow's point by point
+        /// (`none` turns one off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub guards: Option<GuardsSpec>,
     }
 }
 
@@ -414,6 +423,10 @@ common_fields! {
         /// `none`: the node neither sees nor adds to the run's session.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub memory: Option<NodeMemorySpec>,
+        /// Guards over this node's texts, replacing the workflow's point by point
+        /// (`none` turns one off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub guards: Option<GuardsSpec>,
     }
 }
 
@@ -430,6 +443,10 @@ common_fields! {
         /// else 60 s).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub tool_timeout: Option<String>,
+        /// Guards over this node's texts, replacing the workflow's point by point
+        /// (`none` turns one off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub guards: Option<GuardsSpec>,
     }
 }
 
@@ -533,4 +550,68 @@ common_fields! {
 pub fn workflow_json_schema() -> Value {
     let schema = schemars::schema_for!(WorkflowSpec);
     schema.to_value()
+}
+
+/// The `guards:` section: for each point where a run's texts are read, the guard that
+/// judges them and what its verdict does.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardsSpec {
+    /// The user message of each `llm` and `agent` node (which carries the run's input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<GuardSlotSpec>,
+    /// What an `llm` or `agent` node answers, before it is written or shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<GuardSlotSpec>,
+    /// What a tool or MCP server returns, before a model sees it or it is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_results: Option<GuardSlotSpec>,
+    /// The archival snippets a session's memory gives a model call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieved: Option<GuardSlotSpec>,
+}
+
+/// One point of a `guards:` section: a rule, or `none`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GuardSlotSpec {
+    /// A guard and what its verdict does. (Listed first: the unknown-field check picks
+    /// the first variant whose type fits, and `none`'s schema has no type.)
+    Rule(GuardRuleSpec),
+    /// `none`: no guard here (a node turning off its workflow's).
+    Off(GuardOff),
+}
+
+/// The word that turns a guard point off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardOff {
+    /// No guard.
+    None,
+}
+
+/// A guard rule.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardRuleSpec {
+    /// The guard: a weft.toml name (`[guards.NAME]`) or a spec (`llama-guard:MODEL`,
+    /// `prompt-guard:DIR`, `prompt-guard:http://HOST/predict`, `scripted:FILE`).
+    pub guard: String,
+    /// What a verdict past the threshold does: block, redact, flag or ask.
+    pub action: weft_core::GuardAction,
+    /// The probability from which a harmful label trips the rule (default: the guard's
+    /// own, 0.5 for Llama Guard, 0.9 for Prompt Guard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// The harmful labels that count (default: all of the guard's: `unsafe`, or
+    /// `INJECTION` and `JAILBREAK`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// For Llama Guard: the codes of its categories that count (`S1` ... `S14`; default:
+    /// all); the others are left out of its policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    /// For Llama Guard: categories added to its policy, numbered after its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_categories: Vec<weft_core::CustomCategory>,
 }

@@ -49,6 +49,8 @@ pub struct Workflow {
     pub tools: crate::tooling::ToolSettings,
     /// How its model calls use memory.
     pub memory: Arc<crate::memory::MemorySettings>,
+    /// The workflow's own `guards:` (each node's are compiled into its activity).
+    pub guards: Arc<crate::guards::NodeGuards>,
     /// The compiled templates.
     pub expressions: Expressions,
     /// The spec it was compiled from (for `weft graph` and tooling).
@@ -247,6 +249,8 @@ pub struct AgentBody {
     pub sampling: Sampling,
     /// Whether it sees and adds to the run's session (`memory: none` says no).
     pub remembers: bool,
+    /// The node's guards.
+    pub guards: Arc<crate::guards::NodeGuards>,
 }
 
 /// An llm node's settings.
@@ -262,6 +266,8 @@ pub struct LlmBody {
     pub sampling: Sampling,
     /// Whether it sees and adds to the run's session (`memory: none` says no).
     pub remembers: bool,
+    /// The node's guards.
+    pub guards: Arc<crate::guards::NodeGuards>,
 }
 
 /// A JSON Schema with its compiled validator.
@@ -324,6 +330,8 @@ pub struct ToolBody {
     pub arguments: ValueTemplate,
     /// How long the call may take, if the node says.
     pub tool_timeout: Option<std::time::Duration>,
+    /// The node's guards (its result is guarded by `tool_results`).
+    pub guards: Arc<crate::guards::NodeGuards>,
 }
 
 /// A sub-workflow node's settings.

@@ -86,8 +86,10 @@ impl Runner {
         let shutdown = CancellationToken::new();
         let asking = Arc::new(AtomicBool::new(false));
         stop_on_interrupt(shutdown.clone(), asking.clone());
+        let guards = weft::guards::guards(project.settings.clone());
         let runtime = Runtime::builder()
             .models(Arc::new(models))
+            .guards(Arc::new(guards))
             .store(store.clone())
             .sessions(sessions)
             .session_wait(arguments.wait_timeout)

@@ -10,6 +10,7 @@ mod command_line;
 mod crash;
 mod diffs;
 mod examples;
+mod guards;
 mod help;
 mod models;
 mod parallel;

@@ -141,6 +141,12 @@ impl Assembler {
             if let Some(message) = choice.message {
                 self.on_delta(message, out);
             }
+            if let Some(logprobs) = &choice.logprobs {
+                let tokens = super::wire::token_logprobs(logprobs);
+                if !tokens.is_empty() {
+                    out.push(ChatEvent::Logprobs(tokens));
+                }
+            }
             if let Some(reason) = choice.finish_reason.filter(|reason| !reason.is_empty()) {
                 self.finish_reason = Some(reason);
             }

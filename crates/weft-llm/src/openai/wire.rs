@@ -57,6 +57,15 @@ pub fn request_body(request: &ChatRequest, model: &str, flavor: Flavor) -> Value
     if let Some(seed) = sampling.seed {
         object.insert("seed".into(), json!(seed));
     }
+    if let Some(top) = request.logprobs {
+        object.insert("logprobs".into(), json!(true));
+        object.insert("top_logprobs".into(), json!(top));
+    }
+    if let Some(arguments) = &request.template_arguments
+        && flavor == Flavor::OpenAi
+    {
+        object.insert("chat_template_kwargs".into(), arguments.clone());
+    }
     if let Some(schema) = &request.output_schema {
         let format = match flavor {
             Flavor::Tgi => json!({"type": "json", "value": schema}),
@@ -139,6 +148,48 @@ pub struct Choice {
     /// Why generation stopped, on the choice's last chunk.
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// The log-probabilities of this chunk's tokens, when asked for (`{"content": [...]}`).
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+}
+
+/// The tokens of a choice's `logprobs` (`{"content": [{"token", "logprob",
+/// "top_logprobs": [...]}]}`); entries without a number are left out, so a server's odd
+/// shape costs the probabilities, never the reply.
+pub fn token_logprobs(value: &Value) -> Vec<weft_core::TokenLogprob> {
+    let entry = |item: &Value| -> Option<(String, f64)> {
+        let token = item.get("token")?.as_str()?.to_owned();
+        let logprob = item.get("logprob")?.as_f64()?;
+        Some((token, logprob))
+    };
+    value
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    let (token, logprob) = entry(item)?;
+                    let top = item
+                        .get("top_logprobs")
+                        .and_then(Value::as_array)
+                        .map(|alternatives| {
+                            alternatives
+                                .iter()
+                                .filter_map(entry)
+                                .map(|(token, logprob)| weft_core::TopLogprob { token, logprob })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Some(weft_core::TokenLogprob {
+                        token,
+                        logprob,
+                        top,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Text and tool-call pieces.

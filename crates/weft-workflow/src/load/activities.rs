@@ -2,6 +2,7 @@
 //! and the `map` node around a branch.
 
 use super::compiler::{ChildError, Compiler};
+use super::guards::GuardedKind;
 use crate::error::{LoadError, did_you_mean};
 use crate::expression::ValueTemplate;
 use crate::spec::{AgentSpec, LlmSpec, NodeMemorySpec, NodeSpec, SubWorkflowSpec, ToolNodeSpec};
@@ -132,6 +133,7 @@ impl Compiler<'_> {
             model: spec.model.clone(),
             sampling: spec.sampling.clone().unwrap_or_default(),
             remembers: spec.memory != Some(NodeMemorySpec::None),
+            guards: self.node_guards(path, spec.guards.as_ref(), GuardedKind::Agent),
         }))
     }
 
@@ -188,6 +190,7 @@ impl Compiler<'_> {
             model: spec.model.clone(),
             sampling: spec.sampling.clone().unwrap_or_default(),
             remembers: spec.memory != Some(NodeMemorySpec::None),
+            guards: self.node_guards(path, spec.guards.as_ref(), GuardedKind::Llm),
         }))
     }
 
@@ -212,6 +215,7 @@ impl Compiler<'_> {
             tool: spec.tool.clone(),
             arguments,
             tool_timeout: self.tool_timeout(path, spec.tool_timeout.as_deref()),
+            guards: self.node_guards(path, spec.guards.as_ref(), GuardedKind::Tool),
         })
     }
 

@@ -32,7 +32,9 @@ pub(super) fn compile(
         diagnostics: Vec::new(),
         expressions: Expressions::new(),
         fields: NameMap::default(),
+        guards: crate::guards::NodeGuards::default(),
     };
+    compiler.guards = compiler.workflow_guards();
     for (name, field) in &spec.state {
         if let Some(compiled) = compiler.field(name, field) {
             compiler.fields.insert(name.clone(), compiled);
@@ -67,6 +69,7 @@ pub(super) fn compile(
         diagnostics,
         expressions,
         fields,
+        guards,
         ..
     } = compiler;
     if !diagnostics.is_empty() {
@@ -86,6 +89,7 @@ pub(super) fn compile(
         limits,
         tools,
         memory,
+        guards: Arc::new(guards),
         expressions,
         spec,
         texts: None,

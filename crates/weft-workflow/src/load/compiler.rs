@@ -43,6 +43,8 @@ pub(super) struct Compiler<'s> {
     pub(super) diagnostics: Vec<Diagnostic>,
     pub(super) expressions: Expressions,
     pub(super) fields: NameMap<Field>,
+    /// The workflow's own guards, which its nodes' guards start from.
+    pub(super) guards: crate::guards::NodeGuards,
 }
 
 impl Compiler<'_> {

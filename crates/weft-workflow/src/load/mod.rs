@@ -14,6 +14,7 @@ mod compile;
 mod compiler;
 mod fields;
 mod file;
+mod guards;
 mod location;
 mod memory;
 mod overrides;

@@ -20,7 +20,10 @@ impl RunMachine {
             .iter()
             .filter_map(|command| match command {
                 Command::CallTool(call) => Some(call),
-                Command::CallModel(_) | Command::StartChild(_) | Command::ResumeChild(_) => None,
+                Command::CallModel(_)
+                | Command::StartChild(_)
+                | Command::ResumeChild(_)
+                | Command::CheckGuard(_) => None,
             })
             .filter(|call| {
                 !decision.events.iter().any(|event| {

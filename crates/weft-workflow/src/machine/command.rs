@@ -28,6 +28,23 @@ pub enum Command {
     StartChild(ChildRun),
     /// Give a waiting child run its answer; then answer as for `StartChild`.
     ResumeChild(ChildAnswer),
+    /// Ask a guard to judge a text; answer with `GuardChecked`.
+    CheckGuard(GuardCall),
+}
+
+/// A text for a guard to judge.
+#[derive(Debug, Clone)]
+pub struct GuardCall {
+    /// The step.
+    pub step: u64,
+    /// The map branch.
+    pub branch: Option<u32>,
+    /// Which text of the step.
+    pub check: weft_core::GuardCheck,
+    /// The guard, as the workflow names it.
+    pub guard: String,
+    /// What it judges.
+    pub request: weft_core::GuardRequest,
 }
 
 /// A model call to make.
@@ -49,6 +66,11 @@ pub struct ModelCall {
     pub session: Option<weft_core::SessionId>,
     /// The workflow's memory settings: how the context is fitted to the window.
     pub memory: Arc<crate::memory::MemorySettings>,
+    /// A guard judges the answer before it is used: its text is not shown as it streams.
+    pub hold_text: bool,
+    /// The node's `retrieved` rule: the driver has each archival snippet the call is given
+    /// judged, and applies the rule (`GuardRule::rule`) to the verdict.
+    pub retrieved: Option<Arc<crate::guards::GuardRule>>,
 }
 
 /// A tool call to make.

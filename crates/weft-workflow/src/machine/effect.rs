@@ -29,6 +29,8 @@ pub(super) enum Effect {
     Tool(u32, u32),
     /// The child run.
     Child,
+    /// A guard judging a text: its point, turn and index.
+    Guard(weft_core::GuardPoint, u32, u32),
 }
 
 impl EffectKey {
@@ -47,6 +49,14 @@ impl EffectKey {
     /// Tool call `index` of `turn` of the activity at `place`.
     pub(crate) fn tool(place: Place, turn: u32, index: u32) -> Self {
         Self::new(place.step, place.branch, Effect::Tool(turn, index))
+    }
+    /// The guard judging the text `check` of the activity at `place`.
+    pub(crate) fn guard(place: Place, check: weft_core::GuardCheck) -> Self {
+        Self::new(
+            place.step,
+            place.branch,
+            Effect::Guard(check.point, check.turn, check.index),
+        )
     }
     /// The child run of the activity at `place`.
     pub(crate) fn child(place: Place) -> Self {

@@ -3,7 +3,7 @@
 //! end, a step's start and end, the results of effects (model calls, tool calls, child
 //! runs), state changes, and interruptions.
 
-use super::activity::{ActivityState, ChildQuestion, ChildUpdate};
+use super::activity::{ActivityState, ChildQuestion, ChildUpdate, FindingKind};
 use super::effect::{Effect, EffectKey};
 use super::map::MapState;
 use super::parallel::{Line, ParallelState};
@@ -93,6 +93,10 @@ impl RunMachine {
             Event::RunFinished { output } => self.fold_run_finished(output),
             Event::RunFailed { error, .. } => self.fold_run_failed(error),
             Event::RunCancelled { .. } => self.fold_run_cancelled(),
+            Event::GuardChecked(_)
+            | Event::GuardBlocked(_)
+            | Event::GuardRedacted(_)
+            | Event::GuardFlagged(_) => self.fold_guard(event)?,
             // Facts the store keeps (the session's, the texts'); the state is unchanged.
             Event::Remembered { .. } | Event::Compacted { .. } | Event::WorkflowUpgraded { .. } => {
             }
@@ -128,6 +132,27 @@ impl RunMachine {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Folds a guard's verdict (an effect's result), or a finding the machine recorded
+    /// (its activity decided it already); other events are not this function's.
+    fn fold_guard(&mut self, event: &Event) -> Result<(), RunError> {
+        let (kind, found) = match event {
+            Event::GuardChecked(checked) => {
+                let place = self.place(checked.step, checked.branch);
+                let key = EffectKey::guard(place, checked.check);
+                return self.fold_effect_result(event, key, true, |activity| {
+                    activity.on_guard_checked(place, checked.check, &checked.outcome)
+                });
+            }
+            Event::GuardBlocked(found) => (FindingKind::Blocked, found),
+            Event::GuardRedacted(found) => (FindingKind::Redacted, found),
+            Event::GuardFlagged(found) => (FindingKind::Flagged, found),
+            _ => return Ok(()),
+        };
+        self.activity_mut(event, found.step, found.branch)?
+            .on_guard_recorded(kind, found.check)
+            .map_err(|mismatch| unexpected(event, mismatch.to_string()))
     }
 
     // The run's start and end.

@@ -30,7 +30,9 @@ mod step;
 mod waiting;
 mod writes;
 
-pub use command::{ChildAnswer, ChildRun, Command, Decision, ModelCall, ToolCallCommand};
+pub use command::{
+    ChildAnswer, ChildRun, Command, Decision, GuardCall, ModelCall, ToolCallCommand,
+};
 pub use snapshot::Snapshot;
 pub use waiting::{Attention, Question};
 

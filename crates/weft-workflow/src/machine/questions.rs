@@ -7,7 +7,9 @@
 //! status follows the log. An answer (`Resumed`) names its question's id; the branch it
 //! unblocks runs, and the run stops again for the questions still open.
 
-use super::activity::{ActivityState, ChildQuestion, ChildUpdate, Progress};
+use super::activity::{
+    ActivityState, ChildQuestion, ChildUpdate, GuardQuestion, Progress, check_guard_answer,
+};
 use super::command::{ChildAnswer, Command, Decision};
 use super::effect::{EffectKey, Place};
 use super::fold::unexpected;
@@ -77,7 +79,9 @@ impl RunMachine {
     /// the child.
     pub fn check_answer_to(&self, id: Option<&str>, input: &Value) -> Result<Question, RunError> {
         let question = self.find_question(id)?;
-        if question.child.is_none()
+        if question.guard.is_some() {
+            check_guard_answer(input).map_err(|message| RunError::InvalidAnswer { message })?;
+        } else if question.child.is_none()
             && let Some(schema) = human_schema(&self.workflow, &question.node)
         {
             schema
@@ -168,14 +172,26 @@ impl RunMachine {
                 .on_child(ChildUpdate::Resumed)
                 .map_err(|mismatch| unexpected(event, mismatch.to_string()))
         };
-        match (&mut running.phase, question.child) {
-            (Phase::Human { answer, .. }, None) => *answer = Some(input.clone()),
-            (Phase::Activity(activity), Some((None, _))) => resumed(activity)?,
-            (Phase::Map(map), Some((Some(branch), _))) => {
+        let answered = |activity: &mut ActivityState| match question.guard {
+            Some((_, check)) => activity
+                .on_guard_answer(check, input)
+                .map_err(|mismatch| unexpected(event, mismatch.to_string())),
+            None => resumed(activity),
+        };
+        let branch = question
+            .guard
+            .map(|(branch, _)| branch)
+            .or(question.child.map(|(branch, _)| branch));
+        match (&mut running.phase, branch) {
+            (Phase::Human { answer, .. }, None) if question.guard.is_none() => {
+                *answer = Some(input.clone())
+            }
+            (Phase::Activity(activity), Some(None)) => answered(activity)?,
+            (Phase::Map(map), Some(Some(branch))) => {
                 let branch = map
                     .started_branch(usize::try_from(branch).unwrap_or(usize::MAX))
                     .ok_or_else(|| unexpected(event, "the map branch does not exist"))?;
-                resumed(branch)?;
+                answered(branch)?;
             }
             _ => return Err(unexpected(event, "no step waits for input")),
         }
@@ -193,6 +209,7 @@ fn step_questions(workflow: &Workflow, step: &StepState, questions: &mut Vec<Que
         input_schema: schema,
         child: None,
         child_id: None,
+        guard: None,
     };
     match &step.phase {
         Phase::Human {
@@ -205,11 +222,13 @@ fn step_questions(workflow: &Workflow, step: &StepState, questions: &mut Vec<Que
         )),
         Phase::Activity(activity) => {
             child_questions(step, None, activity, questions);
+            guard_questions(step, None, activity, questions);
         }
         Phase::Map(map) => {
             for (index, branch) in map.branches.iter().enumerate() {
                 if let Some(branch) = branch {
                     child_questions(step, u32::try_from(index).ok(), branch, questions);
+                    guard_questions(step, u32::try_from(index).ok(), branch, questions);
                 }
             }
         }
@@ -233,10 +252,7 @@ fn child_questions(
     let Progress::Waiting(asked) = activity.progress() else {
         return;
     };
-    let place = match branch {
-        Some(branch) => format!("{}[{branch}]", step.node),
-        None => step.node.clone(),
-    };
+    let place = question_place(step, branch);
     for ChildQuestion {
         id,
         question,
@@ -254,6 +270,43 @@ fn child_questions(
             input_schema: input_schema.clone(),
             child: Some((branch, activity.child_run())),
             child_id: id.clone(),
+            guard: None,
+        });
+    }
+}
+
+/// Where a question of `step` (map branch `branch`) comes from, as its id starts.
+fn question_place(step: &StepState, branch: Option<u32>) -> String {
+    match branch {
+        Some(branch) => format!("{}[{branch}]", step.node),
+        None => step.node.clone(),
+    }
+}
+
+/// The questions the `ask` guards of `step` (map branch `branch`) put to a person.
+fn guard_questions(
+    step: &StepState,
+    branch: Option<u32>,
+    activity: &ActivityState,
+    questions: &mut Vec<Question>,
+) {
+    for GuardQuestion { check, question } in activity.guard_questions() {
+        let point = match check.point {
+            weft_core::GuardPoint::ToolResults => format!("tool_results.{}", check.index),
+            other => other.as_str().to_owned(),
+        };
+        questions.push(Question {
+            id: format!("{}/{point}", question_place(step, branch)),
+            step: step.number,
+            node: step.node.clone(),
+            question,
+            input_schema: Some(serde_json::json!({
+                "type": "string",
+                "enum": ["allow", "redact", "block"]
+            })),
+            child: None,
+            child_id: None,
+            guard: Some((branch, check)),
         });
     }
 }

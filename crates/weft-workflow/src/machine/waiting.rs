@@ -10,7 +10,8 @@ use weft_core::{ChildPlace, RunId, UnsettledCall};
 pub struct Question {
     /// Its id, stable while it is open: the `human` node's name; for a sub-workflow's
     /// question, the node's name, its map branch in brackets, `/` and the child's id
-    /// (`reviews[1]/approve`).
+    /// (`reviews[1]/approve`); for a guard's question, the node's name (and map branch), `/`
+    /// and the guarded point (`research/output`, `research/tool_results.0`).
     pub id: String,
     /// The step.
     pub step: u64,
@@ -25,6 +26,8 @@ pub struct Question {
     pub child: Option<(Option<u32>, Option<RunId>)>,
     /// The question's id in that child run.
     pub child_id: Option<String>,
+    /// The text a guard's `ask` rule holds, when a guard asks: its map branch and check.
+    pub guard: Option<(Option<u32>, weft_core::GuardCheck)>,
 }
 
 /// What a run waits on while it needs attention.

@@ -346,9 +346,11 @@ fn the_example_workflows_are_valid() {
             .extension()
             .is_some_and(|extension| extension == "yaml")
         {
-            Loader::with_tools(["add", "echo", "memory_pin", "memory_search"].map(str::to_owned))
-                .load(&path)
-                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            Loader::with_tools(
+                ["add", "echo", "memory_pin", "memory_search", "read_file"].map(str::to_owned),
+            )
+            .load(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
             count += 1;
         }
     }

@@ -93,6 +93,7 @@ fn text(report: &RunReport, database: &DatabaseArgument) -> String {
         }
     }
     lines.extend(super::context::lines(report));
+    lines.extend(guard_lines(report));
     if !report.children.is_empty() {
         lines.push("sub-workflow runs".to_owned());
         for child in &report.children {
@@ -107,6 +108,31 @@ fn text(report: &RunReport, database: &DatabaseArgument) -> String {
     let mut text = lines.join("\n");
     text.push('\n');
     text
+}
+
+/// What guards judged and found.
+fn guard_lines(report: &RunReport) -> Vec<String> {
+    if report.guard_checks == 0 {
+        return Vec::new();
+    }
+    let mut lines = vec![format!("guards    {} check(s)", report.guard_checks)];
+    for found in &report.guard_findings {
+        let by = if found.finding.by_person {
+            " by a person"
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "  step {} {}: {} {}{by}: {} (guard `{}`)",
+            found.finding.step,
+            found.node,
+            found.finding.check.point.as_str(),
+            found.action,
+            found.finding.describe(),
+            found.finding.guard
+        ));
+    }
+    lines
 }
 
 /// What the run's status calls for: its output, its question, its calls, its error.

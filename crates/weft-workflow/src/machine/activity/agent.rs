@@ -4,6 +4,8 @@
 
 use crate::error::ActivityMismatch;
 use crate::expression::Scope;
+use crate::machine::activity::gate::{Gate, Release};
+use crate::machine::activity::llm::INPUT;
 use crate::machine::activity::shared::{
     Progress, call_id, idempotency_key, render_prompt, without_system,
 };
@@ -15,8 +17,8 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 use weft_core::{
-    ChatRequest, ErrorKind, Event, Message, ModelReply, SessionId, StepError, ToolCall, ToolChoice,
-    ToolOutcome,
+    ChatRequest, ErrorKind, Event, GuardCheck, GuardPoint, GuardTurn, Message, ModelReply,
+    SessionId, StepError, ToolCall, ToolChoice, ToolOutcome,
 };
 
 /// Where an `agent` activity stands.
@@ -47,6 +49,12 @@ pub(crate) struct AgentState {
     /// The session the calls read and add to.
     session: Option<SessionId>,
     memory: Arc<MemorySettings>,
+    /// The user message, which a guard reads with the final answer.
+    user_text: String,
+    /// The final answer, while a guard judges it.
+    held: Option<String>,
+    /// The texts of this activity that guards judge.
+    pub(super) gate: Gate,
 }
 
 impl AgentState {
@@ -58,7 +66,20 @@ impl AgentState {
         session: Option<SessionId>,
     ) -> Result<Self, StepError> {
         let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
+        let user_text = messages
+            .last()
+            .map(|message| message.content.clone())
+            .unwrap_or_default();
+        let mut gate = Gate::new(body.guards.clone());
+        gate.hold(
+            INPUT,
+            "the user message".into(),
+            vec![GuardTurn::user(user_text.clone())],
+        );
         Ok(Self {
+            user_text,
+            held: None,
+            gate,
             session,
             memory: workflow.memory.clone(),
             messages,
@@ -100,7 +121,11 @@ impl AgentState {
         events: &mut Vec<Event>,
         commands: &mut Vec<Command>,
     ) {
-        if self.result.is_some() {
+        self.gate.commands(place, in_flight, events, commands);
+        if self.result.is_some() || self.held.is_some() {
+            return;
+        }
+        if self.gate.guards(GuardPoint::Input) && self.gate.release(INPUT).is_none() {
             return;
         }
         if self.waiting_for_model {
@@ -131,6 +156,8 @@ impl AgentState {
                 request,
                 session: self.session,
                 memory: self.memory.clone(),
+                hold_text: self.gate.guards(GuardPoint::Output),
+                retrieved: self.gate.rule(GuardPoint::Retrieved),
             }));
         }
     }
@@ -226,7 +253,18 @@ impl AgentState {
         if let Some(problem) = self.unfit_reply(&calls) {
             self.result = Some(Err(StepError::new(ErrorKind::InvalidInput, problem)));
         } else if calls.is_empty() {
-            self.result = Some(Ok(Value::String(reply.text.clone())));
+            let conversation = vec![
+                GuardTurn::user(self.user_text.clone()),
+                GuardTurn::agent(reply.text.clone()),
+            ];
+            if self
+                .gate
+                .hold(self.output_check(), "the answer".into(), conversation)
+            {
+                self.held = Some(reply.text.clone());
+            } else {
+                self.result = Some(Ok(Value::String(reply.text.clone())));
+            }
         } else {
             self.calls = calls.into_iter().map(|call| (call, None)).collect();
             self.started.clear();
@@ -296,10 +334,90 @@ impl AgentState {
             .and_then(|index| self.calls.get_mut(index))
             .ok_or(ActivityMismatch::NoSuchToolCall { turn, index })?;
         slot.1 = Some(outcome.clone());
-        if self.calls.iter().all(|(_, outcome)| outcome.is_some()) {
+        if let (ToolOutcome::Ok { output }, Some(call)) = (outcome, slot_call(&self.calls, index)) {
+            let check = GuardCheck {
+                point: GuardPoint::ToolResults,
+                turn,
+                index,
+            };
+            let about = format!("the result of `{call}`");
+            let text = vec![GuardTurn::user(super::shared::text_of(output))];
+            self.gate.hold(check, about, text);
+        }
+        self.finish_turn_when_settled();
+        Ok(())
+    }
+
+    /// Ends the turn once every call has its outcome and no guard holds one back.
+    fn finish_turn_when_settled(&mut self) {
+        let turn = self.turn;
+        let settled = self.calls.iter().enumerate().all(|(index, (_, outcome))| {
+            let check = GuardCheck {
+                point: GuardPoint::ToolResults,
+                turn,
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            };
+            outcome.is_some()
+                && (!self.gate.guards(GuardPoint::ToolResults)
+                    || matches!(outcome, Some(ToolOutcome::Error { .. }))
+                    || self.gate.release(check).is_some())
+        });
+        if settled && !self.calls.is_empty() && self.result.is_none() {
             self.finish_turn();
         }
-        Ok(())
+    }
+
+    /// The check of the answer of this turn.
+    fn output_check(&self) -> GuardCheck {
+        GuardCheck {
+            point: GuardPoint::Output,
+            turn: self.turn,
+            index: 0,
+        }
+    }
+
+    /// Applies a guard's ruling on the user message, a tool result or the answer.
+    pub(super) fn on_release(&mut self, check: GuardCheck, release: Release) {
+        match (check.point, release) {
+            (_, Release::Block(error)) => {
+                self.held = None;
+                self.result = Some(Err(error));
+            }
+            (GuardPoint::Input, Release::Redact(marker)) => {
+                if let Some(user) = self
+                    .messages
+                    .iter_mut()
+                    .find(|message| message.role == weft_core::Role::User)
+                {
+                    user.content = marker;
+                }
+            }
+            (GuardPoint::Output, Release::Pass) => {
+                self.result = self.held.take().map(|text| Ok(Value::String(text)));
+            }
+            (GuardPoint::Output, Release::Redact(marker)) => {
+                self.held = None;
+                if let Some(answer) = self.messages.last_mut() {
+                    answer.content.clone_from(&marker);
+                }
+                self.result = Some(Ok(Value::String(marker)));
+            }
+            (GuardPoint::ToolResults, release) => {
+                if let Release::Redact(marker) = release
+                    && check.turn == self.turn
+                    && let Some(slot) = usize::try_from(check.index)
+                        .ok()
+                        .and_then(|index| self.calls.get_mut(index))
+                {
+                    slot.1 = Some(ToolOutcome::Ok {
+                        output: Value::String(marker),
+                    });
+                }
+                self.finish_turn_when_settled();
+            }
+            (GuardPoint::Input | GuardPoint::Retrieved, Release::Pass)
+            | (GuardPoint::Retrieved, Release::Redact(_)) => {}
+        }
     }
 
     /// Sends the turn's results to the model in call order, whatever order they came in,
@@ -364,8 +482,17 @@ impl AgentState {
     }
 
     /// The conversation of the step without its system prompt, for a call in a session.
+    /// A redacted text is kept as its marker.
     pub(super) fn transcript(&self) -> Option<Vec<Message>> {
         self.session?;
         Some(without_system(&self.messages))
     }
+}
+
+/// The name of the tool of call `index` of a turn.
+fn slot_call(calls: &[(ToolCall, Option<ToolOutcome>)], index: u32) -> Option<String> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|index| calls.get(index))
+        .map(|(call, _)| call.name.clone())
 }

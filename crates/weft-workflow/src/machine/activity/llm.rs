@@ -2,6 +2,7 @@
 //! the JSON in the reply, checked against the schema.
 
 use crate::expression::Scope;
+use crate::machine::activity::gate::{Gate, Release, redacted_json};
 use crate::machine::activity::shared::{Progress, render_prompt, without_system};
 use crate::machine::command::{Command, ModelCall};
 use crate::machine::effect::{EffectKey, InFlight, Place};
@@ -9,7 +10,17 @@ use crate::memory::MemorySettings;
 use crate::workflow::{LlmBody, OutputSchema, Workflow};
 use serde_json::Value;
 use std::sync::Arc;
-use weft_core::{ChatRequest, ErrorKind, Message, ModelReply, SessionId, StepError};
+use weft_core::{
+    ChatRequest, ErrorKind, Event, GuardCheck, GuardPoint, GuardTurn, Message, ModelReply,
+    SessionId, StepError,
+};
+
+/// The check of a model node's user message.
+pub(super) const INPUT: GuardCheck = GuardCheck {
+    point: GuardPoint::Input,
+    turn: 0,
+    index: 0,
+};
 
 /// Where an `llm` activity stands.
 #[derive(Debug, Clone)]
@@ -24,6 +35,14 @@ pub(crate) struct LlmState {
     memory: Arc<MemorySettings>,
     /// The prompt without its system message, for the session.
     prompt: Vec<Message>,
+    /// The user message, which a guard reads with the reply.
+    user_text: String,
+    /// The output, while a guard judges the reply.
+    held: Option<Result<Value, StepError>>,
+    /// Whether the output must be JSON (a redacted reply cannot be).
+    structured: bool,
+    /// The texts of this activity that guards judge.
+    pub(super) gate: Gate,
 }
 
 impl LlmState {
@@ -35,6 +54,16 @@ impl LlmState {
         session: Option<SessionId>,
     ) -> Result<Self, StepError> {
         let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
+        let user_text = messages
+            .last()
+            .map(|message| message.content.clone())
+            .unwrap_or_default();
+        let mut gate = Gate::new(body.guards.clone());
+        gate.hold(
+            INPUT,
+            "the user message".into(),
+            vec![GuardTurn::user(user_text.clone())],
+        );
         let prompt = if session.is_some() {
             without_system(&messages)
         } else {
@@ -57,6 +86,10 @@ impl LlmState {
             model: body.model.clone().or_else(|| workflow.model.clone()),
             result: None,
             reply: None,
+            user_text,
+            held: None,
+            structured: body.output_schema.is_some(),
+            gate,
         })
     }
 
@@ -70,8 +103,13 @@ impl LlmState {
         &mut self,
         place: Place,
         in_flight: &mut InFlight,
+        events: &mut Vec<Event>,
         commands: &mut Vec<Command>,
     ) {
+        self.gate.commands(place, in_flight, events, commands);
+        if self.gate.guards(GuardPoint::Input) && self.gate.release(INPUT).is_none() {
+            return;
+        }
         let key = EffectKey::model(place, 0);
         if self.result.is_none()
             && let Some(request) = self.request.take()
@@ -86,6 +124,8 @@ impl LlmState {
                 request,
                 session: self.session,
                 memory: self.memory.clone(),
+                hold_text: self.gate.guards(GuardPoint::Output),
+                retrieved: self.gate.rule(GuardPoint::Retrieved),
             }));
         }
     }
@@ -93,10 +133,54 @@ impl LlmState {
     /// Takes the reply: the output is its text or, with a schema, the JSON in it.
     pub(super) fn on_reply(&mut self, reply: &ModelReply, output_schema: Option<&OutputSchema>) {
         self.reply = Some(reply.text.clone());
-        self.result = Some(match output_schema {
+        let result = match output_schema {
             None => Ok(Value::String(reply.text.clone())),
             Some(schema) => structured_output(&reply.text, schema),
-        });
+        };
+        let conversation = vec![
+            GuardTurn::user(self.user_text.clone()),
+            GuardTurn::agent(reply.text.clone()),
+        ];
+        if self.gate.hold(OUTPUT, "the answer".into(), conversation) {
+            self.held = Some(result);
+        } else {
+            self.result = Some(result);
+        }
+    }
+
+    /// Applies a guard's ruling on the user message or the answer.
+    pub(super) fn on_release(&mut self, check: GuardCheck, release: Release) {
+        match (check.point, release) {
+            (_, Release::Block(error)) => self.result = Some(Err(error)),
+            (GuardPoint::Input, Release::Redact(marker)) => {
+                for messages in [
+                    self.request.as_mut().map(|request| &mut request.messages),
+                    Some(&mut self.prompt),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if let Some(user) = messages.last_mut() {
+                        user.content.clone_from(&marker);
+                    }
+                }
+            }
+            (GuardPoint::Output, Release::Pass) => self.result = self.held.take(),
+            (GuardPoint::Output, Release::Redact(marker)) => {
+                self.held = None;
+                self.result = Some(if self.structured {
+                    Err(redacted_json(&marker))
+                } else {
+                    Ok(Value::String(marker.clone()))
+                });
+                self.reply = Some(marker);
+            }
+            (
+                GuardPoint::Input | GuardPoint::ToolResults | GuardPoint::Retrieved,
+                Release::Pass,
+            )
+            | (GuardPoint::ToolResults | GuardPoint::Retrieved, Release::Redact(_)) => {}
+        }
     }
 
     /// Fails the activity.
@@ -112,6 +196,13 @@ impl LlmState {
         Some(messages)
     }
 }
+
+/// The check of a model node's answer.
+pub(super) const OUTPUT: GuardCheck = GuardCheck {
+    point: GuardPoint::Output,
+    turn: 0,
+    index: 0,
+};
 
 /// Parses a structured reply: JSON (optionally in a ```json fence) matching the schema.
 fn structured_output(text: &str, schema: &OutputSchema) -> Result<Value, StepError> {

@@ -7,10 +7,12 @@
 
 mod agent;
 mod child;
+mod gate;
 mod llm;
 mod shared;
 mod tool;
 
+pub(crate) use gate::{FindingKind, GuardQuestion, check_answer as check_guard_answer};
 pub(crate) use shared::{ChildQuestion, ChildUpdate, Progress};
 
 use crate::error::ActivityMismatch;
@@ -20,9 +22,13 @@ use crate::machine::effect::{InFlight, Place};
 use crate::workflow::{Activity, OutputSchema, Workflow};
 use agent::AgentState;
 use child::ChildState;
+use gate::Gate;
 use llm::LlmState;
+use serde_json::Value;
 use tool::ToolState;
-use weft_core::{Event, Message, ModelReply, RunId, SessionId, StepError, ToolOutcome};
+use weft_core::{
+    Event, GuardCheck, GuardOutcome, Message, ModelReply, RunId, SessionId, StepError, ToolOutcome,
+};
 
 /// Where one activity stands.
 #[derive(Debug, Clone)]
@@ -77,7 +83,7 @@ impl ActivityState {
         commands: &mut Vec<Command>,
     ) {
         match self {
-            Self::Llm(state) => state.commands(place, in_flight, commands),
+            Self::Llm(state) => state.commands(place, in_flight, events, commands),
             Self::Agent(state) => state.commands(place, in_flight, events, commands),
             Self::Tool(state) => state.commands(place, in_flight, events, commands),
             Self::Child(state) => state.commands(place, in_flight, commands),
@@ -167,6 +173,71 @@ impl ActivityState {
             Self::Agent(state) => state.transcript(),
             Self::Tool(_) | Self::Child(_) => None,
         }
+    }
+
+    /// The activity's guards; a child run's texts are guarded in the child.
+    fn gate_mut(&mut self) -> Result<&mut Gate, ActivityMismatch> {
+        match self {
+            Self::Llm(state) => Ok(&mut state.gate),
+            Self::Agent(state) => Ok(&mut state.gate),
+            Self::Tool(state) => Ok(&mut state.gate),
+            Self::Child(_) => Err(ActivityMismatch::NothingGuarded("a sub-workflow")),
+        }
+    }
+
+    /// Hands a guard's ruling on the text at `check` to the activity.
+    fn on_release(&mut self, check: GuardCheck, release: gate::Release) {
+        match self {
+            Self::Llm(state) => state.on_release(check, release),
+            Self::Agent(state) => state.on_release(check, release),
+            Self::Tool(state) => state.on_release(release),
+            Self::Child(_) => {}
+        }
+    }
+
+    /// Takes a guard's verdict on the text at `check`.
+    pub(crate) fn on_guard_checked(
+        &mut self,
+        place: Place,
+        check: GuardCheck,
+        outcome: &GuardOutcome,
+    ) -> Result<(), ActivityMismatch> {
+        if let Some(release) = self.gate_mut()?.on_checked(place, check, outcome)? {
+            self.on_release(check, release);
+        }
+        Ok(())
+    }
+
+    /// Takes a person's answer to a guard's question about the text at `check`.
+    pub(crate) fn on_guard_answer(
+        &mut self,
+        check: GuardCheck,
+        input: &Value,
+    ) -> Result<(), ActivityMismatch> {
+        let release = self.gate_mut()?.on_answer(check, input)?;
+        self.on_release(check, release);
+        Ok(())
+    }
+
+    /// Folds a recorded finding (`GuardBlocked`, `GuardRedacted`, `GuardFlagged`).
+    pub(crate) fn on_guard_recorded(
+        &mut self,
+        kind: FindingKind,
+        check: GuardCheck,
+    ) -> Result<(), ActivityMismatch> {
+        self.gate_mut()?.on_recorded(kind, check);
+        Ok(())
+    }
+
+    /// The questions of the activity's `ask` guards.
+    pub(crate) fn guard_questions(&self) -> Vec<GuardQuestion> {
+        let gate = match self {
+            Self::Llm(state) => &state.gate,
+            Self::Agent(state) => &state.gate,
+            Self::Tool(state) => &state.gate,
+            Self::Child(_) => return Vec::new(),
+        };
+        gate.questions().collect()
     }
 
     /// The child run, for a child activity that started one.

@@ -118,3 +118,11 @@ pub(crate) fn without_system(messages: &[weft_core::Message]) -> Vec<weft_core::
         .cloned()
         .collect()
 }
+
+/// A tool's output as the model reads it: a string as it is, anything else as JSON.
+pub(crate) fn text_of(output: &Value) -> String {
+    match output {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}

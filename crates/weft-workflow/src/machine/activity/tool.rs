@@ -1,12 +1,20 @@
 //! The `tool` activity: one tool call with rendered arguments; its output is the output.
 
 use crate::expression::{Expressions, Scope};
+use crate::machine::activity::gate::{Gate, Release};
 use crate::machine::activity::shared::{Progress, call_id, idempotency_key, render_error};
 use crate::machine::command::{Command, ToolCallCommand};
 use crate::machine::effect::{EffectKey, InFlight, Place};
 use crate::workflow::ToolBody;
 use serde_json::Value;
-use weft_core::{Event, StepError, ToolCall, ToolOutcome};
+use weft_core::{Event, GuardCheck, GuardPoint, GuardTurn, StepError, ToolCall, ToolOutcome};
+
+/// The check of a `tool` node's result.
+const RESULT: GuardCheck = GuardCheck {
+    point: GuardPoint::ToolResults,
+    turn: 0,
+    index: 0,
+};
 
 /// Where a `tool` activity stands.
 #[derive(Debug, Clone)]
@@ -16,6 +24,10 @@ pub(crate) struct ToolState {
     /// Whether the call's start is recorded (it is recorded once, before it first runs).
     started: bool,
     result: Option<Result<Value, StepError>>,
+    /// The output, while a guard judges it.
+    held: Option<Value>,
+    /// The texts of this activity that guards judge.
+    pub(super) gate: Gate,
 }
 
 impl ToolState {
@@ -34,6 +46,8 @@ impl ToolState {
             timeout: body.tool_timeout,
             started: false,
             result: None,
+            held: None,
+            gate: Gate::new(body.guards.clone()),
         })
     }
 
@@ -50,8 +64,9 @@ impl ToolState {
         events: &mut Vec<Event>,
         commands: &mut Vec<Command>,
     ) {
+        self.gate.commands(place, in_flight, events, commands);
         let key = EffectKey::tool(place, 0, 0);
-        if self.result.is_some() || !in_flight.insert(key) {
+        if self.result.is_some() || self.held.is_some() || !in_flight.insert(key) {
             return;
         }
         if !self.started {
@@ -80,10 +95,19 @@ impl ToolState {
         self.started = started;
     }
 
-    /// Takes the call's outcome: its output, or a failure naming the tool.
+    /// Takes the call's outcome: its output (held while a guard judges it), or a failure
+    /// naming the tool.
     pub(super) fn on_finished(&mut self, outcome: &ToolOutcome) {
         self.result = Some(match outcome {
-            ToolOutcome::Ok { output } => Ok(output.clone()),
+            ToolOutcome::Ok { output } => {
+                let about = format!("the result of `{}`", self.call.name);
+                let text = vec![GuardTurn::user(super::shared::text_of(output))];
+                if self.gate.hold(RESULT, about, text) {
+                    self.held = Some(output.clone());
+                    return;
+                }
+                Ok(output.clone())
+            }
             ToolOutcome::Error { error } => Err(StepError::new(
                 error.kind,
                 format!("tool `{}` failed: {}", self.call.name, error.message),
@@ -94,5 +118,17 @@ impl ToolState {
     /// Fails the activity.
     pub(super) fn fail(&mut self, error: StepError) {
         self.result = Some(Err(error));
+    }
+
+    /// Applies a guard's ruling on the result.
+    pub(super) fn on_release(&mut self, release: Release) {
+        let Some(output) = self.held.take() else {
+            return;
+        };
+        self.result = Some(match release {
+            Release::Pass => Ok(output),
+            Release::Redact(marker) => Ok(Value::String(marker)),
+            Release::Block(error) => Err(error),
+        });
     }
 }

@@ -1,0 +1,53 @@
+//! Guards by spec or weft.toml name (`[guards.NAME]`): the runtime's [`Guards`], opening
+//! each one the first time a workflow names it.
+
+use crate::config::Settings;
+use std::path::Path;
+use std::sync::Arc;
+use weft_core::{ErrorKind, Guard, GuardError};
+use weft_guard::{GuardSpec, LlamaGuard, ScriptedGuard};
+use weft_runtime::Guards;
+
+/// The runtime's guards: a workflow's `guard:` is a weft.toml name or a spec, opened when a
+/// run first needs it, with `settings` for names.
+pub fn guards(settings: Arc<Settings>) -> Guards {
+    let opener = move |name: &str, base: &Path| open(name, base, &settings);
+    Guards::new().with_opener(Box::new(opener))
+}
+
+/// Opens the guard `name` names: a weft.toml name (its spec read against weft.toml's
+/// folder) or a spec (read against `base`, the workflow's folder).
+pub fn open(name: &str, base: &Path, settings: &Settings) -> Result<Arc<dyn Guard>, GuardError> {
+    let (text, base) = match settings.config.guards.get(name) {
+        Some(definition) => (definition.spec.as_str(), settings.directory()),
+        None => (name, base.to_owned()),
+    };
+    let spec = GuardSpec::parse(text, &base)
+        .map_err(|error| GuardError::new(ErrorKind::InvalidInput, error.to_string()))?
+        .ok_or_else(|| {
+            GuardError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "unknown guard `{name}`: it is neither a name in weft.toml's [guards] nor a spec (`llama-guard:MODEL`, `prompt-guard:DIR`, `prompt-guard:http://HOST/predict`, `scripted:FILE`)"
+                ),
+            )
+        })?;
+    match spec {
+        GuardSpec::Scripted(path) => Ok(Arc::new(ScriptedGuard::from_file(&path)?)),
+        GuardSpec::LlamaGuard(model) => {
+            let opened = crate::models::resolve(&model, &base, settings)
+                .and_then(|resolved| crate::models::open(&resolved))
+                .map_err(|error| {
+                    GuardError::new(
+                        ErrorKind::InvalidInput,
+                        format!("guard `{name}`: its model `{model}`: {error}"),
+                    )
+                })?;
+            Ok(Arc::new(LlamaGuard::new(opened, &model)))
+        }
+        GuardSpec::PromptGuard(_) => Err(GuardError::new(
+            ErrorKind::InvalidInput,
+            format!("guard `{name}`: this kind of guard is not built yet"),
+        )),
+    }
+}
