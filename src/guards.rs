@@ -45,9 +45,45 @@ pub fn open(name: &str, base: &Path, settings: &Settings) -> Result<Arc<dyn Guar
                 })?;
             Ok(Arc::new(LlamaGuard::new(opened, &model)))
         }
-        GuardSpec::PromptGuard(_) => Err(GuardError::new(
-            ErrorKind::InvalidInput,
-            format!("guard `{name}`: this kind of guard is not built yet"),
-        )),
+        GuardSpec::PromptGuard(target) => prompt_guard(name, &target, &base),
     }
+}
+
+/// Prompt Guard: `http(s)://HOST/predict[?tokenizer=PATH]` is a classifier endpoint (the
+/// tokenizer, read against `base`, counts its windows); anything else a model folder.
+fn prompt_guard(name: &str, target: &str, base: &Path) -> Result<Arc<dyn Guard>, GuardError> {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return http_prompt_guard(name, target, base);
+    }
+    Err(GuardError::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "guard `{name}`: Prompt Guard in this process is not available yet; serve the model and name its endpoint (`prompt-guard:http://HOST/predict`)"
+        ),
+    ))
+}
+
+#[cfg(feature = "http")]
+fn http_prompt_guard(name: &str, target: &str, base: &Path) -> Result<Arc<dyn Guard>, GuardError> {
+    let (url, tokenizer) = match target.split_once("?tokenizer=") {
+        Some((url, path)) => (url, Some(base.join(path))),
+        None => (target, None),
+    };
+    let classifier = weft_guard::prompt_guard::http::HttpClassifier::new(url, tokenizer.as_deref())
+        .map_err(|error| {
+            GuardError::new(error.kind, format!("guard `{name}`: {}", error.message))
+        })?;
+    Ok(Arc::new(weft_guard::PromptGuard::new(Arc::new(classifier))))
+}
+
+#[cfg(not(feature = "http"))]
+fn http_prompt_guard(
+    name: &str,
+    _target: &str,
+    _base: &Path,
+) -> Result<Arc<dyn Guard>, GuardError> {
+    Err(GuardError::new(
+        ErrorKind::InvalidInput,
+        format!("guard `{name}`: Prompt Guard over HTTP needs weft built with the `http` feature"),
+    ))
 }

@@ -7,4 +7,5 @@
 
 mod llama_guard;
 mod llama_guard_server;
+mod prompt_guard_http;
 mod scripted;
