@@ -55,10 +55,24 @@ fn prompt_guard(name: &str, target: &str, base: &Path) -> Result<Arc<dyn Guard>,
     if target.starts_with("http://") || target.starts_with("https://") {
         return http_prompt_guard(name, target, base);
     }
+    local_prompt_guard(name, &base.join(target))
+}
+
+#[cfg(feature = "prompt-guard")]
+fn local_prompt_guard(name: &str, folder: &Path) -> Result<Arc<dyn Guard>, GuardError> {
+    let classifier =
+        weft_guard::prompt_guard::local::LocalClassifier::load(folder).map_err(|error| {
+            GuardError::new(error.kind, format!("guard `{name}`: {}", error.message))
+        })?;
+    Ok(Arc::new(weft_guard::PromptGuard::new(Arc::new(classifier))))
+}
+
+#[cfg(not(feature = "prompt-guard"))]
+fn local_prompt_guard(name: &str, _folder: &Path) -> Result<Arc<dyn Guard>, GuardError> {
     Err(GuardError::new(
         ErrorKind::InvalidInput,
         format!(
-            "guard `{name}`: Prompt Guard in this process is not available yet; serve the model and name its endpoint (`prompt-guard:http://HOST/predict`)"
+            "guard `{name}`: Prompt Guard in this process needs weft built with the `prompt-guard` feature (or name a classifier endpoint: `prompt-guard:http://HOST/predict`)"
         ),
     ))
 }

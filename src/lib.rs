@@ -18,7 +18,8 @@
 //! from a path or a URL).
 //!
 //! Features: `sqlite` (default), `postgres`, `openai`, `mistralrs` (Llama-3.1 in-process;
-//! `cuda` and `nccl` for GPUs), `mcp`, `http`, `process`. With none of them, weft runs
+//! `cuda` and `nccl` for GPUs), `mcp`, `http`, `prompt-guard` (Prompt Guard in-process),
+//! `process`. With none of them, weft runs
 //! workflows in memory with scripted models and Rust tools.
 //!
 //! Your own tools are typed Rust ([`Tool`], or an async fn with [`tool`]); `serde`,

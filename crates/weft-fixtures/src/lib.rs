@@ -5,8 +5,10 @@
 //! window), `generation_config.json`, a byte-level BPE `tokenizer.json` that holds the
 //! Llama-3.1 special tokens, `tokenizer_config.json` with a chat template, and
 //! `model.safetensors`. The same generator writes the Llama-3.1-8B shape for GPU
-//! benchmarks.
+//! benchmarks. [`deberta`] writes a DeBERTa-v2 classifier with Prompt Guard's
+//! architecture and labels, for the in-process Prompt Guard.
 
+pub mod deberta;
 pub mod languages;
 pub mod safetensors;
 pub mod tiny_llama;

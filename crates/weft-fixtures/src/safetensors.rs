@@ -28,6 +28,11 @@ pub enum Fill {
     RandomFp8,
     /// f32: every element this value (FP8 block scales).
     ConstantF32(f32),
+    /// f32: uniform random values in `[-scale, scale]` (weights a test recomputes by hand).
+    RandomF32 {
+        /// The bound.
+        scale: f32,
+    },
 }
 
 impl Fill {
@@ -35,7 +40,7 @@ impl Fill {
         match self {
             Self::Random { .. } | Self::Constant(_) => "BF16",
             Self::RandomFp8 => "F8_E4M3",
-            Self::ConstantF32(_) => "F32",
+            Self::ConstantF32(_) | Self::RandomF32 { .. } => "F32",
         }
     }
 
@@ -43,7 +48,7 @@ impl Fill {
         match self {
             Self::Random { .. } | Self::Constant(_) => 2,
             Self::RandomFp8 => 1,
-            Self::ConstantF32(_) => 4,
+            Self::ConstantF32(_) | Self::RandomF32 { .. } => 4,
         }
     }
 }
@@ -133,6 +138,10 @@ pub fn write_tensors(out: &mut impl Write, tensors: &[TensorPlan], seed: u64) ->
                         block.push(e4m3_bits((random.unit() * 2.0 - 1.0) * FP8_MAX));
                     }
                     Fill::ConstantF32(value) => block.extend_from_slice(&value.to_le_bytes()),
+                    Fill::RandomF32 { scale } => {
+                        let value = (random.unit() * 2.0 - 1.0) * scale;
+                        block.extend_from_slice(&value.to_le_bytes());
+                    }
                 }
             }
             out.write_all(&block)?;

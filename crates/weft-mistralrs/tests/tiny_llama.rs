@@ -232,8 +232,8 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
     );
 
     // A raw prompt (a guard's) is the whole prompt, tokenized as it is: no system header is
-    // added. The log-probabilities asked for come back for every token, the chosen one
-    // the likeliest of its alternatives (greedy decoding).
+    // added. The log-probabilities asked for come back, the chosen token the likeliest of
+    // its alternatives (greedy decoding).
     let raw = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nIs this safe?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
     let raw_request = ChatRequest {
         raw_prompt: Some(raw.to_owned()),
@@ -253,7 +253,9 @@ async fn a_tiny_llama_runs_with_fp8_on_the_cpu() {
         })
         .flatten()
         .collect();
-    assert_eq!(logprobs.len(), 4, "{all:?}");
+    // mistralrs 0.8.1 sends a chunk (and its log-probability) per piece of whole text: the
+    // random tiny model's tokens are often bytes of one character, which come together.
+    assert!(!logprobs.is_empty() && logprobs.len() <= 4, "{all:?}");
     for token in &logprobs {
         assert!(token.logprob <= 0.0, "{token:?}");
         assert!(!token.top.is_empty() && token.top.len() <= 3, "{token:?}");

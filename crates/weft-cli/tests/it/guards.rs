@@ -467,3 +467,48 @@ default:
         "Zwei Seiten wurden zurückgehalten."
     );
 }
+
+#[test]
+fn prompt_guard_runs_in_process_from_a_model_folder() {
+    let folder = project("flag", "");
+    weft_fixtures::deberta::write_classifier(
+        &folder.path().join("prompt-guard"),
+        weft_fixtures::deberta::ClassifierShape::TINY,
+        5,
+    )
+    .unwrap();
+    let workflow = std::fs::read_to_string(folder.path().join("guarded.yaml"))
+        .unwrap()
+        .replace(
+            "{ guard: scripted:prompt-guard.yaml, action: flag }",
+            "{ guard: \"prompt-guard:prompt-guard\", action: flag, threshold: 0.0 }",
+        );
+    std::fs::write(folder.path().join("guarded.yaml"), workflow).unwrap();
+    let db = folder.path().join("runs.db");
+    let output = run(folder.path(), &db);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events = events(&output);
+    let checked = events
+        .iter()
+        .find(|event| event["event"]["type"] == "guard_checked")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    let scores = checked["event"]["outcome"]["verdict"]["scores"]
+        .as_array()
+        .unwrap();
+    let labels: Vec<&str> = scores
+        .iter()
+        .map(|score| score["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["BENIGN", "INJECTION", "JAILBREAK"]);
+    let total: f64 = scores
+        .iter()
+        .map(|score| score["score"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-6, "{total}");
+    assert!(
+        events
+            .iter()
+            .any(|event| event["event"]["type"] == "guard_flagged"),
+        "a zero threshold flags whatever the random model says"
+    );
+}

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "prompt-guard")]
+pub mod local;
 pub mod windows;
 
 use futures::FutureExt;
@@ -34,6 +36,10 @@ pub trait WindowClassifier: Send + Sync {
     /// Each token's byte range in `text`, when the classifier's tokenizer is at hand:
     /// windows are then counted in its tokens, else in characters.
     fn token_offsets(&self, text: &str) -> Option<Vec<(usize, usize)>>;
+    /// The tokens of text a window holds (Prompt Guard's 512 less `[CLS]` and `[SEP]`).
+    fn window_tokens(&self) -> usize {
+        windows::WINDOW_TOKENS
+    }
 }
 
 /// Prompt Guard over a window classifier.
@@ -59,7 +65,9 @@ impl PromptGuard {
     pub fn windows(&self, text: &str) -> Vec<String> {
         let ranges = match self.classifier.token_offsets(text) {
             Some(offsets) => {
-                windows::by_tokens(&offsets, windows::WINDOW_TOKENS, windows::OVERLAP_TOKENS)
+                let size = self.classifier.window_tokens();
+                let overlap = windows::OVERLAP_TOKENS.min(size / 4);
+                windows::by_tokens(&offsets, size, overlap)
             }
             None => windows::by_characters(
                 text,

@@ -8,4 +8,5 @@
 mod llama_guard;
 mod llama_guard_server;
 mod prompt_guard_http;
+mod prompt_guard_local;
 mod scripted;

@@ -4,8 +4,7 @@
 
 use crate::error::ActivityMismatch;
 use crate::expression::Scope;
-use crate::machine::activity::gate::{Gate, Release};
-use crate::machine::activity::llm::INPUT;
+use crate::machine::activity::gate::{Gate, Release, USER_MESSAGE as INPUT};
 use crate::machine::activity::shared::{
     Progress, call_id, idempotency_key, render_prompt, without_system,
 };
@@ -66,16 +65,8 @@ impl AgentState {
         session: Option<SessionId>,
     ) -> Result<Self, StepError> {
         let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
-        let user_text = messages
-            .last()
-            .map(|message| message.content.clone())
-            .unwrap_or_default();
         let mut gate = Gate::new(body.guards.clone());
-        gate.hold(
-            INPUT,
-            "the user message".into(),
-            vec![GuardTurn::user(user_text.clone())],
-        );
+        let user_text = gate.hold_user_message(&messages);
         Ok(Self {
             user_text,
             held: None,

@@ -11,6 +11,7 @@ use crate::machine::command::{Command, GuardCall};
 use crate::machine::effect::{EffectKey, InFlight, Place};
 use serde_json::Value;
 use std::sync::Arc;
+use weft_core::GuardPoint;
 use weft_core::{
     ErrorKind, Event, GuardAction, GuardCheck, GuardFinding, GuardOutcome, GuardRequest, GuardTurn,
     StepError,
@@ -71,6 +72,13 @@ pub(crate) struct Gate {
     unrecorded: Vec<(FindingKind, GuardFinding)>,
 }
 
+/// The check of a model node's user message.
+pub(crate) const USER_MESSAGE: GuardCheck = GuardCheck {
+    point: GuardPoint::Input,
+    turn: 0,
+    index: 0,
+};
+
 /// The answers a person gives a guard's question.
 pub(crate) const ANSWERS: [&str; 3] = ["allow", "redact", "block"];
 
@@ -111,6 +119,28 @@ impl Gate {
             state: HeldState::Waiting,
         });
         true
+    }
+
+    /// Holds a model node's user message (the last of `messages`) where an `input` guard
+    /// reads it; returns its text where a guard reads it (an `output` guard reads it as the
+    /// answer's context), else nothing: most nodes have no guard, and keep no copy.
+    pub(crate) fn hold_user_message(&mut self, messages: &[weft_core::Message]) -> String {
+        let (input, output) = (
+            self.guards(GuardPoint::Input),
+            self.guards(GuardPoint::Output),
+        );
+        if !input && !output {
+            return String::new();
+        }
+        let text = messages
+            .last()
+            .map(|message| message.content.clone())
+            .unwrap_or_default();
+        if input {
+            let turn = vec![GuardTurn::user(text.clone())];
+            self.hold(USER_MESSAGE, "the user message".into(), turn);
+        }
+        text
     }
 
     /// Whether a guard reads `point`.

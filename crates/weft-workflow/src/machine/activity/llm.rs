@@ -2,7 +2,7 @@
 //! the JSON in the reply, checked against the schema.
 
 use crate::expression::Scope;
-use crate::machine::activity::gate::{Gate, Release, redacted_json};
+use crate::machine::activity::gate::{Gate, Release, USER_MESSAGE as INPUT, redacted_json};
 use crate::machine::activity::shared::{Progress, render_prompt, without_system};
 use crate::machine::command::{Command, ModelCall};
 use crate::machine::effect::{EffectKey, InFlight, Place};
@@ -13,13 +13,6 @@ use std::sync::Arc;
 use weft_core::{
     ChatRequest, ErrorKind, Event, GuardCheck, GuardPoint, GuardTurn, Message, ModelReply,
     SessionId, StepError,
-};
-
-/// The check of a model node's user message.
-pub(super) const INPUT: GuardCheck = GuardCheck {
-    point: GuardPoint::Input,
-    turn: 0,
-    index: 0,
 };
 
 /// Where an `llm` activity stands.
@@ -54,16 +47,8 @@ impl LlmState {
         session: Option<SessionId>,
     ) -> Result<Self, StepError> {
         let messages = render_prompt(&workflow.expressions, &body.prompt, scope)?;
-        let user_text = messages
-            .last()
-            .map(|message| message.content.clone())
-            .unwrap_or_default();
         let mut gate = Gate::new(body.guards.clone());
-        gate.hold(
-            INPUT,
-            "the user message".into(),
-            vec![GuardTurn::user(user_text.clone())],
-        );
+        let user_text = gate.hold_user_message(&messages);
         let prompt = if session.is_some() {
             without_system(&messages)
         } else {
@@ -137,11 +122,12 @@ impl LlmState {
             None => Ok(Value::String(reply.text.clone())),
             Some(schema) => structured_output(&reply.text, schema),
         };
-        let conversation = vec![
-            GuardTurn::user(self.user_text.clone()),
-            GuardTurn::agent(reply.text.clone()),
-        ];
-        if self.gate.hold(OUTPUT, "the answer".into(), conversation) {
+        if self.gate.guards(GuardPoint::Output) {
+            let conversation = vec![
+                GuardTurn::user(self.user_text.clone()),
+                GuardTurn::agent(reply.text.clone()),
+            ];
+            self.gate.hold(OUTPUT, "the answer".into(), conversation);
             self.held = Some(result);
         } else {
             self.result = Some(result);

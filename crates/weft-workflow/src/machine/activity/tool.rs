@@ -100,9 +100,10 @@ impl ToolState {
     pub(super) fn on_finished(&mut self, outcome: &ToolOutcome) {
         self.result = Some(match outcome {
             ToolOutcome::Ok { output } => {
-                let about = format!("the result of `{}`", self.call.name);
-                let text = vec![GuardTurn::user(super::shared::text_of(output))];
-                if self.gate.hold(RESULT, about, text) {
+                if self.gate.guards(GuardPoint::ToolResults) {
+                    let about = format!("the result of `{}`", self.call.name);
+                    let text = vec![GuardTurn::user(super::shared::text_of(output))];
+                    self.gate.hold(RESULT, about, text);
                     self.held = Some(output.clone());
                     return;
                 }
