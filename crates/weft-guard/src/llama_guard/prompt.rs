@@ -159,14 +159,38 @@ pub fn messages(request: &GuardRequest) -> Vec<Message> {
     messages
 }
 
-/// The template arguments a server's Llama Guard chat template reads (the 1B model's
-/// template takes the categories to leave out; the 8B's ignores them).
+/// The template arguments a server's Llama Guard chat template reads: `categories` (code ->
+/// the line after the code, custom categories with their descriptions) and
+/// `excluded_category_keys` (the codes the policy leaves out). The 1B model's template
+/// reads both; the 8B's lists its own categories whatever it is given, so there the
+/// policy's allow-list applies to the reply instead. `None` for the default policy.
 pub fn template_arguments(policy: &GuardPolicy, variant: Variant) -> Option<serde_json::Value> {
-    let kept = policy.categories.as_ref()?;
-    let excluded: Vec<&str> = CATEGORIES[..variant.category_count()]
-        .iter()
-        .map(|(code, _)| *code)
-        .filter(|code| !kept.iter().any(|kept| kept.eq_ignore_ascii_case(code)))
-        .collect();
-    Some(serde_json::json!({ "excluded_category_keys": excluded }))
+    if policy.categories.is_none() && policy.custom.is_empty() {
+        return None;
+    }
+    let standard = &CATEGORIES[..variant.category_count()];
+    let mut categories = serde_json::Map::new();
+    for (code, name) in standard {
+        categories.insert((*code).to_owned(), serde_json::json!(format!("{name}.")));
+    }
+    for (offset, custom) in policy.custom.iter().enumerate() {
+        let name = custom.name.trim();
+        let name = name.strip_suffix('.').unwrap_or(name);
+        categories.insert(
+            format!("S{}", variant.category_count() + offset + 1),
+            serde_json::json!(format!("{name}.\n{}", custom.description.trim())),
+        );
+    }
+    let excluded: Vec<&str> = match &policy.categories {
+        Some(kept) => standard
+            .iter()
+            .map(|(code, _)| *code)
+            .filter(|code| !kept.iter().any(|kept| kept.eq_ignore_ascii_case(code)))
+            .collect(),
+        None => Vec::new(),
+    };
+    Some(serde_json::json!({
+        "categories": categories,
+        "excluded_category_keys": excluded,
+    }))
 }

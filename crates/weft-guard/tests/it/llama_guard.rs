@@ -83,10 +83,22 @@ fn the_1b_model_has_thirteen_categories_and_a_policy_keeps_some_and_adds_its_own
     assert!(prompt.contains(
         "<BEGIN UNSAFE CONTENT CATEGORIES>\nS1: Violent Crimes.\nS10: Hate.\nS15: Competitors.\nAI models should not recommend other vendors' products.\n<END UNSAFE CONTENT CATEGORIES>"
     ));
-    let excluded = template_arguments(&request.policy, Variant::Eight).unwrap();
+    let arguments = template_arguments(&request.policy, Variant::Eight).unwrap();
     assert_eq!(
-        excluded["excluded_category_keys"].as_array().unwrap().len(),
+        arguments["excluded_category_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
         12
+    );
+    assert_eq!(arguments["categories"]["S10"], "Hate.");
+    assert_eq!(
+        arguments["categories"]["S15"],
+        "Competitors.\nAI models should not recommend other vendors' products."
+    );
+    assert_eq!(
+        template_arguments(&GuardPolicy::default(), Variant::One),
+        None
     );
 }
 

@@ -114,4 +114,9 @@ async fn the_probability_of_unsafe_comes_from_the_servers_log_probabilities() {
         "the 1B model's 13 categories less the 2 kept"
     );
     assert!(!excluded.contains(&json!("S1")));
+    let categories = sent["chat_template_kwargs"]["categories"]
+        .as_object()
+        .unwrap();
+    assert_eq!(categories.len(), 13, "the 1B model's categories");
+    assert_eq!(categories["S1"], "Violent Crimes.");
 }
