@@ -5,6 +5,7 @@
 //!   with every error located at file:line:column;
 //! - [`expression`]: minijinja templates and conditions, sandboxed;
 //! - [`machine`]: the sans-IO run machine that folds events and decides the next step;
+//! - [`guards`]: a workflow's guard rules, compiled, and what a verdict comes to under one;
 //! - [`graph`]: the Mermaid flowchart of a workflow.
 
 pub mod diff;

@@ -512,3 +512,15 @@ fn prompt_guard_runs_in_process_from_a_model_folder() {
         "a zero threshold flags whatever the random model says"
     );
 }
+
+#[test]
+fn a_guarded_run_replays_with_its_recorded_verdicts() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("runs.db");
+    let output = weft(&["run", "--json", "workflows/guarded_research.yaml"], &db);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let replayed = weft(&["runs", "replay", &first_run(&output)], &db);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let said = format!("{}{}", stdout(&replayed), stderr(&replayed));
+    assert!(said.contains("no divergence"), "{said}");
+}

@@ -3,7 +3,8 @@
 //! machine: it says which effects it needs and takes their results.
 //!
 //! One file per kind (`llm.rs`, `agent.rs`, `tool.rs`, `child.rs`), what they share in
-//! `shared.rs`; this file holds [`ActivityState`], which hands each call to its kind.
+//! `shared.rs`, the texts their guards hold back in `gate.rs`; this file holds
+//! [`ActivityState`], which hands each call to its kind.
 
 mod agent;
 mod child;
