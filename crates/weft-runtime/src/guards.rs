@@ -64,6 +64,8 @@ impl Runtime {
         let Some(rule) = call.retrieved.clone() else {
             return (events, Ok(()));
         };
+        // One guard judges every snippet of the call: found once.
+        let guard = self.guards.resolve(&rule.guard, workflow_dir);
         for (index, snippet) in view.snippets.iter_mut().enumerate() {
             let check = GuardCheck {
                 point: GuardPoint::Retrieved,
@@ -75,23 +77,15 @@ impl Runtime {
                 conversation: vec![GuardTurn::user(snippet.text.clone())],
                 policy: rule.policy.clone(),
             };
-            let outcome = match self.guards.resolve(&rule.guard, workflow_dir) {
+            let outcome = match &guard {
                 Ok(guard) => match guard.classify(request).await {
                     Ok(verdict) => GuardOutcome::Verdict { verdict },
                     Err(error) => error_outcome(error),
                 },
-                Err(error) => error_outcome(error),
+                Err(error) => error_outcome(error.clone()),
             };
-            let checked = GuardChecked {
-                step: call.step,
-                branch: call.branch,
-                check,
-                guard: rule.guard.clone(),
-                outcome: outcome.clone(),
-            };
-            events.push(Event::GuardChecked(Box::new(checked)));
-            let verdict = match outcome {
-                GuardOutcome::Verdict { verdict } => verdict,
+            let ruling = match &outcome {
+                GuardOutcome::Verdict { verdict } => rule.rule(verdict),
                 GuardOutcome::Error { error } => {
                     let error = StepError::new(
                         error.kind,
@@ -102,10 +96,11 @@ impl Runtime {
                             error.message
                         ),
                     );
+                    events.push(checked_event(call, check, &rule.guard, outcome));
                     return (events, Err(error));
                 }
             };
-            let ruling = rule.rule(&verdict);
+            events.push(checked_event(call, check, &rule.guard, outcome));
             let Some(found) = finding((call.step, call.branch), check, &rule.guard, ruling) else {
                 continue;
             };
@@ -124,6 +119,17 @@ impl Runtime {
         }
         (events, Ok(()))
     }
+}
+
+/// The `GuardChecked` of snippet `check` of `call`.
+fn checked_event(call: &ModelCall, check: GuardCheck, guard: &str, outcome: GuardOutcome) -> Event {
+    Event::GuardChecked(Box::new(GuardChecked {
+        step: call.step,
+        branch: call.branch,
+        check,
+        guard: guard.to_owned(),
+        outcome,
+    }))
 }
 
 fn error_outcome(error: GuardError) -> GuardOutcome {

@@ -62,31 +62,40 @@ pub fn judged_role(request: &GuardRequest) -> &'static str {
     }
 }
 
-/// The policy's category lines: the standard categories the policy keeps (all the
-/// variant knows, by default) under their own codes, then the custom ones, numbered on
-/// from the standard ones, each with its description on the next line.
-pub fn category_lines(policy: &GuardPolicy, variant: Variant) -> String {
-    let known = &CATEGORIES[..variant.category_count()];
-    let mut lines: Vec<String> = known
-        .iter()
-        .filter(|(code, _)| {
-            policy
-                .categories
-                .as_ref()
-                .is_none_or(|kept| kept.iter().any(|kept| kept.eq_ignore_ascii_case(code)))
-        })
-        .map(|(code, name)| format!("{code}: {name}."))
-        .collect();
-    for (offset, custom) in policy.custom.iter().enumerate() {
+/// Whether the policy keeps the standard category `code` (every one, without a list).
+fn keeps(policy: &GuardPolicy, code: &str) -> bool {
+    policy
+        .categories
+        .as_ref()
+        .is_none_or(|kept| kept.iter().any(|kept| kept.eq_ignore_ascii_case(code)))
+}
+
+/// The policy's custom categories: each one's code and the text after it (its name, its
+/// description on the next line). They are numbered after Llama Guard 3's fourteen
+/// categories (`S15` on) whatever the model, so a custom code never stands for a standard
+/// category of another model (the 1B's thirteen leave S14 unused).
+fn custom_categories(policy: &GuardPolicy) -> impl Iterator<Item = (String, String)> + '_ {
+    policy.custom.iter().enumerate().map(|(offset, custom)| {
         let name = custom.name.trim();
         let name = name.strip_suffix('.').unwrap_or(name);
-        lines.push(format!(
-            "S{}: {name}.\n{}",
-            variant.category_count() + offset + 1,
-            custom.description.trim()
-        ));
-    }
-    lines.join("\n")
+        (
+            format!("S{}", CATEGORIES.len() + offset + 1),
+            format!("{name}.\n{}", custom.description.trim()),
+        )
+    })
+}
+
+/// The policy's category lines: the standard categories the policy keeps (all the
+/// variant knows, by default) under their own codes, then the custom ones, each with its
+/// description on the next line.
+pub fn category_lines(policy: &GuardPolicy, variant: Variant) -> String {
+    CATEGORIES[..variant.category_count()]
+        .iter()
+        .filter(|(code, _)| keeps(policy, code))
+        .map(|(code, name)| format!("{code}: {name}."))
+        .chain(custom_categories(policy).map(|(code, text)| format!("{code}: {text}")))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The conversation as the prompt writes it: `User: ...` and `Agent: ...` turns, a blank
@@ -169,26 +178,17 @@ pub fn template_arguments(policy: &GuardPolicy, variant: Variant) -> Option<serd
         return None;
     }
     let standard = &CATEGORIES[..variant.category_count()];
-    let mut categories = serde_json::Map::new();
-    for (code, name) in standard {
-        categories.insert((*code).to_owned(), serde_json::json!(format!("{name}.")));
-    }
-    for (offset, custom) in policy.custom.iter().enumerate() {
-        let name = custom.name.trim();
-        let name = name.strip_suffix('.').unwrap_or(name);
-        categories.insert(
-            format!("S{}", variant.category_count() + offset + 1),
-            serde_json::json!(format!("{name}.\n{}", custom.description.trim())),
-        );
-    }
-    let excluded: Vec<&str> = match &policy.categories {
-        Some(kept) => standard
-            .iter()
-            .map(|(code, _)| *code)
-            .filter(|code| !kept.iter().any(|kept| kept.eq_ignore_ascii_case(code)))
-            .collect(),
-        None => Vec::new(),
-    };
+    let mut categories: serde_json::Map<String, serde_json::Value> = standard
+        .iter()
+        .map(|(code, name)| ((*code).to_owned(), serde_json::json!(format!("{name}."))))
+        .collect();
+    categories
+        .extend(custom_categories(policy).map(|(code, text)| (code, serde_json::json!(text))));
+    let excluded: Vec<&str> = standard
+        .iter()
+        .map(|(code, _)| *code)
+        .filter(|code| !keeps(policy, code))
+        .collect();
     Some(serde_json::json!({
         "categories": categories,
         "excluded_category_keys": excluded,

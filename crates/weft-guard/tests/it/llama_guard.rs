@@ -67,6 +67,17 @@ fn the_1b_model_has_thirteen_categories_and_a_policy_keeps_some_and_adds_its_own
     let one = raw_prompt(&user_request("hi"), Variant::One);
     assert!(one.contains("S13: Elections.\n<END UNSAFE CONTENT CATEGORIES>"));
     assert!(!one.contains("S14"));
+    // Custom categories are numbered after the 8B's fourteen on both models, so a custom
+    // code never reads as a standard category (the workflow's allow-list counts on it).
+    let mut custom = user_request("hi");
+    custom.policy.custom = vec![CustomCategory {
+        name: "Competitors".into(),
+        description: "Naming other vendors.".into(),
+    }];
+    assert!(
+        raw_prompt(&custom, Variant::One)
+            .contains("S13: Elections.\nS15: Competitors.\nNaming other vendors.\n<END")
+    );
     assert_eq!(Variant::of("meta-llama/Llama-Guard-3-1B"), Variant::One);
     assert_eq!(Variant::of("meta-llama/Llama-Guard-3-8B"), Variant::Eight);
 

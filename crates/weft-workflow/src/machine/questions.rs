@@ -8,7 +8,8 @@
 //! unblocks runs, and the run stops again for the questions still open.
 
 use super::activity::{
-    ActivityState, ChildQuestion, ChildUpdate, GuardQuestion, Progress, check_guard_answer,
+    ActivityState, ChildQuestion, ChildUpdate, GUARD_ANSWERS, GuardQuestion, Progress,
+    check_guard_answer,
 };
 use super::command::{ChildAnswer, Command, Decision};
 use super::effect::{EffectKey, Place};
@@ -302,7 +303,7 @@ fn guard_questions(
             question,
             input_schema: Some(serde_json::json!({
                 "type": "string",
-                "enum": ["allow", "redact", "block"]
+                "enum": GUARD_ANSWERS
             })),
             child: None,
             child_id: None,

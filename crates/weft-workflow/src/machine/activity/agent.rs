@@ -244,14 +244,13 @@ impl AgentState {
         if let Some(problem) = self.unfit_reply(&calls) {
             self.result = Some(Err(StepError::new(ErrorKind::InvalidInput, problem)));
         } else if calls.is_empty() {
-            let conversation = vec![
-                GuardTurn::user(self.user_text.clone()),
-                GuardTurn::agent(reply.text.clone()),
-            ];
-            if self
-                .gate
-                .hold(self.output_check(), "the answer".into(), conversation)
-            {
+            if self.gate.guards(GuardPoint::Output) {
+                let conversation = vec![
+                    GuardTurn::user(self.user_text.clone()),
+                    GuardTurn::agent(reply.text.clone()),
+                ];
+                self.gate
+                    .hold(self.output_check(), "the answer".into(), conversation);
                 self.held = Some(reply.text.clone());
             } else {
                 self.result = Some(Ok(Value::String(reply.text.clone())));
@@ -325,7 +324,11 @@ impl AgentState {
             .and_then(|index| self.calls.get_mut(index))
             .ok_or(ActivityMismatch::NoSuchToolCall { turn, index })?;
         slot.1 = Some(outcome.clone());
-        if let (ToolOutcome::Ok { output }, Some(call)) = (outcome, slot_call(&self.calls, index)) {
+        // Most agents guard no tool results: nothing is copied for them.
+        if let ToolOutcome::Ok { output } = outcome
+            && self.gate.guards(GuardPoint::ToolResults)
+            && let Some(call) = slot_call(&self.calls, index)
+        {
             let check = GuardCheck {
                 point: GuardPoint::ToolResults,
                 turn,

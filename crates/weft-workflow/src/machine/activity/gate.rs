@@ -92,19 +92,14 @@ impl Gate {
         }
     }
 
-    /// Holds the last turn of `conversation` for the guard at `check.point`, if there is
-    /// one: false when no guard reads that point (the text passes at once).
-    pub(crate) fn hold(
-        &mut self,
-        check: GuardCheck,
-        about: String,
-        conversation: Vec<GuardTurn>,
-    ) -> bool {
+    /// Holds the last turn of `conversation` for the guard at `check.point` (callers ask
+    /// `guards` first: a point no guard reads holds nothing).
+    pub(crate) fn hold(&mut self, check: GuardCheck, about: String, conversation: Vec<GuardTurn>) {
         let Some(rule) = self.guards.at(check.point).cloned() else {
-            return false;
+            return;
         };
         if self.find(check).is_some() {
-            return true;
+            return;
         }
         let request = GuardRequest {
             point: check.point,
@@ -118,7 +113,6 @@ impl Gate {
             request,
             state: HeldState::Waiting,
         });
-        true
     }
 
     /// Holds a model node's user message (the last of `messages`) where an `input` guard

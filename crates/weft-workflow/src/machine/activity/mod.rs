@@ -13,7 +13,9 @@ mod llm;
 mod shared;
 mod tool;
 
-pub(crate) use gate::{FindingKind, GuardQuestion, check_answer as check_guard_answer};
+pub(crate) use gate::{
+    ANSWERS as GUARD_ANSWERS, FindingKind, GuardQuestion, check_answer as check_guard_answer,
+};
 pub(crate) use shared::{ChildQuestion, ChildUpdate, Progress};
 
 use crate::error::ActivityMismatch;
