@@ -57,6 +57,9 @@ pub struct SessionInfo {
     /// How many notes it keeps.
     #[serde(default)]
     pub notes: u64,
+    /// How many summaries stand for its older messages now (merged ones left out).
+    #[serde(default)]
+    pub summaries: u64,
     /// The run writing it now, if one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_by: Option<RunId>,

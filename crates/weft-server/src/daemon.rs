@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use weft::config::Settings;
-use weft_core::{DaemonInfo, Database, EventRecord, RunId, StoreError};
+use weft_core::{DaemonInfo, Database, EventRecord, RunId, SessionId, SessionInfo, StoreError};
 use weft_runtime::{ModelSource, RunObserver, Runtime};
 
 /// What a daemon is made of; the command line (or an application) assembles it.
@@ -63,6 +63,10 @@ pub struct Daemon {
     /// that becomes free then wakes the loop, else the loop's poll finds other daemons'.
     pub(crate) backlog: AtomicBool,
     pub(crate) held: Mutex<HashMap<RunId, Held>>,
+    /// Sessions read lately, for what never changes in them (id, tenant, name, workflow and
+    /// its file): a message needs no read of its session. A session deleted elsewhere is
+    /// found when its lock is taken.
+    pub(crate) sessions: Mutex<HashMap<SessionId, Arc<SessionInfo>>>,
     /// Fired when the daemon stops claiming runs and closes its streams.
     pub(crate) stopping: CancellationToken,
     /// Fired when the runs still running must stop (the runtimes' shutdown).
@@ -139,6 +143,7 @@ impl Daemon {
             handed: AtomicUsize::new(0),
             backlog: AtomicBool::new(false),
             held: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             stopping: CancellationToken::new(),
             shutdown,
             started_at_millis,
@@ -191,6 +196,14 @@ impl Daemon {
             .keys()
             .copied()
             .collect()
+    }
+
+    /// Whether this daemon executes the run now: its events reach this daemon's hub.
+    pub(crate) fn holds(&self, run: RunId) -> bool {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&run)
     }
 
     /// Cancels a run this daemon executes; `false` when it executes no such run.

@@ -89,7 +89,7 @@ impl Hub {
     }
 
     /// Tells those who wait for `run` that its status changed.
-    fn status_changed(&self, run: RunId) {
+    pub(crate) fn status_changed(&self, run: RunId) {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(sender) = channels.statuses.get(&run) else {
             return;

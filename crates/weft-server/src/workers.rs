@@ -220,8 +220,10 @@ async fn execute(daemon: &Arc<Daemon>, claimed: ClaimedRun, start: Start) {
         }
         Err(Failure::Broken(error)) => {
             tracing::error!(%run, %error, "the run cannot go on; it is marked failed");
-            if let Err(error) = daemon.database.mark_failed(run, &error).await {
-                tracing::warn!(%run, %error, "marking the run failed did not work");
+            match daemon.database.mark_failed(run, &error).await {
+                // No event says so: those who wait for the run hear it here.
+                Ok(()) => daemon.hub.status_changed(run),
+                Err(error) => tracing::warn!(%run, %error, "marking the run failed did not work"),
             }
             true
         }

@@ -145,19 +145,20 @@ async fn drive(
         .build()
         .map_err(|error| format!("cannot make an HTTP client: {error}"))?;
     let prefix = format!("bench-{}", daemon.id());
-    let mut sessions = Vec::with_capacity(arguments.sessions);
+    // All at once, as that many clients would: each opens its connection here, before the
+    // timed turns.
+    let mut creating = Vec::with_capacity(arguments.sessions);
     for index in 0..arguments.sessions {
-        let created = client
-            .post(format!("{base}/v1/sessions"))
-            .json(&json!({"name": format!("{prefix}-{index}"), "workflow": "chat"}))
-            .send()
-            .await
-            .map_err(|error| error.to_string())?;
-        let body: Value = created.json().await.map_err(|error| error.to_string())?;
-        let id = body["id"]
-            .as_str()
-            .ok_or_else(|| format!("a session was not made: {body}"))?;
-        sessions.push(id.to_owned());
+        let client = client.clone();
+        let url = format!("{base}/v1/sessions");
+        let name = format!("{prefix}-{index}");
+        creating.push(tokio::spawn(async move {
+            create_session(&client, &url, &name).await
+        }));
+    }
+    let mut sessions = Vec::with_capacity(arguments.sessions);
+    for created in creating {
+        sessions.push(created.await.map_err(|error| error.to_string())??);
     }
     let steps_before = daemon.metrics.steps();
     let started = Instant::now();
@@ -196,6 +197,21 @@ async fn drive(
         "acknowledged_after_first_ms": percentiles(&mut measured.acknowledged_later),
         "turn_ms": percentiles(&mut measured.turns),
     }))
+}
+
+/// Creates a session of the benchmark's workflow; its id.
+async fn create_session(client: &reqwest::Client, url: &str, name: &str) -> Result<String, String> {
+    let created = client
+        .post(url)
+        .json(&json!({"name": name, "workflow": "chat"}))
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let body: Value = created.json().await.map_err(|error| error.to_string())?;
+    body["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("a session was not made: {body}"))
 }
 
 /// One session's turns.

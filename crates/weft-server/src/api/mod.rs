@@ -12,6 +12,7 @@ mod runs;
 mod session_events;
 mod sessions;
 mod upgrade;
+mod wait;
 mod workflows;
 
 use crate::daemon::Daemon;

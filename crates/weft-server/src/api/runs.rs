@@ -174,40 +174,8 @@ pub(crate) async fn answer_with_run(
     if !wait {
         return accepted(&summary(daemon, caller, run).await?);
     }
-    let summary = wait_for(daemon, caller, run).await?;
-    Ok((StatusCode::OK, Json(view(daemon, summary).await?)))
-}
-
-/// How soon a wait first reads a run again without news of it, and how rarely at most.
-const WAIT_POLL_FIRST: Duration = Duration::from_millis(100);
-const WAIT_POLL_LAST: Duration = Duration::from_secs(1);
-
-/// Waits until the run no longer runs (or the daemon's wait limit passes); its summary as
-/// last read.
-async fn wait_for(daemon: &Daemon, caller: &Caller, run: RunId) -> Result<RunSummary, ApiError> {
-    let mut status = daemon.hub.watch_status(run);
-    let deadline = tokio::time::Instant::now() + daemon.options.wait_limit;
-    let mut poll_every = WAIT_POLL_FIRST;
-    loop {
-        let summary = summary(daemon, caller, run).await?;
-        if !matches!(summary.status, RunStatus::Queued | RunStatus::Running) {
-            return Ok(summary);
-        }
-        // Read the run again when its status may have changed (an event of this daemon set
-        // it: a change since the read above is not missed), or now and then, less often the
-        // longer it takes (a run another daemon executes sends this one no events).
-        tokio::select! {
-            changed = status.changed() => {
-                if changed.is_err() {
-                    // The hub keeps a watched run's count while a watch is held, so this
-                    // should not happen; were it gone, watch again rather than spin.
-                    status = daemon.hub.watch_status(run);
-                }
-            }
-            () = tokio::time::sleep(poll_every) => poll_every = (poll_every * 2).min(WAIT_POLL_LAST),
-            () = tokio::time::sleep_until(deadline) => return Ok(summary),
-        }
-    }
+    let view = super::wait::wait_for(daemon, caller, run).await?;
+    Ok((StatusCode::OK, Json(view)))
 }
 
 /// The run's summary, if the caller's tenant has it.
@@ -227,13 +195,22 @@ pub(crate) async fn summary(
 /// read after its summary, so it holds at least what the summary says.
 async fn view(daemon: &Daemon, summary: RunSummary) -> Result<Value, ApiError> {
     let records = daemon.database.events(summary.id, 0).await?;
+    view_of(daemon, summary, &records).await
+}
+
+/// A run as the API shows it, from its summary and its log read after it.
+pub(crate) async fn view_of(
+    daemon: &Daemon,
+    summary: RunSummary,
+    records: &[EventRecord],
+) -> Result<Value, ApiError> {
     let mut children = Vec::new();
-    for record in &records {
+    for record in records {
         if let Event::ChildStarted { run: child, .. } = &record.event {
             children.push(daemon.database.run(*child).await?);
         }
     }
-    let report = RunReport::from_log(summary, &records, children);
+    let report = RunReport::from_log(summary, records, children);
     serde_json::to_value(&report)
         .map_err(|error| ApiError::new(Code::Internal, format!("a run cannot be shown: {error}")))
 }
@@ -252,11 +229,10 @@ pub async fn get(
     Query(wait): Query<WaitQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let run = run_id(&id)?;
-    let summary = if wait.wait {
-        wait_for(&daemon, &caller, run).await?
-    } else {
-        summary(&daemon, &caller, run).await?
-    };
+    if wait.wait {
+        return Ok(Json(super::wait::wait_for(&daemon, &caller, run).await?));
+    }
+    let summary = summary(&daemon, &caller, run).await?;
     Ok(Json(view(&daemon, summary).await?))
 }
 

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use weft_core::{SessionCursor, SessionFilter, SessionId, SessionInfo, SessionSpec};
 
 /// `POST /v1/sessions`.
@@ -120,6 +120,42 @@ pub(crate) async fn session(
         .ok_or_else(not_found)
 }
 
+/// How many sessions a daemon remembers between messages; past that it forgets them all.
+const KNOWN_SESSIONS: usize = 65_536;
+
+/// A session of the caller's tenant as a message needs it: only what never changes in it
+/// (id, tenant, name, workflow and its file) may be read from the answer. Remembered from an
+/// earlier read when there was one; a session deleted since is found when the run that the
+/// message starts takes its lock.
+async fn session_for_message(
+    daemon: &Daemon,
+    caller: &Caller,
+    id: &str,
+) -> Result<Arc<SessionInfo>, ApiError> {
+    let remembered = SessionId::from_str(id).ok().and_then(|id| {
+        let known = daemon
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        known.get(&id).cloned()
+    });
+    if let Some(known) = remembered
+        && known.tenant == caller.tenant
+    {
+        return Ok(known);
+    }
+    let read = Arc::new(session(daemon, caller, id).await?);
+    let mut known = daemon
+        .sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if known.len() >= KNOWN_SESSIONS {
+        known.clear();
+    }
+    known.insert(read.id, read.clone());
+    Ok(read)
+}
+
 /// Reads a session.
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session")), responses((status = 200, description = "The session", body = Object), (status = 400, description = "The body cannot be read", body = super::error::ErrorBody), (status = 401, description = "No valid key", body = super::error::ErrorBody), (status = 404, description = "No such thing for this tenant", body = super::error::ErrorBody)))]
 pub async fn get(
@@ -138,6 +174,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let session = session(&daemon, &caller, &id).await?;
+    daemon
+        .sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&session.id);
     daemon.database.delete_session(session.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -164,7 +205,7 @@ pub async fn post_message(
     Query(wait): Query<WaitQuery>,
     Body(request): Body<PostMessage>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let session = session(&daemon, &caller, &id).await?;
+    let session = session_for_message(&daemon, &caller, &id).await?;
     let loaded = daemon
         .catalog
         .load_file(std::path::Path::new(&session.source))

@@ -10,4 +10,5 @@ mod harness;
 mod isolation;
 mod questions;
 mod queue;
+mod sessions;
 mod upgrade;

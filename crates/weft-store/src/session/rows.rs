@@ -8,11 +8,13 @@ use weft_core::{
     ErrorKind, Message, Role, RunId, SessionId, SessionInfo, SessionMessage, StoreError, ToolCall,
 };
 
-/// The columns [`SessionRow`] is read from, in `sessions`: with its live pins and its notes
-/// counted, so that reading a session for a model call skips what it has none of.
+/// The columns [`SessionRow`] is read from, in `sessions`: with its live pins, its notes and
+/// its live summaries counted, so that reading a session for a model call skips what it has
+/// none of.
 pub(crate) const SESSION_COLUMNS: &str = "id, tenant, name, workflow, source, created_at, updated_at, last_message, locked_by, lock_until, \
     (SELECT COUNT(*) FROM session_pins WHERE session_pins.session_id = sessions.id AND session_pins.unpinned_at IS NULL), \
-    (SELECT COUNT(*) FROM session_notes WHERE session_notes.session_id = sessions.id)";
+    (SELECT COUNT(*) FROM session_notes WHERE session_notes.session_id = sessions.id), \
+    (SELECT COUNT(*) FROM session_summaries WHERE session_summaries.session_id = sessions.id AND session_summaries.merged_into IS NULL)";
 
 /// A `sessions` row: [`SESSION_COLUMNS`].
 pub(crate) type SessionRow = (
@@ -26,6 +28,7 @@ pub(crate) type SessionRow = (
     i64,
     Option<String>,
     Option<i64>,
+    i64,
     i64,
     i64,
 );
@@ -85,6 +88,7 @@ pub(crate) fn session_info(row: SessionRow, now: i64) -> Result<SessionInfo, Sto
         lock_until,
         pins,
         notes,
+        summaries,
     ) = row;
     let locked_by = match (locked_by, lock_until) {
         (Some(holder), Some(until)) if until >= now => {
@@ -106,6 +110,7 @@ pub(crate) fn session_info(row: SessionRow, now: i64) -> Result<SessionInfo, Sto
         messages: unsigned(last_message),
         pins: unsigned(pins),
         notes: unsigned(notes),
+        summaries: unsigned(summaries),
         locked_by,
     })
 }

@@ -39,7 +39,11 @@ where
     } else {
         Vec::new()
     };
-    let summaries = store.live_summaries(session, request.counter.key()).await?;
+    let summaries = if info.summaries > 0 {
+        store.live_summaries(session, request.counter.key()).await?
+    } else {
+        Vec::new()
+    };
     let covered = summaries
         .iter()
         .map(|summary| summary.last)

@@ -209,6 +209,12 @@ pub async fn appends_derive_the_session(store: &dyn Backend) {
         .map(|summary| (summary.id, summary.level, summary.first, summary.last))
         .collect();
     assert_eq!(live, [(3, 1, 1, 4)], "merged summaries are not live");
+    let info = store
+        .session(DEFAULT_TENANT, session.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.summaries, 1, "the session's row counts the live one");
     assert_eq!(view.summaries[0].tokens, None, "no summary count was given");
     assert!(view.messages.is_empty() && view.omitted == 0);
 

@@ -135,13 +135,13 @@ pub async fn views_read_within_the_budget_and_count_once(store: &dyn Backend) {
     };
     assert_eq!(store.view(limited).await.unwrap().snippets.len(), 2);
 
-    // A session's row counts its live pins and its notes.
+    // A session's row counts its live pins, its notes and its live summaries.
     let info = store
         .session(DEFAULT_TENANT, session)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((info.pins, info.notes), (2, 1));
+    assert_eq!((info.pins, info.notes, info.summaries), (2, 1, 1));
     // Counts that come with the messages are kept with them (counts that do not match
     // the messages one to one are not), and the view does not count those again.
     let run = run_in(store, &info).await;
