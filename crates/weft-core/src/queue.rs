@@ -67,17 +67,6 @@ pub trait RunQueue: Send + Sync {
         until: u64,
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<ClaimedRun>, StoreError>>;
-    /// Takes `run` for `daemon` until `until`, as a claim would, if it waits for a worker
-    /// and no live lease is on it (`now` decides): whether it did. A daemon that recorded a
-    /// run's start and has a free worker takes it this way and drives it on from the log it
-    /// just wrote, so the run is neither claimed nor read again.
-    fn take<'a>(
-        &'a self,
-        daemon: &'a str,
-        run: RunId,
-        now: u64,
-        until: u64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Renews `daemon`'s leases on `runs` until `until`; returns the runs whose lease it no
     /// longer holds (another daemon took them over), which it must stop working on.
     fn renew<'a>(

@@ -38,6 +38,27 @@ pub trait EventSink: Send + Sync {
         run: RunId,
         records: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Appends the first records of a served run with its lease already taken (the daemon
+    /// that queues the run executes it): no claim takes the run while the lease holds, and
+    /// it starts `running` rather than `queued`. A sink without a queue appends them as
+    /// [`EventSink::append`] does. Records that do not start a served run are refused.
+    fn append_taken<'a>(
+        &'a self,
+        run: RunId,
+        records: &'a [EventRecord],
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// A daemon's hold on a served run: who executes it, and until when (ms since the Unix
+/// epoch) unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The daemon's id.
+    pub daemon: String,
+    /// When the lease runs out.
+    pub until_millis: u64,
 }
 
 /// A run as a store lists it. Every field is derived from the run's events when they are

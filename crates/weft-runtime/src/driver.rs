@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
-use weft_core::{ErrorKind, Event, EventRecord, RunStatus, StepError};
+use weft_core::{ErrorKind, Event, EventRecord, Lease, RunStatus, StepError};
 use weft_workflow::{Command, Decision};
 
 /// The effects of one run in flight, each in its step's span.
@@ -346,10 +346,35 @@ impl Runtime {
     ) -> Result<Vec<EventRecord>, RuntimeError> {
         self.count_remembered(run, first.as_ref(), &mut events);
         let records = self.number(run, first, events);
+        self.commit_numbered(run, records, None).await
+    }
+
+    /// Commits the events that start a served run, taken under `lease` when one is given
+    /// ([`weft_core::EventSink::append_taken`]).
+    pub(crate) async fn commit_taken(
+        &self,
+        run: &mut ActiveRun,
+        mut events: Vec<Event>,
+        lease: Option<&Lease>,
+    ) -> Result<Vec<EventRecord>, RuntimeError> {
+        self.count_remembered(run, None, &mut events);
+        let records = self.number(run, None, events);
+        self.commit_numbered(run, records, lease).await
+    }
+
+    async fn commit_numbered(
+        &self,
+        run: &mut ActiveRun,
+        records: Vec<EventRecord>,
+        lease: Option<&Lease>,
+    ) -> Result<Vec<EventRecord>, RuntimeError> {
         if records.is_empty() {
             return Ok(records);
         }
-        self.store.append(run.id(), &records).await?;
+        match lease {
+            Some(lease) => self.store.append_taken(run.id(), &records, lease).await?,
+            None => self.store.append(run.id(), &records).await?,
+        }
         for record in &records {
             self.observer.on_event(run.id(), record);
         }

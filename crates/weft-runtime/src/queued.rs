@@ -10,7 +10,7 @@ use crate::error::RuntimeError;
 use crate::runtime::Runtime;
 use serde_json::Value;
 use std::sync::Arc;
-use weft_core::{Event, EventRecord, Lock, RunId, RunSetup, SessionRef};
+use weft_core::{Event, EventRecord, Lease, Lock, RunId, RunSetup, SessionRef};
 use weft_workflow::{RunMachine, Workflow};
 
 /// A run whose start was recorded for a daemon's workers.
@@ -36,13 +36,40 @@ impl Runtime {
         setup: RunSetup,
         session: Option<SessionRef>,
     ) -> Result<QueuedRun, RuntimeError> {
+        self.queue_start_with(workflow, input, setup, session, None)
+            .await
+    }
+
+    /// [`Runtime::queue_start`] for a daemon that executes the run itself: the run is
+    /// recorded taken under `lease` ([`weft_core::EventSink::append_taken`]), so that no
+    /// claim takes it and the daemon's worker need not take it.
+    pub async fn queue_start_taken(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        setup: RunSetup,
+        session: Option<SessionRef>,
+        lease: &Lease,
+    ) -> Result<QueuedRun, RuntimeError> {
+        self.queue_start_with(workflow, input, setup, session, Some(lease))
+            .await
+    }
+
+    async fn queue_start_with(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        setup: RunSetup,
+        session: Option<SessionRef>,
+        lease: Option<&Lease>,
+    ) -> Result<QueuedRun, RuntimeError> {
         let setup = self.keep_texts(&workflow, Some(setup)).await?;
         let (machine, decision) =
             RunMachine::start_in_session(workflow, RunId::new(), input, None, setup, session)?;
         let mut run = ActiveRun::new(machine);
         self.lock_session_now(&run).await?;
         let log = self
-            .commit(&mut run, None, not_started(decision.events))
+            .commit_taken(&mut run, not_started(decision.events), lease)
             .await?;
         Ok(QueuedRun { id: run.id(), log })
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use weft_core::{ClaimedRun, ErrorKind, Event, EventRecord, RunId, RunStatus};
+use weft_core::{ClaimedRun, ErrorKind, Event, EventRecord, Lease, RunId, RunStatus};
 use weft_runtime::{QueuedRun, RuntimeError};
 
 /// Starts the claim loop and the heartbeat; they end when the daemon stops claiming.
@@ -79,42 +79,40 @@ async fn claim_loop(daemon: Arc<Daemon>) {
 /// handed them over; past that a run waits in the store's queue, where any daemon claims it.
 const HANDED_PER_WORKER: usize = 4;
 
-/// Hands a run this daemon's request has just queued to one of its workers, which takes
-/// it (a lease, as a claim would) and drives it on from the log the request wrote: the
-/// run is neither claimed nor read back. When this daemon stops, when runs wait in the
-/// store's queue for it (they go first), when it has enough runs waiting for workers
-/// already, or when another daemon claimed the run first, the run is left to the claim
-/// loops.
-pub(crate) fn hand_over(daemon: &Arc<Daemon>, loaded: Loaded, queued: QueuedRun, tenant: String) {
+/// A worker's place for a run a request of this daemon is about to queue, and the lease
+/// the run is to be recorded under ([`weft_runtime::Runtime::queue_start_taken`]), so that
+/// no claim takes it and the worker need not. `None` when this daemon stops, when runs
+/// wait in the store's queue for it (they go first: handed runs would take every worker
+/// that becomes free before the claim loop could), or when it has enough runs waiting for
+/// workers already: the run is then left to the claim loops. A place reserved must be
+/// used ([`hand_over`]) or given back ([`give_back`]).
+pub(crate) fn reserve(daemon: &Daemon) -> Option<Lease> {
     let limit = daemon.options.workers.max(1) * HANDED_PER_WORKER;
-    // Runs waiting in the store's queue go first: handed runs would take every worker
-    // that becomes free before the claim loop could.
     if daemon.is_stopping() || daemon.backlog.load(Ordering::Acquire) {
-        daemon.queued_here();
-        return;
+        return None;
     }
     if daemon.handed.fetch_add(1, Ordering::AcqRel) >= limit {
         daemon.handed.fetch_sub(1, Ordering::AcqRel);
-        daemon.queued_here();
-        return;
+        return None;
     }
+    Some(Lease {
+        daemon: daemon.id.clone(),
+        until_millis: now_millis() + millis(daemon.options.lease),
+    })
+}
+
+/// Gives back a place [`reserve`] kept for a run that was not queued after all.
+pub(crate) fn give_back(daemon: &Daemon) {
+    daemon.handed.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Hands a run this daemon's request has just queued, taken under the lease [`reserve`]
+/// gave, to one of its workers, which drives it on from the log the request wrote: the
+/// run is neither claimed nor read back.
+pub(crate) fn hand_over(daemon: &Arc<Daemon>, loaded: Loaded, queued: QueuedRun, tenant: String) {
+    daemon.metrics.handed();
     let daemon = daemon.clone();
     tokio::spawn(async move {
-        let now = now_millis();
-        let until = now + millis(daemon.options.lease);
-        let taken = daemon
-            .database
-            .take(&daemon.id, queued.id, now, until)
-            .await;
-        if !matches!(taken, Ok(true)) {
-            if let Err(error) = taken {
-                tracing::warn!(run = %queued.id, %error, "taking a queued run failed; it waits for a claim");
-            }
-            daemon.handed.fetch_sub(1, Ordering::AcqRel);
-            daemon.queued_here();
-            return;
-        }
-        daemon.metrics.handed();
         let run = ClaimedRun {
             id: queued.id,
             tenant,

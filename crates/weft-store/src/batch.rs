@@ -9,7 +9,7 @@
 //! per event.
 
 use weft_core::{
-    ErrorKind, Event, EventRecord, Message, MessageCounts, NewSummary, ParentLink, RunId,
+    ErrorKind, Event, EventRecord, Lease, Message, MessageCounts, NewSummary, ParentLink, RunId,
     RunStatus, StoreError, ToolOutcome, idempotency_key, status_after,
 };
 
@@ -24,6 +24,8 @@ pub struct NewRun {
     pub tenant: Option<String>,
     /// Whether a daemon's workers run it (it is queued for them).
     pub served: bool,
+    /// The daemon that took it as it was queued, and until when (ms).
+    pub lease: Option<(String, i64)>,
 }
 
 /// A message a step added to the run's session (`Remembered`).
@@ -91,6 +93,25 @@ fn number(value: u64, what: &str) -> Result<i64, StoreError> {
 }
 
 impl Batch {
+    /// The batch starts a served run that `lease` holds already: it is written taken and
+    /// `running`, so no claim takes it.
+    pub fn take(&mut self, run: RunId, lease: &Lease) -> Result<(), StoreError> {
+        let Some(new_run) = self.new_run.as_mut().filter(|new_run| new_run.served) else {
+            return Err(StoreError::new(
+                ErrorKind::InvalidInput,
+                format!("run {run}: only the records that start a served run can be taken"),
+            ));
+        };
+        new_run.lease = Some((
+            lease.daemon.clone(),
+            number(lease.until_millis, "lease time")?,
+        ));
+        if let Some((status @ RunStatus::Queued, _)) = &mut self.status {
+            *status = RunStatus::Running;
+        }
+        Ok(())
+    }
+
     /// Derives the batch; records must be numbered consecutively.
     pub(crate) fn new(run: RunId, records: &[EventRecord]) -> Result<Self, StoreError> {
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
@@ -442,6 +463,7 @@ fn new_run(event: &Event) -> Option<NewRun> {
         session: session.as_ref().map(|session| session.id.to_string()),
         tenant: setup.as_ref().and_then(|setup| setup.tenant.clone()),
         served: setup.as_ref().is_some_and(|setup| setup.served),
+        lease: None,
     })
 }
 

@@ -191,36 +191,6 @@ where
         })
     }
 
-    fn take<'a>(
-        &'a self,
-        daemon: &'a str,
-        run: RunId,
-        now: u64,
-        until: u64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let mut script = D::script(1);
-            script
-                .statement()
-                .push("UPDATE runs SET lease_owner = ")
-                .push_bind(daemon)
-                .push(", lease_until = ")
-                .push_bind(millis(until))
-                .push(", status = CASE WHEN status = 'queued' THEN 'running' ELSE status END WHERE id = ")
-                .push_bind(run.to_string().as_str())
-                .push(" AND ")
-                .push(WAITING)
-                .push(" AND (lease_until IS NULL OR lease_until < ")
-                .push_bind(millis(now))
-                .push(")");
-            self.dialect
-                .execute(script)
-                .await
-                .map(|changed| changed == 1)
-                .map_err(|error| write_error("taking a queued run", error))
-        })
-    }
-
     fn release<'a>(&'a self, daemon: &'a str, run: RunId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut script = D::script(1);

@@ -20,6 +20,11 @@ pub(crate) fn insert_run<D: Dialect>(
     let parent = new_run.parent.as_ref();
     statement
         .push("INSERT INTO runs (id, workflow, source, status, parent_run, parent_step, parent_branch, created_at, session_id, tenant, queued_at")
+        .push(if new_run.lease.is_some() {
+            ", lease_owner, lease_until"
+        } else {
+            ""
+        })
         .push(D::NEW_RUN_COLUMNS)
         .push(") VALUES (")
         .push_bind(run)
@@ -43,9 +48,15 @@ pub(crate) fn insert_run<D: Dialect>(
         .push(", (SELECT tenant FROM runs WHERE id = ")
         .push_bind(parent.map(|parent| parent.run.to_string()).as_deref())
         .push("), 'default'), ")
-        .push_bind(new_run.served.then_some(at_millis))
-        .push(D::NEW_RUN_VALUES)
-        .push(")");
+        .push_bind(new_run.served.then_some(at_millis));
+    if let Some((daemon, until)) = &new_run.lease {
+        statement
+            .push(", ")
+            .push_bind(daemon.as_str())
+            .push(", ")
+            .push_bind(*until);
+    }
+    statement.push(D::NEW_RUN_VALUES).push(")");
 }
 
 /// The batch's row; its events move into the statement rather than being copied.

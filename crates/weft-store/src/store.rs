@@ -16,7 +16,8 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, T
 use std::collections::BTreeMap;
 use std::future::Future;
 use weft_core::{
-    ApiKey, ErrorKind, EventRecord, EventSink, RunFilter, RunId, RunStore, RunSummary, StoreError,
+    ApiKey, ErrorKind, EventRecord, EventSink, Lease, RunFilter, RunId, RunStore, RunSummary,
+    StoreError,
 };
 
 /// A weft database in one SQL dialect: run logs, snapshots and the tool-call journal.
@@ -49,11 +50,13 @@ impl<D: Dialect> Store<D> {
 /// The store's work, written once; the bounds of its implementation say what it asks of a
 /// database driver (running queries, and encoding and decoding text, integers and bytes).
 pub trait Operations {
-    /// Appends records (see [`EventSink::append`]).
+    /// Appends records (see [`EventSink::append`]), the run taken under `lease` when one is
+    /// given (see [`EventSink::append_taken`]).
     fn append_records(
         &self,
         run: RunId,
         records: &[EventRecord],
+        lease: Option<&Lease>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Why an append of `batch` failed: a log that does not end right before it is a
     /// conflict, a run with no row was never started; anything else is the database's own
@@ -144,8 +147,16 @@ where
     /// The batch's statements, in the order every dialect writes them: the new run's row,
     /// the run row's share (the dialect's), the batch's row, the journal, the session's
     /// share. An ordinary step is the batch's row alone in SQLite.
-    async fn append_records(&self, run: RunId, records: &[EventRecord]) -> Result<(), StoreError> {
+    async fn append_records(
+        &self,
+        run: RunId,
+        records: &[EventRecord],
+        lease: Option<&Lease>,
+    ) -> Result<(), StoreError> {
         let mut batch = Batch::new(run, records)?;
+        if let Some(lease) = lease {
+            batch.take(run, lease)?;
+        }
         let run_text = run.to_string();
         let statements = usize::from(batch.new_run.is_some())
             + D::run_row_statements(&batch)
@@ -539,7 +550,16 @@ where
         run: RunId,
         records: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.append_records(run, records))
+        Box::pin(self.append_records(run, records, None))
+    }
+
+    fn append_taken<'a>(
+        &'a self,
+        run: RunId,
+        records: &'a [EventRecord],
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.append_records(run, records, Some(lease)))
     }
 }
 

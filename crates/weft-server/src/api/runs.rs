@@ -97,18 +97,39 @@ pub(crate) async fn queue(
         served: true,
         ..RunSetup::default()
     };
-    let queued = loaded
-        .runtime
-        .queue_start(loaded.workflow.clone(), input, setup, session)
-        .await?;
-    let summary = queued_summary(&queued, &caller.tenant);
-    crate::workers::hand_over(daemon, loaded.clone(), queued, caller.tenant.clone());
+    let runtime = &loaded.runtime;
+    let workflow = loaded.workflow.clone();
+    let lease = crate::workers::reserve(daemon);
+    let queued = match &lease {
+        Some(lease) => {
+            runtime
+                .queue_start_taken(workflow, input, setup, session, lease)
+                .await
+        }
+        None => runtime.queue_start(workflow, input, setup, session).await,
+    };
+    let queued = match queued {
+        Ok(queued) => queued,
+        Err(error) => {
+            if lease.is_some() {
+                crate::workers::give_back(daemon);
+            }
+            return Err(error.into());
+        }
+    };
+    let summary = queued_summary(&queued, &caller.tenant, lease.is_some());
+    if lease.is_some() {
+        crate::workers::hand_over(daemon, loaded.clone(), queued, caller.tenant.clone());
+    } else {
+        daemon.queued_here();
+    }
     Ok(summary)
 }
 
 /// The summary of a run whose start was just recorded, from the log recorded: what the
-/// store derives from it, without reading it back.
-fn queued_summary(queued: &QueuedRun, tenant: &str) -> RunSummary {
+/// store derives from it, without reading it back (`taken`: recorded under this daemon's
+/// lease).
+fn queued_summary(queued: &QueuedRun, tenant: &str, taken: bool) -> RunSummary {
     let (workflow, source) = match queued.log.first().map(|record| &record.event) {
         Some(Event::RunStarted {
             workflow, source, ..
@@ -117,7 +138,7 @@ fn queued_summary(queued: &QueuedRun, tenant: &str) -> RunSummary {
     };
     let at = |record: Option<&EventRecord>| record.map_or(0, |record| record.at_millis);
     // As the store has it: the last status the events set, and a served run that is still
-    // running waits for a worker.
+    // running waits for a worker unless this daemon took it.
     let (status, error) = queued
         .log
         .iter()
@@ -125,7 +146,7 @@ fn queued_summary(queued: &QueuedRun, tenant: &str) -> RunSummary {
         .find_map(|record| status_after(&record.event))
         .unwrap_or((RunStatus::Running, None));
     let status = match status {
-        RunStatus::Running => RunStatus::Queued,
+        RunStatus::Running if !taken => RunStatus::Queued,
         other => other,
     };
     RunSummary {

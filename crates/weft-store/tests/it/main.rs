@@ -80,7 +80,7 @@ mod listing;
 mod open;
 mod postgres;
 #[cfg(feature = "sqlite")]
-mod queue;
+pub mod queue;
 mod sessions;
 mod sessions_postgres;
 #[cfg(feature = "sqlite")]

@@ -37,6 +37,7 @@ pub static POSTGRES: PostgresTests = PostgresTests::new(
         "a_postgres_schema_2_database_is_migrated",
         "postgres_keeps_workflow_texts",
         "postgres_keeps_keys",
+        "postgres_a_taken_run_waits_for_its_lease",
     ],
 );
 
@@ -255,5 +256,14 @@ async fn postgres_keeps_keys() {
     };
     let store = schema.store().await.unwrap();
     super::keys::keys_are_kept_by_hash_and_revoked(&store).await;
+    schema.remove().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_a_taken_run_waits_for_its_lease() {
+    let Some(schema) = schema("postgres_a_taken_run_waits_for_its_lease").await else {
+        return;
+    };
+    super::queue::a_taken_run_waits_for_its_lease(&schema.store().await.unwrap()).await;
     schema.remove().await.unwrap();
 }

@@ -4,7 +4,8 @@
 
 use crate::{record, started};
 use weft_core::{
-    DaemonInfo, Event, EventSink, ParentLink, RunId, RunQueue, RunSetup, RunStatus, RunStore,
+    DaemonInfo, ErrorKind, Event, EventSink, Lease, ParentLink, RunId, RunQueue, RunSetup,
+    RunStatus, RunStore,
 };
 use weft_store::SqliteStore;
 
@@ -188,4 +189,77 @@ async fn one_daemon_owns_a_sqlite_file_while_it_lives() {
         .register_daemon(&daemon("third", far), true)
         .await
         .unwrap();
+}
+
+/// A run recorded taken by the daemon that queued it (`EventSink::append_taken`) starts
+/// `running` under that daemon's lease: no claim takes it until the lease runs out, and the
+/// heartbeat renews it like a claimed run's. Only the records that start a served run can
+/// be taken.
+pub async fn a_taken_run_waits_for_its_lease<S>(store: &S)
+where
+    S: EventSink + RunStore + RunQueue,
+{
+    let lease = Lease {
+        daemon: "one".to_owned(),
+        until_millis: 1_000,
+    };
+    let run = RunId::new();
+    store
+        .append_taken(run, &[record(1, served("acme"))], &lease)
+        .await
+        .unwrap();
+    let summary = store.run(run).await.unwrap();
+    assert_eq!(
+        (summary.status, summary.tenant.as_str()),
+        (RunStatus::Running, "acme")
+    );
+    let depth = store.depth(10).await.unwrap();
+    assert_eq!((depth.waiting, depth.leased), (0, 1));
+    assert!(store.claim("two", 500, 5_000, 8).await.unwrap().is_empty());
+    assert!(store.renew("one", &[run], 2_000).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim("two", 1_500, 5_000, 8)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Its daemon died: once the lease ran out, another daemon claims it.
+    let claimed = store.claim("two", 2_001, 5_000, 8).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, run);
+    assert_eq!(store.renew("one", &[run], 6_000).await.unwrap(), [run]);
+
+    // A run that is not served, or records that do not start a run, cannot be taken.
+    let plain = RunId::new();
+    let refused = store
+        .append_taken(plain, &[record(1, started())], &lease)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::InvalidInput, "{refused}");
+    assert!(store.run(plain).await.is_err(), "nothing of it was stored");
+    let later = store
+        .append_taken(
+            run,
+            &[record(
+                2,
+                Event::RunFinished {
+                    output: serde_json::json!(1),
+                },
+            )],
+            &lease,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(later.kind, ErrorKind::InvalidInput, "{later}");
+    assert_eq!(store.events(run, 0).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_taken_run_waits_for_its_lease_on_sqlite() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&folder.path().join("q.db"))
+        .await
+        .unwrap();
+    a_taken_run_waits_for_its_lease(&store).await;
 }
