@@ -77,7 +77,12 @@ async fn claim_loop(daemon: Arc<Daemon>) {
 
 /// How many runs, per worker, may wait in this daemon for a worker after their requests
 /// handed them over; past that a run waits in the store's queue, where any daemon claims it.
+/// Daemons that share a database keep few, so that an idle daemon finds work in the queue.
 const HANDED_PER_WORKER: usize = 4;
+/// The same for a daemon that owns its database (SQLite): no other daemon could take a run
+/// from the queue, and a handed run costs no claim and no read of its log. A restart on
+/// the same machine gives up a killed daemon's leases at once (`Daemon::register`).
+const HANDED_PER_WORKER_ALONE: usize = 16;
 
 /// A worker's place for a run a request of this daemon is about to queue, and the lease
 /// the run is to be recorded under ([`weft_runtime::Runtime::queue_start_taken`]), so that
@@ -87,7 +92,12 @@ const HANDED_PER_WORKER: usize = 4;
 /// workers already: the run is then left to the claim loops. A place reserved must be
 /// used ([`hand_over`]) or given back ([`give_back`]).
 pub(crate) fn reserve(daemon: &Daemon) -> Option<Lease> {
-    let limit = daemon.options.workers.max(1) * HANDED_PER_WORKER;
+    let per_worker = if daemon.exclusive {
+        HANDED_PER_WORKER_ALONE
+    } else {
+        HANDED_PER_WORKER
+    };
+    let limit = daemon.options.workers.max(1) * per_worker;
     if daemon.is_stopping() || daemon.backlog.load(Ordering::Acquire) {
         return None;
     }
