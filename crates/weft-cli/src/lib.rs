@@ -5,6 +5,8 @@
 //! `weft::models`, `weft::toolbox`, `weft::store`), which the daemon calls too. The
 //! package's `weft` binary calls [`main`].
 
+#[macro_use]
+mod output;
 mod commands;
 mod environment;
 mod observer;

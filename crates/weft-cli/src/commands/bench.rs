@@ -98,13 +98,13 @@ async fn bench_model(arguments: ModelBenchArguments) -> ExitCode {
     match measure(report, &model, &request, &arguments).await {
         Ok(report) if arguments.json => match serde_json::to_string_pretty(&report) {
             Ok(text) => {
-                println!("{text}");
+                say!("{text}");
                 ExitCode::SUCCESS
             }
             Err(error) => fail(exit::FAILED, error),
         },
         Ok(report) => {
-            println!("memory: {}", report.memory);
+            say!("memory: {}", report.memory);
             ExitCode::SUCCESS
         }
         Err(message) => fail(exit::FAILED, message),
@@ -141,11 +141,11 @@ struct BatchRow {
 
 impl BenchReport {
     fn print_header(&self) {
-        println!("model: {}", self.model);
+        say!("model: {}", self.model);
         for note in &self.notes {
-            println!("note: {note}");
+            say!("note: {note}");
         }
-        println!(
+        say!(
             "prompt: {} tokens{}, {} new tokens per sequence, greedy{}",
             self.prompt_tokens,
             if self.exact { "" } else { " (approximate)" },
@@ -169,16 +169,16 @@ async fn measure(
     // Warm-up: first-use costs (kernel compilation, caches) are not measured.
     batch(model, request, 1).await?;
     if !arguments.json {
-        println!(
+        say!(
             "| batch | prefill tok/s | decode tok/s, all sequences | decode tok/s, one sequence |"
         );
-        println!("|---|---|---|---|");
+        say!("|---|---|---|---|");
     }
     for size in &arguments.batch {
         let timings = batch(model, request, (*size).max(1)).await?;
         let (prefill, all, one) = rates(&timings);
         if !arguments.json {
-            println!("| {size} | {prefill:.0} | {all:.1} | {one:.1} |");
+            say!("| {size} | {prefill:.0} | {all:.1} | {one:.1} |");
         }
         report.batches.push(BatchRow {
             batch: *size,

@@ -280,11 +280,11 @@ fn percentiles(values: &mut [Duration]) -> Value {
 
 fn print_report(report: &Value, arguments: &ServeBenchArguments, location: &str) {
     if arguments.json {
-        println!("{report}");
+        say!("{report}");
         return;
     }
     let number = |value: &Value| value.as_f64().unwrap_or_default();
-    println!(
+    say!(
         "{} sessions x {} turns on {location}: {} durable steps in {:.2} s = {:.0} steps/s",
         arguments.sessions,
         arguments.turns,
@@ -298,7 +298,7 @@ fn print_report(report: &Value, arguments: &ServeBenchArguments, location: &str)
         ("whole turn", "turn_ms"),
     ] {
         let values = &report[key];
-        println!(
+        say!(
             "{name}: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             number(&values["p50"]),
             number(&values["p90"]),

@@ -61,7 +61,7 @@ pub fn dev(command: DevCommand) -> ExitCode {
             let weights = fp8_blocks.map_or(Weights::Bf16, Weights::Fp8Blocks);
             match write_model_with(&dir, chosen, seed, weights) {
                 Ok(bytes) => {
-                    println!(
+                    say!(
                         "wrote a random-weight Llama-3.1-architecture model to {} ({:.1} MiB of weights); run it with --model mistralrs:{}",
                         dir.display(),
                         bytes as f64 / (1024.0 * 1024.0),
@@ -181,7 +181,7 @@ fn bench_linear(shape: Shape, options: LinearOptions) -> ExitCode {
     };
     match bench_linears(&plan) {
         Ok(report) => {
-            print!("{report}");
+            say_partial!("{report}");
             ExitCode::SUCCESS
         }
         Err(error @ LinearBenchError::Plan(_)) => fail(exit::INVALID, error),

@@ -8,7 +8,7 @@ use weft::toolbox::WorkflowProblem;
 pub fn graph(file: &Path) -> ExitCode {
     match weft::Loader::new().load(file) {
         Ok(workflow) => {
-            print!("{}", weft_workflow::graph::mermaid(&workflow));
+            say_partial!("{}", weft_workflow::graph::mermaid(&workflow));
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -77,9 +77,9 @@ async fn create(database: &DatabaseArgument, tenant: &str, json: bool) -> ExitCo
     };
     if json {
         let object = serde_json::json!({"id": made.id, "tenant": made.tenant, "key": key});
-        println!("{object}");
+        say!("{object}");
     } else {
-        println!("{key}");
+        say!("{key}");
         eprintln!(
             "key {} for tenant `{}`: keep it now, it is not shown again (revoke it with `weft keys revoke {}{}`)",
             made.id,
@@ -101,7 +101,7 @@ async fn list(database: &DatabaseArgument, tenant: Option<&str>, json: bool) -> 
         Err(error) => return fail(exit::FAILED, error),
     };
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&keys).unwrap_or_default()
         );
@@ -112,7 +112,7 @@ async fn list(database: &DatabaseArgument, tenant: Option<&str>, json: bool) -> 
         return ExitCode::SUCCESS;
     }
     for key in &keys {
-        println!("{}", line(key));
+        say!("{}", line(key));
     }
     ExitCode::SUCCESS
 }

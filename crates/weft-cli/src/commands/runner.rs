@@ -166,7 +166,7 @@ impl Runner {
                         run.id()
                     );
                     let output = run.output().cloned().unwrap_or_default();
-                    println!(
+                    say!(
                         "{}",
                         serde_json::to_string_pretty(&output)
                             .unwrap_or_else(|_| output.to_string())

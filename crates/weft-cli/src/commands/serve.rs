@@ -196,7 +196,7 @@ async fn check(daemon: &Daemon, options: &ServeOptions) -> ExitCode {
     match daemon.catalog.list().await {
         Ok((workflows, problems)) => {
             for workflow in &workflows {
-                println!("ok {} ({})", workflow.file, workflow.name);
+                say!("ok {} ({})", workflow.file, workflow.name);
             }
             for problem in &problems {
                 eprintln!("error: {problem}");

@@ -57,7 +57,7 @@ async fn tools_async(command: ToolsCommand) -> ExitCode {
     let tools = describe(&registry);
     if json {
         match serde_json::to_string_pretty(&tools) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => say!("{text}"),
             Err(error) => return super::fail(super::exit::FAILED, error),
         }
         return ExitCode::SUCCESS;
@@ -72,7 +72,7 @@ async fn tools_async(command: ToolsCommand) -> ExitCode {
             Value::String(description) => format!("\n  shadows the built-in: {description}"),
             _ => String::new(),
         };
-        println!(
+        say!(
             "{}{idempotent}\n  {}{shadows}\n  arguments: {}\n",
             tool["name"].as_str().unwrap_or_default(),
             tool["description"].as_str().unwrap_or_default(),

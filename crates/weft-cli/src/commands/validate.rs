@@ -53,7 +53,7 @@ async fn validate_async(arguments: ValidateArguments) -> ExitCode {
             continue;
         }
         match result {
-            Ok((workflow, _)) => println!(
+            Ok((workflow, _)) => say!(
                 "{}: ok (workflow `{}`, {} nodes)",
                 file.display(),
                 workflow.name,
@@ -63,7 +63,7 @@ async fn validate_async(arguments: ValidateArguments) -> ExitCode {
         }
     }
     if arguments.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&reports).unwrap_or_default()
         );

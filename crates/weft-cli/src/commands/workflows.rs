@@ -65,7 +65,7 @@ async fn diff(run: RunId, file: &Path, json: bool, database: &DatabaseArgument) 
     let movable = !matches!(verdict, Verdict::Blocked(_));
     if json {
         let report = serde_json::json!({"run": run, "file": file, "movable": movable, "workflows": sections});
-        println!("{report}");
+        say!("{report}");
     } else {
         print_sections(run, file, &sections, &verdict);
     }
@@ -85,12 +85,12 @@ fn print_sections(run: RunId, file: &Path, sections: &[Section], verdict: &Verdi
             crate::render::place_words(&section.place)
         );
         if section.changes.is_empty() && section.fields.is_empty() {
-            println!("{heading}: unchanged");
+            say!("{heading}: unchanged");
             continue;
         }
-        println!("{heading}:");
+        say!("{heading}:");
         if !section.fields.is_empty() {
-            println!("    changed: {}", section.fields.join(", "));
+            say!("    changed: {}", section.fields.join(", "));
         }
         for change in &section.changes {
             let what = match (change.change, &change.kinds) {
@@ -105,15 +105,15 @@ fn print_sections(run: RunId, file: &Path, sections: &[Section], verdict: &Verdi
                 Touch::Waiting => "the run waits here",
             };
             let mark = if change.blocks() { "  ! " } else { "    " };
-            println!("{mark}node `{}`: {what} ({touch})", change.node);
+            say!("{mark}node `{}`: {what} ({touch})", change.node);
         }
     }
     match verdict {
-        Verdict::Blocked(nodes) => println!(
+        Verdict::Blocked(nodes) => say!(
             "run {run} cannot move onto {}: nodes it went through or waits at were removed or changed kind, writes or edges: {nodes}",
             file.display()
         ),
-        Verdict::Unchanged | Verdict::Movable => println!(
+        Verdict::Unchanged | Verdict::Movable => say!(
             "run {run} could move onto {}: nothing it did or waits at changed",
             file.display()
         ),

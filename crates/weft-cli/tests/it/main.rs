@@ -14,6 +14,7 @@ mod guards;
 mod help;
 mod models;
 mod parallel;
+mod pipes;
 mod recorded;
 mod serve;
 mod sessions;

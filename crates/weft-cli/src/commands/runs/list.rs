@@ -32,15 +32,15 @@ pub async fn list(
     if json {
         return match serde_json::to_string_pretty(&runs) {
             Ok(text) => {
-                println!("{text}");
+                say!("{text}");
                 ExitCode::SUCCESS
             }
             Err(error) => fail(exit::FAILED, error),
         };
     }
-    println!("{:<36}  {:<15}  {:>6}  workflow", "run", "status", "events");
+    say!("{:<36}  {:<15}  {:>6}  workflow", "run", "status", "events");
     for run in runs {
-        println!(
+        say!(
             "{:<36}  {:<15}  {:>6}  {}",
             run.id,
             run.status.as_str(),
@@ -66,14 +66,14 @@ pub async fn events(run: RunId, json: bool, database: &DatabaseArgument) -> Exit
     };
     for record in records {
         if json {
-            println!(
+            say!(
                 "{}",
                 serde_json::json!({"sequence": record.sequence, "at_millis": record.at_millis, "event": record.event})
             );
         } else if let Some(line) = describe(&record.event) {
-            println!("{:>4} {line}", record.sequence);
+            say!("{:>4} {line}", record.sequence);
         } else {
-            println!("{:>4} {}", record.sequence, record.event.name());
+            say!("{:>4} {}", record.sequence, record.event.name());
         }
     }
     ExitCode::SUCCESS

@@ -66,17 +66,19 @@ pub async fn replay(
 fn print_report(run: RunId, against: &str, report: &ReplayReport, json: bool) {
     if json {
         match serde_json::to_string(report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => say!("{text}"),
             Err(error) => eprintln!("error: the report cannot be written: {error}"),
         }
         return;
     }
-    println!(
+    say!(
         "replayed run {run} on {against}: {} steps, {} model calls, {} tool calls",
-        report.steps, report.model_calls, report.tool_calls
+        report.steps,
+        report.model_calls,
+        report.tool_calls
     );
     let Some(divergence) = &report.divergence else {
-        println!("no divergence: the workflow does what the run did");
+        say!("no divergence: the workflow does what the run did");
         return;
     };
     let place = crate::render::place_words(&divergence.place);
@@ -85,7 +87,7 @@ fn print_report(run: RunId, against: &str, report: &ReplayReport, json: bool) {
         (Some(step), None) => format!("step {step}"),
         _ => "the end".to_owned(),
     };
-    println!(
+    say!(
         "diverges at {at}{place}: {}: {}",
         kind_text(divergence.kind),
         divergence.detail

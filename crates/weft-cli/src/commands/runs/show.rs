@@ -24,13 +24,13 @@ pub async fn show(run: RunId, json: bool, database: &DatabaseArgument) -> ExitCo
     if json {
         return match serde_json::to_string_pretty(&report) {
             Ok(text) => {
-                println!("{text}");
+                say!("{text}");
                 ExitCode::SUCCESS
             }
             Err(error) => fail(exit::FAILED, error),
         };
     }
-    print!("{}", text(&report, database));
+    say_partial!("{}", text(&report, database));
     ExitCode::SUCCESS
 }
 

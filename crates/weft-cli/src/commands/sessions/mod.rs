@@ -136,22 +136,25 @@ async fn list(database: &DatabaseArgument, limit: u32, json: bool) -> ExitCode {
         Err(error) => return fail(exit::FAILED, error),
     };
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&sessions).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }
     if sessions.is_empty() {
-        println!("no sessions in {}", database.location());
+        say!("no sessions in {}", database.location());
         return ExitCode::SUCCESS;
     }
-    println!(
+    say!(
         "{:<24} {:>8}  {:<20} {:<20} WRITING",
-        "NAME", "MESSAGES", "WORKFLOW", "UPDATED"
+        "NAME",
+        "MESSAGES",
+        "WORKFLOW",
+        "UPDATED"
     );
     for session in &sessions {
-        println!(
+        say!(
             "{:<24} {:>8}  {:<20} {:<20} {}",
             session.name,
             session.messages,
@@ -176,10 +179,10 @@ async fn search(database: &DatabaseArgument, name: &str, query: &str, limit: u32
         Err(error) => return fail(exit::FAILED, error),
     };
     if found.is_empty() {
-        println!("nothing in session `{name}` matches {query:?}");
+        say!("nothing in session `{name}` matches {query:?}");
     }
     for snippet in found {
-        println!(
+        say!(
             "[{}] {}",
             snippet.reference(),
             snippet.text.replace('\n', " ")
@@ -195,7 +198,7 @@ async fn delete(database: &DatabaseArgument, name: &str) -> ExitCode {
     };
     match store.delete_session(session.id).await {
         Ok(()) => {
-            println!(
+            say!(
                 "deleted session `{name}` ({} messages); its runs stay in the database",
                 session.messages
             );

@@ -34,37 +34,37 @@ pub(super) async fn show(
             "pins": pins,
             "messages": messages,
         });
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }
-    println!("session    {} ({})", session.name, session.id);
-    println!("workflow   {} ({})", session.workflow, session.source);
-    println!("messages   {}", session.messages);
-    println!(
+    say!("session    {} ({})", session.name, session.id);
+    say!("workflow   {} ({})", session.workflow, session.source);
+    say!("messages   {}", session.messages);
+    say!(
         "created    {}",
         weft_tools::builtin::rfc3339(session.created_at_millis)
     );
-    println!(
+    say!(
         "updated    {}",
         weft_tools::builtin::rfc3339(session.updated_at_millis)
     );
     if let Some(run) = session.locked_by {
-        println!("writing    run {run}");
+        say!("writing    run {run}");
     }
     if !pins.is_empty() {
-        println!("pinned facts:");
+        say!("pinned facts:");
         for pin in &pins {
-            println!("  [{}] {}", pin.id, pin.text);
+            say!("  [{}] {}", pin.id, pin.text);
         }
     }
     if after > 0 {
-        println!("... {after} earlier messages (--messages 0 shows all)");
+        say!("... {after} earlier messages (--messages 0 shows all)");
     }
     for message in &messages {
-        println!("{}", line(message));
+        say!("{}", line(message));
     }
     ExitCode::SUCCESS
 }
