@@ -7,7 +7,8 @@
 
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, Code};
-use crate::api::runs::{run_id, summary};
+use crate::api::runs::run_id;
+use crate::api::shown::summary;
 use crate::daemon::Daemon;
 use crate::hub::Live;
 use axum::extract::{Path, Query, State};

@@ -11,6 +11,7 @@ pub mod openapi;
 mod runs;
 mod session_events;
 mod sessions;
+mod shown;
 mod upgrade;
 mod wait;
 mod workflows;

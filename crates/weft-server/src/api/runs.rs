@@ -5,6 +5,7 @@
 use crate::api::auth::Caller;
 use crate::api::body::Body;
 use crate::api::error::{ApiError, Code};
+use crate::api::shown::{summary, view};
 use crate::catalog::Loaded;
 use crate::daemon::Daemon;
 use axum::Json;
@@ -19,7 +20,7 @@ use weft_core::{
     ErrorKind, Event, EventRecord, RunFilter, RunId, RunSetup, RunStatus, RunSummary, SessionRef,
     status_after,
 };
-use weft_runtime::{ActiveRun, Ending, QueuedRun, RunReport};
+use weft_runtime::{ActiveRun, Ending, QueuedRun};
 
 /// `POST /v1/runs`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -197,43 +198,6 @@ pub(crate) async fn answer_with_run(
     }
     let view = super::wait::wait_for(daemon, caller, run).await?;
     Ok((StatusCode::OK, Json(view)))
-}
-
-/// The run's summary, if the caller's tenant has it.
-pub(crate) async fn summary(
-    daemon: &Daemon,
-    caller: &Caller,
-    run: RunId,
-) -> Result<RunSummary, ApiError> {
-    daemon
-        .database
-        .run_of(&caller.tenant, run)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", run))
-}
-
-/// A run as the API shows it: status, input, output, the open question, usage. Its log is
-/// read after its summary, so it holds at least what the summary says.
-async fn view(daemon: &Daemon, summary: RunSummary) -> Result<Value, ApiError> {
-    let records = daemon.database.events(summary.id, 0).await?;
-    view_of(daemon, summary, &records).await
-}
-
-/// A run as the API shows it, from its summary and its log read after it.
-pub(crate) async fn view_of(
-    daemon: &Daemon,
-    summary: RunSummary,
-    records: &[EventRecord],
-) -> Result<Value, ApiError> {
-    let mut children = Vec::new();
-    for record in records {
-        if let Event::ChildStarted { run: child, .. } = &record.event {
-            children.push(daemon.database.run(*child).await?);
-        }
-    }
-    let report = RunReport::from_log(summary, records, children);
-    serde_json::to_value(&report)
-        .map_err(|error| ApiError::new(Code::Internal, format!("a run cannot be shown: {error}")))
 }
 
 /// A run id from a path.

@@ -7,7 +7,7 @@
 
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
-use crate::api::runs::{summary, view_of};
+use crate::api::shown::{summary, view_of};
 use crate::daemon::Daemon;
 use serde_json::Value;
 use std::time::Duration;
