@@ -28,8 +28,8 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 use weft::core::{
-    ErrorKind, Event, EventRecord, EventSink, ModelReply, RunFilter, RunId, RunStore, RunSummary,
-    StoreError,
+    ErrorKind, Event, EventRecord, EventSink, Lease, ModelReply, RunFilter, RunId, RunStore,
+    RunSummary, StoreError,
 };
 use weft::llm::ScriptedModel;
 use weft::runtime::{CancellationToken, Models, Runtime};
@@ -127,6 +127,15 @@ impl EventSink for DiscardSink {
         _records: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn append_taken<'a>(
+        &'a self,
+        run: RunId,
+        records: &'a [EventRecord],
+        _lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.append(run, records)
     }
 }
 
