@@ -342,32 +342,22 @@ impl Runtime {
         &self,
         run: &mut ActiveRun,
         first: Option<Event>,
+        events: Vec<Event>,
+    ) -> Result<Vec<EventRecord>, RuntimeError> {
+        self.commit_with(run, first, events, None).await
+    }
+
+    /// [`Runtime::commit`], the run taken under `lease` when one is given: only for the
+    /// events that start a served run ([`weft_core::EventSink::append_taken`]).
+    pub(crate) async fn commit_with(
+        &self,
+        run: &mut ActiveRun,
+        first: Option<Event>,
         mut events: Vec<Event>,
+        lease: Option<&Lease>,
     ) -> Result<Vec<EventRecord>, RuntimeError> {
         self.count_remembered(run, first.as_ref(), &mut events);
         let records = self.number(run, first, events);
-        self.commit_numbered(run, records, None).await
-    }
-
-    /// Commits the events that start a served run, taken under `lease` when one is given
-    /// ([`weft_core::EventSink::append_taken`]).
-    pub(crate) async fn commit_taken(
-        &self,
-        run: &mut ActiveRun,
-        mut events: Vec<Event>,
-        lease: Option<&Lease>,
-    ) -> Result<Vec<EventRecord>, RuntimeError> {
-        self.count_remembered(run, None, &mut events);
-        let records = self.number(run, None, events);
-        self.commit_numbered(run, records, lease).await
-    }
-
-    async fn commit_numbered(
-        &self,
-        run: &mut ActiveRun,
-        records: Vec<EventRecord>,
-        lease: Option<&Lease>,
-    ) -> Result<Vec<EventRecord>, RuntimeError> {
         if records.is_empty() {
             return Ok(records);
         }

@@ -69,7 +69,7 @@ impl Runtime {
         let mut run = ActiveRun::new(machine);
         self.lock_session_now(&run).await?;
         let log = self
-            .commit_taken(&mut run, not_started(decision.events), lease)
+            .commit_with(&mut run, None, not_started(decision.events), lease)
             .await?;
         Ok(QueuedRun { id: run.id(), log })
     }
