@@ -7,11 +7,12 @@
 //! [`crate::Event::Compacted`]), and the store derives the session's rows from them in the
 //! same transaction as the batch, so a run and its session never disagree.
 
+use crate::event::EventRecord;
 use crate::ids::RunId;
 use crate::session::{
     Pin, SessionId, SessionMessage, SessionRef, SessionView, Snippet, SnippetSource, Summary,
 };
-use crate::store::StoreError;
+use crate::store::{Lease, StoreError};
 use crate::tokens::TokenCounter;
 use futures_core::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -211,6 +212,18 @@ pub trait SessionStore: Send + Sync {
         run: RunId,
         until_millis: u64,
     ) -> BoxFuture<'_, Result<Lock, StoreError>>;
+    /// Records the first events of `run`, a run that speaks in the session its
+    /// `RunStarted` names, and takes that session's lock for it until `until_millis`, in one
+    /// transaction: [`Lock::Busy`], with nothing recorded, when another run holds the lock.
+    /// With `lease`, the run is recorded taken as [`crate::EventSink::append_taken`] records
+    /// it. One write where [`SessionStore::lock`] and an append are two.
+    fn start_locked<'a>(
+        &'a self,
+        run: RunId,
+        records: &'a [EventRecord],
+        until_millis: u64,
+        lease: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<Lock, StoreError>>;
     /// Gives the lock up, if `run` holds it.
     fn unlock(&self, session: SessionId, run: RunId) -> BoxFuture<'_, Result<(), StoreError>>;
     /// What a context needs: pins, live summaries, snippets and the newest messages after

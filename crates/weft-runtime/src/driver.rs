@@ -7,7 +7,7 @@ use crate::compaction::session_call;
 use crate::effects::{EffectDone, EffectFuture};
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
-use crate::session_lock::SessionLease;
+use crate::session_lock::{Holding, SessionLease};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::future::FutureExt;
@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
-use weft_core::{ErrorKind, Event, EventRecord, Lease, RunStatus, StepError};
+use weft_core::{ErrorKind, Event, EventRecord, RunStatus, StepError};
 use weft_workflow::{Command, Decision};
 
 /// The effects of one run in flight, each in its step's span.
@@ -347,23 +347,33 @@ impl Runtime {
         self.commit_with(run, first, events, None).await
     }
 
-    /// [`Runtime::commit`], the run taken under `lease` when one is given: only for the
-    /// events that start a served run ([`weft_core::EventSink::append_taken`]).
+    /// [`Runtime::commit`], or, with `start`, for the events that start a queued run: taken
+    /// under the daemon's lease when one is given ([`weft_core::EventSink::append_taken`]),
+    /// and, for a run in a session, with the session's lock in the same write.
     pub(crate) async fn commit_with(
         &self,
         run: &mut ActiveRun,
         first: Option<Event>,
         mut events: Vec<Event>,
-        lease: Option<&Lease>,
+        start: Option<Holding<'_>>,
     ) -> Result<Vec<EventRecord>, RuntimeError> {
         self.count_remembered(run, first.as_ref(), &mut events);
         let records = self.number(run, first, events);
         if records.is_empty() {
             return Ok(records);
         }
-        match lease {
-            Some(lease) => self.store.append_taken(run.id(), &records, lease).await?,
-            None => self.store.append(run.id(), &records).await?,
+        match (start, run.machine.session()) {
+            (Some(start), Some(session)) => {
+                self.start_holding(run.id(), session, &records, start)
+                    .await?;
+            }
+            (
+                Some(Holding {
+                    lease: Some(lease), ..
+                }),
+                None,
+            ) => self.store.append_taken(run.id(), &records, lease).await?,
+            _ => self.store.append(run.id(), &records).await?,
         }
         for record in &records {
             self.observer.on_event(run.id(), record);

@@ -4,6 +4,7 @@
 use crate::active::ActiveRun;
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
+use crate::session_lock::Holding;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use std::sync::Arc;
@@ -176,7 +177,22 @@ impl Runtime {
                 }
             })
             .collect();
-        self.store.append(fork, &copied).await?;
+        // A fork in a session takes the session's lock as its log starts (waiting for it
+        // as a new run would): a run in a session is recorded only while it holds it.
+        let session = copied.first().and_then(|record| match &record.event {
+            Event::RunStarted { session, .. } => session.as_deref(),
+            _ => None,
+        });
+        match session {
+            Some(session) => {
+                let start = Holding {
+                    lease: None,
+                    wait: true,
+                };
+                self.start_holding(fork, session, &copied, start).await?;
+            }
+            None => self.store.append(fork, &copied).await?,
+        }
         for record in &copied {
             self.observer.on_event(fork, record);
         }

@@ -8,6 +8,7 @@
 use crate::active::ActiveRun;
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
+use crate::session_lock::Holding;
 use serde_json::Value;
 use std::sync::Arc;
 use weft_core::{Event, EventRecord, Lease, Lock, RunId, RunSetup, SessionRef};
@@ -67,9 +68,10 @@ impl Runtime {
         let (machine, decision) =
             RunMachine::start_in_session(workflow, RunId::new(), input, None, setup, session)?;
         let mut run = ActiveRun::new(machine);
-        self.lock_session_now(&run).await?;
+        // A run in a session takes the session's lock in this append.
+        let start = Holding { lease, wait: false };
         let log = self
-            .commit_with(&mut run, None, not_started(decision.events), lease)
+            .commit_with(&mut run, None, not_started(decision.events), Some(start))
             .await?;
         Ok(QueuedRun { id: run.id(), log })
     }

@@ -9,7 +9,9 @@ use crate::runtime::Runtime;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use weft_core::{Lock, RunId, SessionAccess, SessionId, SessionStore};
+use weft_core::{
+    EventRecord, Lease, Lock, RunId, SessionAccess, SessionId, SessionRef, SessionStore,
+};
 
 /// How long a lock lasts without renewal: a crashed run's session is free after this.
 pub const SESSION_LEASE: Duration = Duration::from_secs(60);
@@ -17,6 +19,15 @@ pub const SESSION_LEASE: Duration = Duration::from_secs(60);
 pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(20);
 /// How often a waiting run asks again.
 const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// How [`Runtime::start_holding`] records a run's start.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Holding<'a> {
+    /// The lease of the daemon that executes the run, which it is recorded taken under.
+    pub lease: Option<&'a Lease>,
+    /// Whether to wait, up to the runtime's session wait, while another run holds the lock.
+    pub wait: bool,
+}
 
 /// A session lock a run holds.
 pub(crate) struct SessionLease {
@@ -67,6 +78,43 @@ impl Runtime {
                 }
                 Lock::Busy { holder } => {
                     if started.elapsed() >= self.session_wait {
+                        return Err(RuntimeError::SessionBusy {
+                            session: session.name.clone(),
+                            holder,
+                            waited_seconds: started.elapsed().as_secs(),
+                        });
+                    }
+                    tokio::time::sleep(POLL_EVERY).await;
+                }
+            }
+        }
+    }
+
+    /// Records `records`, which start `run` in `session`, and takes the session's lock for
+    /// it in the same write ([`SessionStore::start_locked`]). A busy session is an error at
+    /// once, or, with `wait`, after the runtime's session wait; nothing is recorded then.
+    pub(crate) async fn start_holding(
+        &self,
+        run: RunId,
+        session: &SessionRef,
+        records: &[EventRecord],
+        start: Holding<'_>,
+    ) -> Result<(), RuntimeError> {
+        let Some(store) = &self.sessions else {
+            return Err(RuntimeError::NoSessions {
+                session: session.name.clone(),
+            });
+        };
+        let started = Instant::now();
+        loop {
+            let until = self.now_millis() + SESSION_LEASE.as_millis() as u64;
+            match store.start_locked(run, records, until, start.lease).await? {
+                Lock::Held => {
+                    self.taken_locks.taken(run, RENEW_EVERY);
+                    return Ok(());
+                }
+                Lock::Busy { holder } => {
+                    if !start.wait || started.elapsed() >= self.session_wait {
                         return Err(RuntimeError::SessionBusy {
                             session: session.name.clone(),
                             holder,

@@ -64,6 +64,15 @@ pub enum ToolJournal {
     },
 }
 
+/// What the append that records a run's start takes with the run, in its transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Taking<'a> {
+    /// The lease of the daemon that executes the run (see `EventSink::append_taken`).
+    pub lease: Option<&'a Lease>,
+    /// The lock of the run's session, until this time (ms since the Unix epoch).
+    pub lock_until: Option<u64>,
+}
+
 /// Everything one append writes.
 pub struct Batch {
     pub new_run: Option<NewRun>,
@@ -110,6 +119,24 @@ impl Batch {
             *status = RunStatus::Running;
         }
         Ok(())
+    }
+
+    /// The session whose lock the batch takes for its run, and until when: the batch
+    /// must start a run that speaks in a session.
+    pub fn session_lock(&self, run: RunId, until: u64) -> Result<(String, i64), StoreError> {
+        let Some(session) = self
+            .new_run
+            .as_ref()
+            .and_then(|new_run| new_run.session.clone())
+        else {
+            return Err(StoreError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "run {run}: only the records that start a run in a session can take its lock"
+                ),
+            ));
+        };
+        Ok((session, number(until, "lock time")?))
     }
 
     /// Derives the batch; records must be numbered consecutively.

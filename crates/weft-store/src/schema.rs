@@ -5,7 +5,7 @@ use crate::error::OpenError;
 use crate::location::Location;
 
 /// The schema version this weft writes and reads (`weft_meta.schema_version`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The query that reads a database's schema version (the same in every dialect).
 pub(crate) const SELECT_SCHEMA_VERSION: &str =

@@ -3,7 +3,7 @@
 //! summaries), why one failed, and every read of runs. What differs between SQLite and
 //! PostgreSQL is asked of the [`Dialect`]; sessions are read and written in `session/`.
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Taking};
 use crate::dialect::{Dialect, Script, WriteError};
 use crate::error::store_error;
 use crate::location::Location;
@@ -50,13 +50,13 @@ impl<D: Dialect> Store<D> {
 /// The store's work, written once; the bounds of its implementation say what it asks of a
 /// database driver (running queries, and encoding and decoding text, integers and bytes).
 pub trait Operations {
-    /// Appends records (see [`EventSink::append`]), the run taken under `lease` when one is
-    /// given (see [`EventSink::append_taken`]).
+    /// Appends records (see [`EventSink::append`]), with what a run's start takes: its
+    /// lease (see [`EventSink::append_taken`]) and its session's lock.
     fn append_records(
         &self,
         run: RunId,
         records: &[EventRecord],
-        lease: Option<&Lease>,
+        taking: Taking<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Why an append of `batch` failed: a log that does not end right before it is a
     /// conflict, a run with no row was never started; anything else is the database's own
@@ -151,19 +151,28 @@ where
         &self,
         run: RunId,
         records: &[EventRecord],
-        lease: Option<&Lease>,
+        taking: Taking<'_>,
     ) -> Result<(), StoreError> {
         let mut batch = Batch::new(run, records)?;
-        if let Some(lease) = lease {
+        if let Some(lease) = taking.lease {
             batch.take(run, lease)?;
         }
+        let lock = taking
+            .lock_until
+            .map(|until| batch.session_lock(run, until))
+            .transpose()?;
         let run_text = run.to_string();
-        let statements = usize::from(batch.new_run.is_some())
+        let statements = usize::from(lock.is_some())
+            + usize::from(batch.new_run.is_some())
             + D::run_row_statements(&batch)
             + 1
             + batch.journal.len()
             + session::statements(&batch);
         let mut script = D::script(statements);
+        if let Some((session, until)) = &lock {
+            let now = crate::session::rows::now_millis();
+            session::lock(script.statement(), session, &run_text, *until, now);
+        }
         if let Some(new_run) = &batch.new_run {
             insert_run::<D>(script.statement(), &run_text, new_run, batch.at_millis);
         }
@@ -550,7 +559,7 @@ where
         run: RunId,
         records: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.append_records(run, records, None))
+        Box::pin(self.append_records(run, records, Taking::default()))
     }
 
     fn append_taken<'a>(
@@ -559,7 +568,11 @@ where
         records: &'a [EventRecord],
         lease: &'a Lease,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.append_records(run, records, Some(lease)))
+        let taking = Taking {
+            lease: Some(lease),
+            lock_until: None,
+        };
+        Box::pin(self.append_records(run, records, taking))
     }
 }
 

@@ -5,11 +5,12 @@
 //! before it counts) and the API's latency: the message's acknowledgement and the whole
 //! turn.
 //!
-//! Every session sends its first message at the same moment, so the first acknowledgements
-//! wait behind a thousand others; a third of the samples at three turns. The report also
-//! gives the acknowledgements after each session's first message: the steady state. A whole
-//! turn at saturation waits for the runs ahead of it (on average, sessions divided by runs
-//! per second), so its latency says how the daemon orders work, not how fast it is.
+//! The sessions join at a steady rate over `--ramp-ms` (half a second by default), as
+//! clients that arrive do; with `--ramp-ms 0` every session sends its first message at the
+//! same instant, and the first acknowledgements wait behind a thousand others. The report
+//! also gives the acknowledgements after each session's first message: the steady state.
+//! A whole turn at saturation waits for the runs ahead of it (on average, sessions divided
+//! by runs per second), so its latency says how the daemon orders work, not how fast it is.
 
 use super::arguments::DatabaseArgument;
 use super::{exit, fail};
@@ -29,6 +30,11 @@ pub struct ServeBenchArguments {
     /// Messages each session sends, one after another.
     #[arg(long, default_value_t = 3)]
     pub turns: usize,
+    /// Milliseconds over which the sessions join: session `i` of `n` sends its first
+    /// message `i/n` of this after the start, as clients that arrive at a steady rate
+    /// would. 0: every session sends its first message at the same instant.
+    #[arg(long, default_value_t = 500)]
+    pub ramp_ms: u64,
     /// The daemon's workers.
     #[arg(long, default_value_t = 64)]
     pub workers: usize,
@@ -163,11 +169,14 @@ async fn drive(
     let steps_before = daemon.metrics.steps();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(sessions.len());
-    for session in sessions {
+    let count = sessions.len().max(1) as u64;
+    for (index, session) in sessions.into_iter().enumerate() {
         let client = client.clone();
         let base = base.to_owned();
         let turns = arguments.turns;
+        let joins = started + Duration::from_millis(arguments.ramp_ms * index as u64 / count);
         tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(joins.into()).await;
             talk(&client, &base, &session, turns).await
         }));
     }
@@ -189,6 +198,7 @@ async fn drive(
     }
     Ok(json!({
         "sessions": arguments.sessions,
+        "ramp_ms": arguments.ramp_ms,
         "turns": measured.turns.len(),
         "seconds": elapsed.as_secs_f64(),
         "durable_steps": steps,
@@ -285,8 +295,9 @@ fn print_report(report: &Value, arguments: &ServeBenchArguments, location: &str)
     }
     let number = |value: &Value| value.as_f64().unwrap_or_default();
     say!(
-        "{} sessions x {} turns on {location}: {} durable steps in {:.2} s = {:.0} steps/s",
+        "{} sessions (joining over {} ms) x {} turns on {location}: {} durable steps in {:.2} s = {:.0} steps/s",
         arguments.sessions,
+        arguments.ramp_ms,
         arguments.turns,
         report["durable_steps"],
         number(&report["seconds"]),

@@ -60,6 +60,8 @@ pub async fn create(
             source: loaded.workflow.location.display().to_string(),
         })
         .await?;
+    // Its first message need not read it again.
+    remember(&daemon, session.clone());
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -144,7 +146,13 @@ async fn session_for_message(
     {
         return Ok(known);
     }
-    let read = Arc::new(session(daemon, caller, id).await?);
+    let read = session(daemon, caller, id).await?;
+    Ok(remember(daemon, read))
+}
+
+/// Keeps a session for the messages to come ([`session_for_message`]).
+fn remember(daemon: &Daemon, session: SessionInfo) -> Arc<SessionInfo> {
+    let session = Arc::new(session);
     let mut known = daemon
         .sessions
         .lock()
@@ -152,8 +160,8 @@ async fn session_for_message(
     if known.len() >= KNOWN_SESSIONS {
         known.clear();
     }
-    known.insert(read.id, read.clone());
-    Ok(read)
+    known.insert(session.id, session.clone());
+    session
 }
 
 /// Reads a session.

@@ -1,10 +1,11 @@
 //! Messages to sessions the daemon has seen before: it remembers what never changes in a
-//! session, and still finds one deleted behind its back.
+//! session, and still finds one deleted behind its back; a busy session records nothing,
+//! and a run in a session is forked into it.
 
 use crate::harness::Server;
 use serde_json::json;
 use std::str::FromStr;
-use weft_core::{RunFilter, SessionId};
+use weft_core::{Lock, RunFilter, RunId, SessionId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_deleted_behind_the_daemon_answers_a_message_with_404() {
@@ -65,4 +66,88 @@ async fn another_tenant_never_reaches_a_remembered_session() {
     assert_eq!(refused.status, 404, "{:?}", refused.body);
     let again = owner.post(&path, json!({"text": "again"})).await;
     assert_eq!(again.body["output"], "you said: again", "{:?}", again.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_session_refuses_a_message_and_records_nothing() {
+    let server = Server::sqlite().await;
+    let client = server.client("acme").await;
+    let created = client
+        .post("/v1/sessions", json!({"name": "ana", "workflow": "echo"}))
+        .await;
+    let session = created.body["id"].as_str().unwrap().to_owned();
+    // Another run holds the session, as a command line's run in it would.
+    let id = SessionId::from_str(&session).unwrap();
+    let holder = RunId::new();
+    let until = now_millis() + 60_000;
+    let locked = server.database.lock(id, holder, until).await.unwrap();
+    assert_eq!(locked, Lock::Held);
+    let path = format!("/v1/sessions/{session}/messages");
+    let busy = client.post(&path, json!({"text": "hello"})).await;
+    assert_eq!(busy.status, 409, "{:?}", busy.body);
+    assert!(
+        busy.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&holder.to_string()),
+        "{:?}",
+        busy.body
+    );
+    let runs = server.database.runs(RunFilter::default()).await.unwrap();
+    assert!(runs.is_empty(), "a refused message starts no run: {runs:?}");
+
+    server.database.unlock(id, holder).await.unwrap();
+    let answered = client
+        .post(&format!("{path}?wait=true"), json!({"text": "hello"}))
+        .await;
+    assert_eq!(
+        answered.body["output"], "you said: hello",
+        "{:?}",
+        answered.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_a_session_is_forked_into_it() {
+    let server = Server::sqlite().await;
+    let client = server.client("acme").await;
+    let created = client
+        .post("/v1/sessions", json!({"name": "ana", "workflow": "echo"}))
+        .await;
+    let session = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/sessions/{session}/messages");
+    let first = client
+        .post(&format!("{path}?wait=true"), json!({"text": "hello"}))
+        .await;
+    assert_eq!(first.body["status"], "finished", "{:?}", first.body);
+    let run = first.body["id"].as_str().unwrap().to_owned();
+    let forked = client
+        .post(&format!("/v1/runs/{run}/fork"), json!({"step": 1}))
+        .await;
+    assert_eq!(forked.status, 201, "{:?}", forked.body);
+    let fork = forked.body["id"].as_str().unwrap().to_owned();
+    let done = client.get(&format!("/v1/runs/{fork}?wait=true")).await;
+    assert_eq!(done.body["status"], "finished", "{:?}", done.body);
+    assert_eq!(done.body["output"], "you said: hello");
+    // The fork spoke in the session: its step's messages follow the first run's.
+    let messages = client.get(&path).await;
+    let texts: Vec<&str> = messages.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["message"]["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        texts,
+        ["hello", "you said: hello", "hello", "you said: hello"],
+        "{:?}",
+        messages.body
+    );
+}
+
+fn now_millis() -> u64 {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(elapsed.as_millis()).unwrap()
 }

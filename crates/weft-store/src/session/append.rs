@@ -36,6 +36,35 @@ pub(crate) fn statements(batch: &Batch) -> usize {
     messages + summaries
 }
 
+/// The statement that takes or renews `session`'s lock for `run` until `until` (ms): it
+/// changes the session's row unless another run holds a lock that lasts past `now`. In the
+/// append that records a run's start it comes before the run's `INSERT`, which a trigger
+/// refuses unless the run then holds the lock (schema 6).
+pub(crate) fn lock<Database>(
+    statement: &mut QueryBuilder<Database>,
+    session: &str,
+    run: &str,
+    until: i64,
+    now: i64,
+) where
+    Database: sqlx::Database,
+    for<'a> &'a str: Encode<'a, Database> + Type<Database>,
+    for<'a> i64: Encode<'a, Database> + Type<Database>,
+{
+    statement
+        .push("UPDATE sessions SET locked_by = ")
+        .push_bind(run)
+        .push(", lock_until = ")
+        .push_bind(until)
+        .push(" WHERE id = ")
+        .push_bind(session)
+        .push(" AND (locked_by IS NULL OR locked_by = ")
+        .push_bind(run)
+        .push(" OR lock_until < ")
+        .push_bind(now)
+        .push(")");
+}
+
 /// Writes the session's share of an append of `batch` to `run`.
 pub(crate) fn write<Database, S>(script: &mut S, run: &str, batch: &Batch)
 where

@@ -14,21 +14,22 @@ pub(crate) mod text;
 mod view;
 mod writes;
 
+use crate::batch::Taking;
 use crate::dialect::Dialect;
-use crate::store::Store;
+use crate::store::{Operations, Store};
 use futures::future::BoxFuture;
 use reads::{Page, SessionReads};
 use rows::signed;
 use weft_core::{
-    Lock, Pin, RunId, SessionFilter, SessionId, SessionInfo, SessionMessage, SessionSpec,
-    SessionStore, SessionView, Snippet, SnippetSource, StoreError, TokenCounter, Uncompacted,
-    ViewRequest,
+    Event, EventRecord, Lease, Lock, Pin, RunId, SessionFilter, SessionId, SessionInfo,
+    SessionMessage, SessionSpec, SessionStore, SessionView, Snippet, SnippetSource, StoreError,
+    TokenCounter, Uncompacted, ViewRequest,
 };
 use writes::{Item, SessionWrites};
 
 impl<D: Dialect> SessionStore for Store<D>
 where
-    Self: SessionReads + SessionWrites,
+    Self: SessionReads + SessionWrites + Operations,
 {
     fn open_session<'a>(
         &'a self,
@@ -71,6 +72,34 @@ where
         until_millis: u64,
     ) -> BoxFuture<'_, Result<Lock, StoreError>> {
         Box::pin(self.take_lock(session, run, until_millis))
+    }
+
+    fn start_locked<'a>(
+        &'a self,
+        run: RunId,
+        records: &'a [EventRecord],
+        until_millis: u64,
+        lease: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<Lock, StoreError>> {
+        Box::pin(async move {
+            let taking = Taking {
+                lease,
+                lock_until: Some(until_millis),
+            };
+            let Err(error) = self.append_records(run, records, taking).await else {
+                return Ok(Lock::Held);
+            };
+            // Refused because another run holds the lock (the lock statement changed
+            // nothing, and the trigger refused the run's row), or for the append's own
+            // reasons.
+            if let Some(session) = started_in(records)
+                && let Some(info) = self.session_by_id(session).await?
+                && let Some(holder) = info.locked_by.filter(|holder| *holder != run)
+            {
+                return Ok(Lock::Busy { holder });
+            }
+            Err(error)
+        })
     }
 
     fn unlock(&self, session: SessionId, run: RunId) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -176,5 +205,16 @@ where
             };
             self.add_item(session, item).await
         })
+    }
+}
+
+/// The session the records' `RunStarted` names.
+fn started_in(records: &[EventRecord]) -> Option<SessionId> {
+    match records.first().map(|record| &record.event) {
+        Some(Event::RunStarted {
+            session: Some(session),
+            ..
+        }) => Some(session.id),
+        _ => None,
     }
 }

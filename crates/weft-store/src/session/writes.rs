@@ -181,19 +181,13 @@ where
         let run_text = run.to_string();
         for _ in 0..ATTEMPTS {
             let mut script = D::script(1);
-            script
-                .statement()
-                .push("UPDATE sessions SET locked_by = ")
-                .push_bind(run_text.as_str())
-                .push(", lock_until = ")
-                .push_bind(signed(until_millis))
-                .push(" WHERE id = ")
-                .push_bind(session.to_string().as_str())
-                .push(" AND (locked_by IS NULL OR locked_by = ")
-                .push_bind(run_text.as_str())
-                .push(" OR lock_until < ")
-                .push_bind(now_millis())
-                .push(")");
+            crate::session::append::lock(
+                script.statement(),
+                &session.to_string(),
+                &run_text,
+                signed(until_millis),
+                now_millis(),
+            );
             let taken = self
                 .dialect
                 .execute(script)

@@ -89,13 +89,24 @@ pub fn record_now(sequence: u64, event: Event) -> EventRecord {
     }
 }
 
-/// A new run in `session`, its log one event long.
+/// A new run in `session`, its log one event long, holding the session's lock (a run is
+/// recorded in a session only while it holds it). The run that held it before, if any, is
+/// taken to have stopped: it gives the lock up.
 pub async fn run_in(store: &dyn Backend, session: &SessionInfo) -> RunId {
+    let holder = store
+        .session(&session.tenant, session.id)
+        .await
+        .unwrap()
+        .and_then(|info| info.locked_by);
+    if let Some(holder) = holder {
+        store.unlock(session.id, holder).await.unwrap();
+    }
     let run = RunId::new();
-    store
-        .append(run, &[record(1, started_in(session))])
+    let locked = store
+        .start_locked(run, &[record(1, started_in(session))], now() + 60_000, None)
         .await
         .unwrap();
+    assert_eq!(locked, Lock::Held);
     run
 }
 

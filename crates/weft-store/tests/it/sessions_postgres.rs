@@ -175,6 +175,6 @@ async fn a_postgres_schema_2_database_is_migrated() {
     .fetch_one(schema.admin())
     .await
     .unwrap();
-    assert_eq!(version, "5");
+    assert_eq!(version, "6");
     schema.remove().await.unwrap();
 }

@@ -155,6 +155,6 @@ async fn a_schema_2_database_is_migrated_with_its_runs() {
             .await
             .unwrap();
     assert_eq!(version, weft_store::SCHEMA_VERSION.to_string());
-    assert_eq!(version, "5");
+    assert_eq!(version, "6");
     pool.close().await;
 }
