@@ -9,12 +9,12 @@ use serde_json::json;
 use std::time::Duration;
 
 const SLOW_REPLIES: &str =
-    "replies:\n  - match: \"(.+)\"\n    text: \"you said: $1\"\n    delay: 250ms\n";
+    "replies:\n  - match: \"(.+)\"\n    text: \"you said: $1\"\n    delay: 40ms\n";
 
 /// A daemon with `workers` workers whose claim loop only polls once an hour.
 async fn daemon(workers: usize) -> Server {
     Server::sqlite_with(|served, settings| {
-        // The echo workflow, with a model that takes 250 ms to answer.
+        // The echo workflow, with a model that takes 40 ms to answer.
         let slow_chat = ECHO
             .replace("name: echo", "name: slow_chat")
             .replace("replies.yaml", "slow_replies.yaml");
@@ -56,12 +56,12 @@ async fn a_message_is_run_by_the_daemon_that_took_it_without_a_claim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_past_what_the_workers_take_wait_in_the_queue_and_are_claimed() {
-    // One worker takes one run and sixteen more wait for it (a daemon that owns its
-    // SQLite file); twenty-four runs posted at once leave at least seven in the queue.
+    // One worker takes one run and 64 more wait for it (a daemon that owns its SQLite
+    // file); 96 runs posted at once, each 40 ms long, leave some in the queue.
     let server = daemon(1).await;
     let client = server.client("acme").await;
     let mut posted = Vec::new();
-    for index in 0..24 {
+    for index in 0..96 {
         let client = client.clone();
         posted.push(tokio::spawn(async move {
             client
@@ -101,7 +101,7 @@ async fn runs_past_what_the_workers_take_wait_in_the_queue_and_are_claimed() {
         server.daemon.metrics.handovers(),
         server.daemon.metrics.claims(),
     );
-    assert_eq!(handed + claimed, 24, "handed {handed}, claimed {claimed}");
+    assert_eq!(handed + claimed, 96, "handed {handed}, claimed {claimed}");
     assert_eq!(
         handed, taken_here,
         "a run is handed over exactly when recorded taken"
