@@ -1,7 +1,7 @@
-//! SQLite's writes, committed in groups. One connection writes the file; each write (an
-//! append, a session lock, a key) is one script, and a script is acknowledged only
-//! after the commit that holds it. Writes that arrive while the connection is busy wait
-//! together, and whoever takes the connection next commits all of them in one transaction:
+//! SQLite's writes, committed in groups. One connection writes the file, owned by a thread
+//! of its own; each write (an append, a session lock, a key) is one script, and a script is
+//! acknowledged only after the commit that holds it. Writes that arrive while the thread
+//! commits wait together, and the thread commits all of them next, in one transaction:
 //! `BEGIN IMMEDIATE`, each script (one round trip each, its statements cached by text), then
 //! one `COMMIT`. Under load most of a commit's cost (taking the write lock, writing the
 //! changed pages to the WAL) is shared by the group; a lone write is one round trip, as
@@ -15,8 +15,8 @@
 use crate::dialect::WriteError;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 use sqlx::{AssertSqlSafe, Execute, QueryBuilder, SqlSafeStr, SqlStr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::{OwnedMutexGuard, oneshot};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
 
 /// The most writes one commit takes; the rest wait for the next.
 const GROUP_LIMIT: usize = 256;
@@ -125,15 +125,10 @@ pub(crate) struct Write {
 impl Write {
     /// The write a builder holds (`statements` statements).
     pub(crate) fn new(
-        mut builder: QueryBuilder<sqlx::Sqlite>,
+        builder: QueryBuilder<sqlx::Sqlite>,
         statements: usize,
     ) -> Result<Self, WriteError> {
-        let sql = builder.sql();
-        let arguments = builder
-            .build()
-            .take_arguments()
-            .map_err(|error| WriteError::Database(sqlx::Error::Encode(error)))?
-            .unwrap_or_default();
+        let (sql, arguments) = taken_apart(builder)?;
         Ok(Self {
             sql,
             arguments,
@@ -142,17 +137,24 @@ impl Write {
     }
 }
 
+/// A statement's SQL and its arguments, kept apart so that it can run on the writer
+/// thread (and run again).
+fn taken_apart(
+    mut builder: QueryBuilder<sqlx::Sqlite>,
+) -> Result<(SqlStr, SqliteArguments), WriteError> {
+    let sql = builder.sql();
+    let arguments = builder
+        .build()
+        .take_arguments()
+        .map_err(|error| WriteError::Database(sqlx::Error::Encode(error)))?
+        .unwrap_or_default();
+    Ok((sql, arguments))
+}
+
 /// A write waiting for a commit, and where its outcome goes.
 struct Waiting {
     write: Write,
     done: oneshot::Sender<Result<u64, WriteError>>,
-}
-
-/// The writer connection and the writes waiting for it.
-#[derive(Debug, Clone)]
-pub(crate) struct Commits {
-    writer: Arc<tokio::sync::Mutex<Writer>>,
-    waiting: Arc<Mutex<Vec<Waiting>>>,
 }
 
 impl std::fmt::Debug for Waiting {
@@ -161,56 +163,106 @@ impl std::fmt::Debug for Waiting {
     }
 }
 
+/// A statement whose rows are read back (a claim's `RETURNING`): it commits on its own,
+/// between groups.
+struct Returning {
+    sql: SqlStr,
+    arguments: SqliteArguments,
+    done: oneshot::Sender<Result<Vec<(String, String)>, sqlx::Error>>,
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Write(Waiting),
+    Returning(Returning),
+}
+
+/// The writer thread's mailbox. The thread owns the writer connection: it takes every job
+/// that waits, commits the writes among them as one group, answers each, and goes on to
+/// the next group at once. A job reaches the thread in one hand-off, and the thread runs
+/// each round trip to SQLite's own thread itself, so neither waits behind the tasks the
+/// runtime has ready to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Commits {
+    jobs: mpsc::Sender<Job>,
+}
+
 impl Commits {
-    pub(crate) fn new(writer: Writer) -> Self {
-        Self {
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            waiting: Arc::new(Mutex::new(Vec::new())),
+    /// Starts the writer thread; it ends, closing the connection, when the last clone of
+    /// this is dropped.
+    pub(crate) fn new(writer: Writer) -> std::io::Result<Self> {
+        let (jobs, mailbox) = mpsc::channel();
+        // The runtime that opened the connection, for whatever sqlx spawns or times.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        std::thread::Builder::new()
+            .name("weft-sqlite-writer".to_owned())
+            .spawn(move || {
+                let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                serve(writer, &mailbox);
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs a statement whose rows are read back, alone; the rows (two text columns each).
+    pub(crate) async fn returning(
+        &self,
+        builder: QueryBuilder<sqlx::Sqlite>,
+    ) -> Result<Vec<(String, String)>, WriteError> {
+        let (sql, arguments) = taken_apart(builder)?;
+        let (done, outcome) = oneshot::channel();
+        let job = Job::Returning(Returning {
+            sql,
+            arguments,
+            done,
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(WriteError::Database(sqlx::Error::WorkerCrashed));
         }
+        outcome
+            .await
+            .unwrap_or(Err(sqlx::Error::WorkerCrashed))
+            .map_err(WriteError::Database)
     }
 
-    /// The connection alone, for a statement whose rows are read back (a claim's
-    /// `RETURNING`); it commits on its own, between groups.
-    pub(crate) async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, Writer> {
-        let mut writer = self.writer.lock().await;
-        writer.settle().await;
-        writer
-    }
-
-    /// Commits a write, with whatever others wait by the time the connection is free; the
-    /// rows it changed, once its commit is durable.
+    /// Commits a write, with whatever others wait by the time the writer is free; the rows
+    /// it changed, once its commit is durable.
     pub(crate) async fn write(&self, write: Write) -> Result<u64, WriteError> {
-        let (done, mut outcome) = oneshot::channel();
-        self.queue().push(Waiting { write, done });
-        tokio::select! {
-            biased;
-            result = &mut outcome => return answered(result),
-            writer = self.writer.clone().lock_owned() => {
-                // Holding the connection, this write has either been answered by the group
-                // before, or waits here still: then this caller commits the group.
-                let group = {
-                    let mut queue = self.queue();
-                    let take = queue.len().min(GROUP_LIMIT);
-                    queue.drain(..take).collect::<Vec<_>>()
-                };
-                if group.is_empty() {
-                    drop(writer);
-                } else {
-                    // A thread of its own, so that a caller who stops waiting cannot leave
-                    // the others of its group unanswered, and so that each round trip to
-                    // SQLite's thread goes on at once rather than after every task the
-                    // runtime has ready to run.
-                    tokio::task::spawn_blocking(move || {
-                        futures::executor::block_on(commit(writer, group));
-                    });
-                }
-            }
+        let (done, outcome) = oneshot::channel();
+        if self.jobs.send(Job::Write(Waiting { write, done })).is_err() {
+            return Err(WriteError::Database(sqlx::Error::WorkerCrashed));
         }
         answered(outcome.await)
     }
+}
 
-    fn queue(&self) -> MutexGuard<'_, Vec<Waiting>> {
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+/// The writer thread: each time jobs wait, the writes among them (up to [`GROUP_LIMIT`])
+/// commit together, then the statements that read rows back run one by one.
+fn serve(mut writer: Writer, mailbox: &mpsc::Receiver<Job>) {
+    while let Ok(first) = mailbox.recv() {
+        let mut group = Vec::new();
+        let mut returning = Vec::new();
+        let mut job = Some(first);
+        while let Some(next) = job.take() {
+            match next {
+                Job::Write(waiting) => group.push(waiting),
+                Job::Returning(statement) => returning.push(statement),
+            }
+            if group.len() < GROUP_LIMIT {
+                job = mailbox.try_recv().ok();
+            }
+        }
+        futures::executor::block_on(async {
+            if !group.is_empty() {
+                commit(&mut writer, group).await;
+            }
+            for statement in returning {
+                writer.settle().await;
+                let rows = sqlx::query_as_with(statement.sql, statement.arguments)
+                    .fetch_all(&mut writer.connection)
+                    .await;
+                let _ = statement.done.send(rows);
+            }
+        });
     }
 }
 
@@ -222,7 +274,7 @@ fn answered(
 }
 
 /// Commits a group, then answers each of its writes.
-async fn commit(mut writer: OwnedMutexGuard<Writer>, group: Vec<Waiting>) {
+async fn commit(writer: &mut Writer, group: Vec<Waiting>) {
     writer.settle().await;
     if group.len() > 1
         && let Some(rows) = writer.together(&group).await

@@ -148,14 +148,9 @@ impl Dialect for Sqlite {
 
     async fn execute_returning(
         &self,
-        mut statement: QueryBuilder<sqlx::Sqlite>,
+        statement: QueryBuilder<sqlx::Sqlite>,
     ) -> Result<Vec<(String, String)>, WriteError> {
-        let mut writer = self.commits.exclusive().await;
-        statement
-            .build_query_as()
-            .fetch_all(&mut writer.connection)
-            .await
-            .map_err(WriteError::Database)
+        self.commits.returning(statement).await
     }
 
     async fn execute(&self, script: SqliteScript) -> Result<u64, WriteError> {
@@ -198,8 +193,8 @@ pub(crate) async fn open(
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    // The writer is one long-lived connection, owned rather than pooled: appends are
-    // serialized by its lock, with no health check or pool bookkeeping per step.
+    // The writer is one long-lived connection, owned rather than pooled by a thread of its
+    // own (`commits.rs`), with no health check or pool bookkeeping per step.
     let mut connection = SqliteConnection::connect_with(&options)
         .await
         .map_err(database)?;
@@ -220,7 +215,8 @@ pub(crate) async fn open(
         .map_err(database)?;
     let dialect = Sqlite {
         path: path.to_owned(),
-        commits: Commits::new(Writer::new(connection)),
+        commits: Commits::new(Writer::new(connection))
+            .map_err(|error| database(sqlx::Error::Io(error)))?,
     };
     Ok(Store::new(dialect, readers, location))
 }
