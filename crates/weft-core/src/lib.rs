@@ -53,7 +53,8 @@ pub use session::{
 };
 pub use state::{FieldWrite, StateDelta, StateError, WriteOp};
 pub use store::{
-    EventSink, Lease, RunFilter, RunStore, RunSummary, StoreError, current_setup, status_after,
+    EventSink, Lease, RunFilter, RunStore, RunSummary, StoreError, current_setup, started_session,
+    status_after,
 };
 pub use tokens::{Accuracy, TokenCounter};
 pub use tool::{

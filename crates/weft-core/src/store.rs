@@ -201,6 +201,14 @@ pub fn current_setup(log: &[crate::EventRecord]) -> Option<crate::RunSetup> {
     setup
 }
 
+/// The session a run speaks in, as its log's `RunStarted` names it.
+pub fn started_session(log: &[crate::EventRecord]) -> Option<&crate::SessionRef> {
+    match log.first().map(|record| &record.event) {
+        Some(crate::Event::RunStarted { session, .. }) => session.as_deref(),
+        _ => None,
+    }
+}
+
 /// What the status of a run becomes after `event`, if the event changes it.
 pub fn status_after(event: &crate::event::Event) -> Option<(RunStatus, Option<String>)> {
     use crate::event::Event;

@@ -179,11 +179,7 @@ impl Runtime {
             .collect();
         // A fork in a session takes the session's lock as its log starts (waiting for it
         // as a new run would): a run in a session is recorded only while it holds it.
-        let session = copied.first().and_then(|record| match &record.event {
-            Event::RunStarted { session, .. } => session.as_deref(),
-            _ => None,
-        });
-        match session {
+        match weft_core::started_session(&copied) {
             Some(session) => {
                 let start = Holding {
                     lease: None,

@@ -11,7 +11,7 @@ use crate::runtime::Runtime;
 use crate::session_lock::Holding;
 use serde_json::Value;
 use std::sync::Arc;
-use weft_core::{Event, EventRecord, Lease, Lock, RunId, RunSetup, SessionRef};
+use weft_core::{Event, EventRecord, Lease, RunId, RunSetup, SessionRef};
 use weft_workflow::{RunMachine, Workflow};
 
 /// A run whose start was recorded for a daemon's workers.
@@ -88,35 +88,12 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         self.attach_waiting_children(run).await?;
         run.check_answer_to(question, &input)?;
-        self.lock_session_now(run).await?;
+        if let Some(session) = run.machine.session() {
+            self.lock_session_now(run.id(), session).await?;
+        }
         let decision = run.machine.answer(question, input)?;
         self.commit(run, None, not_started(decision.events)).await?;
         Ok(())
-    }
-
-    /// Takes the run's session lock without waiting.
-    async fn lock_session_now(&self, run: &ActiveRun) -> Result<(), RuntimeError> {
-        let Some(session) = run.machine.session() else {
-            return Ok(());
-        };
-        let Some(store) = &self.sessions else {
-            return Err(RuntimeError::NoSessions {
-                session: session.name.clone(),
-            });
-        };
-        let until = self.now_millis() + crate::session_lock::SESSION_LEASE.as_millis() as u64;
-        match store.lock(session.id, run.id(), until).await? {
-            Lock::Held => {
-                self.taken_locks
-                    .taken(run.id(), crate::session_lock::RENEW_EVERY);
-                Ok(())
-            }
-            Lock::Busy { holder } => Err(RuntimeError::SessionBusy {
-                session: session.name.clone(),
-                holder,
-                waited_seconds: 0,
-            }),
-        }
     }
 }
 

@@ -6,11 +6,12 @@
 use crate::active::ActiveRun;
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
+use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use weft_core::{
-    EventRecord, Lease, Lock, RunId, SessionAccess, SessionId, SessionRef, SessionStore,
+    EventRecord, Lease, Lock, RunId, SessionAccess, SessionId, SessionRef, SessionStore, StoreError,
 };
 
 /// How long a lock lasts without renewal: a crashed run's session is free after this.
@@ -49,45 +50,25 @@ impl Runtime {
         let Some(session) = run.machine.session() else {
             return Ok(None);
         };
-        let Some(store) = self.sessions.clone() else {
-            return Err(RuntimeError::NoSessions {
-                session: session.name.clone(),
-            });
-        };
-        if let Some(at) = self.taken_locks.take(run.id(), RENEW_EVERY) {
-            return Ok(Some(SessionLease {
-                store,
-                session: session.id,
-                name: session.name.clone(),
-                run: run.id(),
-                renew_at: at + RENEW_EVERY,
-            }));
-        }
-        let started = Instant::now();
-        loop {
-            let until = self.now_millis() + SESSION_LEASE.as_millis() as u64;
-            match store.lock(session.id, run.id(), until).await? {
-                Lock::Held => {
-                    return Ok(Some(SessionLease {
-                        store,
-                        session: session.id,
-                        name: session.name.clone(),
-                        run: run.id(),
-                        renew_at: Instant::now() + RENEW_EVERY,
-                    }));
-                }
-                Lock::Busy { holder } => {
-                    if started.elapsed() >= self.session_wait {
-                        return Err(RuntimeError::SessionBusy {
-                            session: session.name.clone(),
-                            holder,
-                            waited_seconds: started.elapsed().as_secs(),
-                        });
-                    }
-                    tokio::time::sleep(POLL_EVERY).await;
-                }
+        let store = self.sessions_for(session)?.clone();
+        // A lock the run's request took already is renewed on its own schedule.
+        let renew_at = match self.taken_locks.take(run.id(), RENEW_EVERY) {
+            Some(at) => at + RENEW_EVERY,
+            None => {
+                self.until_held(session, true, |until| {
+                    store.lock(session.id, run.id(), until)
+                })
+                .await?;
+                Instant::now() + RENEW_EVERY
             }
-        }
+        };
+        Ok(Some(SessionLease {
+            store,
+            session: session.id,
+            name: session.name.clone(),
+            run: run.id(),
+            renew_at,
+        }))
     }
 
     /// Records `records`, which start `run` in `session`, and takes the session's lock for
@@ -100,21 +81,55 @@ impl Runtime {
         records: &[EventRecord],
         start: Holding<'_>,
     ) -> Result<(), RuntimeError> {
-        let Some(store) = &self.sessions else {
-            return Err(RuntimeError::NoSessions {
+        let store = self.sessions_for(session)?;
+        self.until_held(session, start.wait, |until| {
+            store.start_locked(run, records, until, start.lease)
+        })
+        .await?;
+        self.taken_locks.taken(run, RENEW_EVERY);
+        Ok(())
+    }
+
+    /// Takes the session's lock for `run` without waiting: a busy session is an error.
+    pub(crate) async fn lock_session_now(
+        &self,
+        run: RunId,
+        session: &SessionRef,
+    ) -> Result<(), RuntimeError> {
+        let store = self.sessions_for(session)?;
+        self.until_held(session, false, |until| store.lock(session.id, run, until))
+            .await?;
+        self.taken_locks.taken(run, RENEW_EVERY);
+        Ok(())
+    }
+
+    /// Where the session's lock is kept: a runtime without sessions cannot run in one.
+    fn sessions_for(&self, session: &SessionRef) -> Result<&Arc<dyn SessionStore>, RuntimeError> {
+        self.session_store()
+            .ok_or_else(|| RuntimeError::NoSessions {
                 session: session.name.clone(),
-            });
-        };
+            })
+    }
+
+    /// Asks `attempt` (given when the lock is to run out) until the session's lock is held:
+    /// a busy session is an error at once, or, with `wait`, once the runtime's session wait
+    /// has passed.
+    async fn until_held<'a, Attempt>(
+        &self,
+        session: &SessionRef,
+        wait: bool,
+        mut attempt: Attempt,
+    ) -> Result<(), RuntimeError>
+    where
+        Attempt: FnMut(u64) -> BoxFuture<'a, Result<Lock, StoreError>>,
+    {
         let started = Instant::now();
         loop {
             let until = self.now_millis() + SESSION_LEASE.as_millis() as u64;
-            match store.start_locked(run, records, until, start.lease).await? {
-                Lock::Held => {
-                    self.taken_locks.taken(run, RENEW_EVERY);
-                    return Ok(());
-                }
+            match attempt(until).await? {
+                Lock::Held => return Ok(()),
                 Lock::Busy { holder } => {
-                    if !start.wait || started.elapsed() >= self.session_wait {
+                    if !wait || started.elapsed() >= self.session_wait {
                         return Err(RuntimeError::SessionBusy {
                             session: session.name.clone(),
                             holder,

@@ -270,11 +270,7 @@ async fn drive(
         Some(handed) => handed,
         None => read(daemon, run).await?,
     };
-    if let Some(Event::RunStarted {
-        session: Some(session),
-        ..
-    }) = log.first().map(|record| &record.event)
-    {
+    if let Some(session) = weft_core::started_session(&log) {
         tracing::Span::current().record("session", tracing::field::display(session.id));
     }
     let runtime = &loaded.runtime;

@@ -21,9 +21,9 @@ use futures::future::BoxFuture;
 use reads::{Page, SessionReads};
 use rows::signed;
 use weft_core::{
-    Event, EventRecord, Lease, Lock, Pin, RunId, SessionFilter, SessionId, SessionInfo,
-    SessionMessage, SessionSpec, SessionStore, SessionView, Snippet, SnippetSource, StoreError,
-    TokenCounter, Uncompacted, ViewRequest,
+    EventRecord, Lease, Lock, Pin, RunId, SessionFilter, SessionId, SessionInfo, SessionMessage,
+    SessionSpec, SessionStore, SessionView, Snippet, SnippetSource, StoreError, TokenCounter,
+    Uncompacted, ViewRequest, started_session,
 };
 use writes::{Item, SessionWrites};
 
@@ -92,8 +92,8 @@ where
             // Refused because another run holds the lock (the lock statement changed
             // nothing, and the trigger refused the run's row), or for the append's own
             // reasons.
-            if let Some(session) = started_in(records)
-                && let Some(info) = self.session_by_id(session).await?
+            if let Some(session) = started_session(records)
+                && let Some(info) = self.session_by_id(session.id).await?
                 && let Some(holder) = info.locked_by.filter(|holder| *holder != run)
             {
                 return Ok(Lock::Busy { holder });
@@ -205,16 +205,5 @@ where
             };
             self.add_item(session, item).await
         })
-    }
-}
-
-/// The session the records' `RunStarted` names.
-fn started_in(records: &[EventRecord]) -> Option<SessionId> {
-    match records.first().map(|record| &record.event) {
-        Some(Event::RunStarted {
-            session: Some(session),
-            ..
-        }) => Some(session.id),
-        _ => None,
     }
 }
