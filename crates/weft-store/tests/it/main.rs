@@ -71,6 +71,8 @@ pub async fn older_sqlite(folder: &Path, files: &[&str]) -> (std::path::PathBuf,
 #[cfg(feature = "sqlite")]
 mod attention;
 #[cfg(feature = "sqlite")]
+mod checkpoints;
+#[cfg(feature = "sqlite")]
 mod full;
 #[cfg(feature = "sqlite")]
 mod group_commit;
