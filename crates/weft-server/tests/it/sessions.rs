@@ -2,7 +2,7 @@
 //! session, and still finds one deleted behind its back; a busy session records nothing,
 //! and a run in a session is forked into it.
 
-use crate::harness::Server;
+use crate::harness::{Client, Server};
 use serde_json::json;
 use std::str::FromStr;
 use weft_core::{Lock, RunFilter, RunId, SessionId};
@@ -11,11 +11,7 @@ use weft_core::{Lock, RunFilter, RunId, SessionId};
 async fn a_session_deleted_behind_the_daemon_answers_a_message_with_404() {
     let server = Server::sqlite().await;
     let client = server.client("acme").await;
-    let created = client
-        .post("/v1/sessions", json!({"name": "ana", "workflow": "echo"}))
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let session = created.body["id"].as_str().unwrap().to_owned();
+    let session = new_session(&client).await;
     let path = format!("/v1/sessions/{session}/messages?wait=true");
     let first = client.post(&path, json!({"text": "hello"})).await;
     assert_eq!(first.body["output"], "you said: hello", "{:?}", first.body);
@@ -55,10 +51,7 @@ async fn another_tenant_never_reaches_a_remembered_session() {
     let server = Server::sqlite().await;
     let owner = server.client("acme").await;
     let stranger = server.client("globex").await;
-    let created = owner
-        .post("/v1/sessions", json!({"name": "ana", "workflow": "echo"}))
-        .await;
-    let session = created.body["id"].as_str().unwrap().to_owned();
+    let session = new_session(&owner).await;
     let path = format!("/v1/sessions/{session}/messages?wait=true");
     let first = owner.post(&path, json!({"text": "hello"})).await;
     assert_eq!(first.body["output"], "you said: hello", "{:?}", first.body);
@@ -72,10 +65,7 @@ async fn another_tenant_never_reaches_a_remembered_session() {
 async fn a_busy_session_refuses_a_message_and_records_nothing() {
     let server = Server::sqlite().await;
     let client = server.client("acme").await;
-    let created = client
-        .post("/v1/sessions", json!({"name": "ana", "workflow": "echo"}))
-        .await;
-    let session = created.body["id"].as_str().unwrap().to_owned();
+    let session = new_session(&client).await;
     // Another run holds the session, as a command line's run in it would.
     let id = SessionId::from_str(&session).unwrap();
     let holder = RunId::new();
@@ -111,10 +101,7 @@ async fn a_busy_session_refuses_a_message_and_records_nothing() {
 async fn a_run_in_a_session_is_forked_into_it() {
     let server = Server::sqlite().await;
     let client = server.client("acme").await;
-    let created = client
-        .post("/v1/sessions", json!({"name": "ana", "workflow": "echo"}))
-        .await;
-    let session = created.body["id"].as_str().unwrap().to_owned();
+    let session = new_session(&client).await;
     let path = format!("/v1/sessions/{session}/messages");
     let first = client
         .post(&format!("{path}?wait=true"), json!({"text": "hello"}))
@@ -143,6 +130,15 @@ async fn a_run_in_a_session_is_forked_into_it() {
         "{:?}",
         messages.body
     );
+}
+
+/// A new session of the `echo` workflow: its id.
+async fn new_session(client: &Client) -> String {
+    let created = client
+        .post("/v1/sessions", json!({"name": "ana", "workflow": "echo"}))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    created.body["id"].as_str().unwrap().to_owned()
 }
 
 fn now_millis() -> u64 {
