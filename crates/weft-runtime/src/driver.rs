@@ -364,8 +364,9 @@ impl Runtime {
         }
         match (start, run.machine.session()) {
             (Some(start), Some(session)) => {
-                self.start_holding(run.id(), session, &records, start)
-                    .await?;
+                // Boxed: a start is once a run, and its lock loop would otherwise make
+                // every commit's future larger.
+                Box::pin(self.start_holding(run.id(), session, &records, start)).await?;
             }
             (
                 Some(Holding {
@@ -393,9 +394,18 @@ impl Runtime {
             return records;
         }
         let at_millis = self.now_millis();
+        // Built in one pass and numbered in another: each event is moved once, into its
+        // record.
+        records.extend(first.into_iter().chain(events).map(|event| EventRecord {
+            sequence: 0,
+            at_millis,
+            event,
+        }));
         let mut timed_steps = Vec::new();
-        for event in first.into_iter().chain(events) {
-            if let Event::StepStarted { step, node, .. } = &event
+        for record in &mut records {
+            record.sequence = run.next_sequence;
+            run.next_sequence += 1;
+            if let Event::StepStarted { step, node, .. } = &record.event
                 && run
                     .machine
                     .workflow()
@@ -405,12 +415,6 @@ impl Runtime {
             {
                 timed_steps.push(*step);
             }
-            records.push(EventRecord {
-                sequence: run.next_sequence,
-                at_millis,
-                event,
-            });
-            run.next_sequence += 1;
         }
         // A step's start time matters only for a step timeout: read the clock only then.
         if !timed_steps.is_empty() {

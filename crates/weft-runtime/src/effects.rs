@@ -94,15 +94,20 @@ impl Runtime {
                 return Ok(failed(error));
             }
             let mut guarded = Vec::new();
-            let fitted = self
-                .fit_context(
+            let fitted = if call.session.is_none() {
+                Self::fit_alone(&call, request, model.as_ref())
+            } else {
+                // Boxed: the session's read would otherwise make every call's future
+                // larger, and each move of it dearer.
+                Box::pin(self.fit_context(
                     &call,
                     (request, &workflow_dir),
                     model.as_ref(),
                     read,
                     &mut guarded,
-                )
-                .await;
+                ))
+                .await
+            };
             let (request, context) = match fitted {
                 Ok(fitted) => fitted,
                 Err(error) => return Ok(after(guarded, failed(error))),

@@ -76,7 +76,7 @@ impl Runtime {
     pub(crate) async fn fit_context(
         &self,
         call: &ModelCall,
-        (mut request, workflow_dir): (ChatRequest, &std::path::Path),
+        (request, workflow_dir): (ChatRequest, &std::path::Path),
         model: &dyn ChatModel,
         read: Option<SessionView>,
         guarded: &mut Vec<weft_core::Event>,
@@ -108,25 +108,43 @@ impl Runtime {
             guarded.extend(events);
             judged?;
         }
-        let turn = Turn {
-            messages: &request.messages,
-            tools: &request.tools,
-        };
-        // Most calls of a run without a session send their messages as they are.
-        if let Some(report) = whole_turn(turn, &view, limits, counter.as_ref()) {
-            return Ok((request, report));
-        }
-        let context = assemble(
-            turn,
-            &view,
-            limits,
-            call.memory.compact_at,
-            counter.as_ref(),
-        )
-        .map_err(|error| StepError::new(ErrorKind::LimitExceeded, error.to_string()))?;
-        request.messages = context.messages;
-        Ok((request, context.report))
+        fit_view((call, request), &view, limits, counter.as_ref())
     }
+
+    /// [`Runtime::fit_context`] for a call outside any session, which reads nothing and
+    /// waits for nothing: most calls of a run. Kept apart so that their effect's future
+    /// does not carry the session read's state.
+    pub(crate) fn fit_alone(
+        call: &ModelCall,
+        request: ChatRequest,
+        model: &dyn ChatModel,
+    ) -> Result<(ChatRequest, ContextReport), StepError> {
+        let counter = counter_for(model);
+        let limits = limits_for(call, &request, model.context_window());
+        let view = SessionView::default();
+        fit_view((call, request), &view, limits, counter.as_ref())
+    }
+}
+
+/// Fits `request` with what was read of its session (`view`) into `limits`.
+fn fit_view(
+    (call, mut request): (&ModelCall, ChatRequest),
+    view: &SessionView,
+    limits: Limits,
+    counter: &dyn TokenCounter,
+) -> Result<(ChatRequest, ContextReport), StepError> {
+    let turn = Turn {
+        messages: &request.messages,
+        tools: &request.tools,
+    };
+    // Most calls of a run without a session send their messages as they are.
+    if let Some(report) = whole_turn(turn, view, limits, counter) {
+        return Ok((request, report));
+    }
+    let context = assemble(turn, view, limits, call.memory.compact_at, counter)
+        .map_err(|error| StepError::new(ErrorKind::LimitExceeded, error.to_string()))?;
+    request.messages = context.messages;
+    Ok((request, context.report))
 }
 
 impl Runtime {
