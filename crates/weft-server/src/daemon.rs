@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use crate::options::ServeOptions;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, Semaphore};
@@ -131,7 +131,7 @@ impl Daemon {
         let started_at_millis = now_millis();
         let workers = parts.options.workers.max(1);
         Arc::new(Self {
-            id: format!("{}-{}-{}", host(), std::process::id(), started_at_millis),
+            id: daemon_id(started_at_millis),
             options: parts.options,
             database: parts.database,
             exclusive: parts.exclusive,
@@ -254,6 +254,20 @@ impl Daemon {
 
 /// Whether a process of this machine runs with this id (Linux: `/proc`; elsewhere it is
 /// taken to, and a gone daemon's registration runs out on its own).
+/// A new daemon's id: its machine, process and start, and a count of the daemons this
+/// process made, since two made within one millisecond (a program that embeds several, a
+/// test) would otherwise share an id, and a SQLite file's second daemon would pass for
+/// its first.
+fn daemon_id(started_at_millis: u64) -> String {
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let number = MADE.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}-{}-{started_at_millis}-{number}",
+        host(),
+        std::process::id()
+    )
+}
+
 fn process_alive(pid: u32) -> bool {
     let proc = std::path::Path::new("/proc");
     !proc.is_dir() || proc.join(pid.to_string()).exists()
