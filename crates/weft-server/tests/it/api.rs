@@ -369,11 +369,7 @@ async fn runs_are_forked_cancelled_and_listed_in_pages() {
         .await;
     assert_eq!(finished.body["status"], "finished", "{:?}", finished.body);
     let run = finished.body["id"].as_str().unwrap().to_owned();
-    let forked = client
-        .post(&format!("/v1/runs/{run}/fork"), json!({"step": 1}))
-        .await;
-    assert_eq!(forked.status, 201, "{:?}", forked.body);
-    let fork = forked.body["id"].as_str().unwrap().to_owned();
+    let fork = client.fork(&run, 1).await;
     assert_ne!(fork, run);
     let done = client.get(&format!("/v1/runs/{fork}?wait=true")).await;
     assert_eq!(done.body["status"], "finished", "{:?}", done.body);

@@ -221,6 +221,18 @@ impl Client {
         Self::send(self.request(reqwest::Method::POST, path).json(&body)).await
     }
 
+    /// Forks `run` at `step`: the fork's id, once the API answered 201.
+    pub async fn fork(&self, run: &str, step: u64) -> String {
+        let forked = self
+            .post(
+                &format!("/v1/runs/{run}/fork"),
+                serde_json::json!({"step": step}),
+            )
+            .await;
+        assert_eq!(forked.status, 201, "{:?}", forked.body);
+        forked.body["id"].as_str().unwrap().to_owned()
+    }
+
     /// A POST with a body as it is.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
         Self::send(

@@ -108,11 +108,7 @@ async fn a_run_in_a_session_is_forked_into_it() {
         .await;
     assert_eq!(first.body["status"], "finished", "{:?}", first.body);
     let run = first.body["id"].as_str().unwrap().to_owned();
-    let forked = client
-        .post(&format!("/v1/runs/{run}/fork"), json!({"step": 1}))
-        .await;
-    assert_eq!(forked.status, 201, "{:?}", forked.body);
-    let fork = forked.body["id"].as_str().unwrap().to_owned();
+    let fork = client.fork(&run, 1).await;
     let done = client.get(&format!("/v1/runs/{fork}?wait=true")).await;
     assert_eq!(done.body["status"], "finished", "{:?}", done.body);
     assert_eq!(done.body["output"], "you said: hello");
