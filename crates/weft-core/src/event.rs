@@ -163,6 +163,11 @@ impl RunStatus {
     }
 }
 
+/// Whether a run's setup names no workflow files (a log from before runs kept them).
+fn no_files(files: &std::sync::Arc<std::collections::BTreeMap<String, String>>) -> bool {
+    files.is_empty()
+}
+
 /// What a front end set a run up with, so that resuming it elsewhere (another folder,
 /// another process) behaves as the first process did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,8 +189,9 @@ pub struct RunSetup {
     /// The workflow's files as the run started: the SHA-256 of each file's text, by its
     /// path from the workflow's folder. The store keeps the texts under these hashes, so the
     /// run goes on with them whatever happens to the files. Empty in logs from before.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub workflow_files: std::collections::BTreeMap<String, String>,
+    /// Shared: every run started from one workflow records the same files.
+    #[serde(default, skip_serializing_if = "no_files")]
+    pub workflow_files: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     /// The tenant the run belongs to (a daemon's caller); none: the default tenant, or its
     /// parent's for a sub-workflow's run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@ pub use crate::ids::SessionId;
 use crate::message::Message;
 use crate::tokens::Accuracy;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The session a run belongs to, as its `RunStarted` records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +131,7 @@ pub struct PartReport {
 impl ContextReport {
     /// The report of a context that holds nothing yet, counted by `tokenizer`.
     pub fn empty(
-        tokenizer: impl Into<String>,
+        tokenizer: impl Into<Arc<str>>,
         accuracy: Accuracy,
         window: u32,
         budget: u32,
@@ -191,8 +192,8 @@ pub struct CutResult {
 /// zero.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextReport {
-    /// The tokenizer the counts are from.
-    pub tokenizer: String,
+    /// The tokenizer the counts are from (shared: every model call's report names it).
+    pub tokenizer: Arc<str>,
     /// Whether they are exact.
     pub accuracy: Accuracy,
     /// The model's window.

@@ -195,7 +195,8 @@ pub fn current_setup(log: &[crate::EventRecord]) -> Option<crate::RunSetup> {
     };
     for record in log {
         if let crate::Event::WorkflowUpgraded { files } = &record.event {
-            setup.get_or_insert_with(Default::default).workflow_files = files.clone();
+            setup.get_or_insert_with(Default::default).workflow_files =
+                std::sync::Arc::new(files.clone());
         }
     }
     setup

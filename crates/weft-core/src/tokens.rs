@@ -3,6 +3,7 @@
 
 use crate::message::{Message, ToolSpec};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Whether counts are exact or estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,6 +35,11 @@ pub trait TokenCounter: Send + Sync {
     /// `estimate`): counts are stored under it, so one text is never counted twice by one
     /// tokenizer.
     fn key(&self) -> &str;
+    /// [`TokenCounter::key`] as a shared string, for the report every model call records:
+    /// a counter that keeps its key as one hands out a copy without allocating.
+    fn shared_key(&self) -> Arc<str> {
+        Arc::from(self.key())
+    }
     /// Whether the counts are exact.
     fn accuracy(&self) -> Accuracy;
     /// The tokens of bare text, as it appears inside a message.

@@ -1,5 +1,6 @@
 //! Counts for a model without a tokenizer: an estimate, labelled as one.
 
+use std::sync::{Arc, LazyLock};
 use weft_core::{Accuracy, Message, TokenCounter, ToolSpec};
 
 /// Counts for a model without a tokenizer: a token for every two and a half bytes of
@@ -11,6 +12,9 @@ pub struct Estimate;
 
 /// The key of estimated counts.
 pub const ESTIMATE_KEY: &str = "estimate";
+
+/// The key, shared by every report of an estimate.
+static SHARED_KEY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(ESTIMATE_KEY));
 
 /// Tokens an estimate adds for a message's header and end-of-turn token.
 const ESTIMATED_MESSAGE_FRAME: u32 = 6;
@@ -28,6 +32,10 @@ impl Estimate {
 impl TokenCounter for Estimate {
     fn key(&self) -> &str {
         ESTIMATE_KEY
+    }
+
+    fn shared_key(&self) -> Arc<str> {
+        Arc::clone(&SHARED_KEY)
     }
 
     fn accuracy(&self) -> Accuracy {

@@ -20,6 +20,9 @@ pub struct ActiveRun {
     pub(crate) snapshot_at: u64,
     /// When each running step with a timeout started (several in parallel branches).
     pub(crate) step_started: Vec<(u64, Instant)>,
+    /// Whether any node of the workflow has a step timeout (most have none, and then
+    /// no step's start is timed).
+    pub(crate) timed_steps: bool,
     pub(crate) run_started: Instant,
     pub(crate) children: HashMap<(u64, Option<u32>), ActiveRun>,
     /// Whether a shutdown stopped the run: its log is complete, but this copy in memory
@@ -40,12 +43,18 @@ impl ActiveRun {
             .parent()
             .map(Arc::from)
             .unwrap_or_else(|| Arc::from(std::path::Path::new(".")));
+        let timed_steps = machine
+            .workflow()
+            .nodes
+            .values()
+            .any(|node| node.limits.timeout.is_some());
         Self {
             machine,
             workflow_dir,
             next_sequence: 1,
             snapshot_at: 0,
             step_started: Vec::new(),
+            timed_steps,
             run_started: Instant::now(),
             children: HashMap::new(),
             stopped: false,

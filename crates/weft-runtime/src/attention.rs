@@ -30,7 +30,7 @@ impl Runtime {
         }
         let held = run.machine.needs_attention(unsettled, None)?;
         decision.events.extend(held.events);
-        self.commit(run, None, decision.events).await?;
+        self.commit(run, decision.events).await?;
         Ok(None)
     }
 
@@ -82,7 +82,7 @@ impl Runtime {
                     .machine
                     .fail_run(StepError::new(ErrorKind::Cancelled, reason))?,
             };
-            self.commit(run, None, decision.events).await?;
+            self.commit(run, decision.events).await?;
             Ok(())
         })
     }

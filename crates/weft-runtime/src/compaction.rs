@@ -73,7 +73,7 @@ impl Runtime {
             let decision = run.machine.on_event(&event)?;
             let mut events = vec![event];
             events.extend(decision.events);
-            self.commit(run, None, events).await?;
+            self.commit(run, events).await?;
         }
         Ok(None)
     }

@@ -10,11 +10,14 @@ use crate::runtime::Runtime;
 use crate::session_lock::{Holding, SessionLease};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::future::FutureExt;
+use futures::future::{Either, FutureExt};
 use futures::stream::FuturesUnordered;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{
+    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 use weft_core::{ErrorKind, Event, EventRecord, RunStatus, StepError};
@@ -22,6 +25,19 @@ use weft_workflow::{Command, Decision};
 
 /// The effects of one run in flight, each in its step's span.
 type Effects<'a> = FuturesUnordered<Instrumented<EffectFuture<'a>>>;
+
+/// What the compaction check read of the session for a model call (see `read_for`).
+type SessionRead = Result<Option<weft_core::SessionView>, RuntimeError>;
+
+/// The signals a run waits on besides its effects, pinned for the whole run.
+struct Waits<'w, 'f> {
+    cancelled: Pin<&'w mut WaitForCancellationFuture<'f>>,
+    shutdown: Pin<&'w mut WaitForCancellationFuture<'f>>,
+    halted: Pin<&'w mut Halted>,
+}
+
+/// The run's own halt signal, or a wait that never ends for a run without one.
+type Halted = Either<WaitForCancellationFutureOwned, std::future::Pending<()>>;
 
 impl Runtime {
     pub(crate) fn drive<'a>(
@@ -61,10 +77,12 @@ impl Runtime {
             tokio::pin!(shutdown);
             let halted = halted(run.halt.clone());
             tokio::pin!(halted);
-            self.commit(run, None, first.events).await?;
-            let read = self.compact_before(run, &first.commands).await?;
+            self.commit(run, first.events).await?;
+            let read = self.read_for(run, &first.commands).await?;
             let started = self.dispatch(run, first.commands, read, &mut effects, cancel)?;
-            self.commit(run, None, started).await?;
+            if !started.is_empty() {
+                self.commit(run, started).await?;
+            }
             while run.status() == RunStatus::Running {
                 if effects.is_empty() {
                     // A model call that saw the shutdown before this loop did returned
@@ -77,49 +95,117 @@ impl Runtime {
                         status: run.status().as_str(),
                     });
                 }
-                let step_deadline = self.step_deadline(run);
-                let run_deadline = run
-                    .machine
-                    .workflow()
-                    .limits
-                    .timeout
-                    .map(|timeout| run.run_started + timeout);
-                let decision = tokio::select! {
-                    biased;
-                    () = &mut cancelled => run.machine.cancel("the run was cancelled")?,
-                    () = &mut shutdown => return self.stop(run, effects).await,
-                    () = &mut halted => return self.stop(run, effects).await,
-                    () = sleep_until(lease.as_ref().map(|lease| lease.renew_at)) => {
-                        if let Some(lease) = lease.as_mut() {
-                            self.renew_session(lease).await?;
+                let decision = match self.ready_result(run, cancel, lease, &mut effects) {
+                    Some(done) => self.take_results(run, done, &mut effects).await?,
+                    None => {
+                        let waits = Waits {
+                            cancelled: cancelled.as_mut(),
+                            shutdown: shutdown.as_mut(),
+                            halted: halted.as_mut(),
+                        };
+                        match self.wait(run, waits, lease, &mut effects).await? {
+                            Some(decision) => decision,
+                            None => return self.stop(run, effects).await,
                         }
-                        Decision::default()
-                    }
-                    Some(done) = effects.next() => self.take_results(run, done, &mut effects).await?,
-                    () = sleep_until(step_deadline.map(|(deadline, _, _)| deadline)) => {
-                        let (_, timeout, step) = step_deadline.unwrap_or((Instant::now(), Duration::ZERO, 0));
-                        run.machine.fail_step_at(Some(step), StepError::new(
-                            ErrorKind::Timeout,
-                            format!("the step ran longer than its timeout of {timeout:?} (limits.timeout)"),
-                        ))?
-                    }
-                    () = sleep_until(run_deadline) => {
-                        let timeout = run.machine.workflow().limits.timeout.unwrap_or_default();
-                        run.machine.fail_run(StepError::new(
-                            ErrorKind::Timeout,
-                            format!("the run ran longer than its timeout of {timeout:?} (limits.timeout)"),
-                        ))?
                     }
                 };
-                self.commit(run, None, decision.events).await?;
-                let read = self.compact_before(run, &decision.commands).await?;
+                if !decision.events.is_empty() {
+                    self.commit(run, decision.events).await?;
+                }
+                let read = self.read_for(run, &decision.commands).await?;
                 let started = self.dispatch(run, decision.commands, read, &mut effects, cancel)?;
-                self.commit(run, None, started).await?;
+                if !started.is_empty() {
+                    self.commit(run, started).await?;
+                }
             }
             // Whatever is still in flight (siblings of a failed branch, a timed-out call) is
             // dropped here, which cancels it.
             Ok(())
         }
+    }
+
+    /// A result that is ready now, taken without the full wait: no signal of the run has
+    /// fired and no lease renewal is due, so the biased wait would take it first too. Most
+    /// results of a fast model are ready the first time the run looks.
+    fn ready_result(
+        &self,
+        run: &ActiveRun,
+        cancel: &CancellationToken,
+        lease: &Option<SessionLease>,
+        effects: &mut Effects<'_>,
+    ) -> Option<Result<EffectDone, RuntimeError>> {
+        if lease.is_some() || cancel.is_cancelled() || self.stopping(run) {
+            return None;
+        }
+        effects.next().now_or_never().flatten()
+    }
+
+    /// Waits for what comes first, in this order: the run's cancellation, a shutdown or
+    /// the run's halt (`None`: the run stops), the session lease's renewal, an effect's
+    /// result, a step's timeout, the run's timeout. Returns what the machine decided.
+    async fn wait(
+        &self,
+        run: &mut ActiveRun,
+        waits: Waits<'_, '_>,
+        lease: &mut Option<SessionLease>,
+        effects: &mut Effects<'_>,
+    ) -> Result<Option<Decision>, RuntimeError> {
+        let Waits {
+            cancelled,
+            shutdown,
+            halted,
+        } = waits;
+        let step_deadline = self.step_deadline(run);
+        let run_deadline = run
+            .machine
+            .workflow()
+            .limits
+            .timeout
+            .map(|timeout| run.run_started + timeout);
+        let decision = tokio::select! {
+            biased;
+            () = cancelled => run.machine.cancel("the run was cancelled")?,
+            () = shutdown => return Ok(None),
+            () = halted => return Ok(None),
+            () = sleep_until(lease.as_ref().map(|lease| lease.renew_at)) => {
+                if let Some(lease) = lease.as_mut() {
+                    self.renew_session(lease).await?;
+                }
+                Decision::default()
+            }
+            Some(done) = effects.next() => self.take_results(run, done, effects).await?,
+            () = sleep_until(step_deadline.map(|(deadline, _, _)| deadline)) => {
+                let (_, timeout, step) = step_deadline.unwrap_or((Instant::now(), Duration::ZERO, 0));
+                run.machine.fail_step_at(Some(step), StepError::new(
+                    ErrorKind::Timeout,
+                    format!("the step ran longer than its timeout of {timeout:?} (limits.timeout)"),
+                ))?
+            }
+            () = sleep_until(run_deadline) => {
+                let timeout = run.machine.workflow().limits.timeout.unwrap_or_default();
+                run.machine.fail_run(StepError::new(
+                    ErrorKind::Timeout,
+                    format!("the run ran longer than its timeout of {timeout:?} (limits.timeout)"),
+                ))?
+            }
+        };
+        Ok(Some(decision))
+    }
+
+    /// The session view the compaction check read for the model call among `commands`
+    /// that reads one: `None` at once for the commands of most turns, which read none.
+    fn read_for<'a>(
+        &'a self,
+        run: &'a mut ActiveRun,
+        commands: &'a [Command],
+    ) -> Either<BoxFuture<'a, SessionRead>, std::future::Ready<SessionRead>> {
+        if commands
+            .iter()
+            .all(|command| session_call(command).is_none())
+        {
+            return Either::Right(std::future::ready(Ok(None)));
+        }
+        Either::Left(Box::pin(self.compact_before(run, commands)))
     }
 
     /// Feeds `done` and every other result that is ready now to the machine and commits
@@ -149,6 +235,7 @@ impl Runtime {
                 // A child's other questions come with its first; most results are alone.
                 let decision = if more.is_empty() {
                     let decision = run.machine.on_event(&event)?;
+                    events.reserve(1 + decision.events.len());
                     events.push(event);
                     decision
                 } else {
@@ -158,14 +245,18 @@ impl Runtime {
                     decision
                 };
                 events.extend(decision.events);
-                commands.extend(decision.commands);
+                if commands.is_empty() {
+                    commands = decision.commands;
+                } else {
+                    commands.extend(decision.commands);
+                }
                 if run.status() != RunStatus::Running {
                     break;
                 }
             }
             next = effects.next().now_or_never().flatten();
         }
-        self.commit(run, None, events).await?;
+        self.commit(run, events).await?;
         Ok(Decision {
             events: Vec::new(),
             commands,
@@ -194,7 +285,7 @@ impl Runtime {
             let done = done?;
             if let Some(event) = done.event {
                 let taken = std::iter::once(event).chain(done.more).collect();
-                let records = self.number(run, None, taken);
+                let records = self.number(run, taken);
                 self.store.append(run.id(), &records).await?;
                 for record in &records {
                     self.observer.on_event(run.id(), record);
@@ -336,101 +427,98 @@ impl Runtime {
     }
 
     /// Numbers the events, appends them to the sink as one batch and tells the observer.
-    /// `first` (an effect's result) goes before the events it caused. Returns the records
-    /// appended.
+    /// Callers with nothing to record skip the call: most turns of the run loop have
+    /// nothing, and even an empty commit builds its future.
     pub(crate) async fn commit(
         &self,
         run: &mut ActiveRun,
-        first: Option<Event>,
         events: Vec<Event>,
-    ) -> Result<Vec<EventRecord>, RuntimeError> {
-        self.commit_with(run, first, events, None).await
+    ) -> Result<(), RuntimeError> {
+        let records = self.number(run, events);
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.store.append(run.id(), &records).await?;
+        self.appended(run, &records).await;
+        Ok(())
     }
 
-    /// [`Runtime::commit`], or, with `start`, for the events that start a queued run: taken
-    /// under the daemon's lease when one is given ([`weft_core::EventSink::append_taken`]),
-    /// and, for a run in a session, with the session's lock in the same write.
-    pub(crate) async fn commit_with(
+    /// [`Runtime::commit`] for the events that start a queued run: taken under the
+    /// daemon's lease when one is given ([`weft_core::EventSink::append_taken`]), and, for
+    /// a run in a session, with the session's lock in the same write. Returns the records
+    /// appended.
+    pub(crate) async fn commit_start(
         &self,
         run: &mut ActiveRun,
-        first: Option<Event>,
-        mut events: Vec<Event>,
-        start: Option<Holding<'_>>,
+        events: Vec<Event>,
+        start: Holding<'_>,
     ) -> Result<Vec<EventRecord>, RuntimeError> {
-        self.count_remembered(run, first.as_ref(), &mut events);
-        let records = self.number(run, first, events);
+        let records = self.number(run, events);
         if records.is_empty() {
             return Ok(records);
         }
-        match (start, run.machine.session()) {
-            (Some(start), Some(session)) => {
-                // Boxed: a start is once a run, and its lock loop would otherwise make
-                // every commit's future larger.
-                Box::pin(self.start_holding(run.id(), session, &records, start)).await?;
+        match (start.lease, run.machine.session()) {
+            (_, Some(session)) => {
+                self.start_holding(run.id(), session, &records, start)
+                    .await?;
             }
-            (
-                Some(Holding {
-                    lease: Some(lease), ..
-                }),
-                None,
-            ) => self.store.append_taken(run.id(), &records, lease).await?,
-            _ => self.store.append(run.id(), &records).await?,
+            (Some(lease), None) => self.store.append_taken(run.id(), &records, lease).await?,
+            (None, None) => self.store.append(run.id(), &records).await?,
         }
-        for record in &records {
-            self.observer.on_event(run.id(), record);
-        }
-        self.keep_snapshots(run, &records).await;
+        self.appended(run, &records).await;
         Ok(records)
     }
 
-    pub(crate) fn number(
-        &self,
-        run: &mut ActiveRun,
-        first: Option<Event>,
-        events: Vec<Event>,
-    ) -> Vec<EventRecord> {
-        let mut records = Vec::with_capacity(events.len() + usize::from(first.is_some()));
-        if records.capacity() == 0 {
-            return records;
+    /// After an append: the observer hears of each record, and a snapshot is kept when
+    /// one is due.
+    async fn appended(&self, run: &mut ActiveRun, records: &[EventRecord]) {
+        for record in records {
+            self.observer.on_event(run.id(), record);
         }
+        self.keep_snapshots(run, records).await;
+    }
+
+    /// The records of `events`: counted where they are remembered, numbered, stamped.
+    pub(crate) fn number(&self, run: &mut ActiveRun, mut events: Vec<Event>) -> Vec<EventRecord> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        self.count_remembered(run, &mut events);
         let at_millis = self.now_millis();
-        // Built in one pass and numbered in another: each event is moved once, into its
-        // record.
-        records.extend(first.into_iter().chain(events).map(|event| EventRecord {
-            sequence: 0,
-            at_millis,
-            event,
-        }));
-        let mut timed_steps = Vec::new();
-        for record in &mut records {
-            record.sequence = run.next_sequence;
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            records.push(EventRecord {
+                sequence: run.next_sequence,
+                at_millis,
+                event,
+            });
             run.next_sequence += 1;
-            if let Event::StepStarted { step, node, .. } = &record.event
-                && run
-                    .machine
-                    .workflow()
-                    .nodes
-                    .get(node)
-                    .is_some_and(|node| node.limits.timeout.is_some())
-            {
-                timed_steps.push(*step);
-            }
         }
-        // A step's start time matters only for a step timeout: read the clock only then.
-        if !timed_steps.is_empty() {
+        // A step's start time matters only for a step timeout: look for one, and read the
+        // clock, only in a workflow that has one.
+        if run.timed_steps {
             let now = Instant::now();
-            run.step_started
-                .extend(timed_steps.into_iter().map(|step| (step, now)));
+            let workflow = run.machine.workflow();
+            for record in &records {
+                if let Event::StepStarted { step, node, .. } = &record.event
+                    && workflow
+                        .nodes
+                        .get(node)
+                        .is_some_and(|node| node.limits.timeout.is_some())
+                {
+                    run.step_started.push((*step, now));
+                }
+            }
         }
         records
     }
 }
 
 /// Fires when the run's own halt signal does; never without one.
-async fn halted(halt: Option<CancellationToken>) {
+fn halted(halt: Option<CancellationToken>) -> Halted {
     match halt {
-        Some(halt) => halt.cancelled_owned().await,
-        None => std::future::pending().await,
+        Some(halt) => Either::Left(halt.cancelled_owned()),
+        None => Either::Right(std::future::pending()),
     }
 }
 

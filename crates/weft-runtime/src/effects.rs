@@ -50,10 +50,11 @@ impl EffectDone {
     }
 }
 
-/// What a model call's stream gave next (or, in the end, the whole reply), or that the
+/// What a model call's stream came to: the whole reply, the model's error, or that the
 /// runtime shut down while it waited.
-enum Streamed<T = Result<weft_core::ChatEvent, ModelError>> {
-    Item(Option<T>),
+enum Streamed {
+    Reply(weft_core::ModelReply),
+    Failed(ModelError),
     ShutDown,
 }
 
@@ -68,11 +69,12 @@ impl Runtime {
         read: Option<weft_core::SessionView>,
     ) -> EffectFuture<'a> {
         Box::pin(async move {
+            let (step, branch, turn) = (call.step, call.branch, call.turn);
             let failed = |error: StepError| {
                 EffectDone::event(Event::ModelFailed {
-                    step: call.step,
-                    branch: call.branch,
-                    turn: call.turn,
+                    step,
+                    branch,
+                    turn,
                     error,
                 })
             };
@@ -80,100 +82,108 @@ impl Runtime {
                 Ok(model) => model,
                 Err(error) => return Ok(failed(model_error(error))),
             };
-            let answered_by = AnsweredBy {
-                spec: call
-                    .model
-                    .clone()
-                    .filter(|name| name != "default")
-                    .or_else(|| self.models.default_spec())
-                    .unwrap_or_else(|| "default".to_owned()),
-                model: model.model_name(),
-            };
-            let mut request = std::mem::take(&mut call.request);
-            if let Err(error) = self.offer_tools(&call.tool_names, &mut request) {
+            let answered_by = self.answered_by(&mut call, model.as_ref());
+            if let Err(error) = self.offer_tools(&call.tool_names, &mut call.request) {
                 return Ok(failed(error));
             }
             let mut guarded = Vec::new();
+            // The request is fitted where it lies, and moved once, into the model's call.
             let fitted = if call.session.is_none() {
-                Self::fit_alone(&call, request, model.as_ref())
+                Self::fit_alone(&mut call, model.as_ref())
             } else {
                 // Boxed: the session's read would otherwise make every call's future
                 // larger, and each move of it dearer.
                 Box::pin(self.fit_context(
-                    &call,
-                    (request, &workflow_dir),
+                    &mut call,
+                    &workflow_dir,
                     model.as_ref(),
                     read,
                     &mut guarded,
                 ))
                 .await
             };
-            let (request, context) = match fitted {
-                Ok(fitted) => fitted,
+            let context = match fitted {
+                Ok(context) => context,
                 Err(error) => return Ok(after(guarded, failed(error))),
             };
             tracing::debug!(model = %answered_by.spec, turn = call.turn, branch = call.branch, "calling the model");
-            let reply = match self.stream_reply(run, &call, model.as_ref(), request).await {
-                Streamed::Item(Some(Ok(reply))) => reply,
-                Streamed::Item(Some(Err(error))) => {
+            // The request moves once, into the model's call.
+            let stream = model.chat(std::mem::take(&mut *call.request));
+            let reply = match self.stream_reply(run, &call, stream).await {
+                Streamed::Reply(reply) => reply,
+                Streamed::Failed(error) => {
                     return Ok(after(guarded, failed(model_error(error))));
                 }
-                Streamed::Item(None) | Streamed::ShutDown => return Ok(EffectDone::stopped()),
+                Streamed::ShutDown => return Ok(EffectDone::stopped()),
             };
             let replied = EffectDone::event(Event::ModelReplied {
-                step: call.step,
-                branch: call.branch,
-                turn: call.turn,
+                step,
+                branch,
+                turn,
                 reply,
                 answered_by: Some(answered_by),
-                context: Some(Box::new(context)),
+                context: Some(context),
             });
             Ok(after(guarded, replied))
         })
     }
 
+    /// Who answers `call`: its spec (taken from the call, which needs it no more) or the
+    /// default model's, and the model's own name.
+    fn answered_by(&self, call: &mut ModelCall, model: &dyn weft_core::ChatModel) -> AnsweredBy {
+        AnsweredBy {
+            spec: call
+                .model
+                .take()
+                .filter(|name| name != "default")
+                .or_else(|| self.models.default_spec())
+                .unwrap_or_else(|| "default".to_owned()),
+            model: model.model_name(),
+        }
+    }
+
     /// Streams a call's reply, telling the observer as it comes unless the answer is
     /// held for its guard: the reply or the model's error, or `ShutDown` when the runtime
-    /// shut down first (the reply is asked for again after a restart).
-    async fn stream_reply(
-        &self,
+    /// shut down first (the reply is asked for again after a restart). Every piece that is
+    /// ready is taken in one poll.
+    fn stream_reply<'a>(
+        &'a self,
         run: RunId,
-        call: &ModelCall,
-        model: &dyn weft_core::ChatModel,
-        request: weft_core::ChatRequest,
-    ) -> Streamed<Result<weft_core::ModelReply, ModelError>> {
+        call: &'a ModelCall,
+        mut stream: weft_core::ChatStream,
+    ) -> impl Future<Output = Streamed> + 'a {
         self.observer.on_model_call(run, call.step, call.branch);
         if call.hold_text {
             self.observer.on_held_call(run, call.step, call.branch);
         }
-        let mut stream = model.chat(request);
         let mut reply = ReplyBuilder::new();
-        // One waiter for the whole call, not one per streamed piece.
-        let shutdown = self.shutdown.cancelled();
-        tokio::pin!(shutdown);
-        loop {
+        // One waiter for the whole call, made when the model first makes the call wait: a
+        // reply that is ready needs none.
+        let mut shutdown = None;
+        std::future::poll_fn(move |context| {
             // The stream goes first: the waiter is polled (a lock each time) only while the
             // model makes the call wait, which is where a shutdown must cut in; a reply
             // that is already whole is recorded.
-            let next = std::future::poll_fn(|context| {
-                if let Poll::Ready(item) = stream.poll_next_unpin(context) {
-                    return Poll::Ready(Streamed::Item(item));
-                }
-                shutdown.as_mut().poll(context).map(|()| Streamed::ShutDown)
-            })
-            .await;
-            match next {
-                Streamed::Item(Some(Ok(event))) => {
-                    if !call.hold_text {
-                        self.observe_stream(run, call.step, call.branch, &event);
+            while let Poll::Ready(item) = stream.poll_next_unpin(context) {
+                match item {
+                    Some(Ok(event)) => {
+                        if !call.hold_text {
+                            self.observe_stream(run, call.step, call.branch, &event);
+                        }
+                        reply.push(event);
                     }
-                    reply.push(event);
+                    Some(Err(error)) => return Poll::Ready(Streamed::Failed(error)),
+                    None => {
+                        return Poll::Ready(Streamed::Reply(std::mem::take(&mut reply).finish()));
+                    }
                 }
-                Streamed::Item(Some(Err(error))) => return Streamed::Item(Some(Err(error))),
-                Streamed::Item(None) => return Streamed::Item(Some(Ok(reply.finish()))),
-                Streamed::ShutDown => return Streamed::ShutDown,
             }
-        }
+            shutdown
+                .get_or_insert_with(|| Box::pin(self.shutdown.cancelled()))
+                .as_mut()
+                .poll(context)
+                .map(|()| Streamed::ShutDown)
+        })
     }
 
     /// Adds to `request` the specs of the tools a node's `tools` entries name (a name, or a
@@ -415,7 +425,8 @@ fn child_outcome(step: u64, branch: Option<u32>, active: ActiveRun) -> EffectDon
 }
 
 /// `done`'s event after `first` (a call's snippet verdicts before its reply): the machine
-/// takes them together.
+/// takes them together. Most calls have no verdicts: `done` as it is.
+#[inline]
 fn after(first: Vec<Event>, done: EffectDone) -> EffectDone {
     if first.is_empty() {
         return done;

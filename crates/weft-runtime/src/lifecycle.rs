@@ -226,8 +226,8 @@ impl Runtime {
         let Some(setup) = self.keep_texts(&workflow, None).await? else {
             return Ok(());
         };
-        let files = setup.workflow_files;
-        self.commit(run, None, vec![Event::WorkflowUpgraded { files }])
+        let files = std::sync::Arc::unwrap_or_clone(setup.workflow_files);
+        self.commit(run, vec![Event::WorkflowUpgraded { files }])
             .await?;
         Ok(())
     }

@@ -16,6 +16,9 @@ use weft_workflow::ModelCall;
 static ESTIMATE: LazyLock<Arc<dyn TokenCounter>> =
     LazyLock::new(|| Arc::new(weft_memory::Estimate));
 
+/// The view of a call outside any session, made once.
+static NO_VIEW: LazyLock<SessionView> = LazyLock::new(SessionView::default);
+
 /// The counter for a model: its own (an in-process model's tokenizer, or the vocabulary of
 /// its family that the composition gave it), else an estimate, labelled as one.
 pub fn counter_for(model: &dyn ChatModel) -> Arc<dyn TokenCounter> {
@@ -68,27 +71,27 @@ pub(crate) fn store_failure(error: StoreError) -> StepError {
 }
 
 impl Runtime {
-    /// Fits `request` to `model`'s window: the run's session (for a node that remembers)
-    /// read for it (unless the compaction check `read` it already), then assembled.
-    /// Returns the request to send and the report of what it holds.
+    /// Fits `call`'s request to `model`'s window where it lies: the run's session (for a
+    /// node that remembers) read for it (unless the compaction check `read` it already),
+    /// then assembled. Returns the report of what the request holds.
     /// The verdicts of the call's `retrieved` guard on the view's snippets are added to
     /// `guarded`, also when the call fails.
     pub(crate) async fn fit_context(
         &self,
-        call: &ModelCall,
-        (request, workflow_dir): (ChatRequest, &std::path::Path),
+        call: &mut ModelCall,
+        workflow_dir: &std::path::Path,
         model: &dyn ChatModel,
         read: Option<SessionView>,
         guarded: &mut Vec<weft_core::Event>,
-    ) -> Result<(ChatRequest, ContextReport), StepError> {
+    ) -> Result<Box<ContextReport>, StepError> {
         let counter = counter_for(model);
-        let limits = limits_for(call, &request, model.context_window());
+        let limits = limits_for(call, &call.request, model.context_window());
         let budget = limits.budget(counter.accuracy());
         let mut view = match (call.session, &self.sessions, read) {
             (Some(_), _, Some(view)) => view,
             (Some(session), Some(store), None) => store
                 .view(view_request(
-                    (call, &request.messages),
+                    (call, &call.request.messages),
                     session,
                     counter.as_ref(),
                     budget,
@@ -108,65 +111,58 @@ impl Runtime {
             guarded.extend(events);
             judged?;
         }
-        fit_view((call, request), &view, limits, counter.as_ref())
+        fit_view(call, &view, limits, counter.as_ref())
     }
 
     /// [`Runtime::fit_context`] for a call outside any session, which reads nothing and
     /// waits for nothing: most calls of a run. Kept apart so that their effect's future
     /// does not carry the session read's state.
     pub(crate) fn fit_alone(
-        call: &ModelCall,
-        request: ChatRequest,
+        call: &mut ModelCall,
         model: &dyn ChatModel,
-    ) -> Result<(ChatRequest, ContextReport), StepError> {
+    ) -> Result<Box<ContextReport>, StepError> {
         let counter = counter_for(model);
-        let limits = limits_for(call, &request, model.context_window());
-        let view = SessionView::default();
-        fit_view((call, request), &view, limits, counter.as_ref())
+        let limits = limits_for(call, &call.request, model.context_window());
+        fit_view(call, &NO_VIEW, limits, counter.as_ref())
     }
 }
 
-/// Fits `request` with what was read of its session (`view`) into `limits`.
+/// Fits `call`'s request, with what was read of its session (`view`), into `limits`.
 fn fit_view(
-    (call, mut request): (&ModelCall, ChatRequest),
+    call: &mut ModelCall,
     view: &SessionView,
     limits: Limits,
     counter: &dyn TokenCounter,
-) -> Result<(ChatRequest, ContextReport), StepError> {
+) -> Result<Box<ContextReport>, StepError> {
     let turn = Turn {
-        messages: &request.messages,
-        tools: &request.tools,
+        messages: &call.request.messages,
+        tools: &call.request.tools,
     };
-    // Most calls of a run without a session send their messages as they are.
+    // Most calls of a run without a session send their messages as they are. The report
+    // is boxed here, as the call's event keeps it, so it moves no further.
     if let Some(report) = whole_turn(turn, view, limits, counter) {
-        return Ok((request, report));
+        return Ok(Box::new(report));
     }
     let context = assemble(turn, view, limits, call.memory.compact_at, counter)
         .map_err(|error| StepError::new(ErrorKind::LimitExceeded, error.to_string()))?;
-    request.messages = context.messages;
-    Ok((request, context.report))
+    call.request.messages = context.messages;
+    Ok(Box::new(context.report))
 }
 
 impl Runtime {
     /// Counts the messages of each `Remembered` event among `events` with the tokenizer of
-    /// the model that answered its step (the step's `ModelReplied`, in `first` or
-    /// `events`: a step's reply and its end are committed together), so that the store
-    /// keeps the counts with the messages rather than counting them at the next read.
-    pub(crate) fn count_remembered(
-        &self,
-        run: &ActiveRun,
-        first: Option<&Event>,
-        events: &mut [Event],
-    ) {
+    /// the model that answered its step (the step's `ModelReplied` among `events`: a step's
+    /// reply and its end are committed together), so that the store keeps the counts with
+    /// the messages rather than counting them at the next read.
+    pub(crate) fn count_remembered(&self, run: &ActiveRun, events: &mut [Event]) {
         if !events
             .iter()
             .any(|event| matches!(event, Event::Remembered { counts: None, .. }))
         {
             return;
         }
-        let answered: Vec<(u64, String)> = first
-            .into_iter()
-            .chain(events.iter())
+        let answered: Vec<(u64, String)> = events
+            .iter()
             .filter_map(|event| match event {
                 Event::ModelReplied {
                     step,

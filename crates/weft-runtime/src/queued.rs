@@ -71,7 +71,7 @@ impl Runtime {
         // A run in a session takes the session's lock in this append.
         let start = Holding { lease, wait: false };
         let log = self
-            .commit_with(&mut run, None, not_started(decision.events), Some(start))
+            .commit_start(&mut run, not_started(decision.events), start)
             .await?;
         Ok(QueuedRun { id: run.id(), log })
     }
@@ -92,7 +92,7 @@ impl Runtime {
             self.lock_session_now(run.id(), session).await?;
         }
         let decision = run.machine.answer(question, input)?;
-        self.commit(run, None, not_started(decision.events)).await?;
+        self.commit(run, not_started(decision.events)).await?;
         Ok(())
     }
 }

@@ -18,26 +18,37 @@ impl Runtime {
             return;
         }
         if let Some(snapshot) = run.machine.take_snapshot() {
-            // The machine took it at the first step boundary it folded: this batch's first
-            // `StepFinished`.
-            let boundary = records
-                .iter()
-                .find(|record| matches!(record.event, Event::StepFinished { .. }));
-            if let (Some(boundary), Ok(value)) = (boundary, serde_json::to_value(&snapshot))
-                && self
-                    .store
-                    .save_snapshot(run.id(), boundary.sequence, &value)
-                    .await
-                    .is_ok()
-            {
-                run.snapshot_at = boundary.sequence;
-            }
+            // Boxed: a snapshot is rare, and its store write would otherwise make every
+            // commit's future larger.
+            Box::pin(self.save_snapshot(run, records, snapshot)).await;
         }
         let last = records.last().map_or(0, |record| record.sequence);
         if last >= run.snapshot_at + self.snapshot_every {
             run.machine.capture_next_boundary();
             // Asked for: not asked again until this many events have passed once more.
             run.snapshot_at = last;
+        }
+    }
+
+    /// Stores `snapshot`, which the machine took at the first step boundary it folded:
+    /// this batch's first `StepFinished`.
+    async fn save_snapshot(
+        &self,
+        run: &mut ActiveRun,
+        records: &[EventRecord],
+        snapshot: Snapshot,
+    ) {
+        let boundary = records
+            .iter()
+            .find(|record| matches!(record.event, Event::StepFinished { .. }));
+        if let (Some(boundary), Ok(value)) = (boundary, serde_json::to_value(&snapshot))
+            && self
+                .store
+                .save_snapshot(run.id(), boundary.sequence, &value)
+                .await
+                .is_ok()
+        {
+            run.snapshot_at = boundary.sequence;
         }
     }
 

@@ -56,7 +56,7 @@ pub struct Catalog {
 }
 
 /// A workflow's top file and the hashes of its texts, by path.
-type TextsKey = (PathBuf, BTreeMap<String, String>);
+type TextsKey = (PathBuf, Arc<BTreeMap<String, String>>);
 
 /// A file as it was loaded: the size and time of it and its sub-workflows, and its key.
 struct Seen {

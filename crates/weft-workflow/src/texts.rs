@@ -11,6 +11,9 @@ use std::sync::Arc;
 pub struct WorkflowTexts {
     /// Each file's text and its content hash, by path.
     files: BTreeMap<String, (Arc<str>, String)>,
+    /// Each file's content hash, by path: what every run started from these texts records,
+    /// made once and shared.
+    hashes: Arc<BTreeMap<String, String>>,
 }
 
 impl WorkflowTexts {
@@ -23,7 +26,9 @@ impl WorkflowTexts {
     pub fn insert(&mut self, path: impl Into<String>, text: impl Into<Arc<str>>) {
         let text = text.into();
         let hash = content_hash(&text);
-        self.files.insert(path.into(), (text, hash));
+        let path = path.into();
+        Arc::make_mut(&mut self.hashes).insert(path.clone(), hash.clone());
+        self.files.insert(path, (text, hash));
     }
 
     /// The text read at `path`.
@@ -44,12 +49,9 @@ impl WorkflowTexts {
     }
 
     /// Each path's content hash (computed once, when the text was added): what a run
-    /// records of its workflow.
-    pub fn hashes(&self) -> BTreeMap<String, String> {
-        self.files
-            .iter()
-            .map(|(path, (_, hash))| (path.clone(), hash.clone()))
-            .collect()
+    /// records of its workflow, shared by every run that records it.
+    pub fn hashes(&self) -> Arc<BTreeMap<String, String>> {
+        Arc::clone(&self.hashes)
     }
 
     /// The texts by their hashes (`hash, text`), each once: what a store keeps.

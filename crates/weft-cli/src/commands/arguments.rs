@@ -112,7 +112,7 @@ pub fn setup(workspace: &Path, settings: Option<&Path>, models: &ModelOverrides)
             .map(|(node, spec)| (node.clone(), spec.clone()))
             .collect::<BTreeMap<_, _>>(),
         // The runtime names the workflow's texts when it starts the run.
-        workflow_files: BTreeMap::new(),
+        workflow_files: Default::default(),
         tenant: None,
         served: false,
     }

@@ -12,7 +12,7 @@ pub trait TextTokenizer: Send + Sync {
 /// Counts messages as the Llama-3.1 prompt format renders them, with `tokenizer`.
 pub struct PromptCounter<T> {
     tokenizer: T,
-    key: String,
+    key: std::sync::Arc<str>,
     options: RenderOptions,
 }
 
@@ -22,7 +22,7 @@ impl<T: TextTokenizer> PromptCounter<T> {
     pub fn new(tokenizer: T, key: impl Into<String>) -> Self {
         Self {
             tokenizer,
-            key: key.into(),
+            key: std::sync::Arc::from(key.into()),
             options: RenderOptions::default(),
         }
     }
@@ -35,6 +35,10 @@ impl<T: TextTokenizer> PromptCounter<T> {
 impl<T: TextTokenizer> TokenCounter for PromptCounter<T> {
     fn key(&self) -> &str {
         &self.key
+    }
+
+    fn shared_key(&self) -> std::sync::Arc<str> {
+        self.key.clone()
     }
 
     fn accuracy(&self) -> Accuracy {

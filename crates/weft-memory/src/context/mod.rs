@@ -123,7 +123,12 @@ pub fn whole_turn(
     if used > budget {
         return None;
     }
-    let mut report = ContextReport::empty(counter.key(), counter.accuracy(), limits.window, budget);
+    let mut report = ContextReport::empty(
+        counter.shared_key(),
+        counter.accuracy(),
+        limits.window,
+        budget,
+    );
     report.frame = frame;
     report.system = system;
     report.used = used;
@@ -134,12 +139,16 @@ pub fn whole_turn(
     Some(report)
 }
 
+/// The system message a prompt format writes when there is none, made once.
+static EMPTY_SYSTEM: std::sync::LazyLock<Message> =
+    std::sync::LazyLock::new(|| Message::system(""));
+
 /// The tokens of the prompt format and the tool definitions. A prompt format writes a
 /// system message even when there is none; memory's own system messages may take its
 /// place, but its cost is kept either way.
 fn frame_tokens(turn: Turn<'_>, head: &[Message], counter: &dyn TokenCounter) -> u32 {
     let empty_system = if head.is_empty() {
-        counter.message(&Message::system(""))
+        counter.message(&EMPTY_SYSTEM)
     } else {
         0
     };

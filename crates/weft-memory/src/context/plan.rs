@@ -29,7 +29,12 @@ impl<'a> Plan<'a> {
             used: 0,
             frame: 0,
             full: false,
-            report: ContextReport::empty(counter.key(), counter.accuracy(), limits.window, budget),
+            report: ContextReport::empty(
+                counter.shared_key(),
+                counter.accuracy(),
+                limits.window,
+                budget,
+            ),
             summary_total: 0,
             pins: None,
             summaries: Vec::new(),

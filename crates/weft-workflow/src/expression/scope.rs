@@ -125,16 +125,17 @@ impl Object for Scope {
 }
 
 /// The run's state as templates see it: one converted value per declared field, so a step
-/// that changes one field converts only that field.
+/// that changes one field converts only that field. The values are shared with the run,
+/// which copies them only if a view is still held when a field changes.
 #[derive(Debug, Clone)]
 pub struct StateView {
     names: Arc<[String]>,
-    values: Vec<TemplateValue>,
+    values: Arc<Vec<TemplateValue>>,
 }
 
 impl StateView {
     /// A view over `names` (the declared fields, in order) with their `values`.
-    pub fn new(names: Arc<[String]>, values: Vec<TemplateValue>) -> Self {
+    pub fn new(names: Arc<[String]>, values: Arc<Vec<TemplateValue>>) -> Self {
         Self { names, values }
     }
 }

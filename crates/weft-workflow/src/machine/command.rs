@@ -60,8 +60,9 @@ pub struct ModelCall {
     pub model: Option<String>,
     /// The tools to offer; the driver fills in their specs.
     pub tool_names: Vec<String>,
-    /// The request, without tool specs.
-    pub request: ChatRequest,
+    /// The request, without tool specs. Boxed: a call moves from the machine's activity
+    /// through its decision to the driver's effect, and a request is large.
+    pub request: Box<ChatRequest>,
     /// The session whose history the call sees (the run's, for a node that remembers).
     pub session: Option<weft_core::SessionId>,
     /// The workflow's memory settings: how the context is fitted to the window.

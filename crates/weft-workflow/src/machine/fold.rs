@@ -180,7 +180,8 @@ impl RunMachine {
                     .map(to_template_value)
                     .unwrap_or_default()
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         self.state_value = None;
         self.input = input.clone();
         self.input_value = to_template_value(input);
@@ -391,17 +392,18 @@ impl RunMachine {
         delta
             .apply_to(&mut self.state)
             .map_err(|error| unexpected(event, error.to_string()))?;
+        // The cached view goes first: the values are then copied only if a scope still
+        // holds a view of them.
+        self.state_value = None;
+        let field_values = Arc::make_mut(&mut self.field_values);
         for write in &delta.writes {
             if let Some(index) = self.workflow.fields.get_index_of(&write.field)
-                && let (Some(slot), Some(value)) = (
-                    self.field_values.get_mut(index),
-                    self.state.get(&write.field),
-                )
+                && let (Some(slot), Some(value)) =
+                    (field_values.get_mut(index), self.state.get(&write.field))
             {
                 *slot = to_template_value(value);
             }
         }
-        self.state_value = None;
         Ok(())
     }
 
@@ -486,7 +488,7 @@ impl RunMachine {
         match &node.body {
             NodeBody::Activity(activity) => {
                 match ActivityState::start(&workflow, activity, &scope, place, session) {
-                    Ok(state) => Phase::Activity(Box::new(state)),
+                    Ok(state) => Phase::Activity(state),
                     Err(error) => Phase::Broken(error),
                 }
             }

@@ -11,7 +11,7 @@ use weft_core::StepError;
 #[derive(Debug, Clone)]
 pub(crate) struct MapState {
     pub(crate) items: Vec<Value>,
-    pub(crate) branches: Vec<Option<ActivityState>>,
+    pub(crate) branches: Vec<Option<Box<ActivityState>>>,
 }
 
 /// Where all branches of a map stand.
@@ -42,7 +42,10 @@ impl MapState {
 
     /// The branch `index`, if it has started.
     pub(crate) fn started_branch(&mut self, index: usize) -> Option<&mut ActivityState> {
-        self.branches.get_mut(index).and_then(Option::as_mut)
+        self.branches
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .map(|state| &mut **state)
     }
 
     /// Starts the branch `index` (rendering its templates with `item` and `index`).
@@ -68,6 +71,7 @@ impl MapState {
             place,
             None,
         )?))
+        .map(|state| &mut **state)
     }
 
     /// Indexes of branches to start now so that at most `max_parallel` are unfinished.
@@ -97,7 +101,7 @@ impl MapState {
         let (mut working, mut waiting) = (false, false);
         for (index, branch) in self.branches.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            match branch.as_ref().map(ActivityState::progress) {
+            match branch.as_deref().map(ActivityState::progress) {
                 None | Some(Progress::Working) => working = true,
                 Some(Progress::Failed(error)) => return MapProgress::Failed(index, error),
                 Some(Progress::Waiting(_)) => waiting = true,
@@ -114,7 +118,7 @@ impl MapState {
             .branches
             .iter()
             .filter_map(
-                |branch| match branch.as_ref().map(ActivityState::progress) {
+                |branch| match branch.as_deref().map(ActivityState::progress) {
                     Some(Progress::Done(output, reply)) => Some((output, reply)),
                     Some(Progress::Working | Progress::Waiting(..) | Progress::Failed(_))
                     | None => None,

@@ -94,7 +94,7 @@ pub struct RunMachine {
     state: Map<String, Value>,
     /// The state as templates see it, one value per field, and the view built from them
     /// (rebuilt only after the state changes).
-    field_values: Vec<minijinja::Value>,
+    field_values: Arc<Vec<minijinja::Value>>,
     state_value: Option<minijinja::Value>,
     input_value: minijinja::Value,
     status: RunStatus,
@@ -124,7 +124,7 @@ impl RunMachine {
             run,
             input: Value::Null,
             state: Map::new(),
-            field_values: Vec::new(),
+            field_values: Arc::default(),
             state_value: None,
             input_value: minijinja::Value::from(()),
             status: RunStatus::Running,

@@ -91,7 +91,8 @@ impl RunMachine {
                     .map(to_template_value)
                     .unwrap_or_default()
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         machine.state = snapshot.state;
         machine.input_value = to_template_value(&snapshot.input);
         machine.input = snapshot.input;

@@ -84,11 +84,17 @@ impl RunMachine {
     /// running steps may have changed).
     fn poll_steps(&mut self, decision: &mut Decision) -> Result<bool, RunError> {
         for position in 0..self.steps.len() {
+            let action = self.poll_step(position, decision)?;
+            if matches!(action, StepAction::Wait) {
+                continue;
+            }
+            // The step's number and node, named by its events (read after the poll, which
+            // keeps the steps where they are).
             let Some(step) = self.steps.get(position) else {
                 break;
             };
             let (number, node) = (step.number, step.node.clone());
-            match self.poll_step(position, decision)? {
+            match action {
                 StepAction::Wait => {}
                 StepAction::Fail(error) => {
                     self.record(
@@ -215,10 +221,7 @@ impl RunMachine {
         position: usize,
         decision: &mut Decision,
     ) -> Result<StepAction, RunError> {
-        let workflow = self.workflow.clone();
-        let mut scope = self.scope();
         let run = self.run;
-        let in_flight = &mut self.in_flight;
         let Some(step) = self.steps.get_mut(position) else {
             return Ok(StepAction::Wait);
         };
@@ -226,6 +229,28 @@ impl RunMachine {
             run,
             step: step.number,
             branch: None,
+        };
+        // An activity that is still working (most polls) needs no scope: its effects are
+        // asked for, and it waits.
+        if let Phase::Activity(activity) = &mut step.phase {
+            activity.commands(
+                place,
+                &mut self.in_flight,
+                &mut decision.events,
+                &mut decision.commands,
+            );
+            if matches!(
+                activity.progress(),
+                Progress::Working | Progress::Waiting(_)
+            ) {
+                return Ok(StepAction::Wait);
+            }
+        }
+        let workflow = self.workflow.clone();
+        let mut scope = self.scope();
+        let in_flight = &mut self.in_flight;
+        let Some(step) = self.steps.get_mut(position) else {
+            return Ok(StepAction::Wait);
         };
         Ok(match &mut step.phase {
             Phase::Broken(error) => StepAction::Fail(error.clone()),
@@ -239,15 +264,7 @@ impl RunMachine {
                 }
                 None => StepAction::Wait,
             },
-            Phase::Activity(activity) => {
-                activity.commands(
-                    place,
-                    in_flight,
-                    &mut decision.events,
-                    &mut decision.commands,
-                );
-                activity_action(activity, scope)
-            }
+            Phase::Activity(activity) => activity_action(activity, scope),
             Phase::Map(map) => {
                 let Some(NodeBody::Map(body)) =
                     workflow.nodes.get(&step.node).map(|node| &node.body)
@@ -323,6 +340,9 @@ impl RunMachine {
             if let Err(error) = self.check_delta(&delta) {
                 return self.record(failed(error), decision);
             }
+            // The route sees the state after the writes; its view of the state before them
+            // goes now, so the writes need not copy what it holds.
+            route.set("state", minijinja::Value::UNDEFINED);
             self.record(
                 Event::StateChanged {
                     step: number,

@@ -20,6 +20,7 @@ pub(super) fn node_writes(
     scopes: &[Scope],
 ) -> Result<StateDelta, StepError> {
     let mut delta = StateDelta::default();
+    delta.writes.reserve(scopes.len() * node.writes.len());
     for scope in scopes {
         for write in &node.writes {
             let Some(field) = workflow.fields.get(&write.field) else {

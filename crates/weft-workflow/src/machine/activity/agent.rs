@@ -24,7 +24,8 @@ use weft_core::{
 #[derive(Debug, Clone)]
 pub(crate) struct AgentState {
     messages: Vec<Message>,
-    request: ChatRequest,
+    /// The request each turn's call starts from (its settings; boxed, as each call's is).
+    request: Box<ChatRequest>,
     tool_names: Vec<String>,
     model: Option<String>,
     max_turns: u32,
@@ -74,12 +75,12 @@ impl AgentState {
             session,
             memory: workflow.memory.clone(),
             messages,
-            request: ChatRequest {
+            request: Box::new(ChatRequest {
                 messages: Vec::new(),
                 tools: Vec::new(),
                 sampling: body.sampling.clone(),
                 ..ChatRequest::default()
-            },
+            }),
             tool_names: body.tools.clone(),
             model: body.model.clone().or_else(|| workflow.model.clone()),
             max_turns: body.max_turns,

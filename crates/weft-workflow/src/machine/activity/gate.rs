@@ -172,6 +172,10 @@ impl Gate {
         events: &mut Vec<Event>,
         commands: &mut Vec<Command>,
     ) {
+        if self.unrecorded.is_empty() && self.held.is_empty() {
+            // Most activities hold nothing for a guard.
+            return;
+        }
         for (kind, finding) in self.unrecorded.drain(..) {
             let finding = Box::new(finding);
             events.push(match kind {

@@ -18,8 +18,9 @@ use weft_core::{
 /// Where an `llm` activity stands.
 #[derive(Debug, Clone)]
 pub(crate) struct LlmState {
-    /// The request, until it is issued (an effect is issued once per machine).
-    request: Option<ChatRequest>,
+    /// The request, until it is issued (an effect is issued once per machine); boxed, as
+    /// the call will carry it.
+    request: Option<Box<ChatRequest>>,
     model: Option<String>,
     result: Option<Result<Value, StepError>>,
     reply: Option<String>,
@@ -58,7 +59,7 @@ impl LlmState {
             session,
             memory: workflow.memory.clone(),
             prompt,
-            request: Some(ChatRequest {
+            request: Some(Box::new(ChatRequest {
                 messages,
                 tools: Vec::new(),
                 sampling: body.sampling.clone(),
@@ -67,7 +68,7 @@ impl LlmState {
                     .as_ref()
                     .map(|schema| schema.schema.clone()),
                 ..ChatRequest::default()
-            }),
+            })),
             model: body.model.clone().or_else(|| workflow.model.clone()),
             result: None,
             reply: None,

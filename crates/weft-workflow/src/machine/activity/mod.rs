@@ -44,15 +44,16 @@ pub(crate) enum ActivityState {
 
 impl ActivityState {
     /// Renders the activity's templates against `scope` and prepares its first effect.
+    /// Boxed at once: the states are large, and a step keeps its activity boxed.
     pub(crate) fn start(
         workflow: &Workflow,
         activity: &Activity,
         scope: &Scope,
         place: Place,
         session: Option<SessionId>,
-    ) -> Result<Self, StepError> {
+    ) -> Result<Box<Self>, StepError> {
         let expressions = &workflow.expressions;
-        Ok(match activity {
+        Ok(Box::new(match activity {
             Activity::Llm(body) => {
                 let session = session.filter(|_| body.remembers);
                 Self::Llm(LlmState::start(workflow, body, scope, session)?)
@@ -63,7 +64,7 @@ impl ActivityState {
             }
             Activity::Tool(body) => Self::Tool(ToolState::start(expressions, body, scope, place)?),
             Activity::Workflow(body) => Self::Child(ChildState::start(expressions, body, scope)?),
-        })
+        }))
     }
 
     /// What the activity has come to.
