@@ -141,7 +141,7 @@ fn fit_view(
     // Most calls of a run without a session send their messages as they are. The report
     // is boxed here, as the call's event keeps it, so it moves no further.
     if let Some(report) = whole_turn(turn, view, limits, counter) {
-        return Ok(Box::new(report));
+        return Ok(report);
     }
     let context = assemble(turn, view, limits, call.memory.compact_at, counter)
         .map_err(|error| StepError::new(ErrorKind::LimitExceeded, error.to_string()))?;

@@ -98,13 +98,13 @@ pub fn assemble(
 /// The report of a call that sends its own messages as they are, when there is no session
 /// to add (`view` is empty) and all of them fit: the caller keeps its messages, so nothing
 /// is copied. `None` otherwise, and [`assemble`] builds the context. The report is the one
-/// [`assemble`] would give.
+/// [`assemble`] would give, boxed where it is made (a model call's event keeps it boxed).
 pub fn whole_turn(
     turn: Turn<'_>,
     view: &SessionView,
     limits: Limits,
     counter: &dyn TokenCounter,
-) -> Option<ContextReport> {
+) -> Option<Box<ContextReport>> {
     if !view.is_empty() {
         return None;
     }
@@ -123,12 +123,12 @@ pub fn whole_turn(
     if used > budget {
         return None;
     }
-    let mut report = ContextReport::empty(
+    let mut report = Box::new(ContextReport::empty(
         counter.shared_key(),
         counter.accuracy(),
         limits.window,
         budget,
-    );
+    ));
     report.frame = frame;
     report.system = system;
     report.used = used;

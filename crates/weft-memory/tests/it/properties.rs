@@ -142,7 +142,7 @@ proptest! {
         let whole = whole_turn(turn, &view, limits, counter.as_ref());
         match (whole, assemble(turn, &view, limits, 80, counter.as_ref())) {
             (Some(report), Ok(context)) => {
-                prop_assert_eq!(&report, &context.report);
+                prop_assert_eq!(&*report, &context.report);
                 prop_assert_eq!(&context.messages, &turn_messages);
             }
             (None, Ok(context)) => {

@@ -76,6 +76,9 @@ impl MapState {
 
     /// Indexes of branches to start now so that at most `max_parallel` are unfinished.
     pub(crate) fn branches_to_start(&self, max_parallel: u32) -> Vec<usize> {
+        if self.branches.iter().all(Option::is_some) {
+            return Vec::new();
+        }
         let running = self
             .branches
             .iter()

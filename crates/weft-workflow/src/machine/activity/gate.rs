@@ -165,6 +165,7 @@ impl Gate {
 
     /// The findings to record, then a guard call for each text that waits and is not
     /// being judged.
+    #[inline]
     pub(crate) fn commands(
         &mut self,
         place: Place,
@@ -172,10 +173,20 @@ impl Gate {
         events: &mut Vec<Event>,
         commands: &mut Vec<Command>,
     ) {
-        if self.unrecorded.is_empty() && self.held.is_empty() {
-            // Most activities hold nothing for a guard.
-            return;
+        // Most activities hold nothing for a guard: checked where the call is made.
+        if !self.unrecorded.is_empty() || !self.held.is_empty() {
+            self.issue(place, in_flight, events, commands);
         }
+    }
+
+    /// [`Gate::commands`] for a gate that holds something.
+    fn issue(
+        &mut self,
+        place: Place,
+        in_flight: &mut InFlight,
+        events: &mut Vec<Event>,
+        commands: &mut Vec<Command>,
+    ) {
         for (kind, finding) in self.unrecorded.drain(..) {
             let finding = Box::new(finding);
             events.push(match kind {

@@ -93,6 +93,10 @@ impl LlmState {
         commands: &mut Vec<Command>,
     ) {
         self.gate.commands(place, in_flight, events, commands);
+        // Issued already (most polls of a step that waits for its reply).
+        if self.request.is_none() {
+            return;
+        }
         if self.gate.guards(GuardPoint::Input) && self.gate.release(INPUT).is_none() {
             return;
         }
