@@ -9,10 +9,10 @@ use std::sync::Arc;
 /// The texts of a workflow's files, by the path each was read at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkflowTexts {
-    /// Each file's text and its content hash, by path.
-    files: BTreeMap<String, (Arc<str>, String)>,
-    /// Each file's content hash, by path: what every run started from these texts records,
-    /// made once and shared.
+    /// Each file's text, by path.
+    files: BTreeMap<String, Arc<str>>,
+    /// Each file's content hash, by the same paths: what every run started from these
+    /// texts records, made once and shared.
     hashes: Arc<BTreeMap<String, String>>,
 }
 
@@ -27,20 +27,20 @@ impl WorkflowTexts {
         let text = text.into();
         let hash = content_hash(&text);
         let path = path.into();
-        Arc::make_mut(&mut self.hashes).insert(path.clone(), hash.clone());
-        self.files.insert(path, (text, hash));
+        Arc::make_mut(&mut self.hashes).insert(path.clone(), hash);
+        self.files.insert(path, text);
     }
 
     /// The text read at `path`.
     pub fn get(&self, path: &str) -> Option<&str> {
-        self.files.get(path).map(|(text, _)| &**text)
+        self.files.get(path).map(|text| &**text)
     }
 
     /// The paths and texts, by path.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.files
             .iter()
-            .map(|(path, (text, _))| (path.as_str(), &**text))
+            .map(|(path, text)| (path.as_str(), &**text))
     }
 
     /// Whether there are none.
@@ -57,9 +57,9 @@ impl WorkflowTexts {
     /// The texts by their hashes (`hash, text`), each once: what a store keeps.
     pub fn by_hash(&self) -> Vec<(String, String)> {
         let mut texts: Vec<(String, String)> = self
-            .files
-            .values()
-            .map(|(text, hash)| (hash.clone(), text.to_string()))
+            .hashes
+            .iter()
+            .filter_map(|(path, hash)| Some((hash.clone(), self.files.get(path)?.to_string())))
             .collect();
         texts.sort();
         texts.dedup_by(|next, kept| next.0 == kept.0);
