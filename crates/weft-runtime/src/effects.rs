@@ -124,10 +124,6 @@ impl Runtime {
                 answered_by: Some(answered_by),
                 context: Some(context),
             });
-            // Most calls have no verdicts to put first.
-            if guarded.is_empty() {
-                return Ok(replied);
-            }
             Ok(after(guarded, replied))
         })
     }
