@@ -1,11 +1,13 @@
-//! SQLite's writes, committed in groups. One connection writes the file, owned by a thread
-//! of its own; each write (an append, a session lock, a key) is one script, and a script is
-//! acknowledged only after the commit that holds it. Writes that arrive while the thread
-//! commits wait together, and the thread commits all of them next, in one transaction:
+//! SQLite's writes, committed in groups. One connection writes the file; each write (an
+//! append, a session lock, a key) is one script, acknowledged only after the commit that
+//! holds it. A write that finds the connection idle runs at once on its caller's task: one
+//! round trip to SQLite's thread, with no hand-off to a thread of ours (a lone run's step
+//! costs what it did before group commit). Writes that find it busy wait in line, and a
+//! thread of our own takes the connection and commits all that wait in one transaction:
 //! `BEGIN IMMEDIATE`, each script (one round trip each, its statements cached by text), then
-//! one `COMMIT`. Under load most of a commit's cost (taking the write lock, writing the
-//! changed pages to the WAL) is shared by the group; a lone write is one round trip, as
-//! before.
+//! one `COMMIT`; it takes the next group at once and puts the connection back only when
+//! none waits. Under load most of a commit's cost (taking the write lock, writing the
+//! changed pages to the WAL) is shared by the group, and the thread keeps the connection.
 //!
 //! Each write keeps its SQL and arguments until it is answered, so a group in which anything
 //! fails is rolled back whole and its writes are run again one by one, each in its own
@@ -15,7 +17,7 @@
 use crate::dialect::WriteError;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 use sqlx::{AssertSqlSafe, Execute, QueryBuilder, SqlSafeStr, SqlStr};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak, mpsc};
 use tokio::sync::oneshot;
 
 /// The most writes one commit takes; the rest wait for the next.
@@ -64,14 +66,19 @@ impl Writer {
         }
     }
 
-    /// Runs a write in its own transaction.
+    /// Runs a write in its own transaction, keeping it to run again.
     async fn alone(&mut self, write: &Write) -> Result<u64, WriteError> {
+        self.once(write.clone()).await
+    }
+
+    /// Runs a write in its own transaction, once (its SQL and arguments are not kept).
+    async fn once(&mut self, write: Write) -> Result<u64, WriteError> {
         let sql = if write.statements > 1 {
             AssertSqlSafe(format!("BEGIN IMMEDIATE;{};COMMIT", write.sql.as_str())).into_sql_str()
         } else {
-            write.sql.clone()
+            write.sql
         };
-        self.run(sql, write.arguments.clone())
+        self.run(sql, write.arguments)
             .await
             .map_err(WriteError::Database)
     }
@@ -116,6 +123,7 @@ impl Writer {
 
 /// One write: its statements joined by `;` (no transaction around them) and their
 /// arguments, kept so that it can run again.
+#[derive(Clone)]
 pub(crate) struct Write {
     sql: SqlStr,
     arguments: SqliteArguments,
@@ -177,30 +185,118 @@ enum Job {
     Returning(Returning),
 }
 
-/// The writer thread's mailbox. The thread owns the writer connection: it takes every job
-/// that waits, commits the writes among them as one group, answers each, and goes on to
-/// the next group at once. A job reaches the thread in one hand-off, and the thread runs
-/// each round trip to SQLite's own thread itself, so neither waits behind the tasks the
-/// runtime has ready to run.
+/// Who may use the writer connection, and what waits for it.
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Gives the connection to the writer thread, when jobs wait for it.
+    handoff: mpsc::Sender<Writer>,
+}
+
+/// The connection when nobody uses it, and the jobs that wait. Whoever holds the
+/// connection (a lone write, or the thread) looks here before putting it back, so a job
+/// never waits while the connection is idle: `idle` is `Some` only while `waiting` is empty.
+#[derive(Default)]
+struct State {
+    idle: Option<Writer>,
+    waiting: Vec<Job>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("State")
+            .field("idle", &self.idle.is_some())
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while the lock is held; a poisoned lock still holds a whole state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts a job in line; if the connection was idle, the thread takes it up.
+    fn enqueue(&self, job: Job) -> Result<(), sqlx::Error> {
+        let mut state = self.state();
+        state.waiting.push(job);
+        match state.idle.take() {
+            Some(writer) => self.hand_to_thread(&mut state, writer),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives the connection to the thread; if the thread is gone, the waiting jobs hear so.
+    fn hand_to_thread(&self, state: &mut State, writer: Writer) -> Result<(), sqlx::Error> {
+        if self.handoff.send(writer).is_err() {
+            // Dropping the jobs drops their senders: each waiter hears the worker is gone.
+            state.waiting.clear();
+            return Err(sqlx::Error::WorkerCrashed);
+        }
+        Ok(())
+    }
+
+    /// Takes back the connection from a lone write: the thread gets it if jobs wait.
+    fn release(&self, writer: Writer) {
+        let mut state = self.state();
+        if state.waiting.is_empty() {
+            state.idle = Some(writer);
+        } else {
+            let _ = self.hand_to_thread(&mut state, writer);
+        }
+    }
+}
+
+/// The connection, held by a lone write on its caller's task; it goes back when the write
+/// ends or its caller stops waiting (then the next user rolls back whatever was left).
+struct Lease<'a> {
+    shared: &'a Shared,
+    writer: Option<Writer>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            self.shared.release(writer);
+        }
+    }
+}
+
+/// The writer connection and its jobs. A write that finds the connection idle runs at once
+/// on its caller's task (one round trip to SQLite's thread, no hand-off); writes that find
+/// it busy wait in line, and the writer thread commits whatever waits as one group, takes
+/// the next group at once, and puts the connection back when none waits. Under load the
+/// thread keeps the connection, so neither its round trips nor the hand-over between
+/// groups queue behind the tasks the runtime has ready to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Commits {
-    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
 }
 
 impl Commits {
     /// Starts the writer thread; it ends, closing the connection, when the last clone of
     /// this is dropped.
     pub(crate) fn new(writer: Writer) -> std::io::Result<Self> {
-        let (jobs, mailbox) = mpsc::channel();
+        let (handoff, handed) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                idle: Some(writer),
+                waiting: Vec::new(),
+            }),
+            handoff,
+        });
         // The runtime that opened the connection, for whatever sqlx spawns or times.
         let runtime = tokio::runtime::Handle::try_current().ok();
+        let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("weft-sqlite-writer".to_owned())
             .spawn(move || {
                 let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                serve(writer, &mailbox);
+                serve(&weak, &handed);
             })?;
-        Ok(Self { jobs })
+        Ok(Self { shared })
     }
 
     /// Runs a statement whose rows are read back, alone; the rows (two text columns each).
@@ -215,54 +311,77 @@ impl Commits {
             arguments,
             done,
         });
-        if self.jobs.send(job).is_err() {
-            return Err(WriteError::Database(sqlx::Error::WorkerCrashed));
-        }
+        self.shared.enqueue(job).map_err(WriteError::Database)?;
         outcome
             .await
             .unwrap_or(Err(sqlx::Error::WorkerCrashed))
             .map_err(WriteError::Database)
     }
 
-    /// Commits a write, with whatever others wait by the time the writer is free; the rows
-    /// it changed, once its commit is durable.
+    /// Commits a write, alone if the connection is idle, else with whatever others wait by
+    /// the time the writer thread is free; the rows it changed, once its commit is durable.
     pub(crate) async fn write(&self, write: Write) -> Result<u64, WriteError> {
-        let (done, outcome) = oneshot::channel();
-        if self.jobs.send(Job::Write(Waiting { write, done })).is_err() {
+        let idle = self.shared.state().idle.take();
+        let Some(writer) = idle else {
+            let (done, outcome) = oneshot::channel();
+            let job = Job::Write(Waiting { write, done });
+            self.shared.enqueue(job).map_err(WriteError::Database)?;
+            return answered(outcome.await);
+        };
+        let mut lease = Lease {
+            shared: &self.shared,
+            writer: Some(writer),
+        };
+        let Some(writer) = lease.writer.as_mut() else {
             return Err(WriteError::Database(sqlx::Error::WorkerCrashed));
-        }
-        answered(outcome.await)
+        };
+        writer.settle().await;
+        writer.once(write).await
     }
 }
 
-/// The writer thread: each time jobs wait, the writes among them (up to [`GROUP_LIMIT`])
-/// commit together, then the statements that read rows back run one by one.
-fn serve(mut writer: Writer, mailbox: &mpsc::Receiver<Job>) {
-    while let Ok(first) = mailbox.recv() {
-        let mut group = Vec::new();
-        let mut returning = Vec::new();
-        let mut job = Some(first);
-        while let Some(next) = job.take() {
-            match next {
-                Job::Write(waiting) => group.push(waiting),
-                Job::Returning(statement) => returning.push(statement),
-            }
-            if group.len() < GROUP_LIMIT {
-                job = mailbox.try_recv().ok();
-            }
+/// The writer thread: each time it is handed the connection, it commits the writes that
+/// wait (up to [`GROUP_LIMIT`]) together, then runs the statements that read rows back one
+/// by one, and goes on until nothing waits. It ends when the store is dropped.
+fn serve(shared: &Weak<Shared>, handed: &mpsc::Receiver<Writer>) {
+    while let Ok(mut writer) = handed.recv() {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        loop {
+            let jobs = {
+                let mut state = shared.state();
+                if state.waiting.is_empty() {
+                    state.idle = Some(writer);
+                    break;
+                }
+                let limit = state.waiting.len().min(GROUP_LIMIT);
+                state.waiting.drain(..limit).collect::<Vec<_>>()
+            };
+            futures::executor::block_on(run_jobs(&mut writer, jobs));
         }
-        futures::executor::block_on(async {
-            if !group.is_empty() {
-                commit(&mut writer, group).await;
-            }
-            for statement in returning {
-                writer.settle().await;
-                let rows = sqlx::query_as_with(statement.sql, statement.arguments)
-                    .fetch_all(&mut writer.connection)
-                    .await;
-                let _ = statement.done.send(rows);
-            }
-        });
+    }
+}
+
+/// Commits a batch of jobs' writes as one group, then runs the statements that read rows.
+async fn run_jobs(writer: &mut Writer, jobs: Vec<Job>) {
+    let mut group = Vec::new();
+    let mut returning = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Write(waiting) => group.push(waiting),
+            Job::Returning(statement) => returning.push(statement),
+        }
+    }
+    if !group.is_empty() {
+        commit(writer, group).await;
+    }
+    for statement in returning {
+        writer.settle().await;
+        let rows = sqlx::query_as_with(statement.sql, statement.arguments)
+            .fetch_all(&mut writer.connection)
+            .await;
+        let _ = statement.done.send(rows);
     }
 }
 

@@ -2,9 +2,9 @@
 //! one script, one round trip to SQLite's worker thread (each round trip costs thread
 //! hand-offs, several times what SQLite itself spends on a step): one INSERT when that is
 //! all a step writes, else the statements inside `BEGIN IMMEDIATE` and `COMMIT`; writes
-//! that wait together commit together (`commits.rs`). The run row keeps no end of its log: readers take it from the last batch, and
-//! the `event_batches_follow` trigger checks each batch follows it, so an ordinary step
-//! writes one row.
+//! that wait together commit together (`commits.rs`). The run row keeps no end of its log:
+//! readers take it from the last batch, and the `event_batches_follow` trigger checks each
+//! batch follows it, so an ordinary step writes one row.
 
 use crate::batch::Batch;
 use crate::commits::{Commits, Write, Writer};
@@ -55,8 +55,8 @@ macro_rules! summary_columns {
     };
 }
 
-/// The SQLite dialect: the file and its one writer connection, whose writes commit in
-/// groups.
+/// The SQLite dialect: the file and its one writer connection, whose writes commit alone
+/// when it is idle and in groups when they wait.
 #[derive(Debug, Clone)]
 pub struct Sqlite {
     path: PathBuf,
@@ -193,8 +193,8 @@ pub(crate) async fn open(
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    // The writer is one long-lived connection, owned rather than pooled by a thread of its
-    // own (`commits.rs`), with no health check or pool bookkeeping per step.
+    // The writer is one long-lived connection, owned rather than pooled (`commits.rs`),
+    // with no health check or pool bookkeeping per step.
     let mut connection = SqliteConnection::connect_with(&options)
         .await
         .map_err(database)?;
