@@ -200,6 +200,8 @@ struct Shared {
 struct State {
     idle: Option<Writer>,
     waiting: Vec<Job>,
+    /// The writer thread ended (it panicked): jobs are refused rather than left waiting.
+    closed: bool,
 }
 
 impl std::fmt::Debug for State {
@@ -208,6 +210,7 @@ impl std::fmt::Debug for State {
             .debug_struct("State")
             .field("idle", &self.idle.is_some())
             .field("waiting", &self.waiting.len())
+            .field("closed", &self.closed)
             .finish()
     }
 }
@@ -221,6 +224,9 @@ impl Shared {
     /// Puts a job in line; if the connection was idle, the thread takes it up.
     fn enqueue(&self, job: Job) -> Result<(), sqlx::Error> {
         let mut state = self.state();
+        if state.closed {
+            return Err(sqlx::Error::WorkerCrashed);
+        }
         state.waiting.push(job);
         match state.idle.take() {
             Some(writer) => self.hand_to_thread(&mut state, writer),
@@ -283,7 +289,7 @@ impl Commits {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 idle: Some(writer),
-                waiting: Vec::new(),
+                ..State::default()
             }),
             handoff,
         });
@@ -294,6 +300,7 @@ impl Commits {
             .name("weft-sqlite-writer".to_owned())
             .spawn(move || {
                 let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                let _ended = Ended(weak.clone());
                 serve(&weak, &handed);
             })?;
         Ok(Self { shared })
@@ -337,6 +344,21 @@ impl Commits {
         };
         writer.settle().await;
         writer.once(write).await
+    }
+}
+
+/// Marks the writer thread gone when it ends while the store lives (a panic): the jobs
+/// that wait, and those that come later, hear that the worker crashed instead of waiting
+/// for ever.
+struct Ended(Weak<Shared>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            let mut state = shared.state();
+            state.closed = true;
+            state.waiting.clear();
+        }
     }
 }
 
@@ -406,5 +428,45 @@ async fn commit(writer: &mut Writer, group: Vec<Waiting>) {
     for waiting in group {
         let result = writer.alone(&waiting.write).await;
         let _ = waiting.done.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> (Job, oneshot::Receiver<Result<u64, WriteError>>) {
+        let write = Write::new(QueryBuilder::new("SELECT 1"), 1).unwrap();
+        let (done, outcome) = oneshot::channel();
+        (Job::Write(Waiting { write, done }), outcome)
+    }
+
+    #[test]
+    fn jobs_are_refused_once_the_writer_thread_has_ended() {
+        let (handoff, _handed) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            handoff,
+        });
+        // The thread holds the connection (nothing is idle), so the job waits in line.
+        let (waiting, mut outcome) = job();
+        shared.enqueue(waiting).unwrap();
+        assert!(
+            outcome
+                .try_recv()
+                .is_err_and(|error| error == oneshot::error::TryRecvError::Empty)
+        );
+
+        drop(Ended(Arc::downgrade(&shared)));
+        assert!(
+            outcome
+                .try_recv()
+                .is_err_and(|error| error == oneshot::error::TryRecvError::Closed)
+        );
+        let (later, _outcome) = job();
+        assert!(matches!(
+            shared.enqueue(later),
+            Err(sqlx::Error::WorkerCrashed)
+        ));
     }
 }
